@@ -1,0 +1,111 @@
+"""The dicomlab exception tree.
+
+Every error dicomlab raises derives from :class:`DicomlabError`, and also from
+the built-in exception it most resembles, so ``except ValueError`` keeps
+working for code that does not know dicomlab::
+
+    DicomlabError
+    ├── InvalidIdentifierError (ValueError)   bad UID, table name, query name
+    │   └── InvalidResourceError              bad store name, bq:// or gs:// URI
+    ├── FilterFileError (ValueError)          malformed filter-file lines or rows
+    ├── QueryError (ValueError)               unknown query, missing/extra parameters
+    ├── UnsupportedBackendError (ValueError)  a connect() argument we cannot open
+    ├── AlreadyExistsError (FileExistsError)  refusing to overwrite a table or object
+    ├── NotFoundError (LookupError)           an instance, table or object is missing
+    ├── DicomReadError (ValueError)           a file is not readable DICOM
+    ├── RenderError (ValueError)              an instance has no pixels we can show
+    └── RemoteError (RuntimeError)            a server answered with an error
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyExistsError",
+    "DicomReadError",
+    "DicomlabError",
+    "FilterFileError",
+    "InvalidIdentifierError",
+    "InvalidResourceError",
+    "NotFoundError",
+    "QueryError",
+    "RemoteError",
+    "RenderError",
+    "UnsupportedBackendError",
+]
+
+
+class DicomlabError(Exception):
+    """Base class of every error raised by dicomlab."""
+
+
+class InvalidIdentifierError(DicomlabError, ValueError):
+    """A UID, table name, query name or other identifier is malformed."""
+
+    def __init__(self, message: str, *, value: object = None) -> None:
+        super().__init__(message)
+        self.value = value
+
+
+class InvalidResourceError(InvalidIdentifierError):
+    """A store name, ``bq://`` or ``gs://`` URI is malformed."""
+
+
+class FilterFileError(DicomlabError, ValueError):
+    """Filter-file text or the rows it is built from are malformed.
+
+    ``problems`` holds ``(row_or_line_number, reason)`` pairs, 1-based for
+    lines and 0-based DataFrame index labels for rows.
+    """
+
+    def __init__(self, message: str, *, problems: list[tuple[object, str]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+
+
+class QueryError(DicomlabError, ValueError):
+    """An unknown canned query, or parameters that do not fit it."""
+
+
+class UnsupportedBackendError(DicomlabError, ValueError):
+    """A ``connect()`` argument names a backend dicomlab cannot open."""
+
+
+class AlreadyExistsError(DicomlabError, FileExistsError):
+    """Refused to replace an existing table, file or object."""
+
+
+class NotFoundError(DicomlabError, LookupError):
+    """An instance, table, file or object does not exist."""
+
+
+class DicomReadError(DicomlabError, ValueError):
+    """A file could not be read as DICOM."""
+
+    def __init__(self, message: str, *, path: object = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class RenderError(DicomlabError, ValueError):
+    """An instance has no pixel data, or pixels that cannot be turned into an image."""
+
+
+class RemoteError(DicomlabError, RuntimeError):
+    """A remote service answered with an error.
+
+    Carries the ``service`` (e.g. ``"DICOMweb"``), the ``resource`` addressed
+    and the HTTP ``status`` when there was one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        service: str,
+        resource: str = "",
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.service = service
+        self.resource = resource
+        self.status = status

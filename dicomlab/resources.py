@@ -1,0 +1,274 @@
+"""Names of the things dicomlab talks to, parsed without I/O.
+
+Each name is a frozen dataclass that validates itself and round-trips through
+``str()`` and ``parse()``:
+
+>>> t = BigQueryTable.parse("bq://my-project.imaging.dicom_metadata")
+>>> t.dataset_id, str(t)
+('imaging', 'bq://my-project.imaging.dicom_metadata')
+>>> GcsUri.parse("gs://my-bucket/cohorts/lung.txt").object_name
+'cohorts/lung.txt'
+>>> str(HealthcareDicomStore.parse("projects/p/locations/us/datasets/d/dicomStores/s"))
+'projects/p/locations/us/datasets/d/dicomStores/s'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from dicomlab.errors import InvalidIdentifierError, InvalidResourceError
+
+__all__ = [
+    "BigQueryDataset",
+    "BigQueryTable",
+    "GcsUri",
+    "HealthcareDicomStore",
+    "validate_table_name",
+]
+
+# Google Cloud project IDs: 6-30 chars, lowercase letters, digits and hyphens, starting
+# with a letter; legacy domain-scoped projects carry a "domain.com:" prefix.
+_PROJECT = r"(?:[a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]"
+_DATASET = r"[A-Za-z0-9_]{1,1024}"
+# The Healthcare API's BigQuery export accepts only letters, digits and underscores.
+_TABLE = r"[A-Za-z_][A-Za-z0-9_]{0,1023}"
+_HC_PART = r"[\w-]+"
+_HC_ID = r"[\w.-]{1,256}"
+_BUCKET = r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]"
+
+_TABLE_RE = re.compile(_TABLE)
+_PROJECT_RE = re.compile(_PROJECT)
+_DATASET_RE = re.compile(_DATASET)
+_BUCKET_RE = re.compile(_BUCKET)
+_HC_RE = re.compile(
+    rf"projects/(?P<project>{_HC_PART}(?::{_HC_PART})?)/locations/(?P<location>{_HC_PART})"
+    rf"/datasets/(?P<dataset>{_HC_ID})/dicomStores/(?P<store>{_HC_ID})"
+)
+
+
+def validate_table_name(name: object) -> str:
+    """Return ``name`` if it is a valid table name, else raise.
+
+    Table names are letters, digits and underscores, not starting with a digit:
+    the rule of the Healthcare API's BigQuery export, which also makes the name
+    safe to use as an SQL identifier on every warehouse.
+
+    >>> validate_table_name("dicom_metadata")
+    'dicom_metadata'
+    """
+    if not isinstance(name, str) or _TABLE_RE.fullmatch(name) is None:
+        raise InvalidIdentifierError(
+            f"table name {name!r} is not valid: use letters, digits and underscores, "
+            "not starting with a digit (e.g. 'dicom_metadata')",
+            value=name,
+        )
+    return name
+
+
+def _check(pattern: re.Pattern[str], value: str, what: str, uri: str, rule: str) -> None:
+    if pattern.fullmatch(value) is None:
+        raise InvalidResourceError(f"{what} {value!r} in {uri!r} is not valid: {rule}", value=uri)
+
+
+def _check_project(project: str, uri: str) -> None:
+    _check(
+        _PROJECT_RE,
+        project,
+        "project ID",
+        uri,
+        "6-30 lowercase letters, digits or hyphens, starting with a letter",
+    )
+
+
+def _check_dataset(dataset: str, uri: str) -> None:
+    _check(_DATASET_RE, dataset, "dataset ID", uri, "letters, digits and underscores only")
+
+
+@dataclass(frozen=True)
+class BigQueryDataset:
+    """A BigQuery dataset, written ``bq://PROJECT.DATASET``.
+
+    >>> BigQueryDataset.parse("bq://my-project.imaging").table("t")
+    BigQueryTable(project_id='my-project', dataset_id='imaging', table_id='t')
+    """
+
+    project_id: str
+    dataset_id: str
+
+    def __post_init__(self) -> None:
+        uri = f"bq://{self.project_id}.{self.dataset_id}"
+        _check_project(self.project_id, uri)
+        _check_dataset(self.dataset_id, uri)
+
+    @classmethod
+    def parse(cls, uri: str) -> BigQueryDataset:
+        """Parse ``bq://PROJECT.DATASET``."""
+        project, rest = _split_bq(uri, parts=2)
+        return cls(project, rest[0])
+
+    def table(self, table_id: str) -> BigQueryTable:
+        """The table ``table_id`` in this dataset."""
+        return BigQueryTable(self.project_id, self.dataset_id, table_id)
+
+    def __str__(self) -> str:
+        return f"bq://{self.project_id}.{self.dataset_id}"
+
+
+@dataclass(frozen=True)
+class BigQueryTable:
+    """A BigQuery table, written ``bq://PROJECT.DATASET.TABLE`` (the Healthcare API's form).
+
+    >>> BigQueryTable.parse("bq://my-project.imaging.dicom_metadata").sql_name
+    'my-project.imaging.dicom_metadata'
+    """
+
+    project_id: str
+    dataset_id: str
+    table_id: str
+
+    def __post_init__(self) -> None:
+        uri = f"bq://{self.project_id}.{self.dataset_id}.{self.table_id}"
+        _check_project(self.project_id, uri)
+        _check_dataset(self.dataset_id, uri)
+        _check(_TABLE_RE, self.table_id, "table ID", uri, "letters, digits and underscores only")
+        if len(uri) > 2000:
+            raise InvalidResourceError(f"table URI {uri!r} is over 2000 characters", value=uri)
+
+    @classmethod
+    def parse(cls, uri: str) -> BigQueryTable:
+        """Parse ``bq://PROJECT.DATASET.TABLE``."""
+        project, rest = _split_bq(uri, parts=3)
+        return cls(project, rest[0], rest[1])
+
+    @property
+    def dataset(self) -> BigQueryDataset:
+        """The dataset holding this table."""
+        return BigQueryDataset(self.project_id, self.dataset_id)
+
+    @property
+    def sql_name(self) -> str:
+        """``PROJECT.DATASET.TABLE`` as the BigQuery client and SQL expect it."""
+        return f"{self.project_id}.{self.dataset_id}.{self.table_id}"
+
+    def __str__(self) -> str:
+        return f"bq://{self.sql_name}"
+
+
+def _split_bq(uri: object, *, parts: int) -> tuple[str, list[str]]:
+    form = "bq://PROJECT.DATASET" + (".TABLE" if parts == 3 else "")
+    if not isinstance(uri, str) or not uri.startswith("bq://"):
+        raise InvalidResourceError(f"{uri!r} is not a BigQuery URI; expected {form}", value=uri)
+    body = uri[len("bq://") :]
+    # A domain-scoped project ("example.com:proj") contains dots before its colon.
+    prefix = ""
+    if ":" in body:
+        prefix, _, body = body.rpartition(":")
+        prefix += ":"
+    pieces = body.split(".")
+    if len(pieces) != parts or not all(pieces):
+        raise InvalidResourceError(
+            f"{uri!r} is not a valid BigQuery URI; expected {form}", value=uri
+        )
+    return prefix + pieces[0], pieces[1:]
+
+
+@dataclass(frozen=True)
+class GcsUri:
+    """A Cloud Storage bucket, folder or object, written ``gs://BUCKET[/OBJECT]``.
+
+    >>> u = GcsUri.parse("gs://my-bucket/cohorts")
+    >>> str(u / "lung.txt")
+    'gs://my-bucket/cohorts/lung.txt'
+    """
+
+    bucket: str
+    object_name: str = ""
+
+    def __post_init__(self) -> None:
+        uri = str(self)
+        _check(
+            _BUCKET_RE,
+            self.bucket,
+            "bucket name",
+            uri,
+            "3-63 lowercase letters, digits, dots, hyphens or underscores",
+        )
+        if any(c in self.object_name for c in "\r\n\x00"):
+            raise InvalidResourceError(
+                f"object name in {uri!r} contains a line break or NUL", value=uri
+            )
+        if len(self.object_name.encode("utf-8")) > 1024:
+            raise InvalidResourceError(
+                f"object name in {uri!r} is over 1024 bytes", value=uri
+            )
+
+    @classmethod
+    def parse(cls, uri: object) -> GcsUri:
+        """Parse ``gs://BUCKET`` or ``gs://BUCKET/OBJECT``."""
+        if not isinstance(uri, str) or not uri.startswith("gs://"):
+            raise InvalidResourceError(
+                f"{uri!r} is not a Cloud Storage URI; expected gs://BUCKET/PATH", value=uri
+            )
+        bucket, _, name = uri[len("gs://") :].partition("/")
+        return cls(bucket, name)
+
+    def __truediv__(self, name: str) -> GcsUri:
+        base = self.object_name.rstrip("/")
+        return GcsUri(self.bucket, f"{base}/{name}" if base else name)
+
+    def __str__(self) -> str:
+        return f"gs://{self.bucket}/{self.object_name}" if self.object_name else f"gs://{self.bucket}"
+
+
+@dataclass(frozen=True)
+class HealthcareDicomStore:
+    """A Cloud Healthcare API DICOM store.
+
+    Written ``projects/P/locations/L/datasets/D/dicomStores/S``; :meth:`parse`
+    also accepts the full ``https://healthcare.googleapis.com/v1/…/dicomWeb`` URL.
+
+    >>> s = HealthcareDicomStore.parse(
+    ...     "https://healthcare.googleapis.com/v1/projects/p/locations/us/datasets/d/dicomStores/s/dicomWeb")
+    >>> s.dicomweb_url()
+    'https://healthcare.googleapis.com/v1/projects/p/locations/us/datasets/d/dicomStores/s/dicomWeb'
+    """
+
+    project: str
+    location: str
+    dataset: str
+    store: str
+
+    def __post_init__(self) -> None:
+        if _HC_RE.fullmatch(str(self)) is None:
+            raise InvalidResourceError(
+                f"{str(self)!r} is not a valid DICOM store name; expected "
+                "projects/PROJECT/locations/LOCATION/datasets/DATASET/dicomStores/STORE",
+                value=str(self),
+            )
+
+    @classmethod
+    def parse(cls, name: object) -> HealthcareDicomStore:
+        """Parse a store name or its v1/v1beta1 ``…/dicomWeb`` URL."""
+        if not isinstance(name, str):
+            raise InvalidResourceError(f"{name!r} is not a DICOM store name", value=name)
+        text = re.sub(r"^https://healthcare\.googleapis\.com/v1(beta1)?/", "", name)
+        text = re.sub(r"/dicomWeb/?$", "", text)
+        match = _HC_RE.fullmatch(text)
+        if match is None:
+            raise InvalidResourceError(
+                f"{name!r} is not a valid DICOM store name; expected "
+                "projects/PROJECT/locations/LOCATION/datasets/DATASET/dicomStores/STORE",
+                value=name,
+            )
+        return cls(**match.groupdict())
+
+    def dicomweb_url(self, version: str = "v1") -> str:
+        """The DICOMweb base URL of this store."""
+        return f"https://healthcare.googleapis.com/{version}/{self}/dicomWeb"
+
+    def __str__(self) -> str:
+        return (
+            f"projects/{self.project}/locations/{self.location}"
+            f"/datasets/{self.dataset}/dicomStores/{self.store}"
+        )
