@@ -1,0 +1,66 @@
+"""dicomlab: DICOM stores and BigQuery from a Jupyter notebook.
+
+>>> import dicomlab
+>>> lab = dicomlab.connect()                     # doctest: +SKIP
+>>> lab.export_metadata()                        # doctest: +SKIP
+>>> lab.query("latest_studies", limit=20)        # doctest: +SKIP
+
+Heavy libraries (DuckDB, ipywidgets, Google clients) load on first use, so
+``import dicomlab`` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dicomlab.errors import (
+    AlreadyExistsError,
+    DicomlabError,
+    DicomReadError,
+    FilterFileError,
+    InvalidIdentifierError,
+    InvalidResourceError,
+    NotFoundError,
+    QueryError,
+    RemoteError,
+    RenderError,
+    UnsupportedBackendError,
+)
+from dicomlab.filterfile import FilterFile
+
+if TYPE_CHECKING:
+    from dicomlab.lab import Lab, connect
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AlreadyExistsError",
+    "DicomReadError",
+    "DicomlabError",
+    "FilterFile",
+    "FilterFileError",
+    "InvalidIdentifierError",
+    "InvalidResourceError",
+    "Lab",
+    "NotFoundError",
+    "QueryError",
+    "RemoteError",
+    "RenderError",
+    "UnsupportedBackendError",
+    "__version__",
+    "connect",
+]
+
+_LAZY = {"Lab": "dicomlab.lab", "connect": "dicomlab.lab"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'dicomlab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -299,8 +299,7 @@ def _collapse(
         values = col.to_numpy(dtype=object, na_value=None)
         series = pd.Series(values, dtype=object)
         is_present = series.notna().to_numpy()
-        ok = series.str.fullmatch(pattern.pattern).fillna(False).to_numpy(dtype=bool)
-        ok = ok & (series.str.len() <= MAX_UID_LENGTH).fillna(False).to_numpy(dtype=bool)
+        ok = _matches(series, pattern.pattern)
         bad = bad | (is_present & ~ok)
         if position == 0:
             bad = bad | ~is_present
@@ -339,6 +338,18 @@ def _collapse(
         prefix = _prefix(frame["line"], broader)
         keep = keep & ~(finer & prefix.isin(covering).to_numpy())
     return frame["line"][keep].tolist()
+
+
+def _matches(series: Any, pattern: str) -> Any:
+    """Boolean array: the value is a string that matches ``pattern`` and is short enough."""
+    import numpy as np
+
+    try:
+        text = series.str
+    except AttributeError:  # no string at all in the column (e.g. integers)
+        return np.zeros(len(series), dtype=bool)
+    ok = text.fullmatch(pattern).fillna(False).to_numpy(dtype=bool)
+    return ok & (text.len() <= MAX_UID_LENGTH).fillna(False).to_numpy(dtype=bool)
 
 
 def _prefix(lines: Any, depth: int) -> Any:

@@ -24,6 +24,7 @@ __all__ = [
     "BigQueryTable",
     "GcsUri",
     "HealthcareDicomStore",
+    "validate_object_name",
     "validate_table_name",
 ]
 
@@ -63,6 +64,33 @@ def validate_table_name(name: object) -> str:
             "not starting with a digit (e.g. 'dicom_metadata')",
             value=name,
         )
+    return name
+
+
+def validate_object_name(name: object) -> str:
+    """Return ``name`` if it is a safe bucket object name, else raise.
+
+    A relative ``/``-separated path: no empty, ``.`` or ``..`` segment, no
+    backslash, line break or NUL, at most 1024 bytes (the Cloud Storage limit).
+
+    >>> validate_object_name("cohorts/lung.txt")
+    'cohorts/lung.txt'
+    """
+    problem = None
+    if not isinstance(name, str) or not name:
+        problem = "is empty or not a string"
+    elif any(c in name for c in "\\\r\n\x00"):
+        problem = "contains a backslash, line break or NUL"
+    elif any(seg in ("", ".", "..") for seg in name.split("/")):
+        problem = "has an empty, '.' or '..' path segment (or starts or ends with '/')"
+    elif len(name.encode("utf-8")) > 1024:
+        problem = "is over 1024 bytes"
+    if problem is not None:
+        raise InvalidIdentifierError(
+            f"object name {name!r} {problem}; use a relative path such as 'cohorts/lung.txt'",
+            value=name,
+        )
+    assert isinstance(name, str)
     return name
 
 

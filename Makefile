@@ -1,0 +1,49 @@
+# dicomlab: `make demo` runs the main job on the embedded default; `make test` runs the whole suite.
+# Both create .venv and install everything they need (as root, also the Debian packages).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check --quiet
+APT    := DEBIAN_FRONTEND=noninteractive apt-get
+
+.PHONY: demo test lint typecheck bench clean
+
+$(PY):
+	@if ! $(PYTHON) -m venv $(VENV) 2>/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    $(APT) update -qq && $(APT) install -y -qq python3-venv python3-pip >/dev/null && \
+	    rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); \
+	  else \
+	    echo "python3 -m venv failed: install Debian's python3-venv (sudo apt-get install python3-venv)"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+$(VENV)/.installed-demo: pyproject.toml | $(PY)
+	$(PIP) install --upgrade pip
+	$(PIP) install -e '.[notebook]'
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(PY)
+	$(PIP) install --upgrade pip
+	$(PIP) install -e '.[test]'
+	@touch $@ $(VENV)/.installed-demo
+
+demo: $(VENV)/.installed-demo
+	$(PY) -m dicomlab demo --out demo-output --notebook notebooks/01_quickstart.ipynb
+
+lint: $(VENV)/.installed-test
+	$(PY) -m ruff check dicomlab tests bench
+
+typecheck: $(VENV)/.installed-test
+	$(PY) -m mypy
+
+test: lint typecheck
+	$(PY) -m pytest
+
+bench: $(VENV)/.installed-test
+	@for script in bench/*.py; do $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) demo-output dicomlab-data .pytest_cache .mypy_cache .ruff_cache

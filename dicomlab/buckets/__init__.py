@@ -1,0 +1,5 @@
+"""Buckets: where filter files and exports are written."""
+
+from dicomlab.buckets.base import Bucket
+
+__all__ = ["Bucket"]

@@ -1,0 +1,100 @@
+"""From a DataFrame of query hits to thumbnail tiles.
+
+Each row addresses an instance (``SOPInstanceUID``), a series or a study; a
+series or study row is shown by a representative instance (the middle one of
+its series, ordered by ``InstanceNumber``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from dicomlab.errors import DicomlabError
+from dicomlab.filterfile import UID_COLUMNS
+from dicomlab.stores.base import InstanceRef, Store
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from dicomlab.widgets import Tile
+
+__all__ = ["CAPTION_COLUMNS", "build_tiles", "resolve_instances"]
+
+logger = logging.getLogger(__name__)
+CAPTION_COLUMNS = ("PatientID", "StudyDate", "Modality", "SeriesDescription")
+
+
+def _caption(*records: dict[str, Any]) -> str:
+    parts = []
+    for column in CAPTION_COLUMNS:
+        value = next((r[column] for r in records if r.get(column) not in (None, "")), None)
+        if value is not None and str(value) not in ("nan", "NaT", "<NA>"):
+            parts.append(str(value))
+    return " · ".join(parts)
+
+
+def _representative(store: Store, record: dict[str, Any]) -> tuple[InstanceRef, dict[str, Any]]:
+    filters = {c: str(record[c]) for c in UID_COLUMNS[:2] if record.get(c)}
+    found = store.search_instances(**filters)
+    if found.empty:
+        raise DicomlabError(f"no instance found for {filters}")
+    if "InstanceNumber" in found:
+        order = found["InstanceNumber"].map(lambda v: int(v) if str(v).lstrip("-").isdigit() else 0)
+        found = found.assign(_order=order).sort_values(["SeriesInstanceUID", "_order"])
+    first_series = found[found["SeriesInstanceUID"] == found["SeriesInstanceUID"].iloc[0]]
+    pick = first_series.iloc[len(first_series) // 2].to_dict()
+    return InstanceRef(pick["StudyInstanceUID"], pick["SeriesInstanceUID"], pick["SOPInstanceUID"]), pick
+
+
+def resolve_instances(
+    df: pd.DataFrame, store: Store, *, limit: int
+) -> list[tuple[InstanceRef | None, str, str | None]]:
+    """``(instance, caption, error)`` for the first ``limit`` distinct rows of ``df``."""
+    if "StudyInstanceUID" not in df.columns:
+        raise DicomlabError(
+            f"images need a StudyInstanceUID column (and ideally SeriesInstanceUID, "
+            f"SOPInstanceUID); the DataFrame has {list(df.columns)}"
+        )
+    keys = [c for c in UID_COLUMNS if c in df.columns]
+    resolved: list[tuple[InstanceRef | None, str, str | None]] = []
+    for record in df.drop_duplicates(keys).head(limit).to_dict("records"):
+        try:
+            if record.get("SOPInstanceUID") and record.get("SeriesInstanceUID"):
+                ref = InstanceRef(*(str(record[c]) for c in UID_COLUMNS))
+                resolved.append((ref, _caption(record), None))
+            else:
+                ref, found = _representative(store, record)
+                resolved.append((ref, _caption(record, found), None))
+        except DicomlabError as exc:
+            resolved.append((None, _caption(record), str(exc)))
+    return resolved
+
+
+def build_tiles(
+    store: Store,
+    items: Iterable[tuple[InstanceRef | None, str, str | None]],
+    *,
+    size: int,
+    media_type: str,
+    progress: bool = True,
+) -> list[Tile]:
+    """Fetch one thumbnail per item; a failure becomes a tile that says why."""
+    from tqdm.auto import tqdm
+
+    from dicomlab.widgets import Tile
+
+    items = list(items)
+    tiles = []
+    for ref, caption, error in tqdm(items, desc="Thumbnails", unit="image",
+                                    disable=not progress or len(items) < 8):
+        image = None
+        if ref is not None and error is None:
+            try:
+                image = store.fetch_thumbnail(ref, size=size, media_type=media_type)
+            except DicomlabError as exc:
+                error = str(exc)
+        uids = (ref.study, ref.series, ref.instance) if ref else ("", "", "")
+        tiles.append(Tile(caption, image, media_type, error, uids))
+    return tiles

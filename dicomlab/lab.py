@@ -1,0 +1,215 @@
+"""The ``Lab``: one store, one warehouse, one bucket, and the researcher's verbs."""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dicomlab.errors import DicomlabError
+from dicomlab.resources import validate_table_name
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from dicomlab.buckets.base import Bucket
+    from dicomlab.export import ExportResult
+    from dicomlab.filterfile import FilterFile
+    from dicomlab.stores.base import Store
+    from dicomlab.warehouses.base import Warehouse
+    from dicomlab.widgets import ThumbnailGrid
+
+__all__ = ["DEFAULT_TABLE", "Lab", "connect"]
+
+DEFAULT_TABLE = "dicom_metadata"
+
+
+def connect(
+    store: Any = None,
+    warehouse: Any = None,
+    bucket: Any = None,
+    *,
+    home: str | os.PathLike[str] | None = None,
+    table: str = DEFAULT_TABLE,
+) -> Lab:
+    """Open a :class:`Lab` on a store, a warehouse and a bucket.
+
+    With no arguments everything is local (the *embedded default*): the sample
+    cohort copied into ``HOME/store``, DuckDB in ``HOME/warehouse.duckdb``, and
+    ``HOME/bucket``, where ``HOME`` is ``$DICOMLAB_HOME`` or ``./dicomlab-data``.
+
+    Parameters
+    ----------
+    store
+        A folder of DICOM files, or ``None`` for the sample cohort.
+    warehouse
+        ``"duckdb:///path/lab.duckdb"``, a ``.duckdb`` path, ``":memory:"``, or ``None``.
+    bucket
+        A local folder, or ``None``.
+    home
+        The data folder for whatever is left to the default.
+    table
+        The metadata table queries run against.
+
+    Examples
+    --------
+    >>> import dicomlab
+    >>> lab = dicomlab.connect()                                   # doctest: +SKIP
+    >>> lab.export_metadata()                                      # doctest: +SKIP
+    >>> lab.query("latest_studies", limit=5)                       # doctest: +SKIP
+    """
+    from dicomlab.backends import open_bucket, open_store, open_warehouse
+    from dicomlab.sample import default_home
+
+    base = Path(home).expanduser().resolve() if home is not None else default_home()
+    return Lab(
+        open_store(store, base),
+        open_warehouse(warehouse, base),
+        open_bucket(bucket, base),
+        table=table,
+    )
+
+
+class Lab:
+    """A store, a warehouse and a bucket wired together.
+
+    Build one with :func:`connect`; adapters can also be injected directly.
+    """
+
+    def __init__(
+        self, store: Store, warehouse: Warehouse, bucket: Bucket, *, table: str = DEFAULT_TABLE
+    ) -> None:
+        self.store = store
+        self.warehouse = warehouse
+        self.bucket = bucket
+        self.table = validate_table_name(table)
+
+    def __repr__(self) -> str:
+        return (
+            f"Lab(store={self.store.url!r}, warehouse={self.warehouse.url!r}, "
+            f"bucket={self.bucket.url!r}, table={self.table!r})"
+        )
+
+    def _repr_html_(self) -> str:
+        rows = self.warehouse.count_rows(self.table)
+        status = "not exported yet" if rows is None else f"{rows} rows"
+        cells = [
+            ("store", self.store.url),
+            ("warehouse", self.warehouse.url),
+            ("bucket", self.bucket.url),
+            ("table", f"{self.table} ({status})"),
+        ]
+        body = "".join(
+            f"<tr><th style='text-align:left'>{k}</th><td><code>{html.escape(v)}</code></td></tr>"
+            for k, v in cells
+        )
+        return f"<div><b>dicomlab Lab</b><table>{body}</table></div>"
+
+    def export_metadata(
+        self,
+        table: str | None = None,
+        write_disposition: str = "WRITE_EMPTY",
+        *,
+        progress: bool = True,
+    ) -> ExportResult:
+        """Export every instance's metadata into the warehouse table.
+
+        Parameters
+        ----------
+        table
+            Table name (letters, digits, underscores); defaults to ``lab.table``,
+            and becomes ``lab.table`` for later queries.
+        write_disposition
+            ``"WRITE_EMPTY"`` (refuse a table that has rows), ``"WRITE_TRUNCATE"``
+            (replace it) or ``"WRITE_APPEND"``.
+
+        Examples
+        --------
+        >>> result = lab.export_metadata(write_disposition="WRITE_TRUNCATE")  # doctest: +SKIP
+        >>> result.success, result.failure                                   # doctest: +SKIP
+        (81, 0)
+        """
+        from dicomlab.export import export_store_metadata
+
+        name = validate_table_name(table or self.table)
+        result = export_store_metadata(
+            self.store, self.warehouse, table=name,
+            write_disposition=write_disposition, progress=progress,
+        )
+        self.table = name
+        return result
+
+    def query(self, name: str, /, *, table: str | None = None, **params: Any) -> pd.DataFrame:
+        """Run a canned query from ``queries/`` and return a DataFrame.
+
+        Examples
+        --------
+        >>> lab.query("latest_studies", limit=20)                        # doctest: +SKIP
+        >>> lab.query("patient_dicomweb_paths", patient_id="77654033")   # doctest: +SKIP
+        """
+        from dicomlab.queries import load_query
+
+        query = load_query(name)
+        bound = query.bind(params)
+        return self.warehouse.run_query(query, bound, table=table or self.table)
+
+    def sql(self, text: str, /, *, table: str | None = None, **params: Any) -> pd.DataFrame:
+        """Run your own BigQuery SQL against ``dicom_metadata`` with ``@named`` parameters.
+
+        >>> lab.sql("SELECT COUNT(*) AS n FROM dicom_metadata WHERE Modality = @m", m="MR")  # doctest: +SKIP
+        """
+        return self.warehouse.run_sql(text, params, table=table or self.table)
+
+    def queries(self) -> pd.DataFrame:
+        """The canned queries with their parameters and descriptions."""
+        import pandas as pd
+
+        from dicomlab.queries import list_queries, load_query
+
+        rows = []
+        for name in list_queries():
+            query = load_query(name)
+            params = ", ".join(f"{p.name} {p.type}" for p in query.parameters)
+            rows.append({"name": name, "parameters": params, "description": query.description})
+        return pd.DataFrame(rows)
+
+    def upload(self, filter_file: FilterFile, name: str | None = None, *, overwrite: bool = False) -> str:
+        """Write a filter file into the bucket and return its URI.
+
+        ``name`` defaults to a content-derived name; an existing object is never
+        replaced unless ``overwrite=True``.
+
+        >>> uri = lab.upload(ff, "cohort.txt")                              # doctest: +SKIP
+        """
+        from dicomlab.filterfile import FilterFile
+
+        if not isinstance(filter_file, FilterFile):
+            raise DicomlabError(
+                f"upload takes a FilterFile, not {type(filter_file).__name__}; build one with "
+                "dicomlab.FilterFile.from_dataframe(df)"
+            )
+        return self.bucket.upload_bytes(
+            filter_file.to_bytes(), name or filter_file.content_name(), overwrite=overwrite
+        )
+
+    def images(
+        self,
+        df: pd.DataFrame,
+        *,
+        limit: int = 48,
+        size: int = 128,
+        columns: int = 6,
+        media_type: str = "image/png",
+        progress: bool = True,
+    ) -> ThumbnailGrid:
+        """Thumbnails of the rows' instances (one per study or series for coarser rows).
+
+        >>> lab.images(lab.query("patient_dicomweb_paths", patient_id="77654033"))  # doctest: +SKIP
+        """
+        from dicomlab.gallery import build_tiles, resolve_instances
+        from dicomlab.widgets import ThumbnailGrid
+
+        items = resolve_instances(df, self.store, limit=limit)
+        tiles = build_tiles(self.store, items, size=size, media_type=media_type, progress=progress)
+        return ThumbnailGrid(tiles, columns=columns, tile_size=size)

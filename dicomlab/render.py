@@ -1,0 +1,290 @@
+"""Turn DICOM pixel data into 8-bit display images (PNG or JPEG), without I/O.
+
+Greyscale frames go through the Modality LUT (rescale slope and intercept),
+then a VOI transform (an explicit window, the dataset's window, its VOI LUT
+Sequence, or the frame's own range), and MONOCHROME1 frames are inverted.
+Colour frames come out as RGB: YBR frames are converted while decoding and
+PALETTE COLOR frames go through their palette.
+
+>>> import pydicom
+>>> from pydicom.data import get_testdata_file
+>>> ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+>>> to_display_array(ds).shape
+(128, 128)
+>>> render_dataset(ds, size=64)[:4]
+b'\\x89PNG'
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image
+from pydicom.dataset import Dataset
+from pydicom.pixels.processing import (
+    apply_color_lut,
+    apply_modality_lut,
+    apply_voi,
+    apply_windowing,
+)
+from pydicom.pixels.utils import get_nr_frames, pixel_array
+
+from dicomlab.errors import RenderError
+
+__all__ = ["MEDIA_TYPES", "render_dataset", "to_display_array"]
+
+logger = logging.getLogger(__name__)
+
+MEDIA_TYPES = ("image/jpeg", "image/png")
+PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+_PIL_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}
+# Decoders and plugins raise many types; these are the ones a bad frame can cause.
+_DECODE_ERRORS = (
+    AttributeError,
+    KeyError,
+    IndexError,
+    NotImplementedError,
+    OSError,
+    RuntimeError,
+    TypeError,
+    ValueError,
+)
+
+
+def _describe(ds: Dataset) -> str:
+    """Name the instance in error messages."""
+    uid = ds.get("SOPInstanceUID")
+    return f"instance {uid}" if uid else "dataset without a SOPInstanceUID"
+
+
+def _decode_frame(ds: Dataset, frame: int) -> np.ndarray:
+    """Decode one frame (YBR as RGB), raising :class:`RenderError` on failure."""
+    if not any(keyword in ds for keyword in PIXEL_KEYWORDS):
+        raise RenderError(
+            f"{_describe(ds)} has no pixel data (none of {', '.join(PIXEL_KEYWORDS)}); "
+            "it is not an image, so there is nothing to render"
+        )
+    try:
+        frames = get_nr_frames(ds, warn=False)
+    except (TypeError, ValueError) as exc:
+        raise RenderError(f"{_describe(ds)} has an unreadable NumberOfFrames: {exc}") from exc
+    if not 0 <= frame < frames:
+        raise RenderError(
+            f"frame {frame} is out of range for {_describe(ds)}, which has "
+            f"{frames} frame(s); use an index from 0 to {frames - 1}"
+        )
+    try:
+        return pixel_array(ds, index=frame, as_rgb=True)
+    except _DECODE_ERRORS as exc:
+        syntax = ds.get("file_meta", Dataset()).get("TransferSyntaxUID", "unknown")
+        raise RenderError(
+            f"cannot decode frame {frame} of {_describe(ds)} (transfer syntax {syntax}): "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _window_to_uint8(values: np.ndarray, center: float, width: float, function: str) -> np.ndarray:
+    """Map ``values`` through a VOI window onto 0–255 with pydicom's windowing."""
+    voi = Dataset()
+    voi.PhotometricInterpretation = "MONOCHROME2"
+    voi.BitsStored, voi.PixelRepresentation = 8, 0  # output range 0..255
+    voi.WindowCenter, voi.WindowWidth = float(center), float(width)
+    voi.VOILUTFunction = function
+    return apply_windowing(values, voi)
+
+
+def _stretch(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Map ``low..high`` linearly onto 0–255; a flat range becomes mid-grey."""
+    if not np.isfinite(low) or not np.isfinite(high) or high <= low:
+        return np.full(values.shape, 128.0)
+    return (values.astype(np.float64) - low) * (255.0 / (high - low))
+
+
+def _first(value: object) -> float:
+    """The first value of a possibly multi-valued DS element."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return float(value[0])
+    return float(value)  # type: ignore[arg-type]
+
+
+def _dataset_voi(values: np.ndarray, ds: Dataset) -> np.ndarray | None:
+    """Apply the dataset's own window or VOI LUT, or return ``None`` if it has none."""
+    if ds.get("WindowCenter") is not None and ds.get("WindowWidth") is not None:
+        center, width = _first(ds.WindowCenter), _first(ds.WindowWidth)
+        function = str(ds.get("VOILUTFunction") or "LINEAR").upper()
+        try:
+            return _window_to_uint8(values, center, width, function)
+        except ValueError as exc:
+            logger.warning("ignoring the window of %s: %s", _describe(ds), exc)
+    items = ds.get("VOILUTSequence")
+    if items and "LUTData" in items[0] and "LUTDescriptor" in items[0]:
+        try:
+            entries, first_mapped = items[0].LUTDescriptor[:2]
+            table = apply_voi(np.arange(first_mapped, first_mapped + (entries or 2**16)), ds)
+            mapped = apply_voi(np.rint(values).astype(np.int64), ds)
+        except (NotImplementedError, ValueError, AttributeError, TypeError) as exc:
+            logger.warning("ignoring the VOI LUT of %s: %s", _describe(ds), exc)
+            return None
+        return _stretch(mapped, float(table.min()), float(table.max()))
+    return None
+
+
+def _greyscale(arr: np.ndarray, ds: Dataset, window: tuple[float, float] | None) -> np.ndarray:
+    """Modality LUT, VOI and MONOCHROME1 inversion of one greyscale frame."""
+    values = np.asarray(apply_modality_lut(arr, ds), dtype=np.float64)
+    values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+    if window is not None:
+        center, width = (float(v) for v in window)
+        if not width > 0:
+            raise RenderError(f"window width must be positive, got {width!r}")
+        function = "LINEAR" if width >= 1 else "LINEAR_EXACT"
+        display = _window_to_uint8(values, center, width, function)
+    else:
+        voi = _dataset_voi(values, ds)
+        if voi is None:
+            voi = _stretch(values, float(values.min()), float(values.max()))
+        display = voi
+    out = np.clip(np.rint(display), 0, 255).astype(np.uint8)
+    if ds.get("PhotometricInterpretation") == "MONOCHROME1":
+        out = np.invert(out)  # 255 - value for uint8
+    return out
+
+
+def _to_uint8(arr: np.ndarray, bits: int) -> np.ndarray:
+    """Scale unsigned colour samples of ``bits`` bits down to 8 bits."""
+    if arr.dtype == np.uint8:
+        return arr
+    scaled: np.ndarray = np.clip(arr * (255.0 / (2**bits - 1)), 0, 255).astype(np.uint8)
+    return scaled
+
+
+def _colour(arr: np.ndarray, ds: Dataset) -> np.ndarray:
+    """RGB uint8 for an RGB, YBR (already converted) or PALETTE COLOR frame."""
+    if ds.get("PhotometricInterpretation") == "PALETTE COLOR":
+        try:
+            rgb = apply_color_lut(arr, ds)[..., :3]
+        except (ValueError, AttributeError, KeyError) as exc:
+            raise RenderError(f"cannot apply the colour palette of {_describe(ds)}: {exc}") from exc
+        depth = int(ds.RedPaletteColorLookupTableDescriptor[2])
+        return _to_uint8(rgb, 16 if rgb.dtype == np.uint16 and depth > 8 else 8)
+    return _to_uint8(arr, int(ds.get("BitsStored") or 8))
+
+
+def to_display_array(
+    ds: Dataset, *, frame: int = 0, window: tuple[float, float] | None = None
+) -> np.ndarray:
+    """Return one frame of ``ds`` as display-ready ``uint8`` pixels.
+
+    Parameters
+    ----------
+    ds
+        A dataset with ``PixelData``, ``FloatPixelData`` or ``DoubleFloatPixelData``.
+    frame
+        0-based frame index (multi-frame datasets).
+    window
+        ``(center, width)`` in modality units (e.g. Hounsfield units), overriding
+        the dataset's own window; ignored for colour images.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(rows, columns)`` for greyscale or ``(rows, columns, 3)`` RGB, dtype ``uint8``.
+
+    Raises
+    ------
+    RenderError
+        No pixel data, ``frame`` out of range, or pixels that cannot be decoded.
+
+    Examples
+    --------
+    >>> import pydicom
+    >>> from pydicom.data import get_testdata_file
+    >>> ds = pydicom.dcmread(get_testdata_file("MR_small.dcm", download=False))
+    >>> arr = to_display_array(ds, window=(600, 1600))
+    >>> arr.shape, arr.dtype
+    ((64, 64), dtype('uint8'))
+    """
+    arr = _decode_frame(ds, frame)
+    samples = int(ds.get("SamplesPerPixel") or 1)
+    if samples > 1 or ds.get("PhotometricInterpretation") == "PALETTE COLOR":
+        return _colour(arr, ds)
+    if arr.ndim != 2:
+        raise RenderError(f"{_describe(ds)} decoded to an unexpected shape {arr.shape}")
+    return _greyscale(arr, ds, window)
+
+
+def _resize(image: Image.Image, size: int | None) -> Image.Image:
+    """Fit ``image`` in a ``size``-pixel square, shrinking smoothly or enlarging crisply."""
+    if size is None:
+        return image
+    if size < 1:
+        raise RenderError(f"size must be a positive number of pixels or None, got {size!r}")
+    width, height = image.size
+    scale = size / max(width, height)
+    if scale == 1:
+        return image
+    target = (max(1, round(width * scale)), max(1, round(height * scale)))
+    resample = Image.Resampling.NEAREST if scale > 1 else Image.Resampling.LANCZOS
+    return image.resize(target, resample=resample)
+
+
+def render_dataset(
+    ds: Dataset,
+    *,
+    size: int | None = 256,
+    media_type: str = "image/png",
+    frame: int = 0,
+    window: tuple[float, float] | None = None,
+    quality: int = 90,
+) -> bytes:
+    """Render one frame of ``ds`` as PNG or JPEG bytes.
+
+    Parameters
+    ----------
+    ds
+        A dataset with pixel data.
+    size
+        Largest side of the result in pixels; smaller images are enlarged with
+        nearest-neighbour (crisp pixels), larger ones shrunk with Lanczos.
+        ``None`` keeps the native size.
+    media_type
+        One of :data:`MEDIA_TYPES`.
+    frame, window
+        As for :func:`to_display_array`.
+    quality
+        JPEG quality, 1–100 (ignored for PNG).
+
+    Returns
+    -------
+    bytes
+        The encoded image.
+
+    Raises
+    ------
+    RenderError
+        Unsupported ``media_type``, bad ``size`` or ``quality``, or a frame that
+        cannot be rendered (see :func:`to_display_array`).
+
+    Examples
+    --------
+    >>> import pydicom
+    >>> from pydicom.data import get_testdata_file
+    >>> ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    >>> render_dataset(ds, size=32, media_type="image/jpeg")[:2]
+    b'\\xff\\xd8'
+    """
+    if media_type not in _PIL_FORMATS:
+        raise RenderError(f"media type {media_type!r} is not supported; use one of {MEDIA_TYPES}")
+    if not 1 <= quality <= 100:
+        raise RenderError(f"JPEG quality must be between 1 and 100, got {quality!r}")
+    image = _resize(Image.fromarray(to_display_array(ds, frame=frame, window=window)), size)
+    buffer = io.BytesIO()
+    if media_type == "image/jpeg":
+        image.save(buffer, format="JPEG", quality=quality)
+    else:
+        image.save(buffer, format="PNG")
+    logger.debug("rendered %s frame %d as %s %s", _describe(ds), frame, media_type, image.size)
+    return buffer.getvalue()

@@ -1,0 +1,69 @@
+"""The demo cohort and the embedded default's data folder.
+
+The pydicom wheel ships ``data/test_files/dicomdirtests/``: 81 real instances
+in 7 studies of 3 patients (CR, CT, MR). It seeds the embedded store.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+__all__ = ["default_home", "sample_cohort_dir", "seed_sample_store"]
+
+logger = logging.getLogger(__name__)
+
+
+def default_home() -> Path:
+    """The data folder: ``$DICOMLAB_HOME``, else ``./dicomlab-data``."""
+    return Path(os.environ.get("DICOMLAB_HOME") or "dicomlab-data").expanduser().resolve()
+
+
+def sample_cohort_dir() -> Path:
+    """Where pydicom keeps the multi-patient sample set."""
+    import pydicom.data
+
+    return Path(pydicom.data.__file__).parent / "test_files" / "dicomdirtests"
+
+
+def _is_instance_file(path: Path) -> bool:
+    """A Part 10 file ("DICM" after the preamble) that is not a DICOMDIR variant."""
+    if not path.is_file() or path.name.startswith("DICOMDIR"):
+        return False
+    with path.open("rb") as handle:
+        return handle.read(132)[128:] == b"DICM"
+
+
+def seed_sample_store(dest: Path) -> int:
+    """Copy the sample cohort's instances (not its DICOMDIR indexes) into ``dest``.
+
+    Does nothing when ``dest`` already holds files. The copy is made beside
+    ``dest`` and renamed into place, so a half-copied store is never seen.
+    Returns the number of files copied.
+    """
+    if dest.is_dir() and any(dest.iterdir()):
+        return 0
+    source = sample_cohort_dir()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".store-"))
+    copied = 0
+    for path in sorted(source.rglob("*")):
+        if _is_instance_file(path):
+            target = staging / path.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+            copied += 1
+    try:
+        if dest.is_dir():
+            dest.rmdir()  # empty: safe to replace
+        staging.rename(dest)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not (dest.is_dir() and any(dest.iterdir())):
+            raise
+        return 0  # another process seeded it first
+    logger.info("copied the %d-instance sample cohort into %s", copied, dest)
+    return copied

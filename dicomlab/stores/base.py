@@ -1,0 +1,63 @@
+"""The store protocol every backend (local folder, DICOMweb server) implements."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pydicom import Dataset
+
+__all__ = ["InstanceRef", "MetadataItem", "Store"]
+
+
+@dataclass(frozen=True)
+class InstanceRef:
+    """The three UIDs that address one instance."""
+
+    study: str
+    series: str
+    instance: str
+
+
+@dataclass(frozen=True)
+class MetadataItem:
+    """One instance's metadata read for export, or why it could not be read."""
+
+    source: str
+    dataset: Dataset | None = None
+    error: str | None = None
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What dicomlab needs of a DICOM store."""
+
+    @property
+    def url(self) -> str:
+        """Where the store is (``file://…``, ``http://…/dicom-web``, …)."""
+        ...
+
+    def count_instances(self) -> int:
+        """How many instances (or candidate files) the store holds."""
+        ...
+
+    def iter_metadata(self) -> Iterator[MetadataItem]:
+        """Every instance's metadata, without pixel data, for export."""
+        ...
+
+    def search_instances(self, **filters: str) -> pd.DataFrame:
+        """Instances matching keyword filters, one row each, keyword columns."""
+        ...
+
+    def fetch_instance(self, ref: InstanceRef) -> Dataset:
+        """One instance, pixel data included."""
+        ...
+
+    def fetch_thumbnail(
+        self, ref: InstanceRef, *, size: int = 128, media_type: str = "image/png"
+    ) -> bytes:
+        """A rendered, windowed image of the instance's first frame."""
+        ...

@@ -1,0 +1,71 @@
+"""The warehouse protocol (DuckDB embedded, BigQuery in the cloud)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from dicomlab.errors import AlreadyExistsError, InvalidIdentifierError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+    from dicomlab.queries import CannedQuery
+
+__all__ = ["WRITE_DISPOSITIONS", "Warehouse", "not_empty_error", "validate_write_disposition"]
+
+# The Healthcare API's and BigQuery's write dispositions (WRITE_DISPOSITION_UNSPECIFIED
+# means WRITE_EMPTY there; we ask callers to say what they mean).
+WRITE_DISPOSITIONS = ("WRITE_EMPTY", "WRITE_TRUNCATE", "WRITE_APPEND")
+
+
+def validate_write_disposition(value: object) -> str:
+    """Return ``value`` if it is a write disposition, else raise.
+
+    >>> validate_write_disposition("WRITE_APPEND")
+    'WRITE_APPEND'
+    """
+    if value not in WRITE_DISPOSITIONS:
+        raise InvalidIdentifierError(
+            f"write_disposition {value!r} is not one of {', '.join(WRITE_DISPOSITIONS)}",
+            value=value,
+        )
+    assert isinstance(value, str)
+    return value
+
+
+def not_empty_error(table: str, rows: int) -> AlreadyExistsError:
+    """The error for a ``WRITE_EMPTY`` load into a table that has rows."""
+    return AlreadyExistsError(
+        f"table {table!r} already holds {rows} rows; pass write_disposition='WRITE_TRUNCATE' "
+        "to replace it or 'WRITE_APPEND' to add to it"
+    )
+
+
+@runtime_checkable
+class Warehouse(Protocol):
+    """What dicomlab needs of a SQL warehouse."""
+
+    @property
+    def url(self) -> str:
+        """Where the warehouse is (``duckdb:///…``, ``bq://…``)."""
+        ...
+
+    def load(self, table: str, data: pa.Table, *, write_disposition: str) -> int:
+        """Load rows into ``table`` honouring the write disposition; return the row count."""
+        ...
+
+    def count_rows(self, table: str) -> int | None:
+        """Rows in ``table``, or ``None`` when it does not exist."""
+        ...
+
+    def run_query(
+        self, query: CannedQuery, params: Mapping[str, Any], *, table: str
+    ) -> pd.DataFrame:
+        """Run a canned query against ``table`` with bound parameters."""
+        ...
+
+    def run_sql(self, sql: str, params: Mapping[str, Any], *, table: str) -> pd.DataFrame:
+        """Run ad-hoc BigQuery SQL (``dicom_metadata`` names ``table``)."""
+        ...
