@@ -20,41 +20,81 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dicomlab", description="DICOM stores, metadata tables and cohorts from the shell."
     )
-    parser.add_argument("--home", type=Path, help="data folder (default: $DICOMLAB_HOME or ./dicomlab-data)")
-    parser.add_argument("--store", help="DICOM store: a folder of DICOM files (default: the sample cohort)")
-    parser.add_argument("--warehouse", help="warehouse: duckdb:///PATH (default: HOME/warehouse.duckdb)")
+    parser.add_argument(
+        "--home", type=Path, help="data folder (default: $DICOMLAB_HOME or ./dicomlab-data)"
+    )
+    parser.add_argument(
+        "--store", help="DICOM store: a folder of DICOM files (default: the sample cohort)"
+    )
+    parser.add_argument(
+        "--warehouse", help="warehouse: duckdb:///PATH (default: HOME/warehouse.duckdb)"
+    )
     parser.add_argument("--bucket", help="bucket: a local folder (default: HOME/bucket)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="run the whole flow on the embedded default")
     demo.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder")
-    demo.add_argument("--notebook", type=Path, default=Path("notebooks/01_quickstart.ipynb"),
-                      help="notebook to execute and render to HTML ('' to skip)")
+    demo.add_argument(
+        "--notebook",
+        type=Path,
+        default=Path("notebooks/01_quickstart.ipynb"),
+        help="notebook to execute and render to HTML ('' to skip)",
+    )
 
     export = commands.add_parser("export-metadata", help="export the store's metadata into a table")
     export.add_argument("--table", default="dicom_metadata")
-    export.add_argument("--write-disposition", default="WRITE_EMPTY",
-                        choices=("WRITE_EMPTY", "WRITE_TRUNCATE", "WRITE_APPEND"))
+    export.add_argument(
+        "--write-disposition",
+        default="WRITE_EMPTY",
+        choices=("WRITE_EMPTY", "WRITE_TRUNCATE", "WRITE_APPEND"),
+    )
 
     query = commands.add_parser("query", help="run a canned query and print CSV")
     query.add_argument("name", help="query name (see 'dicomlab queries')")
-    query.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                       help="query parameter (repeatable)")
+    query.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="query parameter (repeatable)",
+    )
     query.add_argument("--table", default="dicom_metadata")
 
     commands.add_parser("queries", help="list the canned queries and their parameters")
     return parser
 
 
-def _params(pairs: Sequence[str], parser: argparse.ArgumentParser) -> dict[str, object]:
+def _params(name: str, pairs: Sequence[str], parser: argparse.ArgumentParser) -> dict[str, object]:
+    """``NAME=VALUE`` pairs, each converted from text by the query's declared type."""
+    from dicomlab.queries import load_query
+
+    types = {p.name: p.type for p in load_query(name).parameters}
     params: dict[str, object] = {}
     for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
             parser.error(f"--param {pair!r} is not NAME=VALUE")
-        params[name] = int(value) if value.lstrip("-").isdigit() else value
+        params[key] = _from_text(types.get(key, "STRING"), value, parser)
     return params
+
+
+def _from_text(kind: str, text: str, parser: argparse.ArgumentParser) -> object:
+    if kind.startswith("ARRAY<"):
+        item = kind[len("ARRAY<") : -1]
+        return [_from_text(item, part, parser) for part in text.split(",") if part]
+    try:
+        if kind == "INT64":
+            return int(text)
+        if kind == "FLOAT64":
+            return float(text)
+    except ValueError:
+        parser.error(f"{text!r} is not a valid {kind}")
+    if kind == "BOOL":
+        if text.lower() not in ("true", "false"):
+            parser.error(f"{text!r} is not true or false")
+        return text.lower() == "true"
+    return text  # STRING, DATE, TIME…: the query checks the text form
 
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -72,9 +112,8 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     if args.command == "export-metadata":
         print(lab.export_metadata(args.table, args.write_disposition))
     elif args.command == "query":
-        lab.query(args.name, table=args.table, **_params(args.param, parser)).to_csv(
-            sys.stdout, index=False
-        )
+        params = _params(args.name, args.param, parser)
+        lab.query(args.name, table=args.table, **params).to_csv(sys.stdout, index=False)
     elif args.command == "queries":
         print(lab.queries().to_string(index=False))
 
@@ -83,8 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     try:
         _run(args, parser)
     except DicomlabError as exc:

@@ -94,10 +94,11 @@ def _notebook(source: Path, target: Path, lab: Lab) -> Path:
 
     home = Path(lab.warehouse.url.removeprefix("duckdb:///")).parent
     os.environ["DICOMLAB_HOME"] = str(home)
-    nb = nbformat.read(source, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(source.parent)}}).execute()
-    nbformat.write(nb, target.with_suffix(".ipynb"))
-    body, _ = HTMLExporter().from_notebook_node(nb)
+    nb = nbformat.read(source, as_version=4)  # type: ignore[no-untyped-call]
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(source.parent)}}
+    ).execute()
+    nbformat.write(nb, target.with_suffix(".ipynb"))  # type: ignore[no-untyped-call]
+    body, _ = HTMLExporter().from_notebook_node(nb)  # type: ignore[no-untyped-call]
     target.write_text(body, encoding="utf-8")
     return target

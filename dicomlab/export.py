@@ -54,7 +54,8 @@ class ExportResult:
             for src, why in self.failures[:10]
         )
         more = f"<li>… {self.failure - 10} more</li>" if self.failure > 10 else ""
-        failed = f"<details><summary>{self.failure} not exported</summary><ul>{rows}{more}</ul></details>"
+        summary = f"<summary>{self.failure} not exported</summary>"
+        failed = f"<details>{summary}<ul>{rows}{more}</ul></details>"
         return (
             f"<div><b>Exported</b> {self.success} instances × {self.columns} columns into "
             f"<code>{html.escape(self.table)}</code> on <code>{html.escape(self.warehouse)}</code> "
@@ -91,8 +92,13 @@ def export_store_metadata(
         raise not_empty_error(table, existing)
     rows: list[FlatRow] = []
     items = store.iter_metadata()
-    for item in tqdm(items, total=store.count_instances(), desc="Reading metadata",
-                     unit="file", disable=not progress):
+    for item in tqdm(
+        items,
+        total=store.count_instances(),
+        desc="Reading metadata",
+        unit="file",
+        disable=not progress,
+    ):
         flat = _flatten(item.source, item.dataset, item.error, result)
         if flat is not None:
             rows.append(flat)

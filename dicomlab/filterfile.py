@@ -136,7 +136,7 @@ class FilterFile:
         """
         import pandas as pd
 
-        padded = [(list(r) + [None, None, None])[:3] for r in rows]
+        padded = [[*r, None, None, None][:3] for r in rows]
         frame = pd.DataFrame(padded, columns=list(UID_COLUMNS), dtype=object)
         return cls._trusted(
             _collapse([frame[c] for c in UID_COLUMNS], labels=frame.index, permissive=permissive)
@@ -337,7 +337,8 @@ def _collapse(
             continue
         prefix = _prefix(frame["line"], broader)
         keep = keep & ~(finer & prefix.isin(covering).to_numpy())
-    return frame["line"][keep].tolist()
+    kept: list[str] = list(frame["line"][keep])
+    return kept
 
 
 def _matches(series: Any, pattern: str) -> Any:
@@ -375,7 +376,9 @@ def _describe_problems(
                 previous_missing = True
                 continue
             if previous_missing:
-                problems.append((label, f"{name} {value!r} is given without {UID_COLUMNS[position - 1]}"))
+                problems.append(
+                    (label, f"{name} {value!r} is given without {UID_COLUMNS[position - 1]}")
+                )
                 break
             reason = uid_problem(value, permissive=permissive)
             if reason is not None:
@@ -384,7 +387,9 @@ def _describe_problems(
 
 
 def _problems_error(what: str, problems: list[tuple[object, str]], word: str) -> FilterFileError:
-    shown = "; ".join(f"{word} {label}: {reason}" for label, reason in problems[:_MAX_PROBLEMS_SHOWN])
+    shown = "; ".join(
+        f"{word} {label}: {reason}" for label, reason in problems[:_MAX_PROBLEMS_SHOWN]
+    )
     more = len(problems) - _MAX_PROBLEMS_SHOWN
     suffix = f"; and {more} more" if more > 0 else ""
     return FilterFileError(f"{what}: {shown}{suffix}", problems=problems)

@@ -134,8 +134,11 @@ class Lab:
 
         name = validate_table_name(table or self.table)
         result = export_store_metadata(
-            self.store, self.warehouse, table=name,
-            write_disposition=write_disposition, progress=progress,
+            self.store,
+            self.warehouse,
+            table=name,
+            write_disposition=write_disposition,
+            progress=progress,
         )
         self.table = name
         return result
@@ -157,7 +160,8 @@ class Lab:
     def sql(self, text: str, /, *, table: str | None = None, **params: Any) -> pd.DataFrame:
         """Run your own BigQuery SQL against ``dicom_metadata`` with ``@named`` parameters.
 
-        >>> lab.sql("SELECT COUNT(*) AS n FROM dicom_metadata WHERE Modality = @m", m="MR")  # doctest: +SKIP
+        >>> sql = "SELECT COUNT(*) AS n FROM dicom_metadata WHERE Modality = @m"
+        >>> lab.sql(sql, m="MR")                                       # doctest: +SKIP
         """
         return self.warehouse.run_sql(text, params, table=table or self.table)
 
@@ -172,9 +176,12 @@ class Lab:
             query = load_query(name)
             params = ", ".join(f"{p.name} {p.type}" for p in query.parameters)
             rows.append({"name": name, "parameters": params, "description": query.description})
-        return pd.DataFrame(rows)
+        table: pd.DataFrame = pd.DataFrame(rows)
+        return table
 
-    def upload(self, filter_file: FilterFile, name: str | None = None, *, overwrite: bool = False) -> str:
+    def upload(
+        self, filter_file: FilterFile, name: str | None = None, *, overwrite: bool = False
+    ) -> str:
         """Write a filter file into the bucket and return its URI.
 
         ``name`` defaults to a content-derived name; an existing object is never

@@ -46,7 +46,9 @@ class FolderStore:
     def __init__(self, path: str | os.PathLike[str], *, index_dir: Path | None = None) -> None:
         self.path = Path(path).expanduser().resolve()
         if not self.path.is_dir():
-            raise NotFoundError(f"store folder {str(self.path)!r} does not exist or is not a folder")
+            raise NotFoundError(
+                f"store folder {str(self.path)!r} does not exist or is not a folder"
+            )
         self._index_dir = index_dir
 
     @property
@@ -83,7 +85,9 @@ class FolderStore:
             if meta is not None and meta.get("MediaStorageSOPClassUID") == DICOMDIR_SOP_CLASS:
                 yield MetadataItem(source, error="a DICOMDIR (file-set index), not an instance")
             elif "SOPInstanceUID" not in ds:
-                yield MetadataItem(source, error="has no SOPInstanceUID")
+                yield MetadataItem(
+                    source, error="has no SOPInstanceUID: truncated, or not a DICOM instance"
+                )
             else:
                 yield MetadataItem(source, dataset=ds)
 
@@ -104,7 +108,8 @@ class FolderStore:
         from dicomlab.dicomjson import to_records
 
         found = self.client.search_for_instances(search_filters=filters or None)
-        return pd.DataFrame(to_records(found))
+        result: pd.DataFrame = pd.DataFrame(to_records(found))
+        return result
 
     def fetch_instance(self, ref: InstanceRef) -> Dataset:
         """One instance with its pixel data."""

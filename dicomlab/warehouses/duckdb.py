@@ -109,7 +109,9 @@ class DuckDBWarehouse:
             try:
                 con.execute("BEGIN TRANSACTION")
                 if existing is None or write_disposition != "WRITE_APPEND":
-                    con.execute(f"CREATE OR REPLACE TABLE {_quote(table)} AS SELECT * FROM {_STAGED}")
+                    con.execute(
+                        f"CREATE OR REPLACE TABLE {_quote(table)} AS SELECT * FROM {_STAGED}"
+                    )
                 else:
                     self._append(con, table)
                 con.execute("COMMIT")
@@ -118,7 +120,7 @@ class DuckDBWarehouse:
                 raise DicomlabError(f"loading into DuckDB table {table!r} failed: {exc}") from exc
             finally:
                 con.unregister(_STAGED)
-        return data.num_rows
+        return int(data.num_rows)
 
     def _append(self, con: duckdb.DuckDBPyConnection, table: str) -> None:
         have = {r[0] for r in con.execute(f"DESCRIBE {_quote(table)}").fetchall()}

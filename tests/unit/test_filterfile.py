@@ -12,10 +12,14 @@ def frame(rows):
 
 
 def test_levels_from_the_same_rows():
-    df = frame([("1.1", "1.1.1", "1.1.1.1"), ("1.1", "1.1.1", "1.1.1.2"), ("1.2", "1.2.1", "1.2.1.1")])
+    df = frame(
+        [("1.1", "1.1.1", "1.1.1.1"), ("1.1", "1.1.1", "1.1.1.2"), ("1.2", "1.2.1", "1.2.1.1")]
+    )
     assert FilterFile.from_dataframe(df, level="study").lines == ("/studies/1.1", "/studies/1.2")
     assert FilterFile.from_dataframe(df, level="series").lines == (
-        "/studies/1.1/series/1.1.1", "/studies/1.2/series/1.2.1")
+        "/studies/1.1/series/1.1.1",
+        "/studies/1.2/series/1.2.1",
+    )
     assert FilterFile.from_dataframe(df).lines == (
         "/studies/1.1/series/1.1.1/instances/1.1.1.1",
         "/studies/1.1/series/1.1.1/instances/1.1.1.2",
@@ -34,13 +38,15 @@ def test_duplicates_removed_and_order_stable():
 
 
 def test_broader_lines_cover_finer_ones():
-    df = frame([
-        ("1.1", "1.1.1", "1.1.1.1"),   # covered by the study line below
-        ("1.2", "1.2.1", "1.2.1.1"),   # covered by the series line below
-        ("1.2", "1.2.2", "1.2.2.1"),   # not covered
-        ("1.1", None, None),
-        ("1.2", "1.2.1", None),
-    ])
+    df = frame(
+        [
+            ("1.1", "1.1.1", "1.1.1.1"),  # covered by the study line below
+            ("1.2", "1.2.1", "1.2.1.1"),  # covered by the series line below
+            ("1.2", "1.2.2", "1.2.2.1"),  # not covered
+            ("1.1", None, None),
+            ("1.2", "1.2.1", None),
+        ]
+    )
     ff = FilterFile.from_dataframe(df)
     assert ff.lines == (
         "/studies/1.2/series/1.2.2/instances/1.2.2.1",

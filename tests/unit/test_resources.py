@@ -13,8 +13,11 @@ from dicomlab.resources import (
 
 @pytest.mark.parametrize(
     "uri",
-    ["bq://my-project.imaging.dicom_metadata", "bq://example.com:my-proj.ds_1.T2",
-     "bq://abcdef.d.t"],
+    [
+        "bq://my-project.imaging.dicom_metadata",
+        "bq://example.com:my-proj.ds_1.T2",
+        "bq://abcdef.d.t",
+    ],
 )
 def test_table_round_trip(uri):
     table = BigQueryTable.parse(uri)
@@ -24,9 +27,15 @@ def test_table_round_trip(uri):
 
 def test_table_parts():
     table = BigQueryTable.parse("bq://example.com:my-proj.ds.t")
-    assert (table.project_id, table.dataset_id, table.table_id) == ("example.com:my-proj", "ds", "t")
+    assert (table.project_id, table.dataset_id, table.table_id) == (
+        "example.com:my-proj",
+        "ds",
+        "t",
+    )
     assert table.dataset == BigQueryDataset("example.com:my-proj", "ds")
-    assert BigQueryDataset.parse("bq://my-project.ds").table("t") == BigQueryTable("my-project", "ds", "t")
+    assert BigQueryDataset.parse("bq://my-project.ds").table("t") == BigQueryTable(
+        "my-project", "ds", "t"
+    )
 
 
 @pytest.mark.parametrize(
@@ -62,8 +71,13 @@ def test_gcs_join_and_parts():
 
 @pytest.mark.parametrize(
     ("uri", "names"),
-    [("s3://bucket/x", "s3://bucket/x"), ("gs://UPPER/x", "UPPER"), ("gs://ab/x", "'ab'"),
-     ("gs://bucket/a\nb", "line break"), ("gs://-bucket/x", "-bucket")],
+    [
+        ("s3://bucket/x", "s3://bucket/x"),
+        ("gs://UPPER/x", "UPPER"),
+        ("gs://ab/x", "'ab'"),
+        ("gs://bucket/a\nb", "line break"),
+        ("gs://-bucket/x", "-bucket"),
+    ],
 )
 def test_gcs_rejects(uri, names):
     with pytest.raises(InvalidResourceError) as info:
@@ -82,8 +96,13 @@ def test_healthcare_store_round_trip_and_url():
 
 @pytest.mark.parametrize(
     "name",
-    ["projects/p/locations/l/datasets/d", "projects/p/locations/l/datasets/d/dicomStores/",
-     "projects/p q/locations/l/datasets/d/dicomStores/s", "http://x/dicom-web", ""],
+    [
+        "projects/p/locations/l/datasets/d",
+        "projects/p/locations/l/datasets/d/dicomStores/",
+        "projects/p q/locations/l/datasets/d/dicomStores/s",
+        "http://x/dicom-web",
+        "",
+    ],
 )
 def test_healthcare_store_rejects(name):
     with pytest.raises(InvalidResourceError) as info:
@@ -96,7 +115,9 @@ def test_table_names(name):
     assert validate_table_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["1abc", "a-b", "a b", "a;DROP TABLE x", "", "dicom_metadata\"", None])
+@pytest.mark.parametrize(
+    "name", ["1abc", "a-b", "a b", "a;DROP TABLE x", "", 'dicom_metadata"', None]
+)
 def test_table_names_rejected(name):
     with pytest.raises(InvalidIdentifierError) as info:
         validate_table_name(name)

@@ -106,8 +106,12 @@ def test_file_meta_kept_except_group_length_and_version():
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("20010101", dt.date(2001, 1, 1)), ("2001.01.01", dt.date(2001, 1, 1)), ("20010230", None),
-     ("", None)],
+    [
+        ("20010101", dt.date(2001, 1, 1)),
+        ("2001.01.01", dt.date(2001, 1, 1)),
+        ("20010230", None),
+        ("", None),
+    ],
 )
 def test_parse_da(text, expected):
     assert parse_da(text) == expected
@@ -123,10 +127,12 @@ def test_parse_tm_and_dt():
 
 
 def test_merge_widens_never_narrows_and_conform():
-    merged = merge_columns([
-        {"A": Column("A", "STRING", "REPEATED"), "B": Column("B", "INTEGER")},
-        {"A": Column("A", "STRING"), "B": Column("B", "STRING")},
-    ])
+    merged = merge_columns(
+        [
+            {"A": Column("A", "STRING", "REPEATED"), "B": Column("B", "INTEGER")},
+            {"A": Column("A", "STRING"), "B": Column("B", "STRING")},
+        ]
+    )
     assert merged["A"].mode == "REPEATED"
     assert merged["B"] == Column("B", "INTEGER")
     assert conform("x", Column("A", "STRING"), merged["A"]) == ["x"]
