@@ -1,0 +1,53 @@
+"""The wheel carries the canned SQL, so a non-editable install finds it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(out)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    (built,) = out.glob("dicomlab-*.whl")
+    return built
+
+
+def test_wheel_ships_queries_and_typing_marker(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {Path(n).name for n in names if n.startswith("dicomlab/_queries/")}
+    assert shipped == {p.name for p in (ROOT / "queries").glob("*.sql")}
+    assert "dicomlab/py.typed" in names and "dicomlab/queries.py" in names
+    assert not any(n.startswith(("tests/", "notebooks/")) for n in names)
+
+
+def test_installed_wheel_finds_queries(wheel, tmp_path):
+    target = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(target)
+    code = (
+        "import dicomlab.queries as q; print(q.queries_dir()); "
+        "print(q.load_query('latest_studies').parameters[0].name)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(target)},
+    )
+    folder, param = out.stdout.split()
+    assert Path(folder) == target / "dicomlab" / "_queries" and param == "limit"
