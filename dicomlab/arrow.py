@@ -46,7 +46,6 @@ def to_arrow_table(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, Colu
     """Build an Arrow table from rows already conformed to ``columns``."""
     schema = pa.schema([arrow_field(c) for c in columns.values()])
     arrays = [
-        pa.array([row.get(name) for row in rows], type=schema.field(name).type)
-        for name in columns
+        pa.array([row.get(name) for row in rows], type=schema.field(name).type) for name in columns
     ]
     return pa.Table.from_arrays(arrays, schema=schema)

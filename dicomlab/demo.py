@@ -9,9 +9,11 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from dicomlab.filterfile import FilterFile
 from dicomlab.lab import Lab, connect
+from dicomlab.widgets import WIDGET_VIEW_MIMETYPE
 
 __all__ = ["DEMO_PATIENT", "run_demo"]
 
@@ -38,6 +40,7 @@ def run_demo(
 
     Returns the paths written, by name.
     """
+    out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     lab = connect(home=home)
     say(f"Lab: {lab}")
@@ -86,6 +89,25 @@ def _thumbnails(lab: Lab, folder: Path) -> Path:
     return folder
 
 
+def static_outputs(nb: Any) -> Any:
+    """A copy of ``nb`` whose outputs show their static HTML instead of live widgets.
+
+    A static HTML page has no kernel and, offline, no widget JavaScript: where an
+    output carries both a widget view and ``text/html`` (as ``lab.images`` does),
+    keep the HTML so the page still shows the images.
+    """
+    import copy
+
+    nb = copy.deepcopy(nb)
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if WIDGET_VIEW_MIMETYPE in data and "text/html" in data:
+                del data[WIDGET_VIEW_MIMETYPE]
+    return nb
+
+
 def _notebook(source: Path, target: Path, lab: Lab) -> Path:
     """Execute the quickstart notebook on the same data folder and render it to HTML."""
     import nbformat
@@ -99,6 +121,6 @@ def _notebook(source: Path, target: Path, lab: Lab) -> Path:
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(source.parent)}}
     ).execute()
     nbformat.write(nb, target.with_suffix(".ipynb"))  # type: ignore[no-untyped-call]
-    body, _ = HTMLExporter().from_notebook_node(nb)  # type: ignore[no-untyped-call]
+    body, _ = HTMLExporter().from_notebook_node(static_outputs(nb))  # type: ignore[no-untyped-call]
     target.write_text(body, encoding="utf-8")
     return target

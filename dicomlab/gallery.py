@@ -35,17 +35,40 @@ def _caption(*records: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
-def _representative(store: Store, record: dict[str, Any]) -> tuple[InstanceRef, dict[str, Any]]:
-    filters = {c: str(record[c]) for c in UID_COLUMNS[:2] if record.get(c)}
-    found = store.search_instances(**filters)
-    if found.empty:
-        raise DicomlabError(f"no instance found for {filters}")
-    if "InstanceNumber" in found:
-        order = found["InstanceNumber"].map(lambda v: int(v) if str(v).lstrip("-").isdigit() else 0)
-        found = found.assign(_order=order).sort_values(["SeriesInstanceUID", "_order"])
-    first_series = found[found["SeriesInstanceUID"] == found["SeriesInstanceUID"].iloc[0]]
-    pick = first_series.iloc[len(first_series) // 2].to_dict()
-    return InstanceRef(pick["StudyInstanceUID"], pick["SeriesInstanceUID"], pick["SOPInstanceUID"]), pick
+class _StudyIndex:
+    """Instances of each study, searched once per study (captions, representatives)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._found: dict[str, list[dict[str, Any]]] = {}
+
+    def instances(self, study: str) -> list[dict[str, Any]]:
+        if study not in self._found:
+            found = self.store.search_instances(StudyInstanceUID=study)
+            records: list[dict[str, Any]] = [
+                {str(k): v for k, v in r.items()} for r in found.to_dict("records")
+            ]
+            records.sort(key=lambda r: (str(r.get("SeriesInstanceUID")), _number(r)))
+            self._found[study] = records
+        return self._found[study]
+
+    def find(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The indexed instance a row names, or a representative of its series or study."""
+        study = str(record["StudyInstanceUID"])
+        candidates = self.instances(study)
+        for column in UID_COLUMNS[1:]:
+            if record.get(column):
+                candidates = [c for c in candidates if c.get(column) == record[column]]
+        if not candidates:
+            raise DicomlabError(f"no instance found in the store for study {study}")
+        series = candidates[0].get("SeriesInstanceUID")
+        first_series = [c for c in candidates if c.get("SeriesInstanceUID") == series]
+        return first_series[len(first_series) // 2]
+
+
+def _number(record: dict[str, Any]) -> int:
+    value = str(record.get("InstanceNumber", ""))
+    return int(value) if value.lstrip("-").isdigit() else 0
 
 
 def resolve_instances(
@@ -58,15 +81,13 @@ def resolve_instances(
             f"SOPInstanceUID); the DataFrame has {list(df.columns)}"
         )
     keys = [c for c in UID_COLUMNS if c in df.columns]
+    index = _StudyIndex(store)
     resolved: list[tuple[InstanceRef | None, str, str | None]] = []
     for record in df.drop_duplicates(keys).head(limit).to_dict("records"):
         try:
-            if record.get("SOPInstanceUID") and record.get("SeriesInstanceUID"):
-                ref = InstanceRef(*(str(record[c]) for c in UID_COLUMNS))
-                resolved.append((ref, _caption(record), None))
-            else:
-                ref, found = _representative(store, record)
-                resolved.append((ref, _caption(record, found), None))
+            found = index.find(record)
+            ref = InstanceRef(*(str(found[c]) for c in UID_COLUMNS))
+            resolved.append((ref, _caption(record, found), None))
         except DicomlabError as exc:
             resolved.append((None, _caption(record), str(exc)))
     return resolved
@@ -87,8 +108,9 @@ def build_tiles(
 
     items = list(items)
     tiles = []
-    for ref, caption, error in tqdm(items, desc="Thumbnails", unit="image",
-                                    disable=not progress or len(items) < 8):
+    for ref, caption, error in tqdm(
+        items, desc="Thumbnails", unit="image", disable=not progress or len(items) < 8
+    ):
         image = None
         if ref is not None and error is None:
             try:

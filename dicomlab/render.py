@@ -144,10 +144,15 @@ def _greyscale(arr: np.ndarray, ds: Dataset, window: tuple[float, float] | None)
         display = _window_to_uint8(values, center, width, function)
     else:
         voi = _dataset_voi(values, ds)
+        if voi is not None and np.ptp(voi) < 2 and np.ptp(values) > 0:
+            # The stored window saturates the whole frame (common in downsampled or
+            # derived images): a flat thumbnail shows nothing, so fall back to min–max.
+            logger.info("the stored window of %s flattens the image; using min-max", _describe(ds))
+            voi = None
         if voi is None:
             voi = _stretch(values, float(values.min()), float(values.max()))
         display = voi
-    out = np.clip(np.rint(display), 0, 255).astype(np.uint8)
+    out: np.ndarray = np.clip(np.rint(display), 0, 255).astype(np.uint8)
     if ds.get("PhotometricInterpretation") == "MONOCHROME1":
         out = np.invert(out)  # 255 - value for uint8
     return out

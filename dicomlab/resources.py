@@ -227,9 +227,7 @@ class GcsUri:
                 f"object name in {uri!r} contains a line break or NUL", value=uri
             )
         if len(self.object_name.encode("utf-8")) > 1024:
-            raise InvalidResourceError(
-                f"object name in {uri!r} is over 1024 bytes", value=uri
-            )
+            raise InvalidResourceError(f"object name in {uri!r} is over 1024 bytes", value=uri)
 
     @classmethod
     def parse(cls, uri: object) -> GcsUri:
@@ -246,7 +244,9 @@ class GcsUri:
         return GcsUri(self.bucket, f"{base}/{name}" if base else name)
 
     def __str__(self) -> str:
-        return f"gs://{self.bucket}/{self.object_name}" if self.object_name else f"gs://{self.bucket}"
+        return (
+            f"gs://{self.bucket}/{self.object_name}" if self.object_name else f"gs://{self.bucket}"
+        )
 
 
 @dataclass(frozen=True)

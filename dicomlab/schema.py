@@ -79,9 +79,7 @@ _SKIPPED_META = frozenset({0x00020000, 0x00020001})
 
 _DA = re.compile(r"(\d{4})(\d{2})(\d{2})")
 _TM = re.compile(r"(\d{2})(?::?(\d{2})(?::?(\d{2})(?:\.(\d{1,6}))?)?)?")
-_DT = re.compile(
-    r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,6}))?([+-]\d{4})?"
-)
+_DT = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,6}))?([+-]\d{4})?")
 
 
 @dataclass(frozen=True)
@@ -153,8 +151,13 @@ def parse_dt(text: str) -> dt.datetime | None:
     year, month, day, hh, mm, ss, frac, offset = match.groups()
     try:
         value = dt.datetime(
-            int(year), int(month or 1), int(day or 1), int(hh or 0), int(mm or 0),
-            min(int(ss or 0), 59), int((frac or "0").ljust(6, "0")),
+            int(year),
+            int(month or 1),
+            int(day or 1),
+            int(hh or 0),
+            int(mm or 0),
+            min(int(ss or 0), 59),
+            int((frac or "0").ljust(6, "0")),
         )
     except ValueError:
         return None

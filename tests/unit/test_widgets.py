@@ -1,0 +1,67 @@
+import base64
+
+import ipywidgets as w
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+from dicomlab.demo import static_outputs
+from dicomlab.widgets import WIDGET_VIEW_MIMETYPE, ThumbnailGrid, Tile
+
+PNG = b"\x89PNG\r\n\x1a\nfake"
+
+
+def grid() -> ThumbnailGrid:
+    return ThumbnailGrid(
+        [
+            Tile("CT · <script>alert(1)</script>", PNG, uids=("1.2", "1.2.3", "1.2.3.4")),
+            Tile("MR", PNG, media_type="image/jpeg"),
+            Tile("PT", None, error="instance 1.9 has no pixel data"),
+        ],
+        columns=2,
+        tile_size=64,
+        title="Hits",
+    )
+
+
+def test_widget_structure_and_values():
+    view = grid().widget
+    assert isinstance(view, w.VBox)
+    title, box = view.children
+    assert "Hits" in title.value
+    assert isinstance(box, w.GridBox) and len(box.children) == 3
+    assert box.layout.grid_template_columns == "repeat(2, 64px)"
+    first, second, third = (cell.children for cell in box.children)
+    assert isinstance(first[0], w.Image) and first[0].value == PNG and first[0].format == "png"
+    assert second[0].format == "jpeg"
+    assert isinstance(third[0], w.HTML) and "no pixel data" in third[0].value
+    assert "&lt;script&gt;" in first[1].value and "<script>" not in first[1].value
+
+
+def test_static_html_embeds_images_and_escapes():
+    page = grid().to_html()
+    assert page.count("<img") == 2
+    assert base64.b64encode(PNG).decode() in page
+    assert "data:image/jpeg;base64," in page
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "no pixel data" in page and "1.2 / 1.2.3 / 1.2.3.4" in page
+
+
+def test_mimebundle_has_widget_and_static_html():
+    bundle = grid()._repr_mimebundle_()
+    assert WIDGET_VIEW_MIMETYPE in bundle and "<img" in bundle["text/html"]
+    assert repr(grid()) == "ThumbnailGrid(3 tiles, 1 without an image)"
+    assert len(grid()) == 3 and len(grid().failed) == 1
+
+
+def test_static_export_keeps_html_over_widget_view():
+    bundle = grid()._repr_mimebundle_()
+    nb = new_notebook(
+        cells=[new_code_cell("lab.images(df)", outputs=[new_output("display_data", data=bundle)])]
+    )
+    nb.metadata["widgets"] = {"state": {}}
+    static = static_outputs(nb)
+    data = static.cells[0].outputs[0]["data"]
+    assert WIDGET_VIEW_MIMETYPE not in data and "<img" in data["text/html"]
+    assert WIDGET_VIEW_MIMETYPE in nb.cells[0].outputs[0]["data"]  # original untouched
+    assert "widgets" not in static.metadata
+    nbformat.validate(static)
