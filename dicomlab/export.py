@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 import logging
 import time
-import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,10 +120,7 @@ def _flatten(source: str, dataset: Any, error: str | None, result: ExportResult)
         result.failures.append((source, error or "no metadata"))
         return None
     try:
-        with warnings.catch_warnings():
-            # pydicom warns once per value that breaks its VR; the result counts them instead.
-            warnings.simplefilter("ignore", UserWarning)
-            flat = flatten_dataset(dataset)
+        flat = flatten_dataset(dataset)
     except Exception as exc:  # one bad file must not stop the export
         logger.debug("flattening %s failed", source, exc_info=True)
         result.failures.append((source, f"could not be flattened: {exc}"))

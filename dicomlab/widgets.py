@@ -1,32 +1,63 @@
-"""Thumbnail grids in the notebook: stock ipywidgets, with a static HTML twin.
+"""Thumbnail grids for notebooks: a live ipywidgets view and a static HTML twin.
 
-A :class:`ThumbnailGrid` shows as a live widget where the front end runs
-widget JavaScript (JupyterLab, Notebook, VS Code, Colab) and as plain HTML
-with embedded base64 images everywhere else (nbconvert HTML, GitHub), because
-its display bundle carries both.
+A :class:`ThumbnailGrid` shows already-rendered images (see
+:mod:`dicomlab.render`). In a front end with widget support it displays stock
+ipywidgets; everywhere else (exported HTML, renderers without widget
+JavaScript) it falls back to self-contained HTML with inline ``data:`` images.
+
+>>> grid = ThumbnailGrid([Tile("CT 1", None, error="no pixel data")], columns=2)
+>>> grid
+ThumbnailGrid(1 tile, 1 failed)
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
-__all__ = ["WIDGET_VIEW_MIMETYPE", "ThumbnailGrid", "Tile"]
+import ipywidgets
 
-WIDGET_VIEW_MIMETYPE = "application/vnd.jupyter.widget-view+json"
-_FAILED_STYLE = (
+from dicomlab.errors import RenderError
+from dicomlab.render import MEDIA_TYPES
+
+__all__ = ["ThumbnailGrid", "Tile"]
+
+logger = logging.getLogger(__name__)
+
+_PLACEHOLDER_STYLE = (
     "display:flex;align-items:center;justify-content:center;text-align:center;"
-    "background:#f3f3f3;color:#a33;font-size:11px;overflow:hidden;"
+    "box-sizing:border-box;padding:4px;overflow:hidden;background:#eee;color:#555;"
+    "font-size:11px;border:1px dashed #bbb;"
 )
+_CAPTION_STYLE = "font-size:11px;line-height:1.2;overflow:hidden;text-overflow:ellipsis;"
 
 
 @dataclass(frozen=True)
 class Tile:
-    """One thumbnail: its image bytes (or why there are none) and a caption."""
+    """One thumbnail: an encoded image, or the reason there is none.
+
+    Parameters
+    ----------
+    caption
+        Short text shown under the image.
+    image
+        PNG or JPEG bytes, or ``None`` when the instance could not be rendered.
+    media_type
+        ``"image/png"`` or ``"image/jpeg"``.
+    error
+        Why ``image`` is missing; shown in the placeholder.
+    uids
+        ``(StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID)``.
+
+    Examples
+    --------
+    >>> Tile("MR 3", b"\\x89PNG...", uids=("1.2", "1.2.3", "1.2.3.4")).failed
+    False
+    """
 
     caption: str
     image: bytes | None
@@ -34,6 +65,23 @@ class Tile:
     error: str | None = None
     uids: tuple[str, str, str] = ("", "", "")
 
+    def __post_init__(self) -> None:
+        if self.media_type not in MEDIA_TYPES:
+            raise RenderError(
+                f"tile {self.caption!r} has media type {self.media_type!r}; use one of {MEDIA_TYPES}"
+            )
+
+    @property
+    def failed(self) -> bool:
+        """Whether the tile has no image to show."""
+        return self.image is None
+
+    @property
+    def message(self) -> str:
+        """The text shown in place of a missing image."""
+        return self.error or "no image"
+
+    @property
     def data_uri(self) -> str:
         """The image as a ``data:`` URI (empty when there is no image)."""
         if self.image is None:
@@ -42,15 +90,24 @@ class Tile:
 
 
 class ThumbnailGrid:
-    """A grid of :class:`Tile` objects.
+    """A grid of thumbnails that displays as a widget, or as static HTML.
+
+    Parameters
+    ----------
+    tiles
+        The thumbnails, in display order.
+    columns
+        Tiles per row.
+    tile_size
+        Width and height of each image box, in CSS pixels.
+    title
+        Optional heading above the grid.
 
     Examples
     --------
-    >>> grid = ThumbnailGrid([Tile("CT · 77654033", None, error="no pixel data")])
-    >>> grid
-    ThumbnailGrid(1 tiles, 1 without an image)
-    >>> "no pixel data" in grid.to_html()
-    True
+    >>> grid = ThumbnailGrid([Tile("a", None, error="no pixels")], title="Series 1")
+    >>> len(grid), "no pixels" in grid.to_html()
+    (1, True)
     """
 
     def __init__(
@@ -61,87 +118,133 @@ class ThumbnailGrid:
         tile_size: int = 128,
         title: str | None = None,
     ) -> None:
-        self.tiles = list(tiles)
-        self.columns = max(1, columns)
+        if columns < 1 or tile_size < 1:
+            raise RenderError(
+                f"columns and tile_size must be positive, got columns={columns!r}, "
+                f"tile_size={tile_size!r}"
+            )
+        self._tiles = tuple(tiles)
+        self.columns = columns
         self.tile_size = tile_size
         self.title = title
-
-    def __len__(self) -> int:
-        return len(self.tiles)
+        self._widget: ipywidgets.VBox | None = None
 
     @property
-    def failed(self) -> list[Tile]:
-        """The tiles that have no image."""
-        return [t for t in self.tiles if t.image is None]
+    def tiles(self) -> tuple[Tile, ...]:
+        """The tiles, in display order."""
+        return self._tiles
+
+    def __len__(self) -> int:
+        return len(self._tiles)
 
     def __repr__(self) -> str:
-        return f"ThumbnailGrid({len(self)} tiles, {len(self.failed)} without an image)"
+        noun = "tile" if len(self) == 1 else "tiles"
+        failed = sum(tile.failed for tile in self._tiles)
+        return f"{type(self).__name__}({len(self)} {noun}, {failed} failed)"
+
+    @property
+    def widget(self) -> ipywidgets.VBox:
+        """The live view: a ``VBox`` of an optional title and a ``GridBox`` of tiles.
+
+        Built on first access and reused afterwards.
+
+        Examples
+        --------
+        >>> grid = ThumbnailGrid([Tile("a", None)], title="T")
+        >>> [type(child).__name__ for child in grid.widget.children]
+        ['HTML', 'GridBox']
+        """
+        if self._widget is None:
+            self._widget = self._build_widget()
+        return self._widget
+
+    def _build_widget(self) -> ipywidgets.VBox:
+        size = f"{self.tile_size}px"
+        grid = ipywidgets.GridBox(
+            [self._tile_widget(tile) for tile in self._tiles],
+            layout=ipywidgets.Layout(
+                grid_template_columns=f"repeat({self.columns}, {size})", grid_gap="8px"
+            ),
+        )
+        children: list[ipywidgets.Widget] = [grid]
+        if self.title is not None:
+            children.insert(0, ipywidgets.HTML(f"<b>{html.escape(self.title)}</b>"))
+        logger.debug("built a widget grid of %d tiles", len(self._tiles))
+        return ipywidgets.VBox(children)
+
+    def _tile_widget(self, tile: Tile) -> ipywidgets.VBox:
+        size = f"{self.tile_size}px"
+        box = ipywidgets.Layout(width=size, height=size)
+        picture: ipywidgets.Widget
+        if tile.image is None:
+            picture = ipywidgets.HTML(
+                f'<div style="{_PLACEHOLDER_STYLE}width:{size};height:{size};">'
+                f"{html.escape(tile.message)}</div>",
+                layout=box,
+            )
+        else:
+            picture = ipywidgets.Image(
+                value=tile.image,
+                format=tile.media_type.split("/")[1],
+                layout=ipywidgets.Layout(width=size, height=size, object_fit="contain"),
+            )
+        caption = ipywidgets.Label(
+            tile.caption, tooltip=_tooltip(tile), layout=ipywidgets.Layout(width=size)
+        )
+        return ipywidgets.VBox([picture, caption], layout=ipywidgets.Layout(width=size))
 
     def to_html(self) -> str:
-        """A self-contained HTML grid (images embedded as base64)."""
+        """Return the grid as self-contained static HTML (images inlined as ``data:`` URIs).
+
+        Examples
+        --------
+        >>> ThumbnailGrid([Tile("<b>", None)]).to_html().count("&lt;b&gt;")
+        2
+        """
         size = self.tile_size
-        cells = []
-        for tile in self.tiles:
-            caption = html.escape(tile.caption)
-            title = html.escape(" / ".join(u for u in tile.uids if u), quote=True)
-            if tile.image is not None:
-                body = (
-                    f"<img src='{tile.data_uri()}' width='{size}' height='{size}' "
-                    f"style='object-fit:contain;background:#000' alt='{caption}'>"
-                )
-            else:
-                reason = html.escape(tile.error or "no image")
-                body = f"<div style='width:{size}px;height:{size}px;{_FAILED_STYLE}'>{reason}</div>"
-            cells.append(
-                f"<figure style='margin:0' title='{title}'>{body}"
-                f"<figcaption style='font-size:11px;max-width:{size}px'>{caption}"
-                "</figcaption></figure>"
-            )
-        heading = f"<h4>{html.escape(self.title)}</h4>" if self.title else ""
-        grid = (
-            f"<div style='display:grid;grid-template-columns:repeat({self.columns},"
-            f"{size}px);gap:6px'>{''.join(cells)}</div>"
+        cells = "\n".join(self._tile_html(tile) for tile in self._tiles)
+        heading = f"<h4>{html.escape(self.title)}</h4>\n" if self.title is not None else ""
+        grid_style = (
+            f"display:grid;grid-template-columns:repeat({self.columns},{size}px);gap:8px;"
         )
-        return f"<div class='dicomlab-thumbnails'>{heading}{grid}</div>"
+        return f'<div class="dicomlab-grid">\n{heading}<div style="{grid_style}">\n{cells}\n</div>\n</div>'
+
+    def _tile_html(self, tile: Tile) -> str:
+        size = self.tile_size
+        box = f"width:{size}px;height:{size}px;"
+        caption = html.escape(tile.caption)
+        if tile.image is None:
+            picture = f'<div style="{_PLACEHOLDER_STYLE}{box}">{html.escape(tile.message)}</div>'
+        else:
+            picture = (
+                f'<img src="{tile.data_uri}" alt="{caption}" '
+                f'style="{box}object-fit:contain;image-rendering:pixelated;display:block;">'
+            )
+        return (
+            f'<figure title="{html.escape(_tooltip(tile))}" style="margin:0;width:{size}px;">'
+            f'{picture}<figcaption style="{_CAPTION_STYLE}">{caption}</figcaption></figure>'
+        )
 
     def _repr_html_(self) -> str:
         return self.to_html()
 
-    @cached_property
-    def widget(self) -> Any:
-        """The live ipywidgets view (built on first use)."""
-        import ipywidgets as w
-
-        size = f"{self.tile_size}px"
-        cells = []
-        for tile in self.tiles:
-            if tile.image is not None:
-                view: Any = w.Image(
-                    value=tile.image,
-                    format=tile.media_type.split("/")[-1],
-                    layout=w.Layout(width=size, height=size),
-                )
-            else:
-                view = w.HTML(
-                    f"<div style='width:{size};height:{size};{_FAILED_STYLE}'>"
-                    f"{html.escape(tile.error or 'no image')}</div>"
-                )
-            label = w.HTML(
-                f"<span style='font-size:11px'>{html.escape(tile.caption)}</span>",
-                layout=w.Layout(width=size),
-            )
-            cells.append(w.VBox([view, label]))
-        grid = w.GridBox(
-            cells,
-            layout=w.Layout(
-                grid_template_columns=f"repeat({self.columns}, {size})", grid_gap="6px"
-            ),
-        )
-        parts = [w.HTML(f"<h4>{html.escape(self.title)}</h4>")] if self.title else []
-        return w.VBox([*parts, grid])
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+    def _repr_mimebundle_(
+        self, include: Any = None, exclude: Any = None
+    ) -> dict[str, Any]:
+        """Offer the live widget view and the static HTML; front ends pick what they support."""
         bundle: dict[str, Any] = dict(self.widget._repr_mimebundle_() or {})
+        bundle["text/plain"] = repr(self)
         bundle["text/html"] = self.to_html()
-        bundle.setdefault("text/plain", repr(self))
+        if include:
+            bundle = {key: value for key, value in bundle.items() if key in include}
+        if exclude:
+            bundle = {key: value for key, value in bundle.items() if key not in exclude}
         return bundle
+
+
+def _tooltip(tile: Tile) -> str:
+    """Caption and UIDs, one per line, for hover text."""
+    parts = [tile.caption, *(uid for uid in tile.uids if uid)]
+    if tile.error:
+        parts.append(tile.error)
+    return "\n".join(parts)

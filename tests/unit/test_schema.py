@@ -148,3 +148,21 @@ def test_every_sample_instance_flattens(sample_files):
             value = row.values[name]
             if column.mode == "REPEATED":
                 assert isinstance(value, list), name
+
+
+def test_values_pydicom_rejects_are_kept_as_text(tmp_path):
+    from pydicom.data import get_testdata_file
+
+    ds = dcmread(get_testdata_file("CT_small.dcm", download=False))
+    ds.SliceThickness = "7.123456"
+    ds.InstanceNumber = "11"
+    ds.save_as(tmp_path / "ok.dcm")
+    data = (tmp_path / "ok.dcm").read_bytes()
+    assert data.count(b"7.123456") == 1 and data.count(b"IS\x02\x0011") == 1
+    data = data.replace(b"7.123456", b"abc.defg").replace(b"IS\x02\x0011", b"IS\x02\x001x")
+    (tmp_path / "bad.dcm").write_bytes(data)
+    row = flatten_dataset(dcmread(tmp_path / "bad.dcm", stop_before_pixels=True))
+    assert row.values["SliceThickness"] == "abc.defg"
+    assert row.values["InstanceNumber"] == "1x"
+    assert row.columns["SliceThickness"] == Column("SliceThickness", "STRING")
+    assert row.values["PatientID"] == ds.PatientID
