@@ -80,6 +80,7 @@ def _decode_frame(ds: Dataset, frame: int) -> np.ndarray:
         return pixel_array(ds, index=frame, as_rgb=True)
     except _DECODE_ERRORS as exc:
         syntax = ds.get("file_meta", Dataset()).get("TransferSyntaxUID", "unknown")
+        syntax = getattr(syntax, "name", syntax)
         raise RenderError(
             f"cannot decode frame {frame} of {_describe(ds)} (transfer syntax {syntax}): "
             f"{type(exc).__name__}: {exc}"

@@ -5,9 +5,17 @@ A :class:`ThumbnailGrid` shows already-rendered images (see
 ipywidgets; everywhere else (exported HTML, renderers without widget
 JavaScript) it falls back to self-contained HTML with inline ``data:`` images.
 
+Its display bundle carries both the widget view and ``text/html``. Live front
+ends pick the widget; nbconvert's HTML exporter picks the widget too when the
+notebook metadata holds widget state (as after an nbclient run), so static
+exports should drop that state and the widget view first (see
+:func:`dicomlab.demo.static_outputs`) to keep the ``<img>`` tags.
+
+ipywidgets is imported on first use of :attr:`ThumbnailGrid.widget`.
+
 >>> grid = ThumbnailGrid([Tile("CT 1", None, error="no pixel data")], columns=2)
 >>> grid
-ThumbnailGrid(1 tile, 1 failed)
+ThumbnailGrid(1 tile, 1 without an image)
 """
 
 from __future__ import annotations
@@ -17,16 +25,19 @@ import html
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import ipywidgets
+from typing import TYPE_CHECKING, Any
 
 from dicomlab.errors import RenderError
 from dicomlab.render import MEDIA_TYPES
 
-__all__ = ["ThumbnailGrid", "Tile"]
+if TYPE_CHECKING:
+    import ipywidgets
+
+__all__ = ["WIDGET_VIEW_MIMETYPE", "ThumbnailGrid", "Tile"]
 
 logger = logging.getLogger(__name__)
+
+WIDGET_VIEW_MIMETYPE = "application/vnd.jupyter.widget-view+json"
 
 _PLACEHOLDER_STYLE = (
     "display:flex;align-items:center;justify-content:center;text-align:center;"
@@ -55,8 +66,8 @@ class Tile:
 
     Examples
     --------
-    >>> Tile("MR 3", b"\\x89PNG...", uids=("1.2", "1.2.3", "1.2.3.4")).failed
-    False
+    >>> Tile("MR 3", b"\\x89PNG", uids=("1.2", "1.2.3", "1.2.3.4")).data_uri()
+    'data:image/png;base64,iVBORw=='
     """
 
     caption: str
@@ -68,20 +79,15 @@ class Tile:
     def __post_init__(self) -> None:
         if self.media_type not in MEDIA_TYPES:
             raise RenderError(
-                f"tile {self.caption!r} has media type {self.media_type!r}; use one of {MEDIA_TYPES}"
+                f"tile {self.caption!r} has media type {self.media_type!r}; "
+                f"use one of {MEDIA_TYPES}"
             )
-
-    @property
-    def failed(self) -> bool:
-        """Whether the tile has no image to show."""
-        return self.image is None
 
     @property
     def message(self) -> str:
         """The text shown in place of a missing image."""
         return self.error or "no image"
 
-    @property
     def data_uri(self) -> str:
         """The image as a ``data:`` URI (empty when there is no image)."""
         if self.image is None:
@@ -137,10 +143,14 @@ class ThumbnailGrid:
     def __len__(self) -> int:
         return len(self._tiles)
 
+    @property
+    def failed(self) -> list[Tile]:
+        """The tiles that have no image."""
+        return [tile for tile in self._tiles if tile.image is None]
+
     def __repr__(self) -> str:
         noun = "tile" if len(self) == 1 else "tiles"
-        failed = sum(tile.failed for tile in self._tiles)
-        return f"{type(self).__name__}({len(self)} {noun}, {failed} failed)"
+        return f"{type(self).__name__}({len(self)} {noun}, {len(self.failed)} without an image)"
 
     @property
     def widget(self) -> ipywidgets.VBox:
@@ -159,6 +169,8 @@ class ThumbnailGrid:
         return self._widget
 
     def _build_widget(self) -> ipywidgets.VBox:
+        import ipywidgets
+
         size = f"{self.tile_size}px"
         grid = ipywidgets.GridBox(
             [self._tile_widget(tile) for tile in self._tiles],
@@ -173,6 +185,8 @@ class ThumbnailGrid:
         return ipywidgets.VBox(children)
 
     def _tile_widget(self, tile: Tile) -> ipywidgets.VBox:
+        import ipywidgets
+
         size = f"{self.tile_size}px"
         box = ipywidgets.Layout(width=size, height=size)
         picture: ipywidgets.Widget
@@ -188,8 +202,10 @@ class ThumbnailGrid:
                 format=tile.media_type.split("/")[1],
                 layout=ipywidgets.Layout(width=size, height=size, object_fit="contain"),
             )
-        caption = ipywidgets.Label(
-            tile.caption, tooltip=_tooltip(tile), layout=ipywidgets.Layout(width=size)
+        caption = ipywidgets.HTML(
+            f'<div title="{html.escape(_tooltip(tile))}" style="{_CAPTION_STYLE}">'
+            f"{html.escape(tile.caption)}</div>",
+            layout=ipywidgets.Layout(width=size),
         )
         return ipywidgets.VBox([picture, caption], layout=ipywidgets.Layout(width=size))
 
@@ -198,16 +214,16 @@ class ThumbnailGrid:
 
         Examples
         --------
-        >>> ThumbnailGrid([Tile("<b>", None)]).to_html().count("&lt;b&gt;")
-        2
+        >>> page = ThumbnailGrid([Tile("<b>", b"\\x89PNG"), Tile("x", None)]).to_html()
+        >>> page.count("<img"), "&lt;b&gt;" in page, "<b>" in page
+        (1, True, False)
         """
         size = self.tile_size
         cells = "\n".join(self._tile_html(tile) for tile in self._tiles)
         heading = f"<h4>{html.escape(self.title)}</h4>\n" if self.title is not None else ""
-        grid_style = (
-            f"display:grid;grid-template-columns:repeat({self.columns},{size}px);gap:8px;"
-        )
-        return f'<div class="dicomlab-grid">\n{heading}<div style="{grid_style}">\n{cells}\n</div>\n</div>'
+        grid_style = f"display:grid;grid-template-columns:repeat({self.columns},{size}px);gap:8px;"
+        grid = f'<div style="{grid_style}">\n{cells}\n</div>'
+        return f'<div class="dicomlab-grid">\n{heading}{grid}\n</div>'
 
     def _tile_html(self, tile: Tile) -> str:
         size = self.tile_size
@@ -217,8 +233,8 @@ class ThumbnailGrid:
             picture = f'<div style="{_PLACEHOLDER_STYLE}{box}">{html.escape(tile.message)}</div>'
         else:
             picture = (
-                f'<img src="{tile.data_uri}" alt="{caption}" '
-                f'style="{box}object-fit:contain;image-rendering:pixelated;display:block;">'
+                f'<img src="{tile.data_uri()}" alt="{caption}" '
+                f'style="{box}object-fit:contain;display:block;">'
             )
         return (
             f'<figure title="{html.escape(_tooltip(tile))}" style="margin:0;width:{size}px;">'
@@ -228,9 +244,7 @@ class ThumbnailGrid:
     def _repr_html_(self) -> str:
         return self.to_html()
 
-    def _repr_mimebundle_(
-        self, include: Any = None, exclude: Any = None
-    ) -> dict[str, Any]:
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         """Offer the live widget view and the static HTML; front ends pick what they support."""
         bundle: dict[str, Any] = dict(self.widget._repr_mimebundle_() or {})
         bundle["text/plain"] = repr(self)
@@ -243,8 +257,5 @@ class ThumbnailGrid:
 
 
 def _tooltip(tile: Tile) -> str:
-    """Caption and UIDs, one per line, for hover text."""
-    parts = [tile.caption, *(uid for uid in tile.uids if uid)]
-    if tile.error:
-        parts.append(tile.error)
-    return "\n".join(parts)
+    """Hover text: the study, series and instance UIDs that are known."""
+    return " / ".join(uid for uid in tile.uids if uid)

@@ -117,3 +117,121 @@ def test_tiny_images_are_enlarged_crisply(sample_files):
     assert image.shape == (128, 128)
     native = to_display_array(ds)
     assert np.array_equal(image[::8, ::8], native)  # nearest-neighbour: blocks of 8×8
+
+
+def decoded(data: bytes) -> Image.Image:
+    image = Image.open(BytesIO(data))
+    image.load()
+    return image
+
+
+def test_mr_sixteen_bit_uses_its_stored_window():
+    ds = load("MR_small.dcm")
+    arr = to_display_array(ds)
+    assert arr.shape == (64, 64) and arr.dtype == np.uint8 and arr.std() > 0
+    assert np.array_equal(arr, to_display_array(ds, window=(600, 1600)))  # its own window
+    assert not np.array_equal(arr, to_display_array(ds, window=(300, 400)))
+
+
+def test_multi_valued_window_uses_the_first_pair():
+    first = to_display_array(synthetic(RAMP, WindowCenter=[3150, 100], WindowWidth=[1000, 50]))
+    assert np.array_equal(first, to_display_array(synthetic(RAMP), window=(3150, 1000)))
+
+
+def test_signed_pixels_are_windowed_after_rescale():
+    stored = (np.arange(64, dtype=np.int16).reshape(8, 8) - 32) * 10  # -320..310
+    ds = synthetic(stored, RescaleSlope=2, RescaleIntercept=-1000)  # -1640..-380 HU
+    arr = to_display_array(ds, window=(-1010, 1260))  # exactly the modality range
+    assert arr[0, 0] <= 1 and arr[-1, -1] >= 254
+    assert np.all(np.diff(arr.ravel().astype(int)) >= 0)  # monotonic ramp survives
+    assert to_display_array(ds, window=(0, 100)).max() == 0  # all below the window
+
+
+def test_voi_lut_sequence_is_applied():
+    item = Dataset()
+    item.LUTDescriptor = [64, 0, 16]
+    item.LUTData = list(range(63 * 1000, -1, -1000))  # a decreasing table
+    ds = synthetic(np.arange(64, dtype=np.uint16).reshape(8, 8), VOILUTSequence=[item])
+    arr = to_display_array(ds)
+    assert arr[0, 0] == 255 and arr[-1, -1] == 0
+
+
+def test_flat_image_is_exactly_mid_grey():
+    arr = to_display_array(synthetic(np.full((4, 4), 7, dtype=np.uint16)))
+    assert arr.shape == (4, 4) and np.all(arr == 128)
+
+
+def test_monochrome1_inverts_an_explicit_window_too():
+    normal = to_display_array(synthetic(RAMP), window=(3150, 1000))
+    inverted = to_display_array(synthetic(RAMP, "MONOCHROME1"), window=(3150, 1000))
+    assert np.array_equal(inverted, 255 - normal) and inverted[0, 0] == 255
+
+
+def test_multiframe_greyscale_dose():
+    ds = load("rtdose.dcm")
+    frames = [to_display_array(ds, frame=i) for i in (0, ds.NumberOfFrames - 1)]
+    assert all(f.shape == (10, 10) and f.dtype == np.uint8 and f.std() > 0 for f in frames)
+    assert not np.array_equal(*frames)
+
+
+def test_error_messages_say_what_and_which():
+    dose = load("rtdose.dcm")
+    with pytest.raises(RenderError, match=r"frame -1 is out of range .* 15 frame"):
+        to_display_array(dose, frame=-1)
+    plan = load("rtplan.dcm")
+    del plan.SOPInstanceUID
+    with pytest.raises(RenderError, match="without a SOPInstanceUID has no pixel data"):
+        to_display_array(plan)
+
+
+def test_decoding_failures_are_wrapped():
+    ds = synthetic(RAMP)
+    ds.PixelData = b"\0" * 10
+    with pytest.raises(RenderError, match=r"cannot decode frame 0 of instance 1\.2\.3\.4") as info:
+        to_display_array(ds)
+    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value.__cause__, ValueError) and "bytes" in str(info.value.__cause__)
+
+
+def test_aspect_ratio_and_colour_modes():
+    ds = load("examples_rgb_color.dcm")  # 320 wide, 240 high
+    png = decoded(render_dataset(ds, size=100))
+    assert png.format == "PNG" and png.mode == "RGB" and png.size == (100, 75)
+    jpeg = decoded(render_dataset(ds, size=400, media_type="image/jpeg", quality=50))
+    assert jpeg.format == "JPEG" and jpeg.size == (400, 300)
+    grey = decoded(render_dataset(load("CT_small.dcm"), size=32, media_type="image/jpeg"))
+    assert grey.mode == "L" and grey.size == (32, 32)
+
+
+def test_other_frames_render():
+    ds = load("examples_ybr_color.dcm")
+    assert render_dataset(ds, frame=29, size=None) != render_dataset(ds, frame=0, size=None)
+    with pytest.raises(RenderError, match="frame 30"):
+        render_dataset(ds, frame=30)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"media_type": "image/webp"}, "image/jpeg"),
+        ({"size": 0}, "size must be a positive"),
+        ({"quality": 0}, "quality must be between"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(RenderError, match=message):
+        render_dataset(load("CT_small.dcm"), **kwargs)
+
+
+def test_every_image_in_the_sample_cohort_renders(sample_files):
+    rendered = 0
+    for path in sample_files:
+        ds = pydicom.dcmread(path)
+        if "PixelData" not in ds:
+            with pytest.raises(RenderError, match=str(ds.SOPInstanceUID)):
+                to_display_array(ds)
+            continue
+        arr = to_display_array(ds)
+        assert arr.shape == (16, 16) and len(np.unique(arr)) > 2, path
+        rendered += 1
+    assert rendered == 31

@@ -65,3 +65,68 @@ def test_static_export_keeps_html_over_widget_view():
     assert WIDGET_VIEW_MIMETYPE in nb.cells[0].outputs[0]["data"]  # original untouched
     assert "widgets" not in static.metadata
     nbformat.validate(static)
+
+
+def test_real_thumbnails_round_trip_through_the_static_html():
+    import re
+    from io import BytesIO
+
+    import pydicom
+    from PIL import Image
+    from pydicom.data import get_testdata_file
+
+    from dicomlab.render import render_dataset
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    page = ThumbnailGrid([Tile("CT", render_dataset(ds, size=48))]).to_html()
+    (payload,) = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert Image.open(BytesIO(base64.b64decode(payload))).size == (48, 48)
+
+
+def test_grid_without_title_and_cached_widget():
+    plain = ThumbnailGrid([Tile("a", PNG)], columns=1)
+    (box,) = plain.widget.children
+    assert isinstance(box, w.GridBox) and plain.widget is plain.widget
+    assert "<h4>" not in plain.to_html() and plain._repr_html_() == plain.to_html()
+    assert repr(plain) == "ThumbnailGrid(1 tile, 0 without an image)"
+
+
+def test_mimebundle_include_and_exclude():
+    bundle = grid()._repr_mimebundle_(include={"text/html"})
+    assert set(bundle) == {"text/html"}
+    bundle = grid()._repr_mimebundle_(exclude={WIDGET_VIEW_MIMETYPE})
+    assert set(bundle) == {"text/html", "text/plain"}
+    assert grid()._repr_mimebundle_()["text/plain"] == repr(grid())
+
+
+def test_bad_tiles_and_layouts_are_refused():
+    import pytest
+
+    from dicomlab.errors import RenderError
+
+    with pytest.raises(RenderError, match="image/gif"):
+        Tile("x", PNG, media_type="image/gif")
+    with pytest.raises(RenderError, match="columns=0"):
+        ThumbnailGrid([], columns=0)
+
+
+def test_html_export_picks_widget_view_when_state_is_saved():
+    import re
+
+    from nbconvert import HTMLExporter
+
+    bundle = grid()._repr_mimebundle_()
+    model_id = bundle[WIDGET_VIEW_MIMETYPE]["model_id"]
+    nb = new_notebook(cells=[new_code_cell("grid", outputs=[new_output("display_data", bundle)])])
+    # What nbclient writes after a run (store_widget_state=True by default).
+    nb.metadata["widgets"] = {
+        "application/vnd.jupyter.widget-state+json": {
+            "state": {model_id: {"model_name": "VBoxModel", "state": {}}},
+            "version_major": 2,
+            "version_minor": 0,
+        }
+    }
+    live, _ = HTMLExporter().from_notebook_node(nb)
+    assert "<img" not in live and f'<script type="{WIDGET_VIEW_MIMETYPE}">' in live
+    static, _ = HTMLExporter().from_notebook_node(static_outputs(nb))
+    assert len(re.findall(r'<img[^>]* src="data:image/(?:png|jpeg);base64,', static)) == 2
