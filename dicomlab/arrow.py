@@ -18,11 +18,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from dicomlab.schema import PN_COMPONENTS, PN_GROUPS, Column
+from dicomlab.schema import Column
 
-__all__ = ["ARROW_TYPES", "arrow_field", "to_arrow_table"]
+__all__ = ["ARROW_TYPES", "arrow_field", "arrow_schema", "to_arrow_table"]
 
-_PN_GROUP_TYPE = pa.struct([pa.field(name, pa.string()) for name in PN_COMPONENTS])
 ARROW_TYPES: Mapping[str, pa.DataType] = {
     "STRING": pa.string(),
     "DATE": pa.date32(),
@@ -30,21 +29,30 @@ ARROW_TYPES: Mapping[str, pa.DataType] = {
     "TIMESTAMP": pa.timestamp("us", tz="UTC"),
     "FLOAT": pa.float64(),
     "INTEGER": pa.int64(),
-    "RECORD": pa.struct([pa.field(group, _PN_GROUP_TYPE) for group in PN_GROUPS]),
 }
 
 
 def arrow_field(column: Column) -> pa.Field:
-    """The Arrow field for a metadata column (REPEATED → list)."""
-    kind = ARROW_TYPES[column.type]
-    if column.mode == "REPEATED":
-        return pa.field(column.name, pa.list_(kind))
-    return pa.field(column.name, kind)
+    """The Arrow field for a column: RECORD → struct (recursively), REPEATED → list.
+
+    >>> arrow_field(Column("S", "RECORD", "REPEATED", (Column("X", "DATE"),))).type
+    ListType(list<item: struct<X: date32[day]>>)
+    """
+    if column.type == "RECORD":
+        kind: pa.DataType = pa.struct([arrow_field(f) for f in column.fields])
+    else:
+        kind = ARROW_TYPES[column.type]
+    return pa.field(column.name, pa.list_(kind) if column.repeated else kind)
+
+
+def arrow_schema(columns: Mapping[str, Column]) -> pa.Schema:
+    """The Arrow schema of a table with these columns."""
+    return pa.schema([arrow_field(c) for c in columns.values()])
 
 
 def to_arrow_table(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, Column]) -> pa.Table:
     """Build an Arrow table from rows already conformed to ``columns``."""
-    schema = pa.schema([arrow_field(c) for c in columns.values()])
+    schema = arrow_schema(columns)
     arrays = [
         pa.array([row.get(name) for row in rows], type=schema.field(name).type) for name in columns
     ]

@@ -28,6 +28,8 @@ PURE_CORE = [
     "dicomlab.resources",
     "dicomlab.filterfile",
     "dicomlab.schema",
+    "dicomlab.flatten",
+    "dicomlab.dicomvalues",
     "dicomlab.queries",
     "dicomlab.render",
     "dicomlab.dicomjson",

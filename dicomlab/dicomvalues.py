@@ -1,0 +1,187 @@
+"""DICOM values → the Python values of the BigQuery metadata schema, without I/O.
+
+One converter per BigQuery type; each returns ``(value, ok)`` where ``ok`` is
+false when the text does not parse for its VR. DS and IS are kept as STRING
+(as the Healthcare export does) in a canonical form, so that a value read from
+a file (``"5.000000"``) and the same value from DICOM JSON (``5.0``) give the
+same text (``"5.0"``).
+
+>>> convert("DA", "19980924"), convert("TM", "0759"), convert("DS", "5.000000")
+((datetime.date(1998, 9, 24), True), (datetime.time(7, 59), True), ('5.0', True))
+>>> convert("DA", "2001-13-45")
+(None, False)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = [
+    "PN_COMPONENTS",
+    "PN_GROUPS",
+    "canonical_ds",
+    "canonical_is",
+    "convert",
+    "parse_da",
+    "parse_dt",
+    "parse_tm",
+    "person_name",
+]
+
+PN_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")
+PN_COMPONENTS = ("FamilyName", "GivenName", "MiddleName", "NamePrefix", "NameSuffix")
+
+_DA = re.compile(r"(\d{4})(\d{2})(\d{2})")
+_TM = re.compile(r"(\d{2})(?::?(\d{2})(?::?(\d{2})(?:\.(\d{1,6}))?)?)?")
+_DT = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,6}))?([+-]\d{4})?")
+
+
+def parse_da(text: str) -> dt.date | None:
+    """Parse a DICOM DA (``YYYYMMDD``; the old ``YYYY.MM.DD`` form too).
+
+    >>> parse_da("19980924"), parse_da("1998.09.24"), parse_da("bad")
+    (datetime.date(1998, 9, 24), datetime.date(1998, 9, 24), None)
+    """
+    match = _DA.fullmatch(text.strip().replace(".", ""))
+    if match is None:
+        return None
+    try:
+        return dt.date(*map(int, match.groups()))
+    except ValueError:
+        return None
+
+
+def parse_tm(text: str) -> dt.time | None:
+    """Parse a DICOM TM (``HH[MM[SS[.FFFFFF]]]``, colons tolerated; second 60 clamps to 59).
+
+    >>> parse_tm("075911"), parse_tm("0759"), parse_tm("07:59:11.5")
+    (datetime.time(7, 59, 11), datetime.time(7, 59), datetime.time(7, 59, 11, 500000))
+    """
+    match = _TM.fullmatch(text.strip())
+    if match is None:
+        return None
+    hh, mm, ss, frac = match.groups()
+    try:
+        return dt.time(
+            int(hh), int(mm or 0), min(int(ss or 0), 59), int((frac or "0").ljust(6, "0"))
+        )
+    except ValueError:
+        return None
+
+
+def parse_dt(text: str) -> dt.datetime | None:
+    """Parse a DICOM DT into an aware UTC datetime (no offset → taken as UTC).
+
+    >>> parse_dt("20010101120000.5+0100")
+    datetime.datetime(2001, 1, 1, 11, 0, 0, 500000, tzinfo=datetime.timezone.utc)
+    """
+    match = _DT.fullmatch(text.strip())
+    if match is None:
+        return None
+    year, month, day, hh, mm, ss, frac, offset = match.groups()
+    try:
+        value = dt.datetime(
+            int(year),
+            int(month or 1),
+            int(day or 1),
+            int(hh or 0),
+            int(mm or 0),
+            min(int(ss or 0), 59),
+            int((frac or "0").ljust(6, "0")),
+        )
+    except ValueError:
+        return None
+    tz = dt.timezone.utc
+    if offset:
+        sign = -1 if offset[0] == "-" else 1
+        tz = dt.timezone(sign * dt.timedelta(hours=int(offset[1:3]), minutes=int(offset[3:5])))
+    return value.replace(tzinfo=tz).astimezone(dt.timezone.utc)
+
+
+def person_name(value: Any) -> dict[str, dict[str, str | None] | None]:
+    """A PN value as the Healthcare export's record (absent groups are NULL).
+
+    >>> person_name("Doe^John")["Alphabetic"]["GivenName"]
+    'John'
+    """
+    groups = str(value).split("=")
+    record: dict[str, dict[str, str | None] | None] = {}
+    for position, group in enumerate(PN_GROUPS):
+        part = groups[position] if position < len(groups) else ""
+        if not part:
+            record[group] = None
+            continue
+        pieces = part.split("^")
+        record[group] = {
+            name: (pieces[i] or None) if i < len(pieces) else None
+            for i, name in enumerate(PN_COMPONENTS)
+        }
+    return record
+
+
+def canonical_ds(value: Any) -> str:
+    """A DS as canonical text: the shortest repr of its float; unparseable text kept as is.
+
+    >>> canonical_ds("5.000000"), canonical_ds(5.0), canonical_ds(" 1e3"), canonical_ds("abc")
+    ('5.0', '5.0', '1000.0', 'abc')
+    """
+    try:
+        return repr(float(value))
+    except (TypeError, ValueError):
+        return str(value).strip()
+
+
+def canonical_is(value: Any) -> str:
+    """An IS as canonical integer text; unparseable text kept as is.
+
+    >>> canonical_is("+0011"), canonical_is(11), canonical_is("1x")
+    ('11', '11', '1x')
+    """
+    try:
+        return str(int(str(value).strip()))
+    except ValueError:
+        return str(value).strip()
+
+
+def _temporal(parse: Callable[[str], Any], kind: type) -> Callable[[Any], tuple[Any, bool]]:
+    def convert_one(value: Any) -> tuple[Any, bool]:
+        if isinstance(value, kind) and not (kind is dt.date and isinstance(value, dt.datetime)):
+            return value, True  # pydicom's datetime conversion already done
+        parsed = parse(str(value))
+        return parsed, parsed is not None
+
+    return convert_one
+
+
+def _number(cast: Callable[[Any], Any]) -> Callable[[Any], tuple[Any, bool]]:
+    def convert_one(value: Any) -> tuple[Any, bool]:
+        try:
+            return cast(value), True
+        except (TypeError, ValueError, OverflowError):
+            return None, False
+
+    return convert_one
+
+
+_CONVERTERS: Mapping[str, Callable[[Any], tuple[Any, bool]]] = {
+    "DS": lambda v: (canonical_ds(v), True),
+    "IS": lambda v: (canonical_is(v), True),
+    "DA": _temporal(parse_da, dt.date),
+    "TM": _temporal(parse_tm, dt.time),
+    "DT": _temporal(parse_dt, dt.datetime),
+    "FL": _number(float),
+    "FD": _number(float),
+    "PN": lambda v: (person_name(v), True),
+    **dict.fromkeys(("AT", "SL", "SS", "UL", "US", "SV", "UV"), _number(int)),
+}
+
+
+def convert(vr: str, value: Any) -> tuple[Any, bool]:
+    """Convert one value of an element with ``vr``; ``ok`` is false when it does not parse."""
+    converter = _CONVERTERS.get(vr)
+    if converter is None:
+        return str(value), True
+    return converter(value)
