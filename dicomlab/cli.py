@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
         default="WRITE_EMPTY",
         choices=("WRITE_EMPTY", "WRITE_TRUNCATE", "WRITE_APPEND"),
     )
+    export.add_argument(
+        "--workers", type=int, default=None, help="processes reading files (default: one per CPU)"
+    )
 
     query = commands.add_parser("query", help="run a canned query and print CSV")
     query.add_argument("name", help="query name (see 'dicomlab queries')")
@@ -110,7 +113,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         return
     lab = connect(args.store, args.warehouse, args.bucket, home=args.home)
     if args.command == "export-metadata":
-        print(lab.export_metadata(args.table, args.write_disposition))
+        print(lab.export_metadata(args.table, args.write_disposition, workers=args.workers))
     elif args.command == "query":
         params = _params(args.name, args.param, parser)
         lab.query(args.name, table=args.table, **params).to_csv(sys.stdout, index=False)

@@ -1,30 +1,76 @@
 """Client-side metadata export: read every instance of a store, flatten, load.
 
 Produces the table shape of the Healthcare API's ``dicomStores.export`` to
-BigQuery, for any store and any warehouse.
+BigQuery, for any store and any warehouse, in bounded memory:
+
+1. instances are read and flattened in chunks, in worker processes when the
+   store hands out file paths (:class:`~dicomlab.stores.base.FileStore`), else
+   in this process through ``store.iter_metadata()``; each chunk's rows are
+   spilled to a temporary file and only its columns are kept;
+2. once every chunk is done the table's schema is known: the chunks are read
+   back one at a time, conformed to it, and streamed as Arrow tables into
+   :meth:`~dicomlab.warehouses.base.Warehouse.load_chunks`, which replaces or
+   extends the target table only when the last chunk is in.
+
+Unreadable files are reported in :attr:`ExportResult.failures` with a reason,
+never fatal. The spilled rows take a few kilobytes per instance in the
+temporary folder (``$TMPDIR``), removed when the export ends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
+import math
+import os
+import sys
+import tempfile
 import time
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import count, islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from dicomlab.schema import FlatRow, conform, flatten_dataset, merge_columns
-from dicomlab.stores.base import Store
+from dicomlab.chunks import (
+    ChunkSummary,
+    flatten_files,
+    flatten_items,
+    read_arrow_chunk,
+    read_arrow_file,
+    write_arrow_file,
+)
+from dicomlab.errors import DicomlabError, InvalidIdentifierError
+from dicomlab.schema import Column, merge_columns
+from dicomlab.stores.base import FileStore, Store
 from dicomlab.warehouses.base import Warehouse, not_empty_error, validate_write_disposition
 
-__all__ = ["ExportResult", "export_store_metadata"]
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["ExportResult", "default_workers", "export_store_metadata"]
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
+# Chunks queued per worker: enough to keep every core busy, few enough to bound memory.
+IN_FLIGHT_PER_WORKER = 2
 
 
 @dataclass
 class ExportResult:
-    """What an export did: rows written, files that failed and why."""
+    """What an export did: rows written, files that failed and why.
+
+    ``counter`` has the shape of the Healthcare operation's counter.
+
+    >>> r = ExportResult("t", "duckdb:///:memory:", "file:///s", "WRITE_EMPTY", success=3)
+    >>> r.failures.append(("notes.txt", "not readable as DICOM"))
+    >>> r.counter
+    {'success': 3, 'failure': 1}
+    """
 
     table: str
     warehouse: str
@@ -35,12 +81,25 @@ class ExportResult:
     columns: int = 0
     skipped_elements: int = 0
     unparsed: Counter[str] = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    workers: int = 1
 
     @property
     def failure(self) -> int:
         """How many files were not exported."""
         return len(self.failures)
+
+    @property
+    def counter(self) -> dict[str, int]:
+        """``{"success": n, "failure": m}``, like the Healthcare operation's ``counter``."""
+        return {"success": self.success, "failure": self.failure}
+
+    def _add(self, summary: ChunkSummary) -> None:
+        self.failures.extend(summary.failures)
+        self.skipped_elements += summary.skipped
+        self.unparsed.update(summary.unparsed)
+        self.dropped.update(summary.dropped)
 
     def __repr__(self) -> str:
         return (
@@ -64,6 +123,37 @@ class ExportResult:
         )
 
 
+def default_workers() -> int:
+    """The CPUs this process may run on (``os.cpu_count()`` where affinity is unknown).
+
+    >>> default_workers() >= 1
+    True
+    """
+    affinity = getattr(os, "sched_getaffinity", None)
+    if affinity is not None:
+        return max(1, len(affinity(0)))
+    return os.cpu_count() or 1
+
+
+def _check_sizes(workers: int | None, chunk_size: int) -> int:
+    """The worker count to use, after checking both sizes."""
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise InvalidIdentifierError(
+            f"chunk_size={chunk_size!r} is not a positive whole number of instances; "
+            "the default is 2000",
+            value=chunk_size,
+        )
+    if workers is None:
+        return default_workers()
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InvalidIdentifierError(
+            f"workers={workers!r} is not a positive whole number; pass 1 to read in this "
+            "process, or None for one worker per CPU",
+            value=workers,
+        )
+    return workers
+
+
 def export_store_metadata(
     store: Store,
     warehouse: Warehouse,
@@ -71,67 +161,205 @@ def export_store_metadata(
     table: str,
     write_disposition: str = "WRITE_EMPTY",
     progress: bool = True,
+    workers: int | None = None,
+    chunk_size: int = 2000,
 ) -> ExportResult:
     """Export every instance's metadata from ``store`` into ``warehouse.table``.
 
-    Files that cannot be read are reported in ``failures``, never fatal. The
-    write disposition is checked before anything is read, so a refused export
-    costs nothing.
-    """
-    from tqdm.auto import tqdm
+    Parameters
+    ----------
+    store, warehouse
+        Where the instances are and where the table goes.
+    table
+        The table name (letters, digits, underscores).
+    write_disposition
+        ``"WRITE_EMPTY"`` refuses a table that has rows (checked before anything
+        is read); ``"WRITE_TRUNCATE"`` replaces it; ``"WRITE_APPEND"`` adds to it.
+        The table changes only once every instance is read: a failed export
+        leaves it as it was.
+    progress
+        Show a ``tqdm`` bar over instances with success and failure counts.
+    workers
+        Processes that read and flatten files: ``None`` for one per CPU, ``1``
+        to do everything in this process. Stores without local files (DICOMweb)
+        are always read in this process.
+    chunk_size
+        Instances per chunk: bounds the memory of each worker and of each load.
 
-    from dicomlab.arrow import to_arrow_table
+    Examples
+    --------
+    >>> from dicomlab.stores.folder import FolderStore
+    >>> from dicomlab.warehouses.duckdb import DuckDBWarehouse
+    >>> result = export_store_metadata(FolderStore("store"), DuckDBWarehouse("lab.duckdb"),
+    ...                                table="dicom_metadata")            # doctest: +SKIP
+    >>> result.counter                                                     # doctest: +SKIP
+    {'success': 81, 'failure': 0}
+    """
     from dicomlab.resources import validate_table_name
 
     validate_table_name(table)
     validate_write_disposition(write_disposition)
+    workers = _check_sizes(workers, chunk_size)
     result = ExportResult(table, warehouse.url, store.url, write_disposition)
     started = time.perf_counter()
     existing = warehouse.count_rows(table) if write_disposition == "WRITE_EMPTY" else None
     if existing:
         raise not_empty_error(table, existing)
-    rows: list[FlatRow] = []
-    items = store.iter_metadata()
-    for item in tqdm(
-        items,
-        total=store.count_instances(),
-        desc="Reading metadata",
-        unit="file",
-        disable=not progress,
-    ):
-        flat = _flatten(item.source, item.dataset, item.error, result)
-        if flat is not None:
-            rows.append(flat)
-    columns = merge_columns(row.columns for row in rows)
-    values = [_conformed(row, columns) for row in rows]
-    result.columns = len(columns)
-    if values:
-        result.success = warehouse.load(
-            table, to_arrow_table(values, columns), write_disposition=write_disposition
-        )
-    else:
-        logger.warning("no instance could be exported from %s", store.url)
+    total = store.count_instances()
+    plan = _plan(store, workers, chunk_size, total)
+    result.workers = plan.workers
+    with tempfile.TemporaryDirectory(prefix="dicomlab-export-") as tmp, _pool(plan) as pool:
+        summaries, columns = _read_store(store, result, plan, pool, Path(tmp), total, progress)
+        result.columns = len(columns)
+        if any(s.rows for s in summaries):
+            tables = _arrow_tables(summaries, columns, pool, plan, Path(tmp))
+            result.success = warehouse.load_chunks(
+                table, tables, write_disposition=write_disposition
+            )
+        else:
+            logger.warning("no instance could be exported from %s", store.url)
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _flatten(source: str, dataset: Any, error: str | None, result: ExportResult) -> FlatRow | None:
-    if error is not None or dataset is None:
-        result.failures.append((source, error or "no metadata"))
-        return None
+@dataclass(frozen=True)
+class _Plan:
+    """How an export runs: ``workers`` processes (1: none) and instances per chunk."""
+
+    workers: int
+    chunk_size: int
+
+    @property
+    def in_flight(self) -> int:
+        return self.workers * IN_FLIGHT_PER_WORKER
+
+
+def _plan(store: Store, workers: int, chunk_size: int, total: int) -> _Plan:
+    if workers < 2 or total < 2 or not isinstance(store, FileStore):
+        return _Plan(1, chunk_size)
+    if not _main_is_importable():
+        logger.info("reading in this process: worker processes cannot import %s", sys.argv[0])
+        return _Plan(1, chunk_size)
+    # Several chunks per worker, so that every core stays busy to the end.
+    per_task = min(chunk_size, max(1, math.ceil(total / (workers * 4))))
+    return _Plan(min(workers, math.ceil(total / per_task)), per_task)
+
+
+def _main_is_importable() -> bool:
+    """Whether worker processes can import ``__main__`` (not so for ``python - < script``)."""
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    return path is None or os.path.isfile(path)
+
+
+@contextlib.contextmanager
+def _pool(plan: _Plan) -> Iterator[ProcessPoolExecutor | None]:
+    """A process pool for both passes, or ``None`` to work in this process."""
+    if plan.workers < 2:
+        yield None
+        return
+    pool = ProcessPoolExecutor(plan.workers, mp_context=_process_context())
     try:
-        flat = flatten_dataset(dataset)
-    except Exception as exc:  # one bad file must not stop the export
-        logger.debug("flattening %s failed", source, exc_info=True)
-        result.failures.append((source, f"could not be flattened: {exc}"))
-        return None
-    result.skipped_elements += flat.skipped
-    result.unparsed.update(flat.unparsed)
-    return flat
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _conformed(row: FlatRow, columns: dict[str, Any]) -> dict[str, Any]:
-    return {
-        name: conform(row.values.get(name), row.columns.get(name), column)
-        for name, column in columns.items()
-    }
+def _process_context() -> Any:
+    """``forkserver`` where there is one: safe beside threads (DuckDB, tqdm), quick to start."""
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def _read_store(
+    store: Store,
+    result: ExportResult,
+    plan: _Plan,
+    pool: ProcessPoolExecutor | None,
+    tmp: Path,
+    total: int,
+    progress: bool,
+) -> tuple[list[ChunkSummary], dict[str, Column]]:
+    """Pass 1: flatten every instance into spilled chunks; return them and the merged schema."""
+    from tqdm.auto import tqdm
+
+    summaries: list[ChunkSummary] = []
+    columns: dict[str, Column] = {}
+    flattened = 0
+    with tqdm(total=total, desc="Exporting metadata", unit="file", disable=not progress) as bar:
+        for summary in _flatten_chunks(store, plan, pool, tmp):
+            columns = merge_columns([columns, summary.columns])
+            summary.columns = {}  # merged: the chunk's own copy is no longer needed
+            summaries.append(summary)
+            result._add(summary)
+            flattened += summary.rows
+            counter = {"success": flattened, "failure": result.failure}
+            bar.set_postfix(ordered_dict=counter, refresh=False)
+            bar.update(summary.rows + len(summary.failures))
+    return summaries, columns
+
+
+def _flatten_chunks(
+    store: Store, plan: _Plan, pool: ProcessPoolExecutor | None, tmp: Path
+) -> Iterator[ChunkSummary]:
+    """The chunk summaries of pass 1, in store order."""
+    if pool is not None and isinstance(store, FileStore):
+        tasks = (
+            (batch, tmp / f"chunk-{index:07d}.pickle")
+            for index, batch in enumerate(_batched(store.iter_paths(), plan.chunk_size))
+        )
+        yield from _bounded_map(pool, flatten_files, tasks, plan.in_flight)
+        return
+    # Read lazily, one instance at a time: a chunk holds flattened rows, never datasets.
+    items = iter(store.iter_metadata())
+    for index in count():
+        summary = flatten_items(islice(items, plan.chunk_size), tmp / f"chunk-{index:07d}.pickle")
+        if not summary.rows and not summary.failures:
+            return
+        yield summary
+
+
+def _arrow_tables(
+    summaries: list[ChunkSummary],
+    columns: dict[str, Column],
+    pool: ProcessPoolExecutor | None,
+    plan: _Plan,
+    tmp: Path,
+) -> Iterator[pa.Table]:
+    """Pass 2: each spilled chunk as an Arrow table with the final schema, in order."""
+    spills = [s.spill for s in summaries if s.spill is not None]
+    if pool is None:
+        for spill in spills:
+            yield read_arrow_chunk(spill, columns)
+        return
+    tasks = ((spill, columns, f"{spill}.arrow") for spill in spills)
+    for path in _bounded_map(pool, write_arrow_file, tasks, plan.in_flight):
+        yield read_arrow_file(path)
+        os.remove(path)  # loaded: keep the disk use to the spill files
+
+
+def _bounded_map(
+    pool: Executor, fn: Callable[..., _T], tasks: Iterable[tuple[Any, ...]], limit: int
+) -> Iterator[_T]:
+    """``fn(*task)`` for each task in the pool, in order, with at most ``limit`` in flight."""
+    pending: deque[Future[_T]] = deque()
+    try:
+        for task in tasks:
+            if len(pending) >= limit:
+                yield pending.popleft().result()
+            pending.append(pool.submit(fn, *task))
+        while pending:
+            yield pending.popleft().result()
+    except BrokenProcessPool as exc:
+        raise DicomlabError(
+            "a worker process of the export died (out of memory, or a script without an "
+            "`if __name__ == '__main__':` guard); run the export from a guarded script, "
+            "or pass workers=1 to read in this process"
+        ) from exc
+
+
+def _batched(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch

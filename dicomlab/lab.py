@@ -112,6 +112,8 @@ class Lab:
         write_disposition: str = "WRITE_EMPTY",
         *,
         progress: bool = True,
+        workers: int | None = None,
+        chunk_size: int = 2000,
     ) -> ExportResult:
         """Export every instance's metadata into the warehouse table.
 
@@ -122,7 +124,13 @@ class Lab:
             and becomes ``lab.table`` for later queries.
         write_disposition
             ``"WRITE_EMPTY"`` (refuse a table that has rows), ``"WRITE_TRUNCATE"``
-            (replace it) or ``"WRITE_APPEND"``.
+            (replace it) or ``"WRITE_APPEND"``. A failed export leaves the table as it was.
+        progress
+            Show a progress bar with success and failure counts.
+        workers
+            Processes that read files: ``None`` for one per CPU, ``1`` for none.
+        chunk_size
+            Instances per chunk; memory stays bounded whatever the store's size.
 
         Examples
         --------
@@ -139,6 +147,8 @@ class Lab:
             table=name,
             write_disposition=write_disposition,
             progress=progress,
+            workers=workers,
+            chunk_size=chunk_size,
         )
         self.table = name
         return result

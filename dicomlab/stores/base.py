@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from pydicom import Dataset
 
-__all__ = ["InstanceRef", "MetadataItem", "Store"]
+__all__ = ["FileStore", "InstanceRef", "MetadataItem", "Store"]
 
 
 @dataclass(frozen=True)
@@ -60,4 +60,18 @@ class Store(Protocol):
         self, ref: InstanceRef, *, size: int = 128, media_type: str = "image/png"
     ) -> bytes:
         """A rendered, windowed image of the instance's first frame."""
+        ...
+
+
+@runtime_checkable
+class FileStore(Protocol):
+    """A store whose instances are local files that worker processes can open themselves.
+
+    Export reads such stores in parallel: each worker opens the files with
+    :func:`dicomlab.stores.folder.read_instance_metadata`. Stores that cannot
+    hand out paths (DICOMweb servers) are read through :meth:`Store.iter_metadata`.
+    """
+
+    def iter_paths(self) -> Iterator[tuple[str, str]]:
+        """``(source, path)`` for every candidate file: ``source`` names it in reports."""
         ...

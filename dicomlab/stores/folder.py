@@ -21,10 +21,43 @@ if TYPE_CHECKING:
     from dicomweb_client import DICOMfileClient
     from pydicom import Dataset
 
-__all__ = ["DICOMDIR_SOP_CLASS", "FolderStore"]
+__all__ = ["DICOMDIR_SOP_CLASS", "FolderStore", "read_instance_metadata"]
 
 logger = logging.getLogger(__name__)
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+
+
+def read_instance_metadata(path: str | os.PathLike[str], source: str) -> MetadataItem:
+    """Read one file's metadata (no pixel data), or say why it is not an instance.
+
+    Never raises for a bad file: a file that is not DICOM, is truncated, is a
+    DICOMDIR or has no SOPInstanceUID comes back with ``error`` set.
+
+    Examples
+    --------
+    >>> read_instance_metadata("/no/such/file.dcm", "file.dcm").error
+    "not readable as DICOM: [Errno 2] No such file or directory: '/no/such/file.dcm'"
+    """
+    from pydicom import dcmread
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = dcmread(path, stop_before_pixels=True)
+    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError) as exc:
+        # pydicom's hint to pass force=True names an option our callers do not have.
+        reason = str(exc).split(" Use force=True")[0]
+        return MetadataItem(source, error=f"not readable as DICOM: {reason}")
+    except Exception as exc:  # a malformed file must never stop an export
+        logger.debug("reading %s failed", path, exc_info=True)
+        return MetadataItem(source, error=f"not readable as DICOM: {type(exc).__name__}: {exc}")
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and meta.get("MediaStorageSOPClassUID") == DICOMDIR_SOP_CLASS:
+        return MetadataItem(source, error="a DICOMDIR (file-set index), not an instance")
+    if "SOPInstanceUID" not in ds:
+        return MetadataItem(
+            source, error="has no SOPInstanceUID: truncated, or not a DICOM instance"
+        )
+    return MetadataItem(source, dataset=ds)
 
 
 class FolderStore:
@@ -69,27 +102,15 @@ class FolderStore:
     def count_instances(self) -> int:
         return sum(1 for _ in self.iter_files())
 
+    def iter_paths(self) -> Iterator[tuple[str, str]]:
+        """``(source, path)`` per file: the path relative to the folder, and the full path."""
+        for path in self.iter_files():
+            yield str(path.relative_to(self.path)), str(path)
+
     def iter_metadata(self) -> Iterator[MetadataItem]:
         """Each file's metadata (no pixel data), or the reason it is not an instance."""
-        from pydicom import dcmread
-        from pydicom.errors import InvalidDicomError
-
-        for path in self.iter_files():
-            source = str(path.relative_to(self.path))
-            try:
-                ds = dcmread(path, stop_before_pixels=True)
-            except (InvalidDicomError, OSError, ValueError, EOFError, KeyError) as exc:
-                yield MetadataItem(source, error=f"not readable as DICOM: {exc}")
-                continue
-            meta = getattr(ds, "file_meta", None)
-            if meta is not None and meta.get("MediaStorageSOPClassUID") == DICOMDIR_SOP_CLASS:
-                yield MetadataItem(source, error="a DICOMDIR (file-set index), not an instance")
-            elif "SOPInstanceUID" not in ds:
-                yield MetadataItem(
-                    source, error="has no SOPInstanceUID: truncated, or not a DICOM instance"
-                )
-            else:
-                yield MetadataItem(source, dataset=ds)
+        for source, path in self.iter_paths():
+            yield read_instance_metadata(path, source)
 
     @cached_property
     def client(self) -> DICOMfileClient:

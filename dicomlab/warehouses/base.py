@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from dicomlab.errors import AlreadyExistsError, InvalidIdentifierError
@@ -54,6 +54,17 @@ class Warehouse(Protocol):
 
     def load(self, table: str, data: pa.Table, *, write_disposition: str) -> int:
         """Load rows into ``table`` honouring the write disposition; return the row count."""
+        ...
+
+    def load_chunks(
+        self, table: str, chunks: Iterable[pa.Table], *, write_disposition: str
+    ) -> int:
+        """Load Arrow tables one after the other; return the row count.
+
+        ``table`` changes only once the last chunk is in, in one step that
+        applies the write disposition; on any failure (a chunk that cannot be
+        read or loaded included) it is left exactly as it was.
+        """
         ...
 
     def count_rows(self, table: str) -> int | None:

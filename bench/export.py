@@ -1,0 +1,227 @@
+"""Client-side metadata export against a bare ``pydicom.dcmread`` loop, on the same files.
+
+Generates a synthetic cohort (``dicomlab.synthetic``), then measures, each in a
+fresh subprocess with its imports done before the clock starts:
+
+(a)  a bare ``dcmread(stop_before_pixels=True)`` loop over the files;
+(a') the same loop calling ``flatten_dataset`` on each dataset (the floor any
+     export built on the flattener can reach);
+(b)  ``export_store_metadata`` into a fresh DuckDB file with 1 worker;
+(c)  the same with one worker per CPU;
+
+with the peak RSS of the measuring process (exact, ``getrusage``) and of its
+whole process tree, workers included (sampled with psutil every 20 ms).
+
+Targets: b/a <= 1.3; b/c >= 1.7 on 2 cores; peak RSS < 1 GiB and flat in N.
+
+Usage::
+
+    python bench/export.py              # N = 20,000
+    python bench/export.py --n 100000
+    python bench/export.py --rss        # peak RSS at N and 2N
+    python bench/export.py --quick      # a tiny smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+TARGET_B_OVER_A = 1.3
+TARGET_B_OVER_C = 1.7
+MIB = 1024 * 1024
+
+
+def cohort_shape(n: int) -> dict[str, int]:
+    """Patients × 2 studies × 2 series × up to 50 instances, about ``n`` in all."""
+    per_series = max(1, min(50, n // 4))
+    return {
+        "patients": max(1, round(n / (4 * per_series))),
+        "studies_per_patient": 2,
+        "series_per_study": 2,
+        "instances_per_series": per_series,
+    }
+
+
+def generate(folder: Path, n: int) -> tuple[int, float]:
+    """Write the cohort; return the instance count and the seconds it took."""
+    from dicomlab.synthetic import generate_cohort
+
+    started = time.perf_counter()
+    count = generate_cohort(folder, seed=7, **cohort_shape(n))
+    return count, time.perf_counter() - started
+
+
+class TreeRss:
+    """Peak RSS of this process and all its descendants, sampled in a thread."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+
+    def __enter__(self) -> TreeRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self, interval: float) -> None:
+        try:
+            import psutil
+        except ImportError:
+            return
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for proc in [me, *me.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    total += proc.memory_info().rss
+            self.peak = max(self.peak, total)
+            self._stop.wait(interval)
+
+
+def child(step: str, folder: str, workers: int, db: str) -> dict[str, Any]:
+    """One measurement, run in its own process; returns seconds and peak RSS."""
+    # Imports happen before the clock starts, as they do for the read loop.
+    import duckdb  # noqa: F401
+    import pyarrow  # noqa: F401
+    import pydicom
+    import tqdm.auto  # noqa: F401
+
+    import dicomlab.arrow  # noqa: F401
+    from dicomlab.export import export_store_metadata
+    from dicomlab.schema import flatten_dataset
+    from dicomlab.stores.folder import FolderStore
+    from dicomlab.warehouses.duckdb import DuckDBWarehouse
+
+    store = FolderStore(folder)
+    files = [path for _, path in store.iter_paths()]
+    info: dict[str, Any] = {"files": len(files)}
+    with TreeRss() as tree:
+        started = time.perf_counter()
+        if step == "read":
+            for path in files:
+                pydicom.dcmread(path, stop_before_pixels=True)
+        elif step == "flatten":
+            for path in files:
+                flatten_dataset(pydicom.dcmread(path, stop_before_pixels=True))
+        else:
+            result = export_store_metadata(
+                store, DuckDBWarehouse(db), table="dicom_metadata", workers=workers,
+                progress=False,
+            )
+            info.update(rows=result.success, failure=result.failure, columns=result.columns)
+        info["seconds"] = time.perf_counter() - started
+    info["rss_main"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    info["rss_tree"] = max(tree.peak, info["rss_main"])
+    return info
+
+
+def measure(step: str, folder: Path, workers: int, scratch: Path) -> dict[str, Any]:
+    """Run :func:`child` in a fresh interpreter and read its JSON answer."""
+    db = scratch / f"bench-{step}-{workers}-{time.monotonic_ns()}.duckdb"
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", step, "--dir", str(folder),
+         "--workers", str(workers), "--db", str(db)],
+        check=True, capture_output=True, text=True,
+    )
+    db.unlink(missing_ok=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def row(label: str, m: dict[str, Any]) -> str:
+    rate = m["files"] / m["seconds"] if m["seconds"] else float("inf")
+    return (
+        f"{label:<34} {m['seconds']:>8.2f} {rate:>9.0f} "
+        f"{m['rss_main'] / MIB:>10.0f} {m['rss_tree'] / MIB:>10.0f}"
+    )
+
+
+HEADER = f"{'step':<34} {'seconds':>8} {'files/s':>9} {'RSS MiB':>10} {'all MiB':>10}"
+
+
+def run_ratios(folder: Path, scratch: Path, cpus: int) -> None:
+    """Steps (a), (a'), (b), (c) on one cohort, then the ratios as the last lines."""
+    a = measure("read", folder, 1, scratch)
+    a2 = measure("flatten", folder, 1, scratch)
+    b = measure("export", folder, 1, scratch)
+    c = measure("export", folder, cpus, scratch)
+    assert b["rows"] == c["rows"] == a["files"] - b["failure"], (b, c)
+    print(HEADER)
+    print(row("(a)  bare dcmread loop", a))
+    print(row("(a') dcmread + flatten_dataset", a2))
+    print(row("(b)  export, 1 worker", b))
+    print(row(f"(c)  export, {cpus} workers", c))
+    print(f"flatten share: a'/a {a2['seconds'] / a['seconds']:.2f}; "
+          f"export over read+flatten: b/a' {b['seconds'] / a2['seconds']:.2f}")
+    print(f"b/a {b['seconds'] / a['seconds']:.2f} (target <= {TARGET_B_OVER_A})")
+    print(f"b/c {b['seconds'] / c['seconds']:.2f} (target >= {TARGET_B_OVER_C} on 2 cores)")
+
+
+def run_rss(n: int, scratch: Path, cpus: int) -> None:
+    """Peak RSS of both exports at N and 2N instances."""
+    print(HEADER)
+    peaks: dict[int, dict[int, dict[str, Any]]] = {}
+    for size in (n, 2 * n):
+        folder = scratch / f"cohort-{size}"
+        count, _ = generate(folder, size)
+        peaks[size] = {w: measure("export", folder, w, scratch) for w in sorted({1, cpus})}
+        for w, m in peaks[size].items():
+            print(row(f"export N={count}, {w} worker(s)", m))
+        shutil.rmtree(folder)
+    for w in sorted({1, cpus}):
+        small, large = peaks[n][w], peaks[2 * n][w]
+        print(f"RSS 2N/N, {w} worker(s): main {large['rss_main'] / small['rss_main']:.2f}, "
+              f"all {large['rss_tree'] / small['rss_tree']:.2f} (flat: about 1.0)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=20_000, help="instances (default 20,000)")
+    parser.add_argument("--quick", action="store_true", help="a tiny smoke run")
+    parser.add_argument("--rss", action="store_true", help="peak RSS at N and 2N")
+    parser.add_argument("--dir", help=argparse.SUPPRESS)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args.child, args.dir, args.workers, args.db)))
+        return
+    from dicomlab.export import default_workers
+
+    n = 40 if args.quick else args.n
+    cpus = default_workers()
+    scratch = Path(tempfile.mkdtemp(prefix="dicomlab-bench-"))
+    try:
+        import duckdb
+        import pydicom
+
+        print(f"machine: {platform.platform()}, {cpus} CPUs, Python {platform.python_version()}, "
+              f"pydicom {pydicom.__version__}, duckdb {duckdb.__version__}")
+        if args.rss:
+            run_rss(n, scratch, cpus)
+            return
+        count, seconds = generate(scratch / "cohort", n)
+        print(f"cohort: {count} synthetic instances {cohort_shape(n)}, written in {seconds:.1f} s")
+        run_ratios(scratch / "cohort", scratch, cpus)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""The export benchmark still runs (a tiny cohort: it checks the script, not the speed)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "export.py"
+
+
+def test_bench_export_quick_prints_the_ratios():
+    done = subprocess.run(
+        [sys.executable, str(BENCH), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[-2].startswith("b/a ") and "target <= 1.3" in lines[-2]
+    assert lines[-1].startswith("b/c ") and "target >= 1.7" in lines[-1]
+    for step in ("(a)  bare dcmread loop", "(b)  export, 1 worker", "(c)  export, "):
+        assert any(line.startswith(step) for line in lines), step
+    float(lines[-1].split()[1])  # the ratios are numbers
+    float(lines[-2].split()[1])
