@@ -39,6 +39,7 @@ True
 from __future__ import annotations
 
 import functools
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,7 +49,7 @@ from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
 
-from dicomlab.dicomvalues import convert
+from dicomlab.dicomvalues import RAW_DECODED_VRS, convert, decode_raw
 from dicomlab.schema import (
     DROPPED_TAGS,
     EXCLUDED_VRS,
@@ -147,12 +148,25 @@ def _tag_info(tag: int) -> _TagInfo:
     )
 
 
-def _element(dataset: Dataset, tag: BaseTag, raw: Any) -> tuple[str, Any]:
+def _encoding(dataset: Dataset) -> str | None:
+    """The dataset's character set as one Python codec, or ``None`` for several."""
+    charsets = dataset.original_character_set or dataset._character_set
+    if isinstance(charsets, str):
+        return charsets
+    return charsets[0] if len(charsets) == 1 else None
+
+
+def _element(dataset: Dataset, tag: BaseTag, raw: Any, encoding: str | None) -> tuple[str, Any]:
     """``(VR, value)`` of an element, converting a raw one without storing it back."""
     vr = getattr(raw, "VR", None)
     if isinstance(raw, RawDataElement) and vr and vr not in _SLOW_VRS and raw.value is not None:
-        encoding = dataset.original_character_set or dataset._character_set
-        elem = convert_raw_data_element(raw, encoding=encoding, ds=dataset)
+        if vr in RAW_DECODED_VRS and encoding is not None and raw.is_little_endian:
+            try:
+                return vr, decode_raw(vr, raw.value, encoding)
+            except (UnicodeDecodeError, LookupError, struct.error):
+                pass  # pydicom's conversion below copes (replacement characters, warnings)
+        charsets = dataset.original_character_set or dataset._character_set
+        elem = convert_raw_data_element(raw, encoding=charsets, ds=dataset)
     else:  # implicit VR, ambiguous VR, sequences, deferred values: pydicom's full path
         elem = dataset[tag]
     return str(elem.VR).split(" or ")[0], elem.value
@@ -161,23 +175,30 @@ def _element(dataset: Dataset, tag: BaseTag, raw: Any) -> tuple[str, Any]:
 def _flatten_level(sources: list[Dataset], walk: _Walk) -> _Level:
     level = _Level()
     for dataset in sources:
+        # The dataset's own key objects: dict look-ups then match by identity, not
+        # through BaseTag.__eq__ (a Python-level call per look-up).
+        encoding = _encoding(dataset)
         for tag in sorted(dataset.keys(), key=int):
-            if tag in _LEFT_OUT or not tag & 0xFFFF:
+            number = int(tag)
+            if number in _LEFT_OUT or not number & 0xFFFF:
                 walk.skipped += 1
                 continue
-            _flatten_element(dataset, BaseTag(tag), level, walk)
+            _flatten_element(dataset, tag, encoding, level, walk)
     level.values["OtherElements"] = level.other
     level.columns["OtherElements"] = OTHER_ELEMENTS
     return level
 
 
-def _flatten_element(dataset: Dataset, tag: BaseTag, level: _Level, walk: _Walk) -> None:
+def _flatten_element(
+    dataset: Dataset, tag: BaseTag, encoding: str | None, level: _Level, walk: _Walk
+) -> None:
     raw = dataset.get_item(tag)
-    vr, value = _element(dataset, tag, raw)
-    info = _tag_info(tag)
+    vr, value = _element(dataset, tag, raw, encoding)
+    number = int(tag)
+    info = _tag_info(number)
     if vr == "SQ":
         _flatten_sequence(info.name, value, level, walk)
-    elif vr in EXCLUDED_VRS or tag in walk.bulk:
+    elif vr in EXCLUDED_VRS or number in walk.bulk:
         walk.dropped.append(info.name)
     elif not info.keyword or vr not in VR_TYPES:
         level.other.append({"Tag": _tag_name(tag), "Data": _texts(value, vr)})
