@@ -239,8 +239,10 @@ def decode_raw(vr: str, data: bytes, encoding: str) -> list[Any]:
 
     ``encoding`` is the Python codec of the dataset's (single) character set.
 
-    >>> decode_raw("US", b"\\x10\\x00\\x20\\x00", "latin-1"), decode_raw("CS", b"A\\\\B ", "latin-1")
-    ([16, 32], ['A', 'B'])
+    >>> decode_raw("US", b"\\x10\\x00\\x20\\x00", "latin-1")
+    [16, 32]
+    >>> decode_raw("CS", b"A\\\\B ", "latin-1")
+    ['A', 'B']
     """
     if not data:
         return []
