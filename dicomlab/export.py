@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from itertools import count, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -45,7 +46,7 @@ from dicomlab.chunks import (
     write_arrow_file,
 )
 from dicomlab.errors import DicomlabError, InvalidIdentifierError
-from dicomlab.schema import Column, merge_columns
+from dicomlab.schema import STREAMING_COLUMNS, Column, merge_columns
 from dicomlab.stores.base import FileStore, Store
 from dicomlab.warehouses.base import Warehouse, not_empty_error, validate_write_disposition
 
@@ -163,6 +164,7 @@ def export_store_metadata(
     progress: bool = True,
     workers: int | None = None,
     chunk_size: int = 2000,
+    streaming_columns: bool = False,
 ) -> ExportResult:
     """Export every instance's metadata from ``store`` into ``warehouse.table``.
 
@@ -185,6 +187,11 @@ def export_store_metadata(
         are always read in this process.
     chunk_size
         Instances per chunk: bounds the memory of each worker and of each load.
+    streaming_columns
+        Add the ``Type`` and ``LastUpdated`` columns of the tables the Healthcare
+        API streams into, so queries written for those tables (``current_state``)
+        run here. Every row gets ``Type = 'CREATE'`` (Google does not document the
+        values; this is an assumption) and ``LastUpdated`` = the export's start.
 
     Examples
     --------
@@ -213,6 +220,9 @@ def export_store_metadata(
         result.columns = len(columns)
         if any(s.rows for s in summaries):
             tables = _arrow_tables(summaries, columns, pool, plan, Path(tmp))
+            if streaming_columns:
+                tables = _with_streaming_columns(tables, datetime.now(timezone.utc))
+                result.columns += len(STREAMING_COLUMNS)
             result.success = warehouse.load_chunks(
                 table, tables, write_disposition=write_disposition
             )
@@ -318,6 +328,19 @@ def _flatten_chunks(
         if not summary.rows and not summary.failures:
             return
         yield summary
+
+
+def _with_streaming_columns(tables: Iterator[pa.Table], when: datetime) -> Iterator[pa.Table]:
+    """Each table with ``Type`` and ``LastUpdated`` appended (as a streamed table has)."""
+    import pyarrow as pa
+
+    from dicomlab.arrow import arrow_field
+
+    type_field, updated_field = (arrow_field(c) for c in STREAMING_COLUMNS)
+    for table in tables:
+        rows = table.num_rows
+        table = table.append_column(type_field, pa.array(["CREATE"] * rows, type_field.type))
+        yield table.append_column(updated_field, pa.array([when] * rows, updated_field.type))
 
 
 def _arrow_tables(

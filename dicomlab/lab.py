@@ -114,6 +114,7 @@ class Lab:
         progress: bool = True,
         workers: int | None = None,
         chunk_size: int = 2000,
+        streaming_columns: bool = False,
     ) -> ExportResult:
         """Export every instance's metadata into the warehouse table.
 
@@ -131,6 +132,9 @@ class Lab:
             Processes that read files: ``None`` for one per CPU, ``1`` for none.
         chunk_size
             Instances per chunk; memory stays bounded whatever the store's size.
+        streaming_columns
+            Add the ``Type`` and ``LastUpdated`` columns of a streamed Healthcare
+            table (see :func:`dicomlab.export.export_store_metadata`).
 
         Examples
         --------
@@ -149,6 +153,7 @@ class Lab:
             progress=progress,
             workers=workers,
             chunk_size=chunk_size,
+            streaming_columns=streaming_columns,
         )
         self.table = name
         return result

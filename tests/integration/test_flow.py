@@ -220,3 +220,19 @@ def test_bad_values_are_kept_not_warned(tmp_path, sample_files, recwarn):
     assert lab.export_metadata(progress=False).success == 1
     assert not [w for w in recwarn if "Invalid value" in str(w.message)]
     assert lab.sql("SELECT SliceThickness FROM dicom_metadata")["SliceThickness"][0] == "abc.defg"
+
+
+def test_streaming_columns_make_current_state_work(home):
+    lab = dicomlab.connect(home=home)
+    result = lab.export_metadata(streaming_columns=True, workers=1, progress=False)
+    with lab.warehouse.connection() as con:
+        types = dict(
+            con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = 'dicom_metadata'"
+            ).fetchall()
+        )
+        distinct = con.execute("SELECT DISTINCT Type FROM dicom_metadata").fetchall()
+    assert types["Type"] == "VARCHAR" and types["LastUpdated"] == "TIMESTAMP WITH TIME ZONE"
+    assert distinct == [("CREATE",)] and result.columns == len(types)
+    assert len(lab.query("current_state")) == 81
