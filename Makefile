@@ -6,8 +6,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check --quiet
 APT    := DEBIAN_FRONTEND=noninteractive apt-get
+ORTHANC          := /usr/sbin/Orthanc
+ORTHANC_DICOMWEB := /usr/share/orthanc/plugins/libOrthancDicomWeb.so
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test lint typecheck orthanc bench clean
 
 $(PY):
 	@if ! $(PYTHON) -m venv $(VENV) 2>/dev/null; then \
@@ -39,7 +41,18 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(PY) -m mypy
 
-test: lint typecheck
+# The DICOMweb store tests run against a real Orthanc: installed from Debian when we are root.
+orthanc:
+	@if [ -x $(ORTHANC) ] && [ -f $(ORTHANC_DICOMWEB) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  $(APT) update -qq && $(APT) install -y -qq orthanc orthanc-dicomweb >/dev/null \
+	    || echo "installing orthanc and orthanc-dicomweb failed: the Orthanc tests will be skipped"; \
+	else \
+	  echo "Orthanc is not installed and we are not root: the Orthanc tests will be skipped" \
+	       "(sudo apt-get install orthanc orthanc-dicomweb to run them)"; \
+	fi
+
+test: lint typecheck orthanc
 	$(PY) -m pytest
 
 bench: $(VENV)/.installed-test

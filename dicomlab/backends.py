@@ -16,12 +16,13 @@ from dicomlab.warehouses.base import Warehouse
 
 __all__ = ["open_bucket", "open_store", "open_warehouse"]
 
-STORE_FORMS = "a folder of DICOM files (path or file:// URI), or None for the sample store"
+STORE_FORMS = (
+    "a folder of DICOM files (path or file:// URI), a DICOMweb base URL "
+    "(http://…/dicom-web), or None for the sample store"
+)
 WAREHOUSE_FORMS = "'duckdb:///PATH', a path ending in .duckdb, ':memory:', or None for the default"
 BUCKET_FORMS = "a local folder (path or file:// URI), or None for the default"
 _LATER = {
-    "http://": "DICOMweb servers",
-    "https://": "DICOMweb servers",
     "projects/": "Cloud Healthcare API stores",
     "bq://": "BigQuery warehouses",
     "gs://": "Cloud Storage buckets",
@@ -60,10 +61,33 @@ def open_store(spec: Any, home: Path) -> Store:
     if isinstance(spec, Store):
         return spec
     if isinstance(spec, (str, os.PathLike)):
-        path = _local_path(os.fspath(spec))
+        text = os.fspath(spec)
+        if _is_google_store(text):
+            raise _google_store_error(text)
+        if text.startswith(("http://", "https://")):
+            from dicomlab.stores.dicomweb import DICOMwebStore
+
+            return DICOMwebStore(text)
+        path = _local_path(text)
         if path is not None:
             return FolderStore(path)
     raise _unsupported("store", str(spec), STORE_FORMS)
+
+
+def _is_google_store(text: str) -> bool:
+    return text.startswith(("projects/", "https://healthcare.googleapis.com/"))
+
+
+def _google_store_error(text: str) -> UnsupportedBackendError:
+    """Refuse a Healthcare API store, after checking its name (a bad name says which part)."""
+    from dicomlab.resources import HealthcareDicomStore
+
+    store = HealthcareDicomStore.parse(text)
+    return UnsupportedBackendError(
+        f"store {text!r}: Cloud Healthcare API store {store} needs Google credentials "
+        "support, which comes in the next version of dicomlab; for now pass a folder or "
+        f"another DICOMweb server's base URL ({STORE_FORMS})"
+    )
 
 
 def open_warehouse(spec: Any, home: Path) -> Warehouse:

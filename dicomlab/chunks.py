@@ -83,17 +83,21 @@ def flatten_items(items: Iterable[MetadataItem], spill: str | Path) -> ChunkSumm
     A failed read (``item.error``) or a flattening error becomes a failure
     entry ``(source, reason)``; nothing raises for one bad instance.
     """
-    from dicomlab.schema import flatten_dataset
+    from dicomlab.flatten import flatten_dataset, flatten_json
 
     summary = ChunkSummary()
     sets = _ColumnSets()
     rows: list[tuple[bytes, int]] = []
     for item in items:
-        if item.error is not None or item.dataset is None:
+        if item.error is not None or (item.dataset is None and item.json is None):
             summary.failures.append((item.source, item.error or "no metadata"))
             continue
         try:
-            flat = flatten_dataset(item.dataset)
+            if item.json is not None:
+                flat = flatten_json(item.json)
+            else:
+                assert item.dataset is not None
+                flat = flatten_dataset(item.dataset)
         except Exception as exc:  # one bad instance must not stop the export
             logger.debug("flattening %s failed", item.source, exc_info=True)
             summary.failures.append((item.source, f"could not be flattened: {exc}"))

@@ -5,7 +5,8 @@ BigQuery, for any store and any warehouse, in bounded memory:
 
 1. instances are read and flattened in chunks, in worker processes when the
    store hands out file paths (:class:`~dicomlab.stores.base.FileStore`), else
-   in this process through ``store.iter_metadata()``; each chunk's rows are
+   in this process through ``store.iter_metadata()`` (or ``store.iter_json()``,
+   DICOM JSON, when the store offers it); each chunk's rows are
    spilled to a temporary file and only its columns are kept;
 2. once every chunk is done the table's schema is known: the chunks are read
    back one at a time, conformed to it, and streamed as Arrow tables into
@@ -322,7 +323,9 @@ def _flatten_chunks(
         yield from _bounded_map(pool, flatten_files, tasks, plan.in_flight)
         return
     # Read lazily, one instance at a time: a chunk holds flattened rows, never datasets.
-    items = iter(store.iter_metadata())
+    # Stores that receive DICOM JSON (DICOMweb) hand it over as is: no Dataset round trip.
+    iter_json = getattr(store, "iter_json", None)
+    items = iter(iter_json() if callable(iter_json) else store.iter_metadata())
     for index in count():
         summary = flatten_items(islice(items, plan.chunk_size), tmp / f"chunk-{index:07d}.pickle")
         if not summary.rows and not summary.failures:

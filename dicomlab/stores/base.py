@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,11 +24,16 @@ class InstanceRef:
 
 @dataclass(frozen=True)
 class MetadataItem:
-    """One instance's metadata read for export, or why it could not be read."""
+    """One instance's metadata read for export, or why it could not be read.
+
+    The metadata is a pydicom ``dataset``, or ``json`` (DICOM JSON, PS3.18 F.2)
+    from stores that receive it so (DICOMweb): export flattens either.
+    """
 
     source: str
     dataset: Dataset | None = None
     error: str | None = None
+    json: Mapping[str, Any] | None = None
 
 
 @runtime_checkable

@@ -1,0 +1,143 @@
+"""Start and stop a throwaway Orthanc (with its DICOMweb plugin) for tests.
+
+The server listens on a free port, answers only loopback clients
+(``RemoteAccessAllowed: false``) and keeps its storage in a temporary folder.
+
+>>> server = OrthancServer.start(Path("/tmp/orthanc-test"))   # doctest: +SKIP
+>>> server.dicomweb_url                                      # doctest: +SKIP
+'http://127.0.0.1:41234/dicom-web'
+>>> server.stop()                                            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["ORTHANC_BINARY", "ORTHANC_DICOMWEB_PLUGIN", "OrthancServer", "missing_reason"]
+
+ORTHANC_BINARY = Path("/usr/sbin/Orthanc")
+ORTHANC_DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
+READY_TIMEOUT = 20.0
+STOP_TIMEOUT = 10.0
+
+
+def missing_reason() -> str | None:
+    """Why Orthanc cannot run here, or ``None`` when it can."""
+    for path, package in (
+        (ORTHANC_BINARY, "orthanc"),
+        (ORTHANC_DICOMWEB_PLUGIN, "orthanc-dicomweb"),
+    ):
+        if not path.exists():
+            return (
+                f"{path} is missing: install Debian's {package} "
+                "(`make test` does so when run as root)"
+            )
+    return None
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def write_config(folder: Path, port: int) -> Path:
+    """A throwaway Orthanc configuration with DICOMweb enabled; returns its path."""
+    config = {
+        "Name": "dicomlab-test",
+        "StorageDirectory": str(folder / "storage"),
+        "IndexDirectory": str(folder / "storage"),
+        "HttpPort": port,
+        "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": False,
+        "DicomServerEnabled": False,
+        "OrthancExplorerEnabled": False,
+        "Plugins": [str(ORTHANC_DICOMWEB_PLUGIN)],
+        "DicomWeb": {
+            "Enable": True,
+            "Root": "/dicom-web/",
+            "StudiesMetadata": "Full",
+            "SeriesMetadata": "Full",
+        },
+    }
+    path = folder / "orthanc.json"
+    path.write_text(json.dumps(config, indent=2))
+    return path
+
+
+@dataclass
+class OrthancServer:
+    """A running Orthanc process and where to reach it."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    folder: Path
+
+    @property
+    def url(self) -> str:
+        """The REST API root, e.g. ``http://127.0.0.1:8042``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def dicomweb_url(self) -> str:
+        """The DICOMweb base URL."""
+        return f"{self.url}/dicom-web"
+
+    @classmethod
+    def start(cls, folder: Path) -> OrthancServer:
+        """Start Orthanc with its state in ``folder`` and wait until it answers."""
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "logs").mkdir(exist_ok=True)
+        port = free_port()
+        config = write_config(folder, port)
+        process = subprocess.Popen(
+            [str(ORTHANC_BINARY), f"--logdir={folder / 'logs'}", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        server = cls(process, port, folder)
+        try:
+            server.wait_ready()
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
+        """Poll ``GET /system`` until it answers 200 (or the process dies)."""
+        import requests
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"Orthanc exited with code {self.process.returncode}; "
+                    f"see the logs in {self.folder / 'logs'}"
+                )
+            try:
+                if requests.get(f"{self.url}/system", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"Orthanc did not answer on {self.url} within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        """SIGTERM the process and wait for it (SIGKILL if it does not exit)."""
+        if self.process.poll() is not None:
+            return
+        os.kill(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
