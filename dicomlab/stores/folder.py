@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
@@ -58,6 +59,23 @@ def read_instance_metadata(path: str | os.PathLike[str], source: str) -> Metadat
             source, error="has no SOPInstanceUID: truncated, or not a DICOM instance"
         )
     return MetadataItem(source, dataset=ds)
+
+
+_DATE_RANGE = re.compile(r"(\d{8})?-(\d{8})?")
+
+
+def _split_date_ranges(
+    filters: dict[str, str],
+) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+    """Separate ``YYYYMMDD-YYYYMMDD`` range filters on DA keywords from exact ones."""
+    exact, ranges = {}, {}
+    for keyword, value in filters.items():
+        match = _DATE_RANGE.fullmatch(str(value))
+        if match and keyword.endswith("Date") and value != "-":
+            ranges[keyword] = (match.group(1) or "", match.group(2) or "")
+        else:
+            exact[keyword] = value
+    return exact, ranges
 
 
 class FolderStore:
@@ -128,8 +146,17 @@ class FolderStore:
 
         from dicomlab.dicomjson import to_records
 
-        found = self.client.search_for_instances(search_filters=filters or None)
+        exact, ranges = _split_date_ranges(filters)
+        found = self.client.search_for_instances(search_filters=exact or None)
         result: pd.DataFrame = pd.DataFrame(to_records(found))
+        for keyword, (low, high) in ranges.items():
+            # DICOMfileClient ignores date ranges (it only logs so): match them here,
+            # as a DICOMweb server does (PS3.4 C.2.2.2.5, YYYYMMDD-YYYYMMDD, open ends).
+            if result.empty:
+                break
+            dates = result.get(keyword, pd.Series("", index=result.index)).fillna("").astype(str)
+            keep = dates.ne("") & dates.ge(low or "00000000") & dates.le(high or "99999999")
+            result = result[keep].reset_index(drop=True)
         return result
 
     def fetch_instance(self, ref: InstanceRef) -> Dataset:

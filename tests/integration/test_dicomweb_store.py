@@ -55,10 +55,13 @@ def test_search_matches_folder_store(loaded, folder, filters):
 
 
 def test_search_by_study_date_range(loaded, folder):
-    # The folder store's index ignores date ranges: filter its full listing instead.
     everything = folder.search_instances()
     expected = everything[everything.StudyDate.between("19970101", "20041231")]
     assert 0 < len(expected) < len(everything)
+    assert _uids(folder.search_instances(StudyDate="19970101-20041231")) == _uids(expected)
+    after = everything[everything.StudyDate >= "20030101"]
+    assert _uids(folder.search_instances(StudyDate="20030101-")) == _uids(after)
+    assert _uids(loaded.search_instances(StudyDate="20030101-")) == _uids(after)
     found = loaded.search_instances(StudyDate="19970101-20041231")
     assert _uids(found) == _uids(expected)
     studies = loaded.search_studies(StudyDate="19970101-20041231")
