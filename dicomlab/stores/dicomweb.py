@@ -38,6 +38,7 @@ PAGE_SIZE = 1000
 STOW_BATCH = 20
 # Statuses for which a server is taken to be unable to render an instance.
 RENDER_FALLBACK_STATUSES = frozenset({400, 406, 500})
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # Characters legal in a query that some servers (Orthanc) only understand unencoded.
 _RAW_QUERY = {"%2A": "*", "%2a": "*", "%2C": ",", "%2c": ","}
 _UIDS = {"study": "0020000D", "series": "0020000E", "instance": "00080018"}
@@ -55,8 +56,29 @@ def _unquote_query(url: str) -> str:
     return base + sep + query
 
 
-def _raw_query_adapter() -> requests.adapters.HTTPAdapter:
-    """A transport that sends ``*`` and ``,`` in query strings unencoded."""
+def _retry(max_attempts: int, backoff: float) -> Any:
+    """urllib3's retry policy: back off exponentially, honour ``Retry-After``.
+
+    Retried: connection failures and 408, 429, 500, 502, 503, 504 answers, for
+    requests that are safe to repeat (GET, HEAD, DELETE; STOW's POST is not
+    retried by the transport). After the last attempt the answer is returned
+    as is, so the caller sees the server's status.
+    """
+    from urllib3.util.retry import Retry
+
+    return Retry(
+        total=max_attempts - 1,
+        backoff_factor=backoff,
+        backoff_max=30,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=frozenset({"GET", "HEAD", "DELETE"}),
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+
+
+def _raw_query_adapter(max_attempts: int, backoff: float) -> requests.adapters.HTTPAdapter:
+    """A transport that retries and sends ``*`` and ``,`` in query strings unencoded."""
     from requests.adapters import HTTPAdapter
 
     class RawQueryAdapter(HTTPAdapter):
@@ -64,7 +86,7 @@ def _raw_query_adapter() -> requests.adapters.HTTPAdapter:
             request.url = _unquote_query(request.url)
             return super().send(request, *args, **kwargs)
 
-    return RawQueryAdapter()
+    return RawQueryAdapter(max_retries=_retry(max_attempts, backoff))
 
 
 @contextlib.contextmanager
@@ -155,9 +177,12 @@ class DICOMwebStore:
     timeout
         ``(connect, read)`` seconds for each request.
     max_attempts
-        Attempts per request (dicomweb-client's exponential back-off, about 30 s
-        in all for 5): 429, 408, 503 and 504 answers and connection failures
-        are retried. ``1`` fails at once.
+        Attempts per request: connection failures and 408, 429, 500, 502, 503
+        and 504 answers are retried with exponential back-off (``backoff`` ×
+        1, 2, 4… seconds, at most 30), waiting as long as a ``Retry-After``
+        header asks. ``1`` fails at once.
+    backoff
+        The first back-off in seconds.
 
     Examples
     --------
@@ -173,6 +198,7 @@ class DICOMwebStore:
         headers: dict[str, str] | None = None,
         timeout: float | tuple[float, float] = (5, 60),
         max_attempts: int = 5,
+        backoff: float = 0.5,
     ) -> None:
         import requests
         from dicomweb_client import DICOMwebClient
@@ -180,11 +206,12 @@ class DICOMwebStore:
         self._url = url.rstrip("/")
         session = session if session is not None else requests.Session()
         # Scoped to this server: a caller's session keeps its behaviour elsewhere.
-        session.mount(self._url + "/", _raw_query_adapter())
+        session.mount(self._url + "/", _raw_query_adapter(max(1, max_attempts), backoff))
         self.client: DICOMwebClient = DICOMwebClient(
             self._url, session=session, headers=headers, timeout=timeout
         )
-        self.client.set_http_retry_params(retry=max_attempts > 1, max_attempts=max_attempts)
+        # Retries live in the transport (it honours Retry-After); none on top of them.
+        self.client.set_http_retry_params(retry=False)
 
     @property
     def url(self) -> str:
