@@ -7,8 +7,9 @@ its series, ordered by ``InstanceNumber``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from dicomlab.errors import DicomlabError
@@ -24,6 +25,8 @@ __all__ = ["CAPTION_COLUMNS", "build_tiles", "resolve_instances"]
 
 logger = logging.getLogger(__name__)
 CAPTION_COLUMNS = ("PatientID", "StudyDate", "Modality", "SeriesDescription")
+# Thumbnails requested at once: Orthanc's rendered throughput here doubles from 1 to 8.
+DEFAULT_CONCURRENCY = 8
 
 
 def _caption(*records: dict[str, Any]) -> str:
@@ -93,6 +96,17 @@ def resolve_instances(
     return resolved
 
 
+def _thumbnail(
+    store: Store, ref: InstanceRef | None, error: str | None, size: int, media_type: str
+) -> tuple[bytes | None, str | None]:
+    if ref is None or error is not None:
+        return None, error
+    try:
+        return store.fetch_thumbnail(ref, size=size, media_type=media_type), None
+    except DicomlabError as exc:
+        return None, str(exc)
+
+
 def build_tiles(
     store: Store,
     items: Iterable[tuple[InstanceRef | None, str, str | None]],
@@ -100,23 +114,40 @@ def build_tiles(
     size: int,
     media_type: str,
     progress: bool = True,
+    concurrency: int = DEFAULT_CONCURRENCY,
 ) -> list[Tile]:
-    """Fetch one thumbnail per item; a failure becomes a tile that says why."""
+    """Fetch one thumbnail per item, ``concurrency`` at a time, in the items' order.
+
+    A failure becomes a tile that says why. Thumbnails from a DICOMweb server
+    are mostly waiting on the network, so a few requests in flight fill a grid
+    several times faster; the session keeps its connections alive.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     from tqdm.auto import tqdm
 
     from dicomlab.widgets import Tile
 
     items = list(items)
-    tiles = []
-    for ref, caption, error in tqdm(
-        items, desc="Thumbnails", unit="image", disable=not progress or len(items) < 8
-    ):
-        image = None
-        if ref is not None and error is None:
-            try:
-                image = store.fetch_thumbnail(ref, size=size, media_type=media_type)
-            except DicomlabError as exc:
-                error = str(exc)
-        uids = (ref.study, ref.series, ref.instance) if ref else ("", "", "")
-        tiles.append(Tile(caption, image, media_type, error, uids))
+    # A store says how many requests it takes at once (a local index may be bound to
+    # its thread: 1 means everything runs here, in the caller's thread).
+    workers = max(1, min(concurrency, getattr(store, "thumbnail_concurrency", 1), len(items)))
+    calls = ((store, ref, error, size, media_type) for ref, _, error in items)
+    with contextlib.ExitStack() as stack:
+        if workers == 1:
+            results: Iterator[tuple[bytes | None, str | None]] = (_thumbnail(*c) for c in calls)
+        else:
+            pool = stack.enter_context(ThreadPoolExecutor(max_workers=workers))
+            results = pool.map(lambda c: _thumbnail(*c), calls)  # in order, `workers` in flight
+        bar = tqdm(
+            results,
+            total=len(items),
+            desc="Thumbnails",
+            unit="image",
+            disable=not progress or len(items) < 8,
+        )
+        tiles = []
+        for (ref, caption, _), (image, error) in zip(items, bar, strict=True):
+            uids = (ref.study, ref.series, ref.instance) if ref else ("", "", "")
+            tiles.append(Tile(caption, image, media_type, error, uids))
     return tiles

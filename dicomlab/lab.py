@@ -224,6 +224,7 @@ class Lab:
         columns: int = 6,
         media_type: str = "image/png",
         progress: bool = True,
+        concurrency: int = 8,
     ) -> ThumbnailGrid:
         """Thumbnails of the rows' instances (one per study or series for coarser rows).
 
@@ -233,5 +234,12 @@ class Lab:
         from dicomlab.widgets import ThumbnailGrid
 
         items = resolve_instances(df, self.store, limit=limit)
-        tiles = build_tiles(self.store, items, size=size, media_type=media_type, progress=progress)
+        tiles = build_tiles(
+            self.store,
+            items,
+            size=size,
+            media_type=media_type,
+            progress=progress,
+            concurrency=concurrency,
+        )
         return ThumbnailGrid(tiles, columns=columns, tile_size=size)

@@ -94,6 +94,9 @@ class FolderStore:
     >>> store.search_instances(PatientID="77654033")      # doctest: +SKIP
     """
 
+    # The dicomweb-client index is an SQLite connection bound to the thread that made it.
+    thumbnail_concurrency = 1
+
     def __init__(self, path: str | os.PathLike[str], *, index_dir: Path | None = None) -> None:
         self.path = Path(path).expanduser().resolve()
         if not self.path.is_dir():

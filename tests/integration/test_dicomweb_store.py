@@ -182,3 +182,18 @@ def test_export_and_query_match_folder_store(loaded, orthanc, tmp_path, exported
         ours[columns].sort_values(key).reset_index(drop=True),
         theirs[columns].sort_values(key).reset_index(drop=True),
     )
+
+
+def test_images_from_the_server_in_row_order(loaded, orthanc, tmp_path, exported_lab):
+    import numpy as np
+    from PIL import Image
+
+    lab = dicomlab.connect(store=orthanc.dicomweb_url, home=tmp_path)
+    hits = exported_lab.query("patient_dicomweb_paths", patient_id="98890234")
+    grid = lab.images(hits, size=32, progress=False, concurrency=4)
+    assert [t.uids[2] for t in grid.tiles] == list(hits["SOPInstanceUID"])
+    assert len(grid.tiles) == len(hits) == 24 and not grid.failed
+    for tile in grid.tiles:
+        pixels = np.asarray(Image.open(io.BytesIO(tile.image)))
+        assert pixels.shape[:2] == (32, 32)
+        assert tile.caption.split(" · ")[0] in ("CT", "MR")
