@@ -37,6 +37,7 @@ demo: $(VENV)/.installed-demo
 
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check dicomlab tests bench
+	$(PY) -m ruff format --check dicomlab tests bench
 
 typecheck: $(VENV)/.installed-test
 	$(PY) -m mypy

@@ -121,7 +121,10 @@ def child(step: str, folder: str, workers: int, db: str) -> dict[str, Any]:
                 flatten_dataset(pydicom.dcmread(path, stop_before_pixels=True))
         else:
             result = export_store_metadata(
-                store, DuckDBWarehouse(db), table="dicom_metadata", workers=workers,
+                store,
+                DuckDBWarehouse(db),
+                table="dicom_metadata",
+                workers=workers,
                 progress=False,
             )
             info.update(rows=result.success, failure=result.failure, columns=result.columns)
@@ -135,9 +138,21 @@ def measure(step: str, folder: Path, workers: int, scratch: Path) -> dict[str, A
     """Run :func:`child` in a fresh interpreter and read its JSON answer."""
     db = scratch / f"bench-{step}-{workers}-{time.monotonic_ns()}.duckdb"
     out = subprocess.run(
-        [sys.executable, __file__, "--child", step, "--dir", str(folder),
-         "--workers", str(workers), "--db", str(db)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            step,
+            "--dir",
+            str(folder),
+            "--workers",
+            str(workers),
+            "--db",
+            str(db),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     db.unlink(missing_ok=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -166,8 +181,10 @@ def run_ratios(folder: Path, scratch: Path, cpus: int) -> None:
     print(row("(a') dcmread + flatten_dataset", a2))
     print(row("(b)  export, 1 worker", b))
     print(row(f"(c)  export, {cpus} workers", c))
-    print(f"flatten share: a'/a {a2['seconds'] / a['seconds']:.2f}; "
-          f"export over read+flatten: b/a' {b['seconds'] / a2['seconds']:.2f}")
+    print(
+        f"flatten share: a'/a {a2['seconds'] / a['seconds']:.2f}; "
+        f"export over read+flatten: b/a' {b['seconds'] / a2['seconds']:.2f}"
+    )
     print(f"b/a {b['seconds'] / a['seconds']:.2f} (target <= {TARGET_B_OVER_A})")
     print(f"b/c {b['seconds'] / c['seconds']:.2f} (target >= {TARGET_B_OVER_C} on 2 cores)")
 
@@ -185,8 +202,10 @@ def run_rss(n: int, scratch: Path, cpus: int) -> None:
         shutil.rmtree(folder)
     for w in sorted({1, cpus}):
         small, large = peaks[n][w], peaks[2 * n][w]
-        print(f"RSS 2N/N, {w} worker(s): main {large['rss_main'] / small['rss_main']:.2f}, "
-              f"all {large['rss_tree'] / small['rss_tree']:.2f} (flat: about 1.0)")
+        print(
+            f"RSS 2N/N, {w} worker(s): main {large['rss_main'] / small['rss_main']:.2f}, "
+            f"all {large['rss_tree'] / small['rss_tree']:.2f} (flat: about 1.0)"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -211,8 +230,10 @@ def main(argv: list[str] | None = None) -> None:
         import duckdb
         import pydicom
 
-        print(f"machine: {platform.platform()}, {cpus} CPUs, Python {platform.python_version()}, "
-              f"pydicom {pydicom.__version__}, duckdb {duckdb.__version__}")
+        print(
+            f"machine: {platform.platform()}, {cpus} CPUs, Python {platform.python_version()}, "
+            f"pydicom {pydicom.__version__}, duckdb {duckdb.__version__}"
+        )
         if args.rss:
             run_rss(n, scratch, cpus)
             return

@@ -45,8 +45,16 @@ from sqlglot.errors import ErrorLevel, SqlglotError
 from dicomlab.errors import InvalidIdentifierError, NotFoundError, QueryError
 from dicomlab.resources import BigQueryTable, validate_table_name
 
-__all__ = ["TABLE_PLACEHOLDER", "CannedQuery", "QueryParameter", "list_queries", "load_query",
-           "parse_query", "queries_dir", "translate"]
+__all__ = [
+    "TABLE_PLACEHOLDER",
+    "CannedQuery",
+    "QueryParameter",
+    "list_queries",
+    "load_query",
+    "parse_query",
+    "queries_dir",
+    "translate",
+]
 
 TABLE_PLACEHOLDER = "dicom_metadata"
 _NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
@@ -80,22 +88,38 @@ def _iso(kind: Any) -> Callable[[Any], object]:
 _SCALARS: dict[str, tuple[str, Callable[[object], bool], Callable[[Any], object]]] = {
     "STRING": ("a str", lambda v: isinstance(v, str), str),
     "INT64": ("an int", _is_int, int),
-    "FLOAT64": ("an int or float", lambda v: isinstance(v, numbers.Real) and not _is_bool(v),
-                float),
-    "NUMERIC": ("a Decimal or int", lambda v: isinstance(v, Decimal) or _is_int(v),
-                lambda v: Decimal(int(v)) if _is_int(v) else v),
+    "FLOAT64": (
+        "an int or float",
+        lambda v: isinstance(v, numbers.Real) and not _is_bool(v),
+        float,
+    ),
+    "NUMERIC": (
+        "a Decimal or int",
+        lambda v: isinstance(v, Decimal) or _is_int(v),
+        lambda v: Decimal(int(v)) if _is_int(v) else v,
+    ),
     "BOOL": ("a bool", _is_bool, bool),
     "BYTES": ("bytes", lambda v: isinstance(v, bytes), bytes),
-    "DATE": ("a datetime.date or 'YYYY-MM-DD'",
-             lambda v: type(v) is dt.date or _text(_DATE_RE)(v), _iso(dt.date)),
-    "TIME": ("a datetime.time or 'HH:MM:SS'",
-             lambda v: isinstance(v, dt.time) or _text(_TIME_RE)(v), _iso(dt.time)),
-    "DATETIME": ("a naive datetime or 'YYYY-MM-DD HH:MM:SS'",
-                 lambda v: (isinstance(v, dt.datetime) and v.tzinfo is None)
-                 or _text(_DATETIME_RE)(v), _iso(dt.datetime)),
-    "TIMESTAMP": ("a datetime or 'YYYY-MM-DD HH:MM:SS[+HH:MM]'",
-                  lambda v: isinstance(v, dt.datetime) or _text(_TIMESTAMP_RE)(v),
-                  _iso(dt.datetime)),
+    "DATE": (
+        "a datetime.date or 'YYYY-MM-DD'",
+        lambda v: type(v) is dt.date or _text(_DATE_RE)(v),
+        _iso(dt.date),
+    ),
+    "TIME": (
+        "a datetime.time or 'HH:MM:SS'",
+        lambda v: isinstance(v, dt.time) or _text(_TIME_RE)(v),
+        _iso(dt.time),
+    ),
+    "DATETIME": (
+        "a naive datetime or 'YYYY-MM-DD HH:MM:SS'",
+        lambda v: (isinstance(v, dt.datetime) and v.tzinfo is None) or _text(_DATETIME_RE)(v),
+        _iso(dt.datetime),
+    ),
+    "TIMESTAMP": (
+        "a datetime or 'YYYY-MM-DD HH:MM:SS[+HH:MM]'",
+        lambda v: isinstance(v, dt.datetime) or _text(_TIMESTAMP_RE)(v),
+        _iso(dt.datetime),
+    ),
 }
 _SCALARS["BIGNUMERIC"] = _SCALARS["NUMERIC"]
 _ARRAY_RE = re.compile(rf"ARRAY<({'|'.join(_SCALARS)})>")
@@ -131,8 +155,10 @@ class QueryParameter:
         try:
             items = _as_list(value)
         except TypeError:
-            raise QueryError(f"parameter {self.name!r} is {self.type}: pass a list, tuple, set, "
-                             f"Series or array, not {type(value).__name__}") from None
+            raise QueryError(
+                f"parameter {self.name!r} is {self.type}: pass a list, tuple, set, "
+                f"Series or array, not {type(value).__name__}"
+            ) from None
         return [self._convert(array.group(1), v, f"item {i}") for i, v in enumerate(items)]
 
     def _convert(self, scalar: str, value: object, what: str) -> object:
@@ -142,8 +168,10 @@ class QueryParameter:
                 return convert(value)  # fromisoformat: ValueError for e.g. '2024-02-30'
         except ValueError:
             pass
-        raise QueryError(f"parameter {self.name!r} is {self.type}: {what} should be {hint}, "
-                         f"not {type(value).__name__} {reprlib.repr(value)}")
+        raise QueryError(
+            f"parameter {self.name!r} is {self.type}: {what} should be {hint}, "
+            f"not {type(value).__name__} {reprlib.repr(value)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -177,8 +205,11 @@ class CannedQuery:
         declared = {p.name: p for p in self.parameters}
         unknown = ", ".join(sorted(map(str, set(params) - set(declared))))
         missing = ", ".join(name for name in declared if name not in params)
-        problems = [f"{kind}: {names}" for kind, names in (("unknown", unknown),
-                                                               ("missing", missing)) if names]
+        problems = [
+            f"{kind}: {names}"
+            for kind, names in (("unknown", unknown), ("missing", missing))
+            if names
+        ]
         if problems:
             raise QueryError(f"query {self.name!r} takes {self.signature} ({'; '.join(problems)})")
         return {name: p.coerce(params[name]) for name, p in declared.items()}
@@ -235,12 +266,16 @@ def _parse_header(text: str, where: str) -> tuple[dict[str, str], list[QueryPara
         param = _PARAM_RE.fullmatch(value) if key == "param" else None
         kind = param.group(2).upper() if param else ""
         if not match or (key == "param" and not param) or key in fields:
-            raise QueryError(f"{where}, line {number}: expected one '-- name:' and one "
-                             "'-- description:', then '-- param: NAME TYPE description' "
-                             f"or '-- note:' lines; got {line!r}")
+            raise QueryError(
+                f"{where}, line {number}: expected one '-- name:' and one "
+                "'-- description:', then '-- param: NAME TYPE description' "
+                f"or '-- note:' lines; got {line!r}"
+            )
         if param and kind not in _SCALARS and not _ARRAY_RE.fullmatch(kind):
-            raise QueryError(f"{where}, line {number}: unknown type {kind!r}; use one of "
-                             f"{', '.join(_SCALARS)} or ARRAY<...> of them")
+            raise QueryError(
+                f"{where}, line {number}: unknown type {kind!r}; use one of "
+                f"{', '.join(_SCALARS)} or ARRAY<...> of them"
+            )
         if param:
             params.append(QueryParameter(param.group(1), kind, param.group(3)))
         elif key != "note":
@@ -260,8 +295,9 @@ def _parse_bigquery(sql: str) -> exp.Expr:
     return statements[0]
 
 
-def translate(sql: str, *, table: str | BigQueryTable | None = None,
-              dialect: str = "duckdb") -> str:
+def translate(
+    sql: str, *, table: str | BigQueryTable | None = None, dialect: str = "duckdb"
+) -> str:
     """Translate BigQuery SQL written against ``dicom_metadata`` to ``dialect``.
 
     ``table``, when given, replaces ``dicom_metadata``: ``project.dataset.table``
@@ -285,8 +321,9 @@ def translate(sql: str, *, table: str | BigQueryTable | None = None,
         _in_unnest_as_subquery(tree)
         _bigquery_strings_for_duckdb(tree)
     try:
-        return tree.sql(dialect=dialect, pretty=True, comments=False,
-                        unsupported_level=ErrorLevel.RAISE)
+        return tree.sql(
+            dialect=dialect, pretty=True, comments=False, unsupported_level=ErrorLevel.RAISE
+        )
     except SqlglotError as exc:
         raise QueryError(f"cannot translate the SQL to {dialect}: {exc}") from exc
 
@@ -350,8 +387,11 @@ def _bigquery_strings_for_duckdb(tree: exp.Expr) -> None:
             for arg in list(node.expressions):
                 if not isinstance(arg, (exp.Literal, exp.Concat)) and "bq_text" not in arg.meta:
                     arg.replace(_bigquery_text(arg.copy()))
-        elif (isinstance(node, exp.Cast) and node.to.is_type(*exp.DataType.TEXT_TYPES)
-              and not node.args.get("format")):
+        elif (
+            isinstance(node, exp.Cast)
+            and node.to.is_type(*exp.DataType.TEXT_TYPES)
+            and not node.args.get("format")
+        ):
             node.replace(_bigquery_text(node.this.copy()))
 
 
@@ -361,8 +401,12 @@ def _bigquery_text(value: exp.Expr) -> exp.Expr:
     dot = exp.StrPosition(this=text.copy(), substr=exp.Literal.string("."))
     digits = exp.Length(this=text.copy()) - dot.copy()
     width = exp.case().when(digits <= 3, exp.Literal.number(3)).else_(exp.Literal.number(6))
-    padded = exp.Pad(this=text.copy(), expression=exp.cast(dot.copy() + width, "INT"),
-                     fill_pattern=exp.Literal.string("0"), is_left=False)
+    padded = exp.Pad(
+        this=text.copy(),
+        expression=exp.cast(dot.copy() + width, "INT"),
+        fill_pattern=exp.Literal.string("0"),
+        is_left=False,
+    )
     is_temporal = exp.Typeof(this=value.copy()).isin("TIME", "TIMESTAMP")
     result = exp.case().when(exp.and_(is_temporal, dot > 0), padded).else_(text)
     result.meta["bq_text"] = True
@@ -400,7 +444,9 @@ def load_query(name: str) -> CannedQuery:
     if not isinstance(name, str) or _NAME_RE.fullmatch(name) is None:
         raise InvalidIdentifierError(
             f"query name {name!r} is not valid: use lowercase letters, digits and "
-            "underscores, starting with a letter (e.g. 'latest_studies')", value=name)
+            "underscores, starting with a letter (e.g. 'latest_studies')",
+            value=name,
+        )
     path = queries_dir() / f"{name}.sql"
     if not path.is_file():
         raise QueryError(f"no canned query {name!r}; available: {', '.join(list_queries())}")

@@ -130,9 +130,7 @@ def _study(ds: Dataset, pos: CohortPosition) -> str:
 
 def _series(ds: Dataset, pos: CohortPosition, modality: str) -> None:
     rng = _rng(pos, pos.patient, pos.study, pos.series)
-    ds.SeriesInstanceUID = synthetic_uid(
-        pos.seed, "series", pos.patient, pos.study, pos.series
-    )
+    ds.SeriesInstanceUID = synthetic_uid(pos.seed, "series", pos.patient, pos.study, pos.series)
     ds.SeriesNumber = pos.series + 1
     ds.Modality = modality
     ds.SOPClassUID = _SOP_CLASSES[modality]
@@ -238,9 +236,11 @@ def build_instance(pos: CohortPosition, *, rows: int = 8, columns: int = 8) -> D
 
 def _encode(tag: int, vr: str, value: Any) -> bytes:
     """One explicit VR little endian element (text values padded as the standard says)."""
-    data = value if isinstance(value, bytes) else "\\".join(
-        value if isinstance(value, list) else [value]
-    ).encode("ascii")
+    data = (
+        value
+        if isinstance(value, bytes)
+        else "\\".join(value if isinstance(value, list) else [value]).encode("ascii")
+    )
     if len(data) % 2:
         data += b"\0" if vr in ("UI", "OB") else b" "
     head = struct.pack("<HH2s", tag >> 16, tag & 0xFFFF, vr.encode())

@@ -56,9 +56,7 @@ class Warehouse(Protocol):
         """Load rows into ``table`` honouring the write disposition; return the row count."""
         ...
 
-    def load_chunks(
-        self, table: str, chunks: Iterable[pa.Table], *, write_disposition: str
-    ) -> int:
+    def load_chunks(self, table: str, chunks: Iterable[pa.Table], *, write_disposition: str) -> int:
         """Load Arrow tables one after the other; return the row count.
 
         ``table`` changes only once the last chunk is in, in one step that

@@ -50,8 +50,9 @@ def _snapshot(warehouse: DuckDBWarehouse, table: str = "dicom_metadata") -> tupl
 
 @pytest.fixture(scope="module")
 def sequential(cohort, tmp_path_factory):
-    warehouse, result = _export(FolderStore(cohort), tmp_path_factory.mktemp("seq"), "seq",
-                                workers=1)
+    warehouse, result = _export(
+        FolderStore(cohort), tmp_path_factory.mktemp("seq"), "seq", workers=1
+    )
     return _snapshot(warehouse), result
 
 
@@ -62,8 +63,10 @@ def test_parallel_export_equals_sequential(cohort, sequential, tmp_path):
     assert result.counter == seq_result.counter == {"success": N, "failure": 0}
     assert result.columns == seq_result.columns == len(schema)
     assert _snapshot(warehouse) == (schema, rows)
-    assert len(rows) == N and len({r[[c for c, _ in schema].index("SOPInstanceUID")]
-                                   for r in rows}) == N
+    assert (
+        len(rows) == N
+        and len({r[[c for c, _ in schema].index("SOPInstanceUID")] for r in rows}) == N
+    )
     types = dict(schema)
     assert types["StudyDate"] == "DATE" and types["ImagePositionPatient"] == "VARCHAR[]"
     assert types["Rows"] == "BIGINT" and types["PatientName"].startswith("STRUCT(")
@@ -72,8 +75,9 @@ def test_parallel_export_equals_sequential(cohort, sequential, tmp_path):
 @pytest.mark.parametrize("workers", [1, 2])
 def test_small_chunks_give_the_same_table(cohort, sequential, tmp_path, workers):
     (schema, rows), _ = sequential
-    warehouse, result = _export(FolderStore(cohort), tmp_path, "small", workers=workers,
-                                chunk_size=7)
+    warehouse, result = _export(
+        FolderStore(cohort), tmp_path, "small", workers=workers, chunk_size=7
+    )
     assert result.success == N
     assert _snapshot(warehouse) == (schema, rows)
 
@@ -82,8 +86,10 @@ def test_rows_keep_store_order(cohort, tmp_path):
     warehouse, _ = _export(FolderStore(cohort), tmp_path, "order", workers=2, chunk_size=7)
     with warehouse.connection() as con:
         loaded = [r[0] for r in con.execute("SELECT SOPInstanceUID FROM dicom_metadata").fetchall()]
-    on_disk = [pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID
-               for _, p in FolderStore(cohort).iter_paths()]
+    on_disk = [
+        pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID
+        for _, p in FolderStore(cohort).iter_paths()
+    ]
     assert loaded == on_disk
 
 
@@ -240,8 +246,10 @@ def test_a_chunk_duckdb_rejects_leaves_the_table_intact(loaded):
 def test_chunked_dispositions(loaded):
     two = [pa.table({"A": [10]}), pa.table({"A": [11], "C": ["c"]})]
     assert loaded.load_chunks("t", two, write_disposition="WRITE_APPEND") == 2
-    assert _snapshot_plain(loaded) == (["A", "C"], [(1, None), (2, None), (3, None),
-                                                    (10, None), (11, "c")])
+    assert _snapshot_plain(loaded) == (
+        ["A", "C"],
+        [(1, None), (2, None), (3, None), (10, None), (11, "c")],
+    )
     with pytest.raises(AlreadyExistsError, match="WRITE_TRUNCATE"):
         loaded.load_chunks("t", iter(()), write_disposition="WRITE_EMPTY")
     assert loaded.load_chunks("t", two, write_disposition="WRITE_TRUNCATE") == 2
@@ -273,12 +281,24 @@ def test_failed_export_truncate_leaves_the_table_intact(cohort, tmp_path, monkey
     monkeypatch.setattr(dicomlab.export, "read_arrow_chunk", flaky)
     extra = tmp_path / "extra"
     extra.mkdir()
-    generate_cohort(extra, seed=99, patients=1, studies_per_patient=1, series_per_study=1,
-                    instances_per_series=30)
+    generate_cohort(
+        extra,
+        seed=99,
+        patients=1,
+        studies_per_patient=1,
+        series_per_study=1,
+        instances_per_series=30,
+    )
     with pytest.raises(OSError, match="spill file vanished"):
-        export_store_metadata(FolderStore(extra), warehouse, table="dicom_metadata",
-                              write_disposition="WRITE_TRUNCATE", workers=1, chunk_size=7,
-                              progress=False)
+        export_store_metadata(
+            FolderStore(extra),
+            warehouse,
+            table="dicom_metadata",
+            write_disposition="WRITE_TRUNCATE",
+            workers=1,
+            chunk_size=7,
+            progress=False,
+        )
     assert len(calls) == 3
     assert _snapshot(warehouse) == before and _staging_tables(warehouse) == []
 
@@ -332,10 +352,15 @@ def test_chunk_conforming_equals_conforming_each_value(tmp_path):
     items = [item for item in items if item.dataset is not None]
     summary = flatten_items(items, tmp_path / "spill.pickle")
     # Widen one column, add one: some values must go through conform, some may not.
-    target = merge_columns([summary.columns, {
-        "Modality": Column("Modality", "STRING", "REPEATED"),
-        "Extra": Column("Extra", "INTEGER"),
-    }])
+    target = merge_columns(
+        [
+            summary.columns,
+            {
+                "Modality": Column("Modality", "STRING", "REPEATED"),
+                "Extra": Column("Extra", "INTEGER"),
+            },
+        ]
+    )
     rows = conform_chunk(summary.spill, target)
     failed = {source for source, _ in summary.failures}
     flats = [flatten_dataset(item.dataset) for item in items if item.source not in failed]
@@ -347,4 +372,3 @@ def test_chunk_conforming_equals_conforming_each_value(tmp_path):
         }
         assert row == expected
     assert all(isinstance(row["Modality"], list) and row["Extra"] is None for row in rows)
-

@@ -37,8 +37,15 @@ EXPECTED_QUERIES = {
     "studies_by_modality": "modality STRING, start_date DATE, end_date DATE",
 }
 
-COLUMNS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
-           "StudyDate", "StudyTime", "Modality")
+COLUMNS = (
+    "PatientID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "Modality",
+)
 Row = tuple[Any, ...]
 D, T = dt.date, dt.time
 # Study UIDs chosen so that string order differs from numeric order (…840.10 < …840.9).
@@ -46,21 +53,56 @@ ROWS = [
     ("P001", "1.2.840.9", "1.2.840.9.1", "1.2.840.9.1.1", D(1998, 9, 24), T(7, 59, 11), "CT"),
     ("P001", "1.2.840.9", "1.2.840.9.1", "1.2.840.9.1.2", D(1998, 9, 24), T(7, 59, 11), "CT"),
     ("P001", "1.2.840.9", "1.2.840.9.2", "1.2.840.9.2.1", D(1998, 9, 24), T(8, 5, 0), "SR"),
-    ("P001", "1.2.840.10", "1.2.840.10.1", "1.2.840.10.1.1", D(2001, 3, 5),
-     T(12, 0, 0, 500000), "MR"),
-    ("P001", "1.2.840.10", "1.2.840.10.1", "1.2.840.10.1.2", D(2001, 3, 5),
-     T(12, 0, 0, 500000), "MR"),
+    (
+        "P001",
+        "1.2.840.10",
+        "1.2.840.10.1",
+        "1.2.840.10.1.1",
+        D(2001, 3, 5),
+        T(12, 0, 0, 500000),
+        "MR",
+    ),
+    (
+        "P001",
+        "1.2.840.10",
+        "1.2.840.10.1",
+        "1.2.840.10.1.2",
+        D(2001, 3, 5),
+        T(12, 0, 0, 500000),
+        "MR",
+    ),
     ("P002", "1.2.840.11", "1.2.840.11.1", "1.2.840.11.1.1", D(2001, 3, 5), None, "CT"),
     ("P002", "1.2.840.11", "1.2.840.11.1", "1.2.840.11.1.2", D(2001, 3, 5), None, "CT"),
-    ("P002", "1.2.840.12", "1.2.840.12.1", "1.2.840.12.1.1", D(1999, 1, 1),
-     T(23, 59, 59, 123456), "CT"),
-    ("P002", "1.2.840.12", "1.2.840.12.2", "1.2.840.12.2.1", D(1999, 1, 1),
-     T(23, 59, 59, 123456), "MR"),
+    (
+        "P002",
+        "1.2.840.12",
+        "1.2.840.12.1",
+        "1.2.840.12.1.1",
+        D(1999, 1, 1),
+        T(23, 59, 59, 123456),
+        "CT",
+    ),
+    (
+        "P002",
+        "1.2.840.12",
+        "1.2.840.12.2",
+        "1.2.840.12.2.1",
+        D(1999, 1, 1),
+        T(23, 59, 59, 123456),
+        "MR",
+    ),
     ("P003", "1.2.840.13", "1.2.840.13.1", "1.2.840.13.1.1", D(2000, 6, 15), T(8, 0, 0), "CT"),
     ("P003", "1.2.840.13", "1.2.840.13.1", "1.2.840.13.1.2", D(2000, 6, 15), T(8, 0, 0), "CT"),
     ("P003", "1.2.840.14", "1.2.840.14.1", "1.2.840.14.1.1", D(2000, 6, 16), T(9, 30, 0), "US"),
-    (None, "1.2.840.15", "1.2.840.15.1", "1.2.840.15.1.1", D(2002, 2, 2), T(10, 0, 0, 250000),
-     "OT"),
+    (
+        None,
+        "1.2.840.15",
+        "1.2.840.15.1",
+        "1.2.840.15.1.1",
+        D(2002, 2, 2),
+        T(10, 0, 0, 250000),
+        "OT",
+    ),
 ]
 SCHEMA = """(PatientID VARCHAR, StudyInstanceUID VARCHAR, SeriesInstanceUID VARCHAR,
     SOPInstanceUID VARCHAR, StudyDate DATE, StudyTime TIME, Modality VARCHAR)"""
@@ -75,8 +117,9 @@ def con() -> Iterable[duckdb.DuckDBPyConnection]:
     connection.close()
 
 
-def run(con: duckdb.DuckDBPyConnection, name: str, table: str = "dicom_metadata",
-        **params: object) -> tuple[list[str], list[Row]]:
+def run(
+    con: duckdb.DuckDBPyConnection, name: str, table: str = "dicom_metadata", **params: object
+) -> tuple[list[str], list[Row]]:
     query = load_query(name)
     cursor = con.execute(query.to_duckdb(table), query.bind(params))
     rows = cursor.fetchall()
@@ -154,22 +197,27 @@ def test_parse_query_reads_the_header() -> None:
     query = parse_query(GOOD, "by_patient.sql")
     assert (query.name, query.description) == ("by_patient", "Rows of some patients.")
     assert [(p.name, p.type, p.description) for p in query.parameters] == [
-        ("ids", "ARRAY<STRING>", "The PatientIDs."), ("since", "DATE", "First StudyDate.")]
+        ("ids", "ARRAY<STRING>", "The PatientIDs."),
+        ("since", "DATE", "First StudyDate."),
+    ]
     assert query.signature == "ids ARRAY<STRING>, since DATE"
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    (GOOD.replace("-- description: Rows of some patients.\n", ""), "no '-- description:'"),
-    (GOOD.replace("ARRAY<STRING>", "LIST<STRING>"), "unknown type 'LIST<STRING>'"),
-    (GOOD.replace("-- note:", "-- remark:"), "line 5"),
-    (GOOD.replace("-- param: since date First StudyDate.", "-- param: since DATE"), "line 4"),
-    (GOOD.replace("-- note: a remark that is not parsed", "-- name: again"), "line 5"),
-    (GOOD.replace("-- name: by_patient", "-- name: ByPatient"), "'ByPatient'"),
-    (GOOD.replace(" AND StudyDate >= @since", ""), "['ids', 'since'] but the SQL uses ['ids']"),
-    (GOOD.replace("@since", "@since AND Modality = @m"), "uses ['ids', 'm', 'since']"),
-    (GOOD + "; SELECT 2", "one SQL statement, found 2"),
-    (GOOD.replace("WHERE", "WHERE ((("), "does not parse as BigQuery"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (GOOD.replace("-- description: Rows of some patients.\n", ""), "no '-- description:'"),
+        (GOOD.replace("ARRAY<STRING>", "LIST<STRING>"), "unknown type 'LIST<STRING>'"),
+        (GOOD.replace("-- note:", "-- remark:"), "line 5"),
+        (GOOD.replace("-- param: since date First StudyDate.", "-- param: since DATE"), "line 4"),
+        (GOOD.replace("-- note: a remark that is not parsed", "-- name: again"), "line 5"),
+        (GOOD.replace("-- name: by_patient", "-- name: ByPatient"), "'ByPatient'"),
+        (GOOD.replace(" AND StudyDate >= @since", ""), "['ids', 'since'] but the SQL uses ['ids']"),
+        (GOOD.replace("@since", "@since AND Modality = @m"), "uses ['ids', 'm', 'since']"),
+        (GOOD + "; SELECT 2", "one SQL statement, found 2"),
+        (GOOD.replace("WHERE", "WHERE ((("), "does not parse as BigQuery"),
+    ],
+)
 def test_parse_query_rejects_bad_files(text: str, message: str) -> None:
     with pytest.raises(QueryError, match=re.escape(message)):
         parse_query(text, "by_patient.sql")
@@ -190,8 +238,9 @@ def test_a_sqlglot_parse_error_keeps_its_message() -> None:
 # -- names -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["../pyproject", "latest_studies.sql", "Latest", "", "a/b",
-                                  "latest studies", 3])
+@pytest.mark.parametrize(
+    "name", ["../pyproject", "latest_studies.sql", "Latest", "", "a/b", "latest studies", 3]
+)
 def test_load_query_rejects_names_that_are_not_identifiers(name: object) -> None:
     with pytest.raises(InvalidIdentifierError) as info:
         load_query(name)  # type: ignore[arg-type]
@@ -219,7 +268,8 @@ def test_bind_names_unknown_and_missing_parameters() -> None:
         query.bind({"modality": "CT", "start": "2000-01-01"})
     assert str(info.value) == (
         "query 'studies_by_modality' takes modality STRING, start_date DATE, end_date DATE "
-        "(unknown: start; missing: start_date, end_date)")
+        "(unknown: start; missing: start_date, end_date)"
+    )
     with pytest.raises(QueryError, match="takes no parameters"):
         load_query("series_per_patient").bind({"limit": 1})
     assert load_query("series_per_patient").bind({}) == {}
@@ -237,42 +287,83 @@ def test_bind_coerces_values_to_what_the_engines_bind() -> None:
 -- param: ts TIMESTAMP g
 -- param: a ARRAY<INT64> h
 SELECT @s, @i, @f, @b, @d, @t, @ts, @a""")
-    bound = query.bind({"s": "x", "i": np.int64(3), "f": 2, "b": np.bool_(True),
-                        "d": "1998-09-24", "t": "07:59:11.500",
-                        "ts": "2024-01-02 03:04:05+00:00", "a": np.array([1, 2])})
-    assert bound == {"s": "x", "i": 3, "f": 2.0, "b": True, "d": dt.date(1998, 9, 24),
-                     "t": dt.time(7, 59, 11, 500000),
-                     "ts": dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc), "a": [1, 2]}
+    bound = query.bind(
+        {
+            "s": "x",
+            "i": np.int64(3),
+            "f": 2,
+            "b": np.bool_(True),
+            "d": "1998-09-24",
+            "t": "07:59:11.500",
+            "ts": "2024-01-02 03:04:05+00:00",
+            "a": np.array([1, 2]),
+        }
+    )
+    assert bound == {
+        "s": "x",
+        "i": 3,
+        "f": 2.0,
+        "b": True,
+        "d": dt.date(1998, 9, 24),
+        "t": dt.time(7, 59, 11, 500000),
+        "ts": dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc),
+        "a": [1, 2],
+    }
     assert type(bound["i"]) is int and type(bound["f"]) is float and type(bound["b"]) is bool
 
 
-@pytest.mark.parametrize("uids", [["1.2", "1.3"], ("1.2", "1.3"), pd.Series(["1.2", "1.3"]),
-                                  np.array(["1.2", "1.3"]), pd.Index(["1.2", "1.3"])])
+@pytest.mark.parametrize(
+    "uids",
+    [
+        ["1.2", "1.3"],
+        ("1.2", "1.3"),
+        pd.Series(["1.2", "1.3"]),
+        np.array(["1.2", "1.3"]),
+        pd.Index(["1.2", "1.3"]),
+    ],
+)
 def test_array_parameters_take_any_sequence(uids: object) -> None:
     assert load_query("filter_file_paths").bind({"study_uids": uids}) == {
-        "study_uids": ["1.2", "1.3"]}
-    assert load_query("filter_file_paths").bind({"study_uids": {"1.2"}}) == {
-        "study_uids": ["1.2"]}
+        "study_uids": ["1.2", "1.3"]
+    }
+    assert load_query("filter_file_paths").bind({"study_uids": {"1.2"}}) == {"study_uids": ["1.2"]}
 
 
-@pytest.mark.parametrize(("name", "params", "message"), [
-    ("latest_studies", {"limit": "20"}, "'limit' is INT64: the value should be an int, not str"),
-    ("latest_studies", {"limit": True}, "'limit' is INT64: the value should be an int, not bool"),
-    ("latest_studies", {"limit": 2.0}, "not float"),
-    ("patient_dicomweb_paths", {"patient_id": 19045}, "'patient_id' is STRING: .* not int"),
-    ("patient_dicomweb_paths", {"patient_id": None}, "not NoneType"),
-    ("filter_file_paths", {"study_uids": "1.2.3"}, "'study_uids' is ARRAY<STRING>: pass a list"),
-    ("filter_file_paths", {"study_uids": ["1.2", 5]}, "item 1 should be a str, not int 5"),
-    ("filter_file_paths", {"study_uids": ["1.2", None]}, "item 1 .* not NoneType"),
-])
-def test_bind_rejects_values_of_the_wrong_type(name: str, params: dict[str, object],
-                                               message: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "params", "message"),
+    [
+        (
+            "latest_studies",
+            {"limit": "20"},
+            "'limit' is INT64: the value should be an int, not str",
+        ),
+        (
+            "latest_studies",
+            {"limit": True},
+            "'limit' is INT64: the value should be an int, not bool",
+        ),
+        ("latest_studies", {"limit": 2.0}, "not float"),
+        ("patient_dicomweb_paths", {"patient_id": 19045}, "'patient_id' is STRING: .* not int"),
+        ("patient_dicomweb_paths", {"patient_id": None}, "not NoneType"),
+        (
+            "filter_file_paths",
+            {"study_uids": "1.2.3"},
+            "'study_uids' is ARRAY<STRING>: pass a list",
+        ),
+        ("filter_file_paths", {"study_uids": ["1.2", 5]}, "item 1 should be a str, not int 5"),
+        ("filter_file_paths", {"study_uids": ["1.2", None]}, "item 1 .* not NoneType"),
+    ],
+)
+def test_bind_rejects_values_of_the_wrong_type(
+    name: str, params: dict[str, object], message: str
+) -> None:
     with pytest.raises(QueryError, match=message):
         load_query(name).bind(params)
 
 
-@pytest.mark.parametrize("day", ["24/09/1998", "2024-02-30", "1998-9-24", 19980924,
-                                 dt.datetime(1998, 9, 24, 7, 0)])
+@pytest.mark.parametrize(
+    "day", ["24/09/1998", "2024-02-30", "1998-9-24", 19980924, dt.datetime(1998, 9, 24, 7, 0)]
+)
 def test_date_parameters_need_a_date_or_an_iso_date(day: object) -> None:
     params = {"modality": "CT", "start_date": day, "end_date": dt.date(2000, 1, 1)}
     with pytest.raises(QueryError, match=f"'start_date' is DATE: .*not {type(day).__name__}"):
@@ -288,15 +379,27 @@ def test_to_bigquery_qualifies_the_table_in_backticks_and_keeps_parameters() -> 
     assert "PatientID = @patient_id" in sql
     tree = sqlglot.parse_one(sql, read="bigquery")
     assert [(t.catalog, t.db, t.name) for t in tree.find_all(sqlglot.exp.Table)] == [
-        ("chc-nih-chest-xray", "nih", "xray")]
+        ("chc-nih-chest-xray", "nih", "xray")
+    ]
     assert load_query("latest_studies").to_bigquery(BigQueryTable("my-proj", "d", "t")) == (
-        load_query("latest_studies").to_bigquery("bq://my-proj.d.t"))
+        load_query("latest_studies").to_bigquery("bq://my-proj.d.t")
+    )
     assert "LIMIT @limit" in load_query("latest_studies").to_bigquery("my-proj.d.t")
     assert "IN UNNEST(@study_uids)" in load_query("filter_file_paths").to_bigquery("my-proj.d.t")
 
 
-@pytest.mark.parametrize("table", ["dicom_metadata", "ds.table", "my-proj.ds.t; DROP TABLE x",
-                                   "my-proj.ds.t`", "my-proj.d s.t", "My_Proj.ds.t", None])
+@pytest.mark.parametrize(
+    "table",
+    [
+        "dicom_metadata",
+        "ds.table",
+        "my-proj.ds.t; DROP TABLE x",
+        "my-proj.ds.t`",
+        "my-proj.d s.t",
+        "My_Proj.ds.t",
+        None,
+    ],
+)
 def test_to_bigquery_rejects_malformed_tables(table: object) -> None:
     with pytest.raises(InvalidIdentifierError):
         load_query("latest_studies").to_bigquery(table)  # type: ignore[arg-type]
@@ -310,8 +413,9 @@ def test_to_duckdb_rejects_malformed_tables(table: str) -> None:
 
 def test_translate_keeps_columns_qualified_by_the_old_name(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE TABLE cohort AS SELECT * FROM dicom_metadata WHERE PatientID = 'P003'")
-    sql = translate("SELECT dicom_metadata.SOPInstanceUID FROM dicom_metadata ORDER BY 1",
-                    table="cohort")
+    sql = translate(
+        "SELECT dicom_metadata.SOPInstanceUID FROM dicom_metadata ORDER BY 1", table="cohort"
+    )
     assert con.execute(sql).fetchall() == [(r[3],) for r in ROWS if r[0] == "P003"]
 
 
@@ -332,8 +436,9 @@ def test_patient_dicomweb_paths(con: duckdb.DuckDBPyConnection) -> None:
     columns, rows = run(con, "patient_dicomweb_paths", patient_id="P001")
     assert columns == ["DICOMwebPath", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"]
     mine = sorted(r[1:4] for r in ROWS if r[0] == "P001")
-    assert rows == [(f"/dicomWeb/studies/{st}/series/{se}/instances/{sop}", st, se, sop)
-                    for st, se, sop in mine]
+    assert rows == [
+        (f"/dicomWeb/studies/{st}/series/{se}/instances/{sop}", st, se, sop) for st, se, sop in mine
+    ]
 
 
 def test_a_quote_in_a_value_stays_a_value(con: duckdb.DuckDBPyConnection) -> None:
@@ -342,16 +447,19 @@ def test_a_quote_in_a_value_stays_a_value(con: duckdb.DuckDBPyConnection) -> Non
     assert query.bind({"patient_id": evil}) == {"patient_id": evil}
     assert evil not in query.to_duckdb() and "1'='1" not in query.to_bigquery("my-proj.d.t")
     assert run(con, "patient_dicomweb_paths", patient_id=evil)[1] == []
-    con.execute("INSERT INTO dicom_metadata VALUES "
-                "(?, '9.9', '9.9.1', '9.9.1.1', NULL, NULL, 'CT')", [evil])
+    con.execute(
+        "INSERT INTO dicom_metadata VALUES (?, '9.9', '9.9.1', '9.9.1.1', NULL, NULL, 'CT')", [evil]
+    )
     assert [r[3] for r in run(con, "patient_dicomweb_paths", patient_id=evil)[1]] == ["9.9.1.1"]
 
 
 def expected_latest() -> list[Row]:
     result: list[Row] = []
     for uid, rows in by_study().items():
-        texts = [None if r[4] is None or r[5] is None
-                 else f"{bigquery_text(r[4])} {bigquery_text(r[5])}" for r in rows]
+        texts = [
+            None if r[4] is None or r[5] is None else f"{bigquery_text(r[4])} {bigquery_text(r[5])}"
+            for r in rows
+        ]
         result.append((least(texts), least(r[0] for r in rows), uid, len(rows)))
     dated = sorted((r for r in result if r[0] is not None), key=lambda r: r[2])
     dated.sort(key=lambda r: r[0], reverse=True)  # stable: UID order kept among ties
@@ -366,7 +474,8 @@ def test_latest_studies(con: duckdb.DuckDBPyConnection, limit: int) -> None:
 
 
 def test_latest_studies_prints_study_date_times_as_bigquery_does(
-        con: duckdb.DuckDBPyConnection) -> None:
+    con: duckdb.DuckDBPyConnection,
+) -> None:
     shown = {uid: when for when, _, uid, _ in run(con, "latest_studies", limit=100)[1]}
     assert shown["1.2.840.9"] == "1998-09-24 07:59:11"
     assert shown["1.2.840.10"] == "2001-03-05 12:00:00.500"
@@ -378,38 +487,62 @@ def test_filter_file_paths(con: duckdb.DuckDBPyConnection) -> None:
     wanted = ["1.2.840.12", "1.2.840.9", "9.9.9"]
     columns, rows = run(con, "filter_file_paths", study_uids=wanted)
     assert columns == ["path"]
-    assert rows == [(f"/studies/{r[1]}/series/{r[2]}/instances/{r[3]}",)
-                    for r in sorted(ROWS, key=lambda r: r[1:4]) if r[1] in wanted]
+    assert rows == [
+        (f"/studies/{r[1]}/series/{r[2]}/instances/{r[3]}",)
+        for r in sorted(ROWS, key=lambda r: r[1:4])
+        if r[1] in wanted
+    ]
     assert run(con, "filter_file_paths", study_uids=[])[1] == []
 
 
 def test_filter_file_paths_lists_each_instance_once(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("INSERT INTO dicom_metadata SELECT * FROM dicom_metadata")
-    con.execute("INSERT INTO dicom_metadata VALUES "
-                "('P9', '1.2.840.9', NULL, NULL, NULL, NULL, 'CT')")
+    con.execute(
+        "INSERT INTO dicom_metadata VALUES ('P9', '1.2.840.9', NULL, NULL, NULL, NULL, 'CT')"
+    )
     rows = run(con, "filter_file_paths", study_uids=["1.2.840.9"])[1]
     assert len(rows) == sum(r[1] == "1.2.840.9" for r in ROWS)
 
 
-@pytest.mark.parametrize(("modality", "start", "end"), [
-    ("CT", "1998-01-01", "2001-12-31"), ("MR", dt.date(1999, 1, 1), dt.date(2001, 3, 5)),
-    ("CT", "2000-06-16", "2000-06-16"), ("XA", "1900-01-01", "2100-01-01")])
-def test_studies_by_modality(con: duckdb.DuckDBPyConnection, modality: str, start: Any,
-                             end: Any) -> None:
+@pytest.mark.parametrize(
+    ("modality", "start", "end"),
+    [
+        ("CT", "1998-01-01", "2001-12-31"),
+        ("MR", dt.date(1999, 1, 1), dt.date(2001, 3, 5)),
+        ("CT", "2000-06-16", "2000-06-16"),
+        ("XA", "1900-01-01", "2100-01-01"),
+    ],
+)
+def test_studies_by_modality(
+    con: duckdb.DuckDBPyConnection, modality: str, start: Any, end: Any
+) -> None:
     first, last = (d if isinstance(d, dt.date) else dt.date.fromisoformat(d) for d in (start, end))
     expected = []
     for uid, rows in by_study().items():
         rows = [r for r in rows if first <= r[4] <= last]
         if any(r[6] == modality for r in rows):
-            expected.append((least(r[0] for r in rows), least(r[4] for r in rows), uid,
-                             len({r[2] for r in rows}),
-                             len({r[2] for r in rows if r[6] == modality}),
-                             len({r[3] for r in rows})))
+            expected.append(
+                (
+                    least(r[0] for r in rows),
+                    least(r[4] for r in rows),
+                    uid,
+                    len({r[2] for r in rows}),
+                    len({r[2] for r in rows if r[6] == modality}),
+                    len({r[3] for r in rows}),
+                )
+            )
     expected.sort(key=lambda r: (r[1], r[2]))
-    columns, rows = run(con, "studies_by_modality", modality=modality, start_date=start,
-                        end_date=end)
-    assert columns == ["PatientID", "StudyDate", "StudyInstanceUID", "SeriesCount",
-                       "ModalitySeriesCount", "InstanceCount"]
+    columns, rows = run(
+        con, "studies_by_modality", modality=modality, start_date=start, end_date=end
+    )
+    assert columns == [
+        "PatientID",
+        "StudyDate",
+        "StudyInstanceUID",
+        "SeriesCount",
+        "ModalitySeriesCount",
+        "InstanceCount",
+    ]
     assert rows == expected
 
 
@@ -419,35 +552,45 @@ def test_series_per_patient(con: duckdb.DuckDBPyConnection) -> None:
         patients[row[0]].append(row)
     # BigQuery sorts NULL first in ascending order.
     order = [None, *sorted(p for p in patients if p is not None)]
-    expected = [(p, len({r[1] for r in patients[p]}), len({r[2] for r in patients[p]}),
-                 len({r[3] for r in patients[p]})) for p in order]
+    expected = [
+        (
+            p,
+            len({r[1] for r in patients[p]}),
+            len({r[2] for r in patients[p]}),
+            len({r[3] for r in patients[p]}),
+        )
+        for p in order
+    ]
     columns, rows = run(con, "series_per_patient")
     assert columns == ["PatientID", "StudyCount", "SeriesCount", "InstanceCount"]
     assert rows == expected
 
 
 STREAMED = [  # SOPInstanceUID, Modality, Type, LastUpdated (hours after a base time)
-    ("1.9.1", "CT", "CREATE", 1),            # kept
-    ("1.9.2", "CT", "CREATE", 1),            # deleted
+    ("1.9.1", "CT", "CREATE", 1),  # kept
+    ("1.9.2", "CT", "CREATE", 1),  # deleted
     ("1.9.2", "CT", "DELETE", 2),
-    ("1.9.3", "CT", "CREATE", 1),            # deleted, then stored again as MR
+    ("1.9.3", "CT", "CREATE", 1),  # deleted, then stored again as MR
     ("1.9.3", "CT", "DELETE", 2),
     ("1.9.3", "MR", "CREATE", 3),
-    ("1.9.4", "US", None, None),             # from before deletion metadata: kept
-    ("1.9.5", "US", None, None),             # old row, then deleted
+    ("1.9.4", "US", None, None),  # from before deletion metadata: kept
+    ("1.9.5", "US", None, None),  # old row, then deleted
     ("1.9.5", "US", "DELETE", 4),
-    ("1.9.6", "US", None, None),             # old row, then replaced
+    ("1.9.6", "US", None, None),  # old row, then replaced
     ("1.9.6", "SR", "CREATE", 5),
 ]
 
 
 def test_current_state(con: duckdb.DuckDBPyConnection) -> None:
     base = dt.datetime(2024, 5, 1, 12, 0)
-    con.execute("CREATE TABLE streamed (StudyInstanceUID VARCHAR, SeriesInstanceUID VARCHAR, "
-                "SOPInstanceUID VARCHAR, Modality VARCHAR, Type VARCHAR, LastUpdated TIMESTAMP)")
-    table = [("1.9", "1.9.0", sop, modality, kind,
-              None if h is None else base + dt.timedelta(hours=h))
-             for sop, modality, kind, h in STREAMED]
+    con.execute(
+        "CREATE TABLE streamed (StudyInstanceUID VARCHAR, SeriesInstanceUID VARCHAR, "
+        "SOPInstanceUID VARCHAR, Modality VARCHAR, Type VARCHAR, LastUpdated TIMESTAMP)"
+    )
+    table = [
+        ("1.9", "1.9.0", sop, modality, kind, None if h is None else base + dt.timedelta(hours=h))
+        for sop, modality, kind, h in STREAMED
+    ]
     con.executemany("INSERT INTO streamed VALUES (?, ?, ?, ?, ?, ?)", table)
     latest: dict[str, Row] = {}
     for row in table:
@@ -456,11 +599,21 @@ def test_current_state(con: duckdb.DuckDBPyConnection) -> None:
             latest[row[2]] = row
     expected = sorted((r for r in latest.values() if r[4] != "DELETE"), key=lambda r: r[2])
     columns, rows = run(con, "current_state", table="streamed")
-    assert columns == ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "Modality",
-                       "Type", "LastUpdated"]
+    assert columns == [
+        "StudyInstanceUID",
+        "SeriesInstanceUID",
+        "SOPInstanceUID",
+        "Modality",
+        "Type",
+        "LastUpdated",
+    ]
     assert rows == expected
-    assert [(r[2], r[3]) for r in rows] == [("1.9.1", "CT"), ("1.9.3", "MR"), ("1.9.4", "US"),
-                                            ("1.9.6", "SR")]
+    assert [(r[2], r[3]) for r in rows] == [
+        ("1.9.1", "CT"),
+        ("1.9.3", "MR"),
+        ("1.9.4", "US"),
+        ("1.9.6", "SR"),
+    ]
 
 
 # -- what the DuckDB rewrites keep -------------------------------------------------------
@@ -468,16 +621,26 @@ def test_current_state(con: duckdb.DuckDBPyConnection) -> None:
 
 def test_concat_and_cast_print_times_as_bigquery_does() -> None:
     con = duckdb.connect()
-    values = [T(7, 59, 11), T(7, 59, 11, 500000), T(7, 59, 11, 120000), T(7, 59, 11, 123400),
-              T(7, 59, 11, 123456), T(0, 0, 0, 1000)]
+    values = [
+        T(7, 59, 11),
+        T(7, 59, 11, 500000),
+        T(7, 59, 11, 120000),
+        T(7, 59, 11, 123400),
+        T(7, 59, 11, 123456),
+        T(0, 0, 0, 1000),
+    ]
     con.execute("CREATE TABLE dicom_metadata (t TIME, s VARCHAR, d DATE)")
-    con.executemany("INSERT INTO dicom_metadata VALUES (?, 'a.b', DATE '1998-09-24')",
-                    [[v] for v in values])
-    sql = translate("SELECT CONCAT(d, ' ', t, ' ', s), CAST(t AS STRING), CONCAT(@p, s) "
-                    "FROM dicom_metadata ORDER BY t")
+    con.executemany(
+        "INSERT INTO dicom_metadata VALUES (?, 'a.b', DATE '1998-09-24')", [[v] for v in values]
+    )
+    sql = translate(
+        "SELECT CONCAT(d, ' ', t, ' ', s), CAST(t AS STRING), CONCAT(@p, s) "
+        "FROM dicom_metadata ORDER BY t"
+    )
     rows = con.execute(sql, {"p": "x."}).fetchall()
-    assert rows == [(f"1998-09-24 {bigquery_text(v)} a.b", bigquery_text(v), "x.a.b")
-                    for v in sorted(values)]
+    assert rows == [
+        (f"1998-09-24 {bigquery_text(v)} a.b", bigquery_text(v), "x.a.b") for v in sorted(values)
+    ]
 
 
 def test_in_unnest_becomes_a_subquery_with_bigquery_null_semantics() -> None:
@@ -486,10 +649,16 @@ def test_in_unnest_becomes_a_subquery_with_bigquery_null_semantics() -> None:
     assert "LIST_COUNT" not in flat
     sql = translate("SELECT @x IN UNNEST(@a) AS hit")
     con = duckdb.connect()
-    cases = [("b", ["a", "b"], True), ("c", ["a", "b"], False), ("a", [], False),
-             (None, ["a"], None), ("c", ["a", None], None)]
+    cases = [
+        ("b", ["a", "b"], True),
+        ("c", ["a", "b"], False),
+        ("a", [], False),
+        (None, ["a"], None),
+        ("c", ["a", None], None),
+    ]
     assert [con.execute(sql, {"x": x, "a": a}).fetchall()[0][0] for x, a, _ in cases] == [
-        want for *_, want in cases]
+        want for *_, want in cases
+    ]
 
 
 def test_parsing_a_file_again_gives_an_equal_query() -> None:

@@ -76,10 +76,21 @@ def test_headers_are_realistic(cohort):
         ds = pydicom.dcmread(path)
         assert ds.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
         assert ds.Modality in MODALITIES
-        for keyword in ("PatientName", "PatientBirthDate", "PatientSex", "StudyDate",
-                        "StudyTime", "AccessionNumber", "StudyDescription",
-                        "SeriesDescription", "Manufacturer", "PixelSpacing",
-                        "WindowCenter", "WindowWidth", "ProcedureCodeSequence"):
+        for keyword in (
+            "PatientName",
+            "PatientBirthDate",
+            "PatientSex",
+            "StudyDate",
+            "StudyTime",
+            "AccessionNumber",
+            "StudyDescription",
+            "SeriesDescription",
+            "Manufacturer",
+            "PixelSpacing",
+            "WindowCenter",
+            "WindowWidth",
+            "ProcedureCodeSequence",
+        ):
             assert keyword in ds, (keyword, path)
         if ds.Modality == "CT":
             assert ds.RescaleSlope == 1 and ds.RescaleIntercept == -1024
@@ -102,6 +113,13 @@ def test_instances_of_a_series_differ_only_where_they_should(cohort):
 
 
 def test_image_size_is_a_parameter(tmp_path):
-    generate_cohort(tmp_path, patients=1, studies_per_patient=1, series_per_study=1,
-                    instances_per_series=1, rows=16, columns=32)
+    generate_cohort(
+        tmp_path,
+        patients=1,
+        studies_per_patient=1,
+        series_per_study=1,
+        instances_per_series=1,
+        rows=16,
+        columns=32,
+    )
     assert pydicom.dcmread(_files(tmp_path)[0]).pixel_array.shape == (16, 32)
