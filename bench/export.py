@@ -104,7 +104,7 @@ def child(step: str, folder: str, workers: int, db: str) -> dict[str, Any]:
 
     import dicomlab.arrow  # noqa: F401
     from dicomlab.export import export_store_metadata
-    from dicomlab.schema import flatten_dataset
+    from dicomlab.flatten import flatten_dataset
     from dicomlab.stores.folder import FolderStore
     from dicomlab.warehouses.duckdb import DuckDBWarehouse
 

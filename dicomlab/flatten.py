@@ -148,16 +148,15 @@ def _tag_info(tag: int) -> _TagInfo:
     )
 
 
-def _encoding(dataset: Dataset) -> str | None:
-    """The dataset's character set as one Python codec, or ``None`` for several."""
+def _charsets(dataset: Dataset) -> list[str]:
+    """The dataset's character sets as Python codecs (what pydicom decodes with)."""
     charsets = dataset.original_character_set or dataset._character_set
-    if isinstance(charsets, str):
-        return charsets
-    return charsets[0] if len(charsets) == 1 else None
+    return [charsets] if isinstance(charsets, str) else list(charsets)
 
 
-def _element(dataset: Dataset, tag: BaseTag, raw: Any, encoding: str | None) -> tuple[str, Any]:
+def _element(dataset: Dataset, tag: BaseTag, raw: Any, charsets: list[str]) -> tuple[str, Any]:
     """``(VR, value)`` of an element, converting a raw one without storing it back."""
+    encoding = charsets[0] if len(charsets) == 1 else None
     vr = getattr(raw, "VR", None)
     if isinstance(raw, RawDataElement) and vr and vr not in _SLOW_VRS and raw.value is not None:
         if vr in RAW_DECODED_VRS and encoding is not None and raw.is_little_endian:
@@ -165,7 +164,6 @@ def _element(dataset: Dataset, tag: BaseTag, raw: Any, encoding: str | None) -> 
                 return vr, decode_raw(vr, raw.value, encoding)
             except (UnicodeDecodeError, LookupError, struct.error):
                 pass  # pydicom's conversion below copes (replacement characters, warnings)
-        charsets = dataset.original_character_set or dataset._character_set
         elem = convert_raw_data_element(raw, encoding=charsets, ds=dataset)
     else:  # implicit VR, ambiguous VR, sequences, deferred values: pydicom's full path
         elem = dataset[tag]
@@ -177,23 +175,23 @@ def _flatten_level(sources: list[Dataset], walk: _Walk) -> _Level:
     for dataset in sources:
         # The dataset's own key objects: dict look-ups then match by identity, not
         # through BaseTag.__eq__ (a Python-level call per look-up).
-        encoding = _encoding(dataset)
+        charsets = _charsets(dataset)
         for tag in sorted(dataset.keys(), key=int):
             number = int(tag)
             if number in _LEFT_OUT or not number & 0xFFFF:
                 walk.skipped += 1
                 continue
-            _flatten_element(dataset, tag, encoding, level, walk)
+            _flatten_element(dataset, tag, charsets, level, walk)
     level.values["OtherElements"] = level.other
     level.columns["OtherElements"] = OTHER_ELEMENTS
     return level
 
 
 def _flatten_element(
-    dataset: Dataset, tag: BaseTag, encoding: str | None, level: _Level, walk: _Walk
+    dataset: Dataset, tag: BaseTag, charsets: list[str], level: _Level, walk: _Walk
 ) -> None:
     raw = dataset.get_item(tag)
-    vr, value = _element(dataset, tag, raw, encoding)
+    vr, value = _element(dataset, tag, raw, charsets)
     number = int(tag)
     info = _tag_info(number)
     if vr == "SQ":
@@ -235,31 +233,34 @@ def _flatten_standard(
         level.other.append({"Tag": _tag_name(tag), "Data": _texts(value, vr)})
         return
     values = [v for v, _ in converted]
-    fields = PN_FIELDS if vr == "PN" else ()
     if info.repeating_group:
         _add_repeating_group(tag, keyword, vr, values, repeated, level)
         return
-    level.values[keyword] = values if repeated else (values[0] if values else None)
-    level.columns[keyword] = Column(
-        keyword, VR_TYPES[vr], "REPEATED" if repeated else "NULLABLE", fields
-    )
+    level.values[keyword] = _shaped(values, repeated)
+    level.columns[keyword] = _value_column(keyword, vr, repeated)
+
+
+def _value_column(name: str, vr: str, repeated: bool) -> Column:
+    """The column holding an element's values (PN with its name-part record)."""
+    mode = "REPEATED" if repeated else "NULLABLE"
+    return Column(name, VR_TYPES[vr], mode, PN_FIELDS if vr == "PN" else ())
+
+
+def _shaped(values: list[Any], repeated: bool) -> Any:
+    """The list for a REPEATED column, else the single value (or NULL)."""
+    return values if repeated else (values[0] if values else None)
 
 
 def _add_repeating_group(
     tag: BaseTag, keyword: str, vr: str, values: list[Any], repeated: bool, level: _Level
 ) -> None:
     """Overlay and curve elements: one ``{Id, Value}`` record per group (6000, 6002, …)."""
-    value_field = Column(
-        "Value",
-        VR_TYPES[vr],
-        "REPEATED" if repeated else "NULLABLE",
-        PN_FIELDS if vr == "PN" else (),
-    )
+    value_field = _value_column("Value", vr, repeated)
     level.columns[keyword] = Column(
         keyword, "RECORD", "REPEATED", (Column("Id", "STRING"), value_field)
     )
     level.values.setdefault(keyword, []).append(
-        {"Id": f"{tag.group:04X}", "Value": values if repeated else (values[0] if values else None)}
+        {"Id": f"{tag.group:04X}", "Value": _shaped(values, repeated)}
     )
 
 

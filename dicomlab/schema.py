@@ -180,12 +180,3 @@ def duckdb_type(column: Column) -> str:
     else:
         kind = _DUCKDB_TYPES[column.type]
     return f"{kind}[]" if column.repeated else kind
-
-
-def __getattr__(name: str) -> Any:
-    # flatten_dataset lives in dicomlab.flatten; kept importable from here.
-    if name == "flatten_dataset":
-        from dicomlab.flatten import flatten_dataset
-
-        return flatten_dataset
-    raise AttributeError(f"module 'dicomlab.schema' has no attribute {name!r}")

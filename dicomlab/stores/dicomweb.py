@@ -97,7 +97,7 @@ def _translated(resource: str) -> Iterator[None]:
     try:
         yield
     except requests.HTTPError as exc:
-        status = exc.response.status_code if exc.response is not None else None
+        status = _http_status(exc)
         detail = (exc.response.text[:200].strip() if exc.response is not None else "") or str(exc)
         if status == 404:
             raise NotFoundError(f"{resource} was not found on the DICOMweb server") from exc

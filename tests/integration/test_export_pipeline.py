@@ -344,7 +344,8 @@ def test_every_shipped_test_file_exports_or_has_a_reason(tmp_path):
 @pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom on the odd test files
 def test_chunk_conforming_equals_conforming_each_value(tmp_path):
     from dicomlab.chunks import conform_chunk, flatten_items
-    from dicomlab.schema import Column, conform, flatten_dataset, merge_columns
+    from dicomlab.flatten import flatten_dataset
+    from dicomlab.schema import Column, conform, merge_columns
     from dicomlab.stores.folder import read_instance_metadata
 
     folder = Path(pydicom.data.__file__).parent / "test_files"
