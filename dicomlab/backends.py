@@ -14,18 +14,21 @@ from dicomlab.errors import UnsupportedBackendError
 from dicomlab.stores.base import Store
 from dicomlab.warehouses.base import Warehouse
 
-__all__ = ["open_bucket", "open_store", "open_warehouse"]
+__all__ = ["open_bucket", "open_google_store", "open_store", "open_warehouse"]
 
 STORE_FORMS = (
     "a folder of DICOM files (path or file:// URI), a DICOMweb base URL "
-    "(http://…/dicom-web), or None for the sample store"
+    "(http://…/dicom-web), a Cloud Healthcare API store "
+    "(projects/P/locations/L/datasets/D/dicomStores/S or its https://healthcare.googleapis.com/"
+    "…/dicomWeb URL), or None for the sample store"
 )
 WAREHOUSE_FORMS = "'duckdb:///PATH', a path ending in .duckdb, ':memory:', or None for the default"
-BUCKET_FORMS = "a local folder (path or file:// URI), or None for the default"
+BUCKET_FORMS = (
+    "a local folder (path or file:// URI), a Cloud Storage gs://BUCKET[/PREFIX] URI, "
+    "or None for the default"
+)
 _LATER = {
-    "projects/": "Cloud Healthcare API stores",
     "bq://": "BigQuery warehouses",
-    "gs://": "Cloud Storage buckets",
 }
 
 
@@ -50,27 +53,31 @@ def _local_path(spec: str) -> Path | None:
 
 
 def open_store(spec: Any, home: Path) -> Store:
-    """A store from ``spec``: an adapter object, a folder path or ``None`` (the sample)."""
+    """A store from ``spec``: an adapter object, a folder, a DICOMweb URL, a Google store name.
+
+    Stores built here cache rendered thumbnails under ``HOME/cache``.
+    """
     from dicomlab.stores.folder import FolderStore
 
+    cache = home / "cache"
     if spec is None:
         from dicomlab.sample import seed_sample_store
 
         seed_sample_store(home / "store")
-        return FolderStore(home / "store", index_dir=home / ".index")
+        return FolderStore(home / "store", index_dir=home / ".index", cache=cache)
     if isinstance(spec, Store):
         return spec
     if isinstance(spec, (str, os.PathLike)):
         text = os.fspath(spec)
         if _is_google_store(text):
-            raise _google_store_error(text)
+            return open_google_store(text, cache=cache)
         if text.startswith(("http://", "https://")):
             from dicomlab.stores.dicomweb import DICOMwebStore
 
-            return DICOMwebStore(text)
+            return DICOMwebStore(text, cache=cache)
         path = _local_path(text)
         if path is not None:
-            return FolderStore(path)
+            return FolderStore(path, cache=cache)
     raise _unsupported("store", str(spec), STORE_FORMS)
 
 
@@ -78,16 +85,38 @@ def _is_google_store(text: str) -> bool:
     return text.startswith(("projects/", "https://healthcare.googleapis.com/"))
 
 
-def _google_store_error(text: str) -> UnsupportedBackendError:
-    """Refuse a Healthcare API store, after checking its name (a bad name says which part)."""
-    from dicomlab.resources import HealthcareDicomStore
+def open_google_store(name: str, *, credentials: Any = None, cache: Path | None = None) -> Store:
+    """A Cloud Healthcare API DICOM store, by name or DICOMweb URL, with Google credentials.
 
-    store = HealthcareDicomStore.parse(text)
-    return UnsupportedBackendError(
-        f"store {text!r}: Cloud Healthcare API store {store} needs Google credentials "
-        "support, which comes in the next version of dicomlab; for now pass a folder or "
-        f"another DICOMweb server's base URL ({STORE_FORMS})"
-    )
+    ``credentials`` default to Application Default Credentials
+    (``gcloud auth application-default login``); the session comes from
+    dicomweb-client's ``ext.gcp`` helper and refreshes tokens itself.
+
+    >>> open_google_store("projects/p/locations/us/datasets/d/dicomStores/s")  # doctest: +SKIP
+    DICOMwebStore('https://healthcare.googleapis.com/v1/projects/p/.../dicomStores/s/dicomWeb')
+    """
+    from dicomlab.resources import HealthcareDicomStore
+    from dicomlab.stores.dicomweb import DICOMwebStore
+    from dicomlab.stores.profiles import GOOGLE
+
+    store = HealthcareDicomStore.parse(name)  # a bad name says which part is wrong
+    version = "v1beta1" if "/v1beta1/" in name else "v1"
+    try:
+        from dicomweb_client.ext.gcp.session_utils import create_session_from_gcp_credentials
+        from google.auth.exceptions import DefaultCredentialsError
+    except ImportError as exc:
+        raise UnsupportedBackendError(
+            f"store {name!r} needs Google's client libraries: pip install 'dicomlab[gcp]'"
+        ) from exc
+    try:
+        session = create_session_from_gcp_credentials(credentials)
+    except DefaultCredentialsError as exc:
+        raise UnsupportedBackendError(
+            f"store {store}: no Google Application Default Credentials found; run "
+            "`gcloud auth application-default login` (or set GOOGLE_APPLICATION_CREDENTIALS), "
+            "then connect again"
+        ) from exc
+    return DICOMwebStore(store.dicomweb_url(version), session=session, profile=GOOGLE, cache=cache)
 
 
 def open_warehouse(spec: Any, home: Path) -> Warehouse:
@@ -117,7 +146,12 @@ def open_bucket(spec: Any, home: Path) -> Bucket:
     if isinstance(spec, Bucket):
         return spec
     if isinstance(spec, (str, os.PathLike)):
-        path = _local_path(os.fspath(spec))
+        text = os.fspath(spec)
+        if text.startswith("gs://"):
+            from dicomlab.buckets.gcs import GcsBucket
+
+            return GcsBucket(text)
+        path = _local_path(text)
         if path is not None:
             return LocalBucket(path)
     raise _unsupported("bucket", str(spec), BUCKET_FORMS)

@@ -9,11 +9,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydicom.datadict import keyword_for_tag
 
-__all__ = ["to_records"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["to_frame", "to_records"]
+
+_INTEGER_VRS = frozenset({"IS", "SL", "SS", "UL", "US", "SV", "UV"})
+_FLOAT_VRS = frozenset({"DS", "FD", "FL"})
 
 
 def _value(element: Mapping[str, Any]) -> Any:
@@ -35,3 +41,45 @@ def to_records(items: Iterable[Mapping[str, Mapping[str, Any]]]) -> list[dict[st
             record[keyword] = _value(element)
         records.append(record)
     return records
+
+
+def _vrs(items: Iterable[Mapping[str, Mapping[str, Any]]]) -> dict[str, str]:
+    vrs: dict[str, str] = {}
+    for item in items:
+        for tag, element in item.items():
+            vr = element.get("vr")
+            if vr:
+                vrs.setdefault(keyword_for_tag(int(tag, 16)) or tag, vr)
+    return vrs
+
+
+def to_frame(items: Iterable[Mapping[str, Mapping[str, Any]]]) -> pd.DataFrame:
+    """DICOM JSON objects as a DataFrame with keyword columns typed by VR.
+
+    Dates (DA) become ``datetime64`` (``NaT`` when absent or malformed),
+    single-valued integers (IS, US, UL, …) nullable ``Int64``, single-valued
+    decimals (DS, FD, FL) ``float``; everything else stays as received.
+
+    >>> df = to_frame([{"00080020": {"vr": "DA", "Value": ["20040119"]},
+    ...                 "00201208": {"vr": "IS", "Value": [7]}},
+    ...                {"00080020": {"vr": "DA"}}])
+    >>> df.dtypes.astype(str).to_dict()
+    {'StudyDate': 'datetime64[...]', 'NumberOfStudyRelatedInstances': 'Int64'}
+    >>> df.StudyDate.dt.strftime("%Y-%m-%d").tolist()
+    ['2004-01-19', nan]
+    """
+    import pandas as pd
+
+    items = list(items)
+    frame: pd.DataFrame = pd.DataFrame(to_records(items))
+    for column, vr in _vrs(items).items():
+        values = frame[column]
+        if values.map(lambda v: isinstance(v, list)).any():
+            continue  # multi-valued somewhere: keep the lists
+        if vr == "DA":
+            frame[column] = pd.to_datetime(values, format="%Y%m%d", errors="coerce")
+        elif vr in _INTEGER_VRS:
+            frame[column] = pd.to_numeric(values, errors="coerce").astype("Int64")
+        elif vr in _FLOAT_VRS:
+            frame[column] = pd.to_numeric(values, errors="coerce").astype(float)
+    return frame

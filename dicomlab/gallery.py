@@ -7,14 +7,14 @@ its series, ordered by ``InstanceNumber``).
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from dicomlab.errors import DicomlabError
 from dicomlab.filterfile import UID_COLUMNS
 from dicomlab.stores.base import InstanceRef, Store
+from dicomlab.stores.bulk import StudyIndex, map_bounded
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,44 +34,15 @@ def _caption(*records: dict[str, Any]) -> str:
     for column in CAPTION_COLUMNS:
         value = next((r[column] for r in records if r.get(column) not in (None, "")), None)
         if value is not None and str(value) not in ("nan", "NaT", "<NA>"):
-            parts.append(str(value))
+            parts.append(_text(value))
     return " · ".join(parts)
 
 
-class _StudyIndex:
-    """Instances of each study, searched once per study (captions, representatives)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._found: dict[str, list[dict[str, Any]]] = {}
-
-    def instances(self, study: str) -> list[dict[str, Any]]:
-        if study not in self._found:
-            found = self.store.search_instances(StudyInstanceUID=study)
-            records: list[dict[str, Any]] = [
-                {str(k): v for k, v in r.items()} for r in found.to_dict("records")
-            ]
-            records.sort(key=lambda r: (str(r.get("SeriesInstanceUID")), _number(r)))
-            self._found[study] = records
-        return self._found[study]
-
-    def find(self, record: dict[str, Any]) -> dict[str, Any]:
-        """The indexed instance a row names, or a representative of its series or study."""
-        study = str(record["StudyInstanceUID"])
-        candidates = self.instances(study)
-        for column in UID_COLUMNS[1:]:
-            if record.get(column):
-                candidates = [c for c in candidates if c.get(column) == record[column]]
-        if not candidates:
-            raise DicomlabError(f"no instance found in the store for study {study}")
-        series = candidates[0].get("SeriesInstanceUID")
-        first_series = [c for c in candidates if c.get("SeriesInstanceUID") == series]
-        return first_series[len(first_series) // 2]
-
-
-def _number(record: dict[str, Any]) -> int:
-    value = str(record.get("InstanceNumber", ""))
-    return int(value) if value.lstrip("-").isdigit() else 0
+def _text(value: Any) -> str:
+    """A caption part: dates as ``YYYY-MM-DD`` (search results type DA as timestamps)."""
+    if hasattr(value, "strftime") and hasattr(value, "hour") and not value.hour + value.minute:
+        return str(value.strftime("%Y-%m-%d"))
+    return str(value)
 
 
 def resolve_instances(
@@ -84,7 +55,7 @@ def resolve_instances(
             f"SOPInstanceUID); the DataFrame has {list(df.columns)}"
         )
     keys = [c for c in UID_COLUMNS if c in df.columns]
-    index = _StudyIndex(store)
+    index = StudyIndex(store)
     resolved: list[tuple[InstanceRef | None, str, str | None]] = []
     for record in df.drop_duplicates(keys).head(limit).to_dict("records"):
         try:
@@ -122,32 +93,22 @@ def build_tiles(
     are mostly waiting on the network, so a few requests in flight fill a grid
     several times faster; the session keeps its connections alive.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from tqdm.auto import tqdm
-
     from dicomlab.widgets import Tile
 
     items = list(items)
     # A store says how many requests it takes at once (a local index may be bound to
     # its thread: 1 means everything runs here, in the caller's thread).
-    workers = max(1, min(concurrency, getattr(store, "thumbnail_concurrency", 1), len(items)))
-    calls = ((store, ref, error, size, media_type) for ref, _, error in items)
-    with contextlib.ExitStack() as stack:
-        if workers == 1:
-            results: Iterator[tuple[bytes | None, str | None]] = (_thumbnail(*c) for c in calls)
-        else:
-            pool = stack.enter_context(ThreadPoolExecutor(max_workers=workers))
-            results = pool.map(lambda c: _thumbnail(*c), calls)  # in order, `workers` in flight
-        bar = tqdm(
-            results,
-            total=len(items),
-            desc="Thumbnails",
-            unit="image",
-            disable=not progress or len(items) < 8,
-        )
-        tiles = []
-        for (ref, caption, _), (image, error) in zip(items, bar, strict=True):
-            uids = (ref.study, ref.series, ref.instance) if ref else ("", "", "")
-            tiles.append(Tile(caption, image, media_type, error, uids))
+    workers = min(concurrency, getattr(store, "thumbnail_concurrency", 1))
+    results = map_bounded(
+        lambda item: _thumbnail(store, item[0], item[2], size, media_type),
+        items,
+        workers=workers,
+        desc="Thumbnails",
+        unit="image",
+        progress=progress,
+    )
+    tiles = []
+    for (ref, caption, _), (image, error) in zip(items, results, strict=True):
+        uids = (ref.study, ref.series, ref.instance) if ref else ("", "", "")
+        tiles.append(Tile(caption, image, media_type, error, uids))
     return tiles

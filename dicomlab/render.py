@@ -34,7 +34,7 @@ from pydicom.pixels.utils import get_nr_frames, pixel_array
 
 from dicomlab.errors import RenderError
 
-__all__ = ["MEDIA_TYPES", "render_dataset", "to_display_array"]
+__all__ = ["MEDIA_TYPES", "render_dataset", "render_placeholder", "to_display_array"]
 
 logger = logging.getLogger(__name__)
 
@@ -293,4 +293,34 @@ def render_dataset(
     else:
         image.save(buffer, format="PNG")
     logger.debug("rendered %s frame %d as %s %s", _describe(ds), frame, media_type, image.size)
+    return buffer.getvalue()
+
+
+def render_placeholder(text: str, size: int | None, media_type: str = "image/png") -> bytes:
+    """A grey ``size``-pixel tile that says ``text`` (why there is no image).
+
+    Used in place of a thumbnail that cannot be made, so a grid or a list of
+    thumbnails keeps one image per row.
+
+    >>> from PIL import Image
+    >>> tile = render_placeholder("no pixel data", 64, "image/jpeg")
+    >>> Image.open(io.BytesIO(tile)).size
+    (64, 64)
+    """
+    import textwrap
+
+    from PIL import ImageDraw
+
+    if media_type not in _PIL_FORMATS:
+        raise RenderError(f"media type {media_type!r} is not supported; use one of {MEDIA_TYPES}")
+    side = size or 128
+    image = Image.new("L", (side, side), 224)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 0, side - 1, side - 1), outline=160)
+    # About 6 pixels per character in PIL's default font.
+    lines = textwrap.wrap(text, width=max(4, (side - 8) // 6))[: max(1, (side - 8) // 12)]
+    for number, line in enumerate(lines):
+        draw.text((4, 4 + 12 * number), line, fill=64)
+    buffer = io.BytesIO()
+    image.save(buffer, format=_PIL_FORMATS[media_type])
     return buffer.getvalue()

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-__all__ = ["default_home", "sample_cohort_dir", "seed_sample_store"]
+__all__ = ["default_home", "sample_cohort_dir", "sample_files", "seed_sample_store"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,15 @@ def _is_instance_file(path: Path) -> bool:
         return False
     with path.open("rb") as handle:
         return handle.read(132)[128:] == b"DICM"
+
+
+def sample_files() -> list[Path]:
+    """The sample cohort's instance files, as pydicom ships them (81 files).
+
+    >>> len(sample_files())
+    81
+    """
+    return [p for p in sorted(sample_cohort_dir().rglob("*")) if _is_instance_file(p)]
 
 
 def seed_sample_store(dest: Path) -> int:

@@ -34,6 +34,6 @@ def exported_lab(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def sample_files() -> list[Path]:
     """The sample cohort's instance files, as pydicom ships them."""
-    from dicomlab.sample import _is_instance_file, sample_cohort_dir
+    from dicomlab.sample import sample_files
 
-    return [p for p in sorted(sample_cohort_dir().rglob("*")) if _is_instance_file(p)]
+    return sample_files()

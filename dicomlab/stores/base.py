@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -53,7 +53,9 @@ class Store(Protocol):
         """Every instance's metadata, without pixel data, for export."""
         ...
 
-    def search_instances(self, **filters: str) -> pd.DataFrame:
+    def search_instances(
+        self, fields: Sequence[str] | None = None, limit: int | None = None, **filters: str
+    ) -> pd.DataFrame:
         """Instances matching keyword filters, one row each, keyword columns."""
         ...
 

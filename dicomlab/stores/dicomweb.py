@@ -17,12 +17,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from dicomlab.errors import NotFoundError, RemoteError
+from dicomlab.errors import InvalidIdentifierError, NotFoundError, RemoteError
 from dicomlab.stores.base import InstanceRef, MetadataItem
+from dicomlab.stores.bulk import BulkRetrieval
+from dicomlab.stores.cache import RenderCache
+from dicomlab.stores.profiles import GENERIC, ORTHANC, PROFILES, ServerProfile, detect_profile
+from dicomlab.stores.stow import StowResult, json_body, read_batch, record_stow
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,11 +34,10 @@ if TYPE_CHECKING:
     from dicomweb_client import DICOMwebClient
     from pydicom import Dataset
 
-__all__ = ["DICOMwebStore", "StowResult"]
+__all__ = ["DICOMwebStore", "ServerWarning", "StowResult"]
 
 logger = logging.getLogger(__name__)
 SERVICE = "DICOMweb"
-PAGE_SIZE = 1000
 STOW_BATCH = 20
 # Statuses for which a server is taken to be unable to render an instance.
 RENDER_FALLBACK_STATUSES = frozenset({400, 406, 500})
@@ -145,25 +148,11 @@ def instance_path(ref: InstanceRef) -> str:
     return f"studies/{ref.study}/series/{ref.series}/instances/{ref.instance}"
 
 
-@dataclass
-class StowResult:
-    """What a STOW-RS upload did: SOP Instance UIDs stored, and ``(source, reason)`` failures.
-
-    >>> r = StowResult(stored=["1.2.3"], failures=[("a.dcm", "not DICOM")])
-    >>> r.counter
-    {'success': 1, 'failure': 1}
-    """
-
-    stored: list[str] = field(default_factory=list)
-    failures: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def counter(self) -> dict[str, int]:
-        """``{"success": n, "failure": m}``."""
-        return {"success": len(self.stored), "failure": len(self.failures)}
+class ServerWarning(UserWarning):
+    """A DICOMweb server said its answer is incomplete (truncated search results)."""
 
 
-class DICOMwebStore:
+class DICOMwebStore(BulkRetrieval):
     """A DICOMweb server at base URL ``url`` (e.g. ``http://127.0.0.1:8042/dicom-web``).
 
     Parameters
@@ -171,9 +160,12 @@ class DICOMwebStore:
     url
         The DICOMweb base URL (QIDO, WADO and STOW share it).
     session
-        A ready ``requests.Session`` (authentication lives there); a new one if ``None``.
+        A ready ``requests.Session`` (authentication lives there, e.g. Google's
+        ``AuthorizedSession``); a new one if ``None``.
     headers
         Extra headers sent with every request (e.g. ``Authorization``).
+    auth
+        ``(user, password)`` for HTTP basic authentication.
     timeout
         ``(connect, read)`` seconds for each request.
     max_attempts
@@ -183,6 +175,13 @@ class DICOMwebStore:
         header asks. ``1`` fails at once.
     backoff
         The first back-off in seconds.
+    profile
+        The server's :class:`~dicomlab.stores.profiles.ServerProfile` (or its
+        name: ``"google"``, ``"orthanc"``, ``"generic"``); found from the URL
+        (and, for deletes, by asking the server) when ``None``.
+    cache
+        A :class:`~dicomlab.stores.cache.RenderCache` (or its folder) for
+        rendered thumbnails; ``None`` caches nothing.
 
     Examples
     --------
@@ -190,31 +189,37 @@ class DICOMwebStore:
     >>> store.search_studies(PatientID="77654033")                    # doctest: +SKIP
     """
 
-    # Rendered thumbnails in flight at once (Orthanc's throughput doubles from 1 to 8).
-    thumbnail_concurrency = 8
-
     def __init__(
         self,
         url: str,
         *,
         session: requests.Session | None = None,
         headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
         timeout: float | tuple[float, float] = (5, 60),
         max_attempts: int = 5,
         backoff: float = 0.5,
+        profile: ServerProfile | str | None = None,
+        cache: RenderCache | str | os.PathLike[str] | None = None,
     ) -> None:
         import requests
         from dicomweb_client import DICOMwebClient
 
         self._url = url.rstrip("/")
-        session = session if session is not None else requests.Session()
+        self.session = session if session is not None else requests.Session()
+        if auth is not None:
+            self.session.auth = auth
         # Scoped to this server: a caller's session keeps its behaviour elsewhere.
-        session.mount(self._url + "/", _raw_query_adapter(max(1, max_attempts), backoff))
+        self.session.mount(self._url + "/", _raw_query_adapter(max(1, max_attempts), backoff))
+        self.session.hooks["response"].append(self._note_warning)
+        self.timeout = timeout
         self.client: DICOMwebClient = DICOMwebClient(
-            self._url, session=session, headers=headers, timeout=timeout
+            self._url, session=self.session, headers=headers, timeout=timeout
         )
         # Retries live in the transport (it honours Retry-After); none on top of them.
         self.client.set_http_retry_params(retry=False)
+        self._profile = PROFILES[profile] if isinstance(profile, str) else profile
+        self.cache = RenderCache(cache) if isinstance(cache, (str, os.PathLike)) else cache
 
     @property
     def url(self) -> str:
@@ -223,47 +228,106 @@ class DICOMwebStore:
     def __repr__(self) -> str:
         return f"DICOMwebStore({self._url!r})"
 
+    @property
+    def profile(self) -> ServerProfile:
+        """What kind of server this is (from the URL, or asked once: Orthanc's ``/system``)."""
+        if self._profile is None:
+            self._profile = detect_profile(self._url)
+            if self._profile is GENERIC and _is_orthanc(self.session, self._url):
+                self._profile = ORTHANC
+        return self._profile
+
+    @property
+    def _known_profile(self) -> ServerProfile:
+        """The profile as far as it is known without asking the server (enough for paging)."""
+        return self._profile or detect_profile(self._url)
+
+    @property
+    def thumbnail_concurrency(self) -> int:  # type: ignore[override]
+        """Requests in flight at once for bulk retrieval (from the server profile)."""
+        return self._known_profile.concurrency
+
+    def _note_warning(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """Surface a server's ``Warning`` header on a search (e.g. truncated results)."""
+        warning = response.headers.get("Warning")
+        if warning and response.request.method == "GET" and response.url.startswith(self._url):
+            path = response.url[len(self._url) :].split("?")[0]
+            warnings.warn(
+                f"the DICOMweb server warns about {path}: {warning}", ServerWarning, stacklevel=2
+            )
+
+    # ---- search -------------------------------------------------------------------------
+
     def _pages(
-        self, search: Callable[..., list[dict[str, Any]]], resource: str, **kwargs: Any
+        self,
+        search: Callable[..., list[dict[str, Any]]],
+        level: str,
+        limit: int | None = None,
+        **kwargs: Any,
     ) -> Iterator[dict[str, Any]]:
-        """Every QIDO result, fetched ``PAGE_SIZE`` at a time until a page comes back empty."""
-        offset = 0
-        while True:
-            with _translated(resource):
-                page = search(limit=PAGE_SIZE, offset=offset, **kwargs)
+        """QIDO results, a page at a time (the profile's cap), until a page comes back empty.
+
+        Stops after ``limit`` results; warns when the server's largest
+        ``offset`` is reached with results left (they cannot be fetched).
+        """
+        page_size = self._known_profile.page_limit(level)
+        offset, max_offset = 0, self._known_profile.max_offset
+        while limit is None or offset < limit:
+            size = page_size if limit is None else min(page_size, limit - offset)
+            with _translated(level):
+                page = search(limit=size, offset=offset, **kwargs)
             if not page:
                 return
             yield from page
             offset += len(page)
+            if max_offset is not None and offset > max_offset and len(page) == size:
+                warnings.warn(
+                    f"{level} search stopped at {offset} results: the server accepts no "
+                    f"offset beyond {max_offset}; narrow the search (e.g. by StudyDate)",
+                    ServerWarning,
+                    stacklevel=3,
+                )
+                return
 
     def _search(
-        self, level: str, filters: dict[str, str], fields: Sequence[str] | None
+        self,
+        level: str,
+        filters: dict[str, str],
+        fields: Sequence[str] | None,
+        limit: int | None,
     ) -> pd.DataFrame:
-        import pandas as pd
-
-        from dicomlab.dicomjson import to_records
+        from dicomlab.dicomjson import to_frame
 
         search = getattr(self.client, f"search_for_{level}")
         found = self._pages(
-            search, level, search_filters=filters or None, fields=list(fields) if fields else None
+            search,
+            level,
+            limit,
+            search_filters=filters or None,
+            fields=list(fields) if fields else None,
         )
-        result: pd.DataFrame = pd.DataFrame(to_records(found))
-        return result
+        return to_frame(found)
 
-    def search_studies(self, fields: Sequence[str] | None = None, **filters: str) -> pd.DataFrame:
-        """Studies matching DICOM keyword filters, one row each.
+    def search_studies(
+        self, fields: Sequence[str] | None = None, limit: int | None = None, **filters: str
+    ) -> pd.DataFrame:
+        """Studies matching DICOM keyword filters, one row each (all pages, or ``limit``).
 
         >>> store.search_studies(StudyDate="19970101-20041231")        # doctest: +SKIP
         """
-        return self._search("studies", filters, fields)
+        return self._search("studies", filters, fields, limit)
 
-    def search_series(self, fields: Sequence[str] | None = None, **filters: str) -> pd.DataFrame:
+    def search_series(
+        self, fields: Sequence[str] | None = None, limit: int | None = None, **filters: str
+    ) -> pd.DataFrame:
         """Series matching DICOM keyword filters, e.g. ``Modality="MR"``."""
-        return self._search("series", filters, fields)
+        return self._search("series", filters, fields, limit)
 
-    def search_instances(self, fields: Sequence[str] | None = None, **filters: str) -> pd.DataFrame:
+    def search_instances(
+        self, fields: Sequence[str] | None = None, limit: int | None = None, **filters: str
+    ) -> pd.DataFrame:
         """Instances matching DICOM keyword filters, e.g. ``PatientID="77654033"``."""
-        return self._search("instances", filters, fields)
+        return self._search("instances", filters, fields, limit)
 
     def count_instances(self) -> int:
         """How many instances the server holds (counted through QIDO pages)."""
@@ -275,6 +339,24 @@ class DICOMwebStore:
         for item in self._pages(self.client.search_for_series, "series", fields=["0020000D"]):
             yield _uid(item, "study"), _uid(item, "series")
 
+    # ---- metadata -----------------------------------------------------------------------
+
+    def fetch_metadata(
+        self, study: str, series: str | None = None, instance: str | None = None
+    ) -> list[dict[str, Any]]:
+        """DICOM JSON of a study's, a series' or one instance's instances (bulk data omitted).
+
+        >>> store.fetch_metadata("1.2.3", "1.2.3.4")[0]["00080018"]     # doctest: +SKIP
+        {'vr': 'UI', 'Value': ['1.2.3.4.5']}
+        """
+        path = _path(study, series, instance)
+        with _translated(f"{path}/metadata"):
+            if instance is not None and series is not None:
+                return [dict(self.client.retrieve_instance_metadata(study, series, instance))]
+            if series is not None:
+                return list(self.client.retrieve_series_metadata(study, series))
+            return list(self.client.retrieve_study_metadata(study))
+
     def iter_json(self) -> Iterator[MetadataItem]:
         """Every instance's DICOM JSON (``MetadataItem.json``), one WADO-RS request per series.
 
@@ -284,8 +366,7 @@ class DICOMwebStore:
         for study, series in self.iter_series():
             resource = f"studies/{study}/series/{series}/metadata"
             try:
-                with _translated(resource):
-                    items = self.client.retrieve_series_metadata(study, series)
+                items = self.fetch_metadata(study, series)
             except (RemoteError, NotFoundError) as exc:
                 yield MetadataItem(resource, error=str(exc))
                 continue
@@ -308,30 +389,66 @@ class DICOMwebStore:
                 continue
             yield MetadataItem(item.source, dataset=dataset)
 
+    # ---- instances, frames, rendered ----------------------------------------------------
+
     def fetch_instance(self, ref: InstanceRef) -> Dataset:
         """One instance with its pixel data (WADO-RS)."""
         with _translated(instance_path(ref)):
             return self.client.retrieve_instance(ref.study, ref.series, ref.instance)
 
-    def fetch_thumbnail(
-        self, ref: InstanceRef, *, size: int = 128, media_type: str = "image/png", **options: Any
-    ) -> bytes:
-        """The server's rendering of the first frame, fitted in ``size``×``size``.
+    def fetch_frames(
+        self,
+        ref: InstanceRef,
+        frames: Sequence[int] = (1,),
+        *,
+        media_type: str = "application/octet-stream",
+    ) -> list[bytes]:
+        """Frames (1-based) of an instance: raw pixels by default, or ``image/jpeg``…
 
-        Falls back to rendering locally (:func:`dicomlab.render.render_dataset`)
-        when the server answers 400, 406 or 500 (e.g. no pixel data, colour
-        JPEG 2000), or when rendering ``options`` are given.
+        The media type is always sent explicitly (Orthanc answers nothing useful
+        without it).
         """
+        numbers = _frame_numbers(frames)
+        with _translated(f"{instance_path(ref)}/frames/{','.join(map(str, numbers))}"):
+            return self.client.retrieve_instance_frames(
+                ref.study, ref.series, ref.instance, numbers, media_types=(media_type,)
+            )
+
+    def fetch_rendered(
+        self,
+        ref: InstanceRef,
+        *,
+        frame: int | None = None,
+        media_type: str = "image/jpeg",
+        viewport: int | tuple[int, int] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> bytes:
+        """The server's rendering of an instance (or one frame): JPEG, or PNG on request.
+
+        ``viewport`` fits the image in a box (one side, or ``(width, height)``);
+        ``params`` passes server extras (e.g. Orthanc's ``window``).
+        """
+        query = dict(params or {})
+        if viewport is not None:
+            width, height = (viewport, viewport) if isinstance(viewport, int) else viewport
+            query["viewport"] = f"{width},{height}"
+        args = (ref.study, ref.series, ref.instance)
+        if frame is None:
+            with _translated(f"{instance_path(ref)}/rendered"):
+                return self.client.retrieve_instance_rendered(
+                    *args, media_types=(media_type,), params=query or None
+                )
+        with _translated(f"{instance_path(ref)}/frames/{frame}/rendered"):
+            return self.client.retrieve_instance_frames_rendered(
+                *args, _frame_numbers([frame]), media_types=(media_type,), params=query or None
+            )
+
+    def _render_thumbnail(
+        self, ref: InstanceRef, size: int, media_type: str, options: dict[str, Any]
+    ) -> bytes:
         if not options:
             try:
-                with _translated(f"{instance_path(ref)}/rendered"):
-                    return self.client.retrieve_instance_rendered(
-                        ref.study,
-                        ref.series,
-                        ref.instance,
-                        media_types=(media_type,),
-                        params={"viewport": f"{size},{size}"},
-                    )
+                return self.fetch_rendered(ref, media_type=media_type, viewport=size)
             except (RemoteError, NotFoundError) as exc:
                 if _status(exc) not in RENDER_FALLBACK_STATUSES:
                     raise
@@ -339,6 +456,8 @@ class DICOMwebStore:
         from dicomlab.render import render_dataset
 
         return render_dataset(self.fetch_instance(ref), size=size, media_type=media_type, **options)
+
+    # ---- store and delete ---------------------------------------------------------------
 
     def store_files(
         self, paths: Iterable[str | os.PathLike[str]], *, batch_size: int = STOW_BATCH
@@ -357,69 +476,111 @@ class DICOMwebStore:
         result = StowResult()
         iterator = iter(paths)
         while batch := list(islice(iterator, batch_size)):
-            datasets = _read_batch(batch, result)
+            datasets = read_batch(batch, result)
             if datasets:
-                self._store_batch(datasets, result)
+                self.store_datasets(datasets, result)
         return result
 
-    def _store_batch(self, datasets: dict[str, Dataset], result: StowResult) -> None:
-        """Send one batch; record what the server stored and refused."""
+    def store_datasets(
+        self, datasets: dict[str, Dataset], result: StowResult | None = None
+    ) -> StowResult:
+        """Send datasets (keyed by SOPInstanceUID) in one STOW-RS request."""
         import requests
 
+        result = result if result is not None else StowResult()
         try:
             with _translated("studies"):
                 try:
                     response = self.client.store_instances(list(datasets.values()))
                 except requests.HTTPError as exc:
-                    body = _json_body(exc.response)
+                    body = json_body(exc.response)
                     if body is None or _http_status(exc) not in (400, 409):
                         raise
                     response = body
         except RemoteError as exc:
             result.failures.extend((uid, str(exc)) for uid in datasets)
-            return
-        _record_stow(response, datasets, result)
+            return result
+        record_stow(response, datasets, result)
+        return result
+
+    def store_json(self, metadata: Mapping[str, Any], jpeg: bytes) -> StowResult:
+        """Store one instance given as DICOM JSON plus a baseline JPEG image.
+
+        Sent as ``multipart/related; type="application/dicom+json"`` where the
+        server takes it (Google); as a Part 10 file with the JPEG encapsulated
+        where it does not (Orthanc answers 415, and so does any server that
+        refuses the JSON form: then the Part 10 form is sent instead).
+        """
+        from dicomlab.stores.stow import build_json_jpeg_body, dataset_from_json_jpeg
+
+        dataset = dataset_from_json_jpeg(metadata, jpeg)  # validates the UIDs first
+        uid = str(dataset.SOPInstanceUID)
+        if self.profile.stow_json:
+            body, content_type = build_json_jpeg_body(metadata, jpeg)
+            headers = {"Content-Type": content_type, "Accept": "application/dicom+json"}
+            response = self.session.post(
+                f"{self._url}/studies", data=body, headers=headers, timeout=self.timeout
+            )
+            if response.status_code != 415:
+                result = StowResult()
+                with _translated("studies"):
+                    parsed = json_body(response)
+                    if parsed is None:
+                        response.raise_for_status()
+                        raise RemoteError(
+                            "DICOMweb STOW answered without a DICOM JSON body",
+                            service=SERVICE,
+                            resource="studies",
+                            status=response.status_code,
+                        )
+                record_stow(parsed, {uid: dataset}, result)
+                return result
+        return self.store_datasets({uid: dataset})
+
+    def delete(self, study: str, series: str | None = None, instance: str | None = None) -> None:
+        """Delete a study, a series or an instance from the server (and from the cache).
+
+        Google answers a study or series delete with a long-running operation,
+        waited on here; Orthanc deletes through its REST API (its DICOMweb
+        plugin has no DELETE).
+        """
+        from dicomlab.stores.deletion import delete_resource
+
+        path = _path(study, series, instance)
+        with _translated(path):
+            delete_resource(self, path, [uid for uid in (study, series, instance) if uid])
+        if self.cache is not None:
+            self.cache.discard(self._url, tuple(u for u in (study, series, instance) if u))
 
 
-def _read_batch(batch: list[str | os.PathLike[str]], result: StowResult) -> dict[str, Dataset]:
-    """The readable files of ``batch`` by SOPInstanceUID; unreadable ones become failures."""
-    from pydicom import dcmread
+def _path(study: str, series: str | None = None, instance: str | None = None) -> str:
+    """``studies/S[/series/SE[/instances/I]]`` (UIDs validated; an instance needs its series)."""
+    from dicomlab.uids import validate_uid
 
-    datasets: dict[str, Dataset] = {}
-    for path in batch:
-        try:
-            ds = dcmread(path)
-            datasets[str(ds.SOPInstanceUID)] = ds
-        except Exception as exc:  # a bad file is reported, never fatal
-            reason = str(exc).split(" Use force=True")[0]
-            result.failures.append((os.fspath(path), f"not readable as DICOM: {reason}"))
-    return datasets
+    if instance is not None and series is None:
+        raise InvalidIdentifierError(f"instance {instance!r} needs its SeriesInstanceUID too")
+    path = f"studies/{validate_uid(study, what='StudyInstanceUID')}"
+    if series is not None:
+        path += f"/series/{validate_uid(series, what='SeriesInstanceUID')}"
+    if instance is not None:
+        path += f"/instances/{validate_uid(instance, what='SOPInstanceUID')}"
+    return path
 
 
-def _json_body(response: requests.Response | None) -> Dataset | None:
-    """A STOW response body as a Dataset, if it is DICOM JSON."""
-    from pydicom import Dataset
+def _frame_numbers(frames: Sequence[int]) -> list[int]:
+    numbers = [int(f) for f in frames]
+    if not numbers or any(n < 1 for n in numbers):
+        raise InvalidIdentifierError(f"frame numbers are 1-based and at least one: {frames!r}")
+    return numbers
 
-    if response is None:
-        return None
+
+def _is_orthanc(session: requests.Session, url: str) -> bool:
+    """Whether the server beside ``url`` answers Orthanc's ``GET /system``."""
+    import requests
+
+    root = url.rsplit("/", 1)[0]
     try:
-        return Dataset.from_json(response.json())
-    except ValueError:
-        return None
-
-
-def _record_stow(response: Dataset, sent: dict[str, Dataset], result: StowResult) -> None:
-    """Read ReferencedSOPSequence and FailedSOPSequence of a STOW response into ``result``."""
-    stored = [
-        str(item.ReferencedSOPInstanceUID) for item in response.get("ReferencedSOPSequence", [])
-    ]
-    failed = {
-        str(item.ReferencedSOPInstanceUID): str(item.get("FailureReason", "unknown"))
-        for item in response.get("FailedSOPSequence", [])
-    }
-    result.stored.extend(stored)
-    result.failures.extend(
-        (uid, f"refused by the server (FailureReason {reason})") for uid, reason in failed.items()
-    )
-    missing = set(sent) - set(stored) - set(failed)
-    result.failures.extend((uid, "not acknowledged by the server") for uid in sorted(missing))
+        response = session.get(f"{root}/system", timeout=5)
+        return response.ok and "ApiVersion" in response.json()
+    except (requests.RequestException, ValueError):
+        return False

@@ -6,16 +6,20 @@ DICOMweb-like index of the folder); images are rendered locally.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dicomlab.errors import NotFoundError
+from dicomlab.errors import InvalidIdentifierError, NotFoundError
 from dicomlab.stores.base import InstanceRef, MetadataItem
+from dicomlab.stores.bulk import BulkRetrieval
+from dicomlab.stores.cache import RenderCache
+from dicomlab.stores.stow import StowResult, read_batch, record_stow
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -78,7 +82,7 @@ def _split_date_ranges(
     return exact, ranges
 
 
-class FolderStore:
+class FolderStore(BulkRetrieval):
     """DICOM files under ``path`` (searched recursively; hidden files ignored).
 
     Parameters
@@ -87,6 +91,9 @@ class FolderStore:
         The folder.
     index_dir
         Where to keep the search index; ``None`` keeps it in memory.
+    cache
+        A :class:`~dicomlab.stores.cache.RenderCache` (or its folder) for
+        rendered thumbnails; ``None`` caches nothing.
 
     Examples
     --------
@@ -97,13 +104,20 @@ class FolderStore:
     # The dicomweb-client index is an SQLite connection bound to the thread that made it.
     thumbnail_concurrency = 1
 
-    def __init__(self, path: str | os.PathLike[str], *, index_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        index_dir: Path | None = None,
+        cache: RenderCache | str | os.PathLike[str] | None = None,
+    ) -> None:
         self.path = Path(path).expanduser().resolve()
         if not self.path.is_dir():
             raise NotFoundError(
                 f"store folder {str(self.path)!r} does not exist or is not a folder"
             )
         self._index_dir = index_dir
+        self.cache = RenderCache(cache) if isinstance(cache, (str, os.PathLike)) else cache
 
     @property
     def url(self) -> str:
@@ -143,38 +157,193 @@ class FolderStore:
         self._index_dir.mkdir(parents=True, exist_ok=True)
         return DICOMfileClient(self.url, update_db=True, db_dir=self._index_dir)
 
-    def search_instances(self, **filters: str) -> pd.DataFrame:
-        """Instances matching DICOM keyword filters, e.g. ``PatientID="77654033"``."""
-        import pandas as pd
+    # ---- search -------------------------------------------------------------------------
 
-        from dicomlab.dicomjson import to_records
+    def _search(
+        self, level: str, filters: dict[str, str], fields: Sequence[str] | None, limit: int | None
+    ) -> pd.DataFrame:
+
+        from dicomlab.dicomjson import to_frame
 
         exact, ranges = _split_date_ranges(filters)
-        found = self.client.search_for_instances(search_filters=exact or None)
-        result: pd.DataFrame = pd.DataFrame(to_records(found))
+        search = getattr(self.client, f"search_for_{level}")
+        found = search(search_filters=exact or None, fields=list(fields) if fields else None)
         for keyword, (low, high) in ranges.items():
             # DICOMfileClient ignores date ranges (it only logs so): match them here,
             # as a DICOMweb server does (PS3.4 C.2.2.2.5, YYYYMMDD-YYYYMMDD, open ends).
-            if result.empty:
-                break
-            dates = result.get(keyword, pd.Series("", index=result.index)).fillna("").astype(str)
-            keep = dates.ne("") & dates.ge(low or "00000000") & dates.le(high or "99999999")
-            result = result[keep].reset_index(drop=True)
+            found = [item for item in found if _in_range(item, keyword, low, high)]
+        result: pd.DataFrame = to_frame(found[:limit] if limit is not None else found)
         return result
+
+    def search_studies(
+        self, fields: Sequence[str] | None = None, limit: int | None = None, **filters: str
+    ) -> pd.DataFrame:
+        """Studies matching DICOM keyword filters, e.g. ``StudyDate="19970101-20041231"``."""
+        return self._search("studies", filters, fields, limit)
+
+    def search_series(
+        self, fields: Sequence[str] | None = None, limit: int | None = None, **filters: str
+    ) -> pd.DataFrame:
+        """Series matching DICOM keyword filters, e.g. ``Modality="MR"``."""
+        return self._search("series", filters, fields, limit)
+
+    def search_instances(
+        self, fields: Sequence[str] | None = None, limit: int | None = None, **filters: str
+    ) -> pd.DataFrame:
+        """Instances matching DICOM keyword filters, e.g. ``PatientID="77654033"``."""
+        return self._search("instances", filters, fields, limit)
+
+    # ---- retrieve -----------------------------------------------------------------------
+
+    def fetch_metadata(
+        self, study: str, series: str | None = None, instance: str | None = None
+    ) -> list[dict[str, Any]]:
+        """DICOM JSON of a study's, a series' or one instance's instances (no bulk data)."""
+        with self._not_found(study, series, instance):
+            if instance is not None and series is not None:
+                return [dict(self.client.retrieve_instance_metadata(study, series, instance))]
+            if series is not None:
+                return list(self.client.retrieve_series_metadata(study, series))
+            return list(self.client.retrieve_study_metadata(study))
 
     def fetch_instance(self, ref: InstanceRef) -> Dataset:
         """One instance with its pixel data."""
-        try:
+        with self._not_found(ref.study, ref.series, ref.instance):
             return self.client.retrieve_instance(ref.study, ref.series, ref.instance)
-        except IndexError as exc:  # how DICOMfileClient reports an unknown instance
-            raise NotFoundError(f"instance {ref.instance} is not in {self.path}") from exc
-        except ValueError as exc:
-            raise NotFoundError(f"instance {ref.instance} is not in {self.path}: {exc}") from exc
 
-    def fetch_thumbnail(
-        self, ref: InstanceRef, *, size: int = 128, media_type: str = "image/png", **options: Any
+    def fetch_frames(
+        self,
+        ref: InstanceRef,
+        frames: Sequence[int] = (1,),
+        *,
+        media_type: str = "application/octet-stream",
+    ) -> list[bytes]:
+        """Frames (1-based) of an instance as stored, uncompressed by default."""
+        numbers = [int(f) for f in frames]
+        if not numbers or any(n < 1 for n in numbers):
+            raise InvalidIdentifierError(f"frame numbers are 1-based and at least one: {frames!r}")
+        with self._not_found(ref.study, ref.series, ref.instance):
+            return self.client.retrieve_instance_frames(
+                ref.study, ref.series, ref.instance, numbers, media_types=(media_type,)
+            )
+
+    def fetch_rendered(
+        self,
+        ref: InstanceRef,
+        *,
+        frame: int | None = None,
+        media_type: str = "image/jpeg",
+        viewport: int | tuple[int, int] | None = None,
+        params: dict[str, Any] | None = None,
     ) -> bytes:
-        """The first frame, windowed and rendered locally."""
+        """The instance (or one 1-based frame) rendered locally, fitted in ``viewport``."""
+        from dicomlab.render import render_dataset
+
+        size = max(viewport) if isinstance(viewport, tuple) else viewport
+        options = dict(params or {})
+        return render_dataset(
+            self.fetch_instance(ref),
+            size=size,
+            media_type=media_type,
+            frame=(frame or 1) - 1,
+            **options,
+        )
+
+    def _render_thumbnail(
+        self, ref: InstanceRef, size: int, media_type: str, options: dict[str, Any]
+    ) -> bytes:
         from dicomlab.render import render_dataset
 
         return render_dataset(self.fetch_instance(ref), size=size, media_type=media_type, **options)
+
+    @contextlib.contextmanager
+    def _not_found(self, *uids: str | None) -> Iterator[None]:
+        """How DICOMfileClient reports an unknown resource, as a NotFoundError."""
+        import requests
+
+        name = "/".join(u for u in uids if u)
+        try:
+            yield
+        except (IndexError, ValueError, requests.HTTPError) as exc:
+            raise NotFoundError(f"{name} is not in {self.path}: {exc}") from exc
+
+    # ---- store and delete ---------------------------------------------------------------
+
+    def store_files(
+        self, paths: Iterable[str | os.PathLike[str]], *, batch_size: int = 20
+    ) -> StowResult:
+        """Copy DICOM files into the folder (``studies/S/series/SE/instances/I``).
+
+        Instances already in the store are left as they are (counted as
+        stored, as a DICOMweb server treats a repeated STOW); unreadable files
+        are failures.
+        """
+        from itertools import islice
+
+        result = StowResult()
+        iterator = iter(paths)
+        while batch := list(islice(iterator, batch_size)):
+            datasets = read_batch(batch, result)
+            if datasets:
+                self.store_datasets(datasets, result)
+        return result
+
+    def store_datasets(
+        self, datasets: dict[str, Dataset], result: StowResult | None = None
+    ) -> StowResult:
+        """Store datasets keyed by SOPInstanceUID (existing instances are not rewritten)."""
+        result = result if result is not None else StowResult()
+        known = set(self.search_instances(fields=["SOPInstanceUID"]).get("SOPInstanceUID", []))
+        new = {uid: ds for uid, ds in datasets.items() if uid not in known}
+        result.stored.extend(uid for uid in datasets if uid in known)
+        if new:
+            try:
+                response = self.client.store_instances(list(new.values()))
+            except Exception as exc:  # the file client reports any failure as one error
+                result.failures.extend((uid, f"not stored: {exc}") for uid in new)
+                return result
+            record_stow(response, new, result)
+        return result
+
+    def store_json(self, metadata: Mapping[str, Any], jpeg: bytes) -> StowResult:
+        """Store one instance given as DICOM JSON plus a baseline JPEG (as a Part 10 file)."""
+        from dicomlab.stores.stow import dataset_from_json_jpeg
+
+        dataset = dataset_from_json_jpeg(metadata, jpeg)
+        return self.store_datasets({str(dataset.SOPInstanceUID): dataset})
+
+    def delete(self, study: str, series: str | None = None, instance: str | None = None) -> None:
+        """Delete a study, series or instance: its files and index entries (and cached images)."""
+        from dicomlab.stores.dicomweb import _path
+
+        path = _path(study, series, instance)  # validates the UIDs
+        filters = {"StudyInstanceUID": study}
+        if series is not None:
+            filters["SeriesInstanceUID"] = series
+        if instance is not None:
+            filters["SOPInstanceUID"] = instance
+        if self._search("instances", filters, None, None).empty:
+            raise NotFoundError(f"{path} is not in {self.path}")
+        with self._not_found(study, series, instance):
+            if instance is not None and series is not None:
+                self.client.delete_instance(study, series, instance)
+            elif series is not None:
+                self.client.delete_series(study, series)
+            else:
+                self.client.delete_study(study)
+        # dicomweb-client 0.61 removes the files but not their index rows (its
+        # executemany is given a string): index the folder again, which drops them.
+        self.__dict__.pop("client", None)
+        if self.cache is not None:
+            self.cache.discard(self.url, tuple(u for u in (study, series, instance) if u))
+
+
+def _in_range(item: Mapping[str, Any], keyword: str, low: str, high: str) -> bool:
+    from pydicom.datadict import tag_for_keyword
+
+    tag = tag_for_keyword(keyword)
+    values = item.get(f"{tag:08X}", {}).get("Value") if tag is not None else None
+    if not values:
+        return False
+    value = str(values[0])
+    return (low or "00000000") <= value <= (high or "99999999")

@@ -12,8 +12,9 @@ import pytest
 import dicomlab
 from dicomlab.errors import NotFoundError, RemoteError
 from dicomlab.stores.base import InstanceRef, MetadataItem
-from dicomlab.stores.dicomweb import DICOMwebStore, StowResult, _record_stow
+from dicomlab.stores.dicomweb import DICOMwebStore, StowResult
 from dicomlab.stores.folder import FolderStore
+from dicomlab.stores.stow import record_stow
 from tests.integration.orthanc import OrthancServer
 
 
@@ -147,7 +148,7 @@ def test_partial_stow_failure_is_read_from_the_body():
     response.FailedSOPSequence = [bad]
     result = StowResult()
     sent = {uid: pydicom.Dataset() for uid in ("1.2.1", "1.2.2", "1.2.3")}
-    _record_stow(response, sent, result)
+    record_stow(response, sent, result)
     assert result.stored == ["1.2.1"]
     assert result.failures == [
         ("1.2.2", "refused by the server (FailureReason 272)"),

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from dicomlab.backends import open_store
+from dicomlab.backends import open_bucket, open_store
 from dicomlab.errors import InvalidResourceError, UnsupportedBackendError
 from dicomlab.stores.dicomweb import DICOMwebStore
+from dicomlab.stores.profiles import GOOGLE
 
 GOOGLE_NAME = "projects/p/locations/us-central1/datasets/d/dicomStores/s"
 
@@ -21,12 +22,50 @@ def test_dicomweb_urls_open_a_dicomweb_store(url, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "spec", [GOOGLE_NAME, f"https://healthcare.googleapis.com/v1/{GOOGLE_NAME}/dicomWeb"]
+    "spec, version",
+    [
+        (GOOGLE_NAME, "v1"),
+        (f"https://healthcare.googleapis.com/v1/{GOOGLE_NAME}/dicomWeb", "v1"),
+        (f"https://healthcare.googleapis.com/v1beta1/{GOOGLE_NAME}/dicomWeb/", "v1beta1"),
+    ],
 )
-def test_google_stores_parse_then_wait_for_credentials(spec, tmp_path):
+def test_google_stores_open_with_default_credentials(spec, version, tmp_path, monkeypatch):
+    import google.auth
+    from google.auth.credentials import AnonymousCredentials
+
+    asked = []
+
+    def default(scopes=None, **kwargs):
+        asked.append(scopes)
+        return AnonymousCredentials(), "p"
+
+    monkeypatch.setattr(google.auth, "default", default)
+    store = open_store(spec, tmp_path)
+    assert isinstance(store, DICOMwebStore) and store.profile is GOOGLE
+    assert store.url == f"https://healthcare.googleapis.com/{version}/{GOOGLE_NAME}/dicomWeb"
+    assert asked == [["https://www.googleapis.com/auth/cloud-platform"]]
+    assert store.profile.page_limit("instances") == 50000
+
+
+def test_google_store_without_credentials_says_what_to_do(tmp_path, monkeypatch):
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    def default(scopes=None, **kwargs):
+        raise DefaultCredentialsError("none here")
+
+    monkeypatch.setattr(google.auth, "default", default)
     with pytest.raises(UnsupportedBackendError) as info:
-        open_store(spec, tmp_path)
-    assert GOOGLE_NAME in str(info.value) and "credentials" in str(info.value)
+        open_store(GOOGLE_NAME, tmp_path)
+    assert GOOGLE_NAME in str(info.value)
+    assert "gcloud auth application-default login" in str(info.value)
+
+
+def test_gs_uris_open_a_cloud_storage_bucket(tmp_path):
+    from dicomlab.buckets.gcs import GcsBucket
+
+    bucket = open_bucket("gs://my-bucket/cohorts", tmp_path)
+    assert isinstance(bucket, GcsBucket) and bucket.url == "gs://my-bucket/cohorts"
 
 
 def test_malformed_google_store_names_the_bad_value(tmp_path):

@@ -1,0 +1,135 @@
+"""Rendered thumbnails from a real Orthanc: ours against a sequential loop and the server's ceiling.
+
+Starts a throwaway Orthanc (Debian's ``orthanc`` + ``orthanc-dicomweb``),
+loads the sample cohort through our STOW, and fetches N rendered JPEG
+thumbnails (128 px viewport) of the cohort's instances with pixels (repeated
+in order to make N; no cache anywhere):
+
+(a) a sequential loop of dicomweb-client ``retrieve_instance_rendered`` calls;
+(b) the server's ceiling: the same requests from as many raw ``requests``
+    workers as ours uses, each with its own keep-alive session;
+(c) ours: ``store.fetch_thumbnails(df, size=128)`` (one session, bounded pool);
+
+plus the time to the first thumbnail of a cold ``fetch_thumbnails`` call.
+Each timing is the median of ``--repeat`` runs.
+
+Targets: a/c >= 2 (ours at least twice as fast as the sequential loop);
+c/b <= 1.25 (ours takes at most 1.25x the ceiling's time, i.e. reaches at
+least 0.8x its throughput); first thumbnail < 1 s.
+
+Usage::
+
+    python bench/retrieve.py             # N = 48
+    python bench/retrieve.py --quick     # a tiny smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TARGET_A_OVER_C = 2.0
+TARGET_C_OVER_B = 1.25  # ours takes at most 1.25x the ceiling's time: >= 0.8x its throughput
+TARGET_FIRST = 1.0
+SIZE = 128
+
+
+def median_time(run: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=48, help="thumbnails per run")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="8 thumbnails, one run")
+    args = parser.parse_args()
+    if args.quick:
+        args.n, args.repeat = 8, 1
+
+    import pandas as pd
+    import requests
+
+    from dicomlab.sample import sample_files
+    from dicomlab.stores.base import InstanceRef
+    from dicomlab.stores.dicomweb import DICOMwebStore, instance_path
+    from tests.integration.orthanc import OrthancServer, missing_reason
+
+    reason = missing_reason()
+    if reason is not None:
+        print(f"skipped: {reason}")
+        return 0
+    server = OrthancServer.start(Path(tempfile.mkdtemp(prefix="bench-orthanc-")))
+    try:
+        store = DICOMwebStore(server.dicomweb_url)
+        loaded = store.store_files(sample_files())
+        hits = store.search_instances(fields=["Rows"])
+        hits = hits[hits["Rows"].notna()].sort_values("SOPInstanceUID")
+        rows = pd.concat([hits] * (args.n // len(hits) + 1)).head(args.n)
+        workers = store.thumbnail_concurrency
+        refs = [
+            (r.StudyInstanceUID, r.SeriesInstanceUID, r.SOPInstanceUID) for r in rows.itertuples()
+        ]
+        print(f"Orthanc at {server.dicomweb_url}: {loaded.counter['success']} instances stored")
+        print(f"{len(rows)} thumbnails ({len(hits)} distinct instances), {workers} workers")
+
+        def sequential() -> None:
+            for ref in refs:
+                store.client.retrieve_instance_rendered(
+                    *ref, media_types=("image/jpeg",), params={"viewport": f"{SIZE},{SIZE}"}
+                )
+
+        sessions = [requests.Session() for _ in range(workers)]
+
+        def ceiling() -> None:
+            def one(job: tuple[int, tuple[str, str, str]]) -> int:
+                number, ref = job
+                path = instance_path(InstanceRef(*ref))
+                url = f"{server.dicomweb_url}/{path}/rendered?viewport={SIZE},{SIZE}"
+                response = sessions[number % workers].get(url, headers={"Accept": "image/jpeg"})
+                response.raise_for_status()
+                return len(response.content)
+
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(one, enumerate(refs)))
+
+        def ours() -> None:
+            images = store.fetch_thumbnails(rows, size=SIZE, progress=False)
+            assert len(images) == len(rows) and all(images)
+
+        ours()  # warm the server's caches and the connections alike for everyone
+        a = median_time(sequential, args.repeat)
+        b = median_time(ceiling, args.repeat)
+        c = median_time(ours, args.repeat)
+        cold = DICOMwebStore(server.dicomweb_url)
+        first = median_time(
+            lambda: cold.fetch_thumbnails(rows.head(1), size=SIZE, progress=False), 1
+        )
+    finally:
+        server.stop()
+
+    print(f"(a) sequential dicomweb-client loop  {a:7.3f} s  {len(rows) / a:7.1f} images/s")
+    print(f"(b) raw parallel requests ceiling    {b:7.3f} s  {len(rows) / b:7.1f} images/s")
+    print(f"(c) ours, fetch_thumbnails           {c:7.3f} s  {len(rows) / c:7.1f} images/s")
+    print(f"first thumbnail (cold store)         {first:7.3f} s  target < {TARGET_FIRST:.0f} s")
+    print(f"a/c {a / c:.2f}  target >= {TARGET_A_OVER_C:.1f}")
+    print(f"c/b {c / b:.2f}  target <= {TARGET_C_OVER_B:.2f} (ours >= 0.8x the ceiling)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

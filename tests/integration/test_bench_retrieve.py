@@ -1,0 +1,27 @@
+"""The retrieval benchmark still runs (8 thumbnails: it checks the script, not the speed)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.orthanc import missing_reason
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "retrieve.py"
+
+
+@pytest.mark.skipif(missing_reason() is not None, reason=f"Orthanc: {missing_reason()}")
+def test_bench_retrieve_quick_prints_the_ratios():
+    done = subprocess.run(
+        [sys.executable, str(BENCH), "--quick"], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[-2].startswith("a/c ") and "target >= 2.0" in lines[-2]
+    assert lines[-1].startswith("c/b ") and "target <= 1.25" in lines[-1]
+    for step in ("(a) sequential", "(b) raw parallel", "(c) ours", "first thumbnail"):
+        assert any(line.startswith(step) for line in lines), step
+    assert float(lines[-2].split()[1]) > 0 and float(lines[-1].split()[1]) > 0
