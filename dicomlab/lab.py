@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from dicomlab.buckets.base import Bucket
+    from dicomlab.cohort import CohortExport
     from dicomlab.export import ExportResult
     from dicomlab.filterfile import FilterFile
     from dicomlab.stores.base import Store
@@ -170,7 +171,9 @@ class Lab:
 
         query = load_query(name)
         bound = query.bind(params)
-        return self.warehouse.run_query(query, bound, table=table or self.table)
+        result = self.warehouse.run_query(query, bound, table=table or self.table)
+        _remember(result, name=name, sql=query.sql, params=bound, table=table or self.table)
+        return result
 
     def sql(self, text: str, /, *, table: str | None = None, **params: Any) -> pd.DataFrame:
         """Run your own BigQuery SQL against ``dicom_metadata`` with ``@named`` parameters.
@@ -178,7 +181,9 @@ class Lab:
         >>> sql = "SELECT COUNT(*) AS n FROM dicom_metadata WHERE Modality = @m"
         >>> lab.sql(sql, m="MR")                                       # doctest: +SKIP
         """
-        return self.warehouse.run_sql(text, params, table=table or self.table)
+        result = self.warehouse.run_sql(text, params, table=table or self.table)
+        _remember(result, name=None, sql=text, params=params, table=table or self.table)
+        return result
 
     def queries(self) -> pd.DataFrame:
         """The canned queries with their parameters and descriptions."""
@@ -215,6 +220,50 @@ class Lab:
             filter_file.to_bytes(), name or filter_file.content_name(), overwrite=overwrite
         )
 
+    def export_cohort(
+        self,
+        df: pd.DataFrame,
+        destination: str,
+        *,
+        level: str | None = None,
+        name: str | None = None,
+        overwrite: bool = False,
+        write_disposition: str = "WRITE_EMPTY",
+        mime_type: str | None = None,
+        timeout: float | None = None,
+        progress: bool = True,
+    ) -> CohortExport:
+        """Export exactly the cohort ``df`` names, and keep a provenance record.
+
+        Builds and validates the filter file, uploads it to the bucket, then
+        exports: on a Cloud Healthcare store the server does it
+        (``dicomStores.export`` with the filter file) and this waits on the
+        operation; on any other store the client-side equivalent runs (metadata
+        into the warehouse for ``bq://…`` or a table name, instance files into
+        a ``gs://…`` bucket or a folder). The provenance record (filter file
+        URI and checksum, the query behind ``df``, counters, times, version) is
+        returned and saved next to the filter file.
+        See :func:`dicomlab.cohort.export_cohort` for the parameters.
+
+        >>> hits = lab.query("patient_dicomweb_paths", patient_id="77654033")  # doctest: +SKIP
+        >>> lab.export_cohort(hits, "cohort_metadata").counters                # doctest: +SKIP
+        {'success': 7, 'failure': 0}
+        """
+        from dicomlab.cohort import export_cohort
+
+        return export_cohort(
+            self,
+            df,
+            destination=destination,
+            level=level,
+            name=name,
+            overwrite=overwrite,
+            write_disposition=write_disposition,
+            mime_type=mime_type,
+            timeout=timeout,
+            progress=progress,
+        )
+
     def images(
         self,
         df: pd.DataFrame,
@@ -243,3 +292,22 @@ class Lab:
             concurrency=concurrency,
         )
         return ThumbnailGrid(tiles, columns=columns, tile_size=size)
+
+
+def _remember(
+    df: pd.DataFrame, *, name: str | None, sql: str, params: dict[str, Any], table: str
+) -> None:
+    """Note on the DataFrame what produced it (read back by cohort provenance records)."""
+    from datetime import datetime, timezone
+
+    from dicomlab.cohort import QUERY_ATTRS
+
+    df.attrs[QUERY_ATTRS] = {
+        "name": name,
+        "sql": sql,
+        "params": {
+            k: v if isinstance(v, (str, int, float, bool)) else str(v) for k, v in params.items()
+        },
+        "table": table,
+        "run_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }

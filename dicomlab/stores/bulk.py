@@ -30,6 +30,7 @@ __all__ = [
     "DownloadResult",
     "StudyIndex",
     "download",
+    "expand_rows",
     "fetch_thumbnails",
     "map_bounded",
     "resolve_rows",
@@ -223,9 +224,14 @@ class DownloadResult:
         return f"DownloadResult(folder={str(self.folder)!r}, {self.counter})"
 
 
-def _expand(df: pd.DataFrame, store: Store) -> tuple[list[InstanceRef], list[tuple[str, str]]]:
-    """Every instance the rows name, once each, in row order; rows that name none fail."""
-    _check_columns(df, "downloads")
+def expand_rows(
+    df: pd.DataFrame, store: Store, what: str = "downloads"
+) -> tuple[list[InstanceRef], list[tuple[str, str]]]:
+    """Every instance the rows name, once each, in row order; rows that name none fail.
+
+    Returns the instances and ``(StudyInstanceUID, reason)`` for rows naming none.
+    """
+    _check_columns(df, what)
     index = StudyIndex(store)
     refs: dict[InstanceRef, None] = {}
     failures = []
@@ -278,7 +284,7 @@ def download(
     ``overwrite=True``. An instance that cannot be fetched is a failure in the
     result; the others are still saved.
     """
-    refs, failures = _expand(df, store)
+    refs, failures = expand_rows(df, store)
     result = DownloadResult(Path(folder).expanduser().resolve(), failures=failures)
     workers = workers or int(getattr(store, "thumbnail_concurrency", 1))
 

@@ -6,6 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.integration.gcs_emulator import StorageEmulator
+from tests.integration.gcs_emulator import missing_reason as storage_missing_reason
+from tests.integration.healthcare_double import HealthcareDouble
 from tests.integration.orthanc import OrthancServer, missing_reason
 
 
@@ -20,3 +23,23 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def storage_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageEmulator]:
+    """A throwaway in-memory gcp-storage-emulator with one bucket (shared by the session)."""
+    reason = storage_missing_reason()
+    if reason is not None:
+        pytest.skip(f"Cloud Storage tests skipped: {reason}")
+    server = StorageEmulator.start(tmp_path_factory.mktemp("gcs-emulator"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def healthcare_api() -> Iterator[HealthcareDouble]:
+    """The local double of the Healthcare API's admin calls (shared by the session)."""
+    with HealthcareDouble() as double:
+        yield double
