@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from dicomlab.errors import (
     AlreadyExistsError,
+    CredentialsError,
     DicomlabError,
     DicomReadError,
     FilterFileError,
     InvalidIdentifierError,
+    InvalidRequestError,
     InvalidResourceError,
     NotFoundError,
     QueryError,
@@ -35,11 +37,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AlreadyExistsError",
+    "CredentialsError",
     "DicomReadError",
     "DicomlabError",
     "FilterFile",
     "FilterFileError",
     "InvalidIdentifierError",
+    "InvalidRequestError",
     "InvalidResourceError",
     "Lab",
     "NotFoundError",

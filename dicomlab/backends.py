@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dicomlab.buckets.base import Bucket
-from dicomlab.errors import UnsupportedBackendError
+from dicomlab.errors import CredentialsError, UnsupportedBackendError
 from dicomlab.stores.base import Store
 from dicomlab.warehouses.base import Warehouse
 
@@ -111,7 +111,7 @@ def open_google_store(name: str, *, credentials: Any = None, cache: Path | None 
     try:
         session = create_session_from_gcp_credentials(credentials)
     except DefaultCredentialsError as exc:
-        raise UnsupportedBackendError(
+        raise CredentialsError(
             f"store {store}: no Google Application Default Credentials found; run "
             "`gcloud auth application-default login` (or set GOOGLE_APPLICATION_CREDENTIALS), "
             "then connect again"

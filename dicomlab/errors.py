@@ -9,22 +9,28 @@ working for code that does not know dicomlab::
     │   └── InvalidResourceError              bad store name, bq:// or gs:// URI
     ├── FilterFileError (ValueError)          malformed filter-file lines or rows
     ├── QueryError (ValueError)               unknown query, missing/extra parameters
+    ├── InvalidRequestError (ValueError)      options that cannot go together in one request
     ├── UnsupportedBackendError (ValueError)  a connect() argument we cannot open
+    ├── CredentialsError (RuntimeError)       no Google credentials where they are needed
     ├── AlreadyExistsError (FileExistsError)  refusing to overwrite a table or object
     ├── NotFoundError (LookupError)           an instance, table or object is missing
     ├── DicomReadError (ValueError)           a file is not readable DICOM
     ├── RenderError (ValueError)              an instance has no pixels we can show
-    └── RemoteError (RuntimeError)            a server answered with an error
+    ├── RemoteError (RuntimeError)            a server answered with an error
+    │   └── OperationError                    a long-running operation failed (operations.py)
+    └── OperationTimeoutError (TimeoutError)  waiting on an operation gave up (operations.py)
 """
 
 from __future__ import annotations
 
 __all__ = [
     "AlreadyExistsError",
+    "CredentialsError",
     "DicomReadError",
     "DicomlabError",
     "FilterFileError",
     "InvalidIdentifierError",
+    "InvalidRequestError",
     "InvalidResourceError",
     "NotFoundError",
     "QueryError",
@@ -109,3 +115,15 @@ class RemoteError(DicomlabError, RuntimeError):
         self.service = service
         self.resource = resource
         self.status = status
+
+
+class InvalidRequestError(DicomlabError, ValueError):
+    """Options that cannot go together, or a request the API would refuse."""
+
+    def __init__(self, message: str, *, value: object = None) -> None:
+        super().__init__(message)
+        self.value = value
+
+
+class CredentialsError(DicomlabError, RuntimeError):
+    """No Google Application Default Credentials were found where they are needed."""

@@ -30,14 +30,28 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from dicomlab.errors import (
-    DicomlabError,
+    CredentialsError,
     InvalidIdentifierError,
+    InvalidRequestError,
     InvalidResourceError,
     NotFoundError,
     RemoteError,
 )
+from dicomlab.healthcare_requests import (
+    MIME_TYPES,
+    WRITE_DISPOSITIONS,
+    Gcs,
+    Store,
+    Table,
+    _store,
+    _table,
+    build_bigquery_export,
+    build_gcs_export,
+    build_gcs_import,
+    parse_mime_type,
+)
 from dicomlab.operations import Operation
-from dicomlab.resources import BigQueryTable, GcsUri, HealthcareDicomStore
+from dicomlab.resources import BigQueryTable, HealthcareDicomStore
 
 if TYPE_CHECKING:
     import requests
@@ -60,45 +74,16 @@ logger = logging.getLogger(__name__)
 SERVICE = "Cloud Healthcare API"
 DEFAULT_BASE_URL = "https://healthcare.googleapis.com/v1"
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
-WRITE_DISPOSITIONS = ("WRITE_EMPTY", "WRITE_TRUNCATE", "WRITE_APPEND")
 MAX_STREAM_DESTINATIONS = 5
-_TS = "1.2.840.10008.1.2"
-# gcsDestination.mimeType: media type -> accepted transfer-syntax parameter (None: no parameter).
-MIME_TYPES: dict[str, frozenset[str | None]] = {
-    "application/dicom": frozenset(
-        {_TS, f"{_TS}.1", f"{_TS}.1.99", f"{_TS}.5", f"{_TS}.8.1", "*"}
-        | {f"{_TS}.4.{n}" for n in (50, 51, 57, 70, 80, 81, 90, 91, 110, 111, 112, 201, 202, 203)}
-    ),
-    "application/octet-stream": frozenset({f"{_TS}.1", "*"}),
-    "image/jpeg": frozenset({f"{_TS}.4.50"}),
-    "image/png": frozenset({None}),
-}
 _BASE_RE = re.compile(r"(?P<root>https?://[^/?#]+(?:/[^?#]*?)?)/(?P<version>v1|v1beta1)/?")
 _OPERATION_RE = re.compile(
     r"projects/[\w-]+(?::[\w-]+)?/locations/[\w-]+/datasets/[\w.-]+/operations/[\w.-]+"
 )
-# ``**`` only at the end, no other wildcard, optionally followed by an extension.
-_RECURSIVE_RE = re.compile(r"[^*?]*\*\*(?:\.[^/*?]+)?")
 _HINTS = {
     401: "check your Google credentials (gcloud auth application-default login)",
     403: "the caller, or the Healthcare service agent for exports and imports, lacks a role",
     429: "quota exceeded; try again later",
 }
-Store = HealthcareDicomStore | str
-Table = BigQueryTable | str
-Gcs = GcsUri | str
-
-
-class InvalidRequestError(DicomlabError, ValueError):
-    """Options that cannot go together, or a request the API would refuse."""
-
-    def __init__(self, message: str, *, value: object = None) -> None:
-        super().__init__(message)
-        self.value = value
-
-
-class CredentialsError(DicomlabError, RuntimeError):
-    """No Google Application Default Credentials were found."""
 
 
 def _redact(text: str, secrets: list[str]) -> str:
@@ -153,176 +138,6 @@ def _translated(resource: str, session: Any) -> Iterator[None]:
         raise RemoteError(
             f"{SERVICE} request for {resource} failed: {text}", service=SERVICE, resource=resource
         ) from exc
-
-
-def _split_mime(mime_type: object) -> tuple[str, str | None]:
-    """``(media type, transfer syntax or None)``; ``("", None)`` when unreadable."""
-    if not isinstance(mime_type, str):
-        return "", None
-    kind, _, param = mime_type.partition(";")
-    key, eq, value = param.partition("=")
-    if not param.strip():
-        return kind.strip().lower(), None
-    if key.strip().lower() != "transfer-syntax" or not eq:
-        return "", None
-    return kind.strip().lower(), value.strip().strip('"') or None
-
-
-def _syntaxes(kind: str) -> str:
-    """The transfer syntaxes ``kind`` accepts, in UID order, ``*`` last."""
-    found = [s for s in MIME_TYPES[kind] if s not in (None, "*")]
-    found.sort(key=lambda uid: [int(part) for part in str(uid).split(".")])
-    return ", ".join([*map(str, found), *(["*"] if "*" in MIME_TYPES[kind] else [])])
-
-
-def parse_mime_type(mime_type: object) -> str:
-    """The canonical form of a ``gcsDestination.mimeType`` the API supports, else raise.
-
-    >>> parse_mime_type("application/dicom;transfer-syntax=1.2.840.10008.1.2.4.90")
-    'application/dicom; transfer-syntax=1.2.840.10008.1.2.4.90'
-    >>> parse_mime_type("image/png")
-    'image/png'
-    """
-    kind, syntax = _split_mime(mime_type)
-    if kind in MIME_TYPES and None not in MIME_TYPES[kind] and syntax not in MIME_TYPES[kind]:
-        raise InvalidIdentifierError(
-            f"mime type {mime_type!r}: the Cloud Storage export writes {kind} only with "
-            f"a transfer-syntax of: {_syntaxes(kind)}",
-            value=mime_type,
-        )
-    if syntax not in MIME_TYPES.get(kind, ()):
-        raise InvalidIdentifierError(
-            f"mime type {mime_type!r} is not supported by the Cloud Storage export; use "
-            "'application/dicom; transfer-syntax=UID' (or =* to keep the stored encoding), "
-            "'application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1' (or =*), "
-            "'image/jpeg; transfer-syntax=1.2.840.10008.1.2.4.50' or 'image/png'",
-            value=mime_type,
-        )
-    return kind if syntax is None else f"{kind}; transfer-syntax={syntax}"
-
-
-def _store(store: Store) -> HealthcareDicomStore:
-    return store if isinstance(store, HealthcareDicomStore) else HealthcareDicomStore.parse(store)
-
-
-def _table(table: Table) -> BigQueryTable:
-    return table if isinstance(table, BigQueryTable) else BigQueryTable.parse(table)
-
-
-def _gcs(uri: Gcs, what: str, problem: Callable[[str], str]) -> GcsUri:
-    """Parse ``uri``; raise naming it (as given) if ``problem(object name)`` says why not."""
-    parsed = uri if isinstance(uri, GcsUri) else GcsUri.parse(uri)
-    reason = problem(parsed.object_name)
-    if reason:
-        shown = uri if isinstance(uri, str) else str(uri)
-        raise InvalidResourceError(f"{what} {shown!r} {reason}", value=shown)
-    return parsed
-
-
-def _no_wildcard(name: str) -> str:
-    if any(c in name for c in "*?[]"):
-        return "contains a wildcard (* ? [ ]), which only an import source may use"
-    return ""
-
-
-def _one_file(name: str) -> str:
-    if not name or name.endswith("/"):
-        return "names a bucket or folder, not a file"
-    return _no_wildcard(name)
-
-
-def _import_problem(name: str) -> str:
-    if not name or name.endswith("/"):
-        return "names a bucket or folder; name files, e.g. gs://BUCKET/DIR/** or …/*.dcm"
-    if "[" in name or "]" in name:
-        return "uses [ ], which the import does not support; use *, ? or a trailing **"
-    if "**" in name and _RECURSIVE_RE.fullmatch(name) is None:
-        return (
-            "uses ** other than at the very end with no other wildcard "
-            "(optionally plus an extension, e.g. gs://BUCKET/DIR/**.dcm)"
-        )
-    return ""
-
-
-def _write_disposition(value: object) -> str:
-    text = value.strip().upper().replace("-", "_") if isinstance(value, str) else ""
-    if text not in WRITE_DISPOSITIONS:
-        raise InvalidIdentifierError(
-            f"write disposition {value!r} is not valid; use one of {', '.join(WRITE_DISPOSITIONS)}",
-            value=value,
-        )
-    return text
-
-
-def _with_filter(body: dict[str, Any], filter_uri: Gcs | None) -> dict[str, Any]:
-    if filter_uri is not None:
-        uri = _gcs(filter_uri, "filter file", _one_file)
-        body["filterConfig"] = {"resourcePathsGcsUri": str(uri)}
-    return body
-
-
-def build_bigquery_export(
-    table_uri: Table,
-    *,
-    write_disposition: str | None = None,
-    force: bool | None = None,
-    filter_uri: Gcs | None = None,
-) -> dict[str, Any]:
-    """The ``ExportDicomDataRequest`` body for a BigQuery export (pure; raises on bad input).
-
-    ``write_disposition`` (``WRITE_EMPTY``, ``WRITE_TRUNCATE``, ``WRITE_APPEND``;
-    gcloud's ``write-truncate`` form also works) and ``force`` exclude each
-    other. The table may be in another project than the store.
-
-    >>> body = build_bigquery_export("bq://p-123456.ds.t", force=True, filter_uri="gs://bkt/f")
-    >>> body["bigqueryDestination"], body["filterConfig"]
-    ({'tableUri': 'bq://p-123456.ds.t', 'force': True}, {'resourcePathsGcsUri': 'gs://bkt/f'})
-    """
-    destination: dict[str, Any] = {"tableUri": str(_table(table_uri))}
-    if write_disposition is not None and force is not None:
-        raise InvalidRequestError(
-            f"give write_disposition ({write_disposition!r}) or force ({force!r}), not both: "
-            "the API ignores force when both are set",
-            value=(write_disposition, force),
-        )
-    if write_disposition is not None:
-        destination["writeDisposition"] = _write_disposition(write_disposition)
-    if force is not None:
-        if not isinstance(force, bool):
-            raise InvalidRequestError(f"force must be True or False, not {force!r}", value=force)
-        destination["force"] = force
-    return _with_filter({"bigqueryDestination": destination}, filter_uri)
-
-
-def build_gcs_export(
-    uri_prefix: Gcs, *, mime_type: str | None = None, filter_uri: Gcs | None = None
-) -> dict[str, Any]:
-    """The ``ExportDicomDataRequest`` body for a Cloud Storage export (pure).
-
-    Unset ``mime_type`` exports the bytes as uploaded; see :data:`MIME_TYPES`.
-
-    >>> jpeg = "image/jpeg;transfer-syntax=1.2.840.10008.1.2.4.50"
-    >>> build_gcs_export("gs://my-bucket/o", mime_type=jpeg)
-    {'gcsDestination': {'uriPrefix': 'gs://my-bucket/o',
-                        'mimeType': 'image/jpeg; transfer-syntax=1.2.840.10008.1.2.4.50'}}
-    """
-    destination: dict[str, Any] = {
-        "uriPrefix": str(_gcs(uri_prefix, "export prefix", _no_wildcard))
-    }
-    if mime_type is not None:
-        destination["mimeType"] = parse_mime_type(mime_type)
-    return _with_filter({"gcsDestination": destination}, filter_uri)
-
-
-def build_gcs_import(uri: Gcs) -> dict[str, Any]:
-    """The ``ImportDicomDataRequest`` body (pure): ``*`` and ``?`` anywhere in the object
-    part, ``**`` only at the end with no other wildcard, optionally plus an extension.
-
-    >>> build_gcs_import("gs://my-bucket/dir/**.dcm")
-    {'gcsSource': {'uri': 'gs://my-bucket/dir/**.dcm'}}
-    """
-    parsed = _gcs(uri, "import source", _import_problem)
-    return {"gcsSource": {"uri": str(parsed)}}
 
 
 def _operation_name(name: object) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dicomlab.backends import open_bucket, open_store
-from dicomlab.errors import InvalidResourceError, UnsupportedBackendError
+from dicomlab.errors import CredentialsError, InvalidResourceError
 from dicomlab.stores.dicomweb import DICOMwebStore
 from dicomlab.stores.profiles import GOOGLE
 
@@ -55,7 +55,7 @@ def test_google_store_without_credentials_says_what_to_do(tmp_path, monkeypatch)
         raise DefaultCredentialsError("none here")
 
     monkeypatch.setattr(google.auth, "default", default)
-    with pytest.raises(UnsupportedBackendError) as info:
+    with pytest.raises(CredentialsError) as info:
         open_store(GOOGLE_NAME, tmp_path)
     assert GOOGLE_NAME in str(info.value)
     assert "gcloud auth application-default login" in str(info.value)

@@ -34,6 +34,9 @@ PURE_CORE = [
     "dicomlab.render",
     "dicomlab.dicomjson",
     "dicomlab.errors",
+    "dicomlab.healthcare_requests",
+    "dicomlab.stores.profiles",
+    "dicomlab.stores.cache",
 ]
 FORBIDDEN_IN_CORE = ["google", "requests", "duckdb", "ipywidgets", "urllib3"]
 
