@@ -111,9 +111,14 @@ def _upload_filter(lab: Lab, filter_file: FilterFile, name: str | None, overwrit
         raise
 
 
-def _provenance_name(filter_name: str) -> str:
+def _provenance_name(filter_name: str, when: datetime) -> str:
+    """``STEM.YYYYMMDDTHHMMSSffffffZ.provenance.json``: one record per run, never replaced.
+
+    >>> _provenance_name("cohorts/lung.txt", datetime(2026, 1, 2, 3, 4, 5, 6, timezone.utc))
+    'cohorts/lung.20260102T030405000006Z.provenance.json'
+    """
     stem = filter_name[:-4] if filter_name.endswith(".txt") else filter_name
-    return f"{stem}.provenance.json"
+    return f"{stem}.{when.strftime('%Y%m%dT%H%M%S%fZ')}.provenance.json"
 
 
 def export_cohort(
@@ -145,7 +150,8 @@ def export_cohort(
         finest the columns allow when ``None``.
     name
         The filter file's object name in the bucket (content-derived when
-        ``None``); the provenance record is saved as ``NAME.provenance.json``.
+        ``None``); each run's provenance record is saved beside it as
+        ``NAME.<UTC time>.provenance.json``.
     overwrite
         Replace an existing filter file or provenance record of that name.
     write_disposition
@@ -167,7 +173,7 @@ def export_cohort(
     filter_file = FilterFile.from_dataframe(df, level)  # type: ignore[arg-type]
     if not len(filter_file):
         raise DicomlabError("the DataFrame names no instance: nothing to export")
-    started, clock = _now(), time.perf_counter()
+    begun, clock = datetime.now(timezone.utc), time.perf_counter()
     filter_uri = _upload_filter(lab, filter_file, name, overwrite)
     google = _healthcare_target(lab.store)
     if google is not None:
@@ -191,14 +197,14 @@ def export_cohort(
         },
         "query": df.attrs.get(QUERY_ATTRS),
         "result": result,
-        "started": started,
+        "started": begun.isoformat(timespec="seconds"),
         "finished": _now(),
         "seconds": round(time.perf_counter() - clock, 3),
     }
     filter_name = filter_uri.rsplit("/", 1)[-1]
     provenance_uri = lab.bucket.upload_bytes(
         json.dumps(record, indent=2, default=str).encode(),
-        _provenance_name(name or filter_name),
+        _provenance_name(name or filter_name, begun),
         overwrite=overwrite,
         content_type="application/json",
     )

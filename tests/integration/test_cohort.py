@@ -39,7 +39,7 @@ def lab(exported_lab, tmp_path):
 
 
 def _provenance(lab, result) -> dict:
-    name = result.provenance_uri.rsplit("/", 1)[-1]
+    name = result.provenance_uri.removeprefix(lab.bucket.url + "/")
     return json.loads(lab.bucket.download_bytes(name))
 
 
@@ -132,7 +132,8 @@ def test_healthcare_export_with_the_uploaded_filter_file(
     rows = zip(hits.StudyInstanceUID, hits.SeriesInstanceUID, hits.SOPInstanceUID, strict=True)
     expected = {f"/studies/{s}/series/{se}/instances/{i}" for s, se, i in rows}
     assert len(uploaded) == len(expected) and set(uploaded) == expected
-    record = json.loads(google_lab.bucket.download_bytes("lung.provenance.json"))
+    assert result.provenance_uri.rsplit("/", 1)[-1].startswith("lung.")
+    record = json.loads(google_lab.bucket.download_bytes(result.provenance_uri.rsplit("/", 1)[-1]))
     assert record["method"] == "healthcare-export"
     assert record["result"]["operation"] == result.operation.name
     assert record["result"]["counters"] == {"success": len(hits), "failure": 0}
@@ -165,7 +166,19 @@ def test_provenance_is_saved_next_to_the_filter_file(lab):
     table = f"latest_{uuid.uuid4().hex[:8]}"
     result = lab.export_cohort(hits, table, name="sub/latest.txt", progress=False)
     assert result.filter_uri.endswith("/sub/latest.txt")
-    assert result.provenance_uri.endswith("/sub/latest.provenance.json")
+    assert "/sub/latest." in result.provenance_uri
+    assert result.provenance_uri.endswith(".provenance.json")
     assert Path(result.provenance_uri.removeprefix("file://")).exists()
     assert result.provenance["level"] == "study"
     assert result.counters["success"] == hits.InstanceCount.sum()
+
+
+def test_running_the_same_cell_twice_keeps_both_records(lab):
+    hits = lab.query("patient_dicomweb_paths", patient_id="77654033")
+    table = f"again_{uuid.uuid4().hex[:8]}"
+    first = lab.export_cohort(hits, table, progress=False)
+    second = lab.export_cohort(hits, table, write_disposition="WRITE_TRUNCATE", progress=False)
+    assert first.filter_uri == second.filter_uri
+    assert first.provenance_uri != second.provenance_uri
+    assert _provenance(lab, first)["result"]["counters"]["success"] == len(hits)
+    assert lab.sql("SELECT COUNT(*) AS n FROM dicom_metadata", table=table).n[0] == len(hits)

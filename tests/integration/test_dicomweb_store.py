@@ -198,3 +198,56 @@ def test_images_from_the_server_in_row_order(loaded, orthanc, tmp_path, exported
         pixels = np.asarray(Image.open(io.BytesIO(tile.image)))
         assert pixels.shape[:2] == (32, 32)
         assert tile.caption.split(" · ")[0] in ("CT", "MR")
+
+
+@pytest.mark.parametrize("status", [400, 406, 500])
+def test_server_that_cannot_render_falls_back_to_local_rendering(loaded, status, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    from dicomlab.render import render_dataset
+
+    row = loaded.search_instances(PatientID="98890234", Modality="MR").iloc[0]
+    calls = []
+
+    def refuse(ref, **kwargs):
+        calls.append(ref)
+        raise RemoteError("cannot render", service="DICOMweb", resource="rendered", status=status)
+
+    monkeypatch.setattr(loaded, "fetch_rendered", refuse)
+    image = loaded.fetch_thumbnail(_ref(row), size=32, media_type="image/png")
+    assert calls == [_ref(row)]
+    expected = render_dataset(loaded.fetch_instance(_ref(row)), size=32, media_type="image/png")
+    assert np.array_equal(
+        np.asarray(Image.open(io.BytesIO(image))), np.asarray(Image.open(io.BytesIO(expected)))
+    )
+
+
+def test_other_render_failures_are_not_hidden(loaded, monkeypatch):
+    row = loaded.search_instances(PatientID="98890234", Modality="MR").iloc[0]
+
+    def refuse(ref, **kwargs):
+        raise RemoteError("forbidden", service="DICOMweb", resource="rendered", status=403)
+
+    monkeypatch.setattr(loaded, "fetch_rendered", refuse)
+    with pytest.raises(RemoteError) as info:
+        loaded.fetch_thumbnail(_ref(row), size=32)
+    assert info.value.status == 403
+
+
+def test_basic_auth_and_bearer_headers_reach_the_server_and_never_the_repr(orthanc):
+    import requests
+
+    seen = []
+    session = requests.Session()
+    session.hooks["response"].append(lambda r, *a, **k: seen.append(r.request.headers))
+    store = DICOMwebStore(
+        orthanc.dicomweb_url,
+        session=session,
+        auth=("alice", "s3cret-pw"),
+        headers={"X-Token": "Bearer tok-123"},
+    )
+    store.search_studies(limit=1)
+    assert seen and seen[0]["Authorization"].startswith("Basic ")
+    assert seen[0]["X-Token"] == "Bearer tok-123"
+    assert "s3cret" not in repr(store) and "tok-123" not in repr(store)
