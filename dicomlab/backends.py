@@ -22,14 +22,15 @@ STORE_FORMS = (
     "(projects/P/locations/L/datasets/D/dicomStores/S or its https://healthcare.googleapis.com/"
     "…/dicomWeb URL), or None for the sample store"
 )
-WAREHOUSE_FORMS = "'duckdb:///PATH', a path ending in .duckdb, ':memory:', or None for the default"
+WAREHOUSE_FORMS = (
+    "'duckdb:///PATH', a path ending in .duckdb, ':memory:', 'bq://PROJECT.DATASET' "
+    "(BigQuery), or None for the default"
+)
 BUCKET_FORMS = (
     "a local folder (path or file:// URI), a Cloud Storage gs://BUCKET[/PREFIX] URI, "
     "or None for the default"
 )
-_LATER = {
-    "bq://": "BigQuery warehouses",
-}
+_LATER: dict[str, str] = {}
 
 
 def _unsupported(kind: str, spec: str, forms: str) -> UnsupportedBackendError:
@@ -134,6 +135,10 @@ def open_warehouse(spec: Any, home: Path) -> Warehouse:
         return DuckDBWarehouse(text[len("duckdb:///") :] or home / "warehouse.duckdb")
     if text.endswith((".duckdb", ".db")) and "://" not in text:
         return DuckDBWarehouse(text)
+    if text.startswith("bq://"):
+        from dicomlab.warehouses.bigquery import BigQueryWarehouse
+
+        return BigQueryWarehouse(text)
     raise _unsupported("warehouse", text, WAREHOUSE_FORMS)
 
 

@@ -10,6 +10,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from dicomlab.errors import DicomlabError
 
@@ -68,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _params(name: str, pairs: Sequence[str], parser: argparse.ArgumentParser) -> dict[str, object]:
+def _params(name: str, pairs: Sequence[str], parser: argparse.ArgumentParser) -> dict[str, Any]:
     """``NAME=VALUE`` pairs, each converted from text by the query's declared type."""
     from dicomlab.queries import load_query
 

@@ -159,20 +159,28 @@ class Lab:
         self.table = name
         return result
 
-    def query(self, name: str, /, *, table: str | None = None, **params: Any) -> pd.DataFrame:
+    def query(
+        self, name: str, /, *, table: str | None = None, source: str | None = None, **params: Any
+    ) -> pd.DataFrame:
         """Run a canned query from ``queries/`` and return a DataFrame.
+
+        ``source="current_state"`` runs it over the current state of a streamed
+        table (the latest row per instance, deleted instances removed) instead
+        of every row.
 
         Examples
         --------
         >>> lab.query("latest_studies", limit=20)                        # doctest: +SKIP
         >>> lab.query("patient_dicomweb_paths", patient_id="77654033")   # doctest: +SKIP
+        >>> lab.query("latest_studies", limit=20, source="current_state")  # doctest: +SKIP
         """
         from dicomlab.queries import load_query
 
         query = load_query(name)
         bound = query.bind(params)
-        result = self.warehouse.run_query(query, bound, table=table or self.table)
-        _remember(result, name=name, sql=query.sql, params=bound, table=table or self.table)
+        target = table or self.table
+        result = self.warehouse.run_query(query, bound, table=target, source=source)
+        _remember(result, name=name, sql=query.sql, params=bound, table=target, source=source)
         return result
 
     def sql(self, text: str, /, *, table: str | None = None, **params: Any) -> pd.DataFrame:
@@ -295,7 +303,13 @@ class Lab:
 
 
 def _remember(
-    df: pd.DataFrame, *, name: str | None, sql: str, params: dict[str, Any], table: str
+    df: pd.DataFrame,
+    *,
+    name: str | None,
+    sql: str,
+    params: dict[str, Any],
+    table: str,
+    source: str | None = None,
 ) -> None:
     """Note on the DataFrame what produced it (read back by cohort provenance records)."""
     from datetime import datetime, timezone
@@ -309,5 +323,7 @@ def _remember(
             k: v if isinstance(v, (str, int, float, bool)) else str(v) for k, v in params.items()
         },
         "table": table,
+        "source": source,
+        "job": df.attrs.get("dicomlab.job"),
         "run_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -214,7 +214,7 @@ class CannedQuery:
             raise QueryError(f"query {self.name!r} takes {self.signature} ({'; '.join(problems)})")
         return {name: p.coerce(params[name]) for name, p in declared.items()}
 
-    def to_bigquery(self, table: str | BigQueryTable) -> str:
+    def to_bigquery(self, table: str | BigQueryTable, source: str | None = None) -> str:
         """The query reading ``table`` (``project.dataset.table``), parameters as ``@name``.
 
         >>> "`p-1234`.`ds`.`t`" in load_query("series_per_patient").to_bigquery("p-1234.ds.t")
@@ -222,15 +222,24 @@ class CannedQuery:
         """
         if table is None:
             raise InvalidIdentifierError("give the table as 'project.dataset.table'", value=table)
-        return translate(self.sql, table=table, dialect="bigquery")
+        return translate(self.sql, table=table, dialect="bigquery", source=self._source(source))
 
-    def to_duckdb(self, table: str = TABLE_PLACEHOLDER) -> str:
+    def to_duckdb(self, table: str = TABLE_PLACEHOLDER, source: str | None = None) -> str:
         """The query in DuckDB's dialect, reading ``table``, parameters as ``$name``.
 
         >>> "$patient_id" in load_query("patient_dicomweb_paths").to_duckdb("dicom")
         True
         """
-        return translate(self.sql, table=table, dialect="duckdb")
+        return translate(self.sql, table=table, dialect="duckdb", source=self._source(source))
+
+    def _source(self, source: str | None) -> str | None:
+        """``source`` checked: a canned query other than this one, or ``None``."""
+        if source is not None and (source == self.name or source not in list_queries()):
+            raise QueryError(
+                f"source {source!r} for query {self.name!r} must be another canned query "
+                f"(e.g. 'current_state'); known: {', '.join(list_queries())}"
+            )
+        return source
 
 
 def parse_query(text: str, path: str | Path = "<string>") -> CannedQuery:
@@ -296,12 +305,18 @@ def _parse_bigquery(sql: str) -> exp.Expr:
 
 
 def translate(
-    sql: str, *, table: str | BigQueryTable | None = None, dialect: str = "duckdb"
+    sql: str,
+    *,
+    table: str | BigQueryTable | None = None,
+    dialect: str = "duckdb",
+    source: str | None = None,
 ) -> str:
     """Translate BigQuery SQL written against ``dicom_metadata`` to ``dialect``.
 
     ``table``, when given, replaces ``dicom_metadata``: ``project.dataset.table``
-    for BigQuery, a plain table name elsewhere.
+    for BigQuery, a plain table name elsewhere. ``source`` names a canned
+    query (e.g. ``"current_state"``) whose rows ``dicom_metadata`` stands for:
+    it becomes a ``WITH dicom_metadata AS (…)`` clause reading ``table``.
 
     >>> print(translate("SELECT PatientID FROM dicom_metadata WHERE Modality = @m", table="t"))
     SELECT
@@ -315,8 +330,11 @@ def translate(
     except ValueError as exc:
         raise QueryError(f"unknown SQL dialect {dialect!r}: {exc}") from exc
     tree = _parse_bigquery(sql).copy()
-    if table is not None:
-        _replace_table(tree, _table_identifiers(table, dialect))
+    parts = _table_identifiers(table, dialect) if table is not None else None
+    if source is not None:
+        _read_from(tree, source, parts)
+    if parts is not None:
+        _replace_table(tree, parts)
     if dialect == "duckdb":
         _in_unnest_as_subquery(tree)
         _bigquery_strings_for_duckdb(tree)
@@ -353,6 +371,21 @@ def _replace_table(tree: exp.Expr, parts: list[exp.Identifier]) -> None:
             node.set("alias", exp.TableAlias(this=exp.to_identifier(TABLE_PLACEHOLDER)))
         for key, part in zip(("this", "db", "catalog"), reversed(parts), strict=False):
             node.set(key, part.copy())
+
+
+def _read_from(tree: exp.Expr, source: str, parts: list[exp.Identifier] | None) -> None:
+    """Make ``dicom_metadata`` in ``tree`` the rows of canned query ``source``."""
+    if source == TABLE_PLACEHOLDER:
+        return
+    rows = _parse_bigquery(load_query(source).sql).copy()
+    if parts is not None:
+        _replace_table(rows, parts)
+    cte = exp.CTE(this=rows, alias=exp.TableAlias(this=exp.to_identifier(TABLE_PLACEHOLDER)))
+    existing = tree.args.get("with_")
+    if existing is not None:
+        existing.set("expressions", [cte, *existing.expressions])
+    else:
+        tree.set("with_", exp.With(expressions=[cte]))
 
 
 def _in_unnest_as_subquery(tree: exp.Expr) -> None:

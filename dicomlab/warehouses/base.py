@@ -70,9 +70,14 @@ class Warehouse(Protocol):
         ...
 
     def run_query(
-        self, query: CannedQuery, params: Mapping[str, Any], *, table: str
+        self,
+        query: CannedQuery,
+        params: Mapping[str, Any],
+        *,
+        table: str,
+        source: str | None = None,
     ) -> pd.DataFrame:
-        """Run a canned query against ``table`` with bound parameters."""
+        """Run a canned query against ``table`` (or the rows of canned query ``source``)."""
         ...
 
     def run_sql(self, sql: str, params: Mapping[str, Any], *, table: str) -> pd.DataFrame:

@@ -20,6 +20,7 @@ import duckdb
 from dicomlab.errors import DicomlabError, QueryError
 from dicomlab.resources import validate_table_name
 from dicomlab.warehouses.base import not_empty_error, validate_write_disposition
+from dicomlab.warehouses.frames import to_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -149,10 +150,19 @@ class DuckDBWarehouse:
         return rows or 0
 
     def run_query(
-        self, query: CannedQuery, params: Mapping[str, Any], *, table: str
+        self,
+        query: CannedQuery,
+        params: Mapping[str, Any],
+        *,
+        table: str,
+        source: str | None = None,
     ) -> pd.DataFrame:
-        """Run a canned query, translated to DuckDB, with bound parameters."""
-        return self._run(query.to_duckdb(validate_table_name(table)), params, query.name)
+        """Run a canned query, translated to DuckDB, with bound parameters.
+
+        ``source`` names a canned query (``"current_state"``) to read instead of the table.
+        """
+        sql = query.to_duckdb(validate_table_name(table), source=source)
+        return self._run(sql, params, query.name)
 
     def run_sql(self, sql: str, params: Mapping[str, Any], *, table: str) -> pd.DataFrame:
         """Run ad-hoc BigQuery SQL, translated to DuckDB, with bound parameters."""
@@ -163,7 +173,8 @@ class DuckDBWarehouse:
     def _run(self, sql: str, params: Mapping[str, Any], what: str) -> pd.DataFrame:
         with self.connection() as con:
             try:
-                return con.execute(sql, dict(params)).df()
+                result = con.sql(sql, params=dict(params)).to_arrow_table()
+                return to_frame(result)  # the dtypes BigQuery's client gives
             except duckdb.CatalogException as exc:
                 raise QueryError(
                     f"{what} failed on {self.url}: {exc}. Has the metadata been exported? "

@@ -236,3 +236,27 @@ def test_streaming_columns_make_current_state_work(home):
     assert types["Type"] == "VARCHAR" and types["LastUpdated"] == "TIMESTAMP WITH TIME ZONE"
     assert distinct == [("CREATE",)] and result.columns == len(types)
     assert len(lab.query("current_state")) == 81
+
+
+def test_canned_queries_read_the_current_state_of_a_streamed_table(home):
+    lab = dicomlab.connect(home=home)
+    lab.export_metadata(streaming_columns=True, workers=1, progress=False)
+    hits = lab.query("patient_dicomweb_paths", patient_id="77654033")
+    gone = hits.SOPInstanceUID.iloc[0]
+    with lab.warehouse.connection() as con:
+        # A later row marks one instance deleted, as streaming does.
+        con.execute(
+            "INSERT INTO dicom_metadata (SOPInstanceUID, StudyInstanceUID, PatientID, Type, "
+            "LastUpdated) SELECT SOPInstanceUID, StudyInstanceUID, PatientID, 'DELETE', "
+            "LastUpdated + INTERVAL 1 HOUR FROM dicom_metadata WHERE SOPInstanceUID = $uid",
+            {"uid": gone},
+        )
+    every_row = lab.query("patient_dicomweb_paths", patient_id="77654033")
+    current = lab.query("patient_dicomweb_paths", patient_id="77654033", source="current_state")
+    assert len(every_row) == len(hits) + 1
+    assert set(current.SOPInstanceUID) == set(hits.SOPInstanceUID) - {gone}
+    studies = lab.query("latest_studies", limit=20, source="current_state")
+    assert studies.InstanceCount.sum() == 80
+    assert current.attrs["dicomlab.query"]["source"] == "current_state"
+    with pytest.raises(QueryError, match="another canned query"):
+        lab.query("current_state", source="current_state")

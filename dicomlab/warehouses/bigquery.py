@@ -1,0 +1,335 @@
+"""BigQuery as the warehouse, through google-cloud-bigquery (``bq://PROJECT.DATASET``).
+
+Queries are BigQuery Standard SQL with named parameters built from Python
+values (never interpolated). Every query is dry-run first: the estimate of
+bytes processed is checked against ``max_bytes_billed`` (the query is never
+started when it is over), then the query runs with the same cap set on the
+job, so BigQuery itself refuses to bill more. Results come back with the same
+dtypes as the DuckDB warehouse (:func:`dicomlab.warehouses.frames.to_frame`),
+and the job's id, bytes and cache hit are kept in ``df.attrs["dicomlab.job"]``.
+
+Loads write every chunk into one local Parquet file and send it as one load
+job with the explicit schema and the requested write disposition: the table
+changes in one step, or not at all. Every ``google.api_core`` failure is
+translated in one place (:func:`_translated`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from dicomlab.errors import NotFoundError, QueryError, RemoteError
+from dicomlab.resources import BigQueryDataset, validate_table_name
+from dicomlab.warehouses.base import validate_write_disposition
+from dicomlab.warehouses.frames import to_frame
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+    from dicomlab.queries import CannedQuery
+
+__all__ = ["DEFAULT_MAX_BYTES_BILLED", "BigQueryWarehouse", "CostLimitError", "query_parameter"]
+
+logger = logging.getLogger(__name__)
+SERVICE = "BigQuery"
+JOB_ATTRS = "dicomlab.job"
+DEFAULT_MAX_BYTES_BILLED = 10 * 2**30  # 10 GiB: about USD 0.06 at on-demand prices
+_SCALAR_TYPES: tuple[tuple[type, str], ...] = (
+    (bool, "BOOL"),  # before int: bool is an int
+    (int, "INT64"),
+    (float, "FLOAT64"),
+    (str, "STRING"),
+    (bytes, "BYTES"),
+    (dt.datetime, "DATETIME"),  # before date: datetime is a date
+    (dt.date, "DATE"),
+    (dt.time, "TIME"),
+)
+
+
+class CostLimitError(QueryError):
+    """A query's dry run says it would process more bytes than the cap allows."""
+
+
+def _type_of(value: object) -> str:
+    for kind, name in _SCALAR_TYPES:
+        if isinstance(value, kind):
+            if name == "DATETIME" and getattr(value, "tzinfo", None) is not None:
+                return "TIMESTAMP"
+            return name
+    raise QueryError(
+        f"a query parameter value of type {type(value).__name__} has no BigQuery type; "
+        "use str, int, float, bool, bytes, date, time, datetime or a list of those"
+    )
+
+
+def query_parameter(name: str, value: object, declared: str | None = None) -> Any:
+    """A ``ScalarQueryParameter`` or ``ArrayQueryParameter`` for ``@name``.
+
+    ``declared`` is the type a canned query declares (``STRING``,
+    ``ARRAY<STRING>``…); otherwise the type follows the Python value.
+
+    >>> query_parameter("uids", ["1.2", "1.3"]).to_api_repr()["parameterType"]
+    {'type': 'ARRAY', 'arrayType': {'type': 'STRING'}}
+    >>> query_parameter("n", True).type_
+    'BOOL'
+    """
+    from google.cloud import bigquery
+
+    if declared is not None and declared.startswith("ARRAY<"):
+        return bigquery.ArrayQueryParameter(name, declared[6:-1], list(value))  # type: ignore[call-overload]
+    if declared is None and isinstance(value, (list, tuple, set, frozenset)):
+        items = list(value)
+        if not items:
+            raise QueryError(
+                f"parameter {name!r} is an empty list: its element type cannot be told; "
+                "pass at least one value, or use a canned query that declares it"
+            )
+        return bigquery.ArrayQueryParameter(name, _type_of(items[0]), items)
+    scalar: Any = value
+    return bigquery.ScalarQueryParameter(name, declared or _type_of(value), scalar)
+
+
+def _message(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None) or []
+    first = errors[0] if errors and isinstance(errors[0], dict) else {}
+    return str(first.get("message") or getattr(exc, "message", None) or exc)
+
+
+@contextlib.contextmanager
+def _translated(resource: str) -> Iterator[None]:
+    """google.api_core failures inside the block as dicomlab errors about ``resource``."""
+    from google.api_core import exceptions
+
+    try:
+        yield
+    except exceptions.NotFound as exc:
+        raise NotFoundError(f"{resource}: {_message(exc)}") from exc
+    except exceptions.GoogleAPICallError as exc:
+        reasons = {e.get("reason") for e in (exc.errors or []) if isinstance(e, dict)}
+        if "bytesBilledLimitExceeded" in reasons:
+            raise CostLimitError(
+                f"{resource}: BigQuery refused to bill more than the cap: {_message(exc)}"
+            ) from exc
+        if isinstance(exc, exceptions.BadRequest):
+            raise QueryError(f"{resource}: {_message(exc)}") from exc
+        raise RemoteError(
+            f"BigQuery request for {resource} failed with HTTP {exc.code}: {_message(exc)}",
+            service=SERVICE,
+            resource=resource,
+            status=exc.code if isinstance(exc.code, int) else None,
+        ) from exc
+
+
+def _size(n: float) -> str:
+    """Bytes for people: ``1.5 GiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+class BigQueryWarehouse:
+    """Tables in one BigQuery dataset, written ``bq://PROJECT.DATASET``.
+
+    Parameters
+    ----------
+    dataset
+        The dataset (it must exist; loads say how to create it when it does not).
+    client
+        A ``google.cloud.bigquery.Client``; by default one from Application
+        Default Credentials (``BIGQUERY_EMULATOR_HOST`` is honoured).
+    max_bytes_billed
+        The most bytes one query may process and bill; a query whose dry run
+        is over it is never started. ``None`` removes the cap.
+    location
+        The dataset's location for jobs (``None``: BigQuery decides).
+    progress
+        Show a progress line (with the dry run's estimate) for queries over a second.
+
+    Examples
+    --------
+    >>> wh = BigQueryWarehouse("bq://my-project.imaging")                    # doctest: +SKIP
+    >>> wh.max_bytes_billed = 50 * 2**30     # allow 50 GiB per query         # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        dataset: BigQueryDataset | str,
+        *,
+        client: Any = None,
+        max_bytes_billed: int | None = DEFAULT_MAX_BYTES_BILLED,
+        location: str | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.dataset = (
+            dataset if isinstance(dataset, BigQueryDataset) else BigQueryDataset.parse(dataset)
+        )
+        self._client = client
+        self.max_bytes_billed = max_bytes_billed
+        self.location = location
+        self.progress = progress
+
+    @property
+    def client(self) -> Any:
+        """The google-cloud-bigquery client (made on first use)."""
+        if self._client is None:
+            from google.cloud import bigquery
+
+            self._client = bigquery.Client(project=self.dataset.project_id, location=self.location)
+        return self._client
+
+    @property
+    def url(self) -> str:
+        return str(self.dataset)
+
+    def __repr__(self) -> str:
+        cap = _size(self.max_bytes_billed) if self.max_bytes_billed is not None else "no cap"
+        return f"BigQueryWarehouse({self.url!r}, max_bytes_billed={cap})"
+
+    def _table_id(self, table: str) -> str:
+        return f"{self.dataset.project_id}.{self.dataset.dataset_id}.{validate_table_name(table)}"
+
+    # ---- tables --------------------------------------------------------------------------
+
+    def count_rows(self, table: str) -> int | None:
+        """Rows in ``table`` (from its metadata), or ``None`` when it does not exist."""
+        table_id = self._table_id(table)
+        try:
+            with _translated(f"table {table_id}"):
+                found = self.client.get_table(table_id)
+        except NotFoundError:
+            return None
+        return int(found.num_rows or 0)
+
+    def _check_dataset(self) -> None:
+        try:
+            with _translated(f"dataset {self.url}"):
+                self.client.get_dataset(f"{self.dataset.project_id}.{self.dataset.dataset_id}")
+        except NotFoundError as exc:
+            raise NotFoundError(
+                f"BigQuery dataset {self.url} does not exist: create it first "
+                f"(bq mk --dataset {self.dataset.project_id}:{self.dataset.dataset_id})"
+            ) from exc
+
+    def load(self, table: str, data: pa.Table, *, write_disposition: str = "WRITE_EMPTY") -> int:
+        """Load one Arrow table (see :meth:`load_chunks`)."""
+        return self.load_chunks(table, [data], write_disposition=write_disposition)
+
+    def load_chunks(
+        self, table: str, chunks: Iterable[pa.Table], *, write_disposition: str = "WRITE_EMPTY"
+    ) -> int:
+        """Load Arrow tables as one load job; the table changes only if every chunk is in.
+
+        The chunks are written to a local Parquet file first (bounded memory),
+        then sent with the schema taken from their Arrow schema (nested and
+        repeated fields included) and ``write_disposition``.
+        """
+        import pyarrow.parquet as pq
+        from google.cloud import bigquery
+
+        from dicomlab.bqschema import schema_from_arrow
+
+        validate_write_disposition(write_disposition)
+        table_id = self._table_id(table)
+        self._check_dataset()
+        with tempfile.NamedTemporaryFile(suffix=".parquet") as spill:
+            writer, rows = None, 0
+            for chunk in chunks:
+                if writer is None:
+                    writer = pq.ParquetWriter(spill.name, chunk.schema)
+                writer.write_table(chunk)
+                rows += chunk.num_rows
+            if writer is None:
+                return 0
+            writer.close()
+            config = bigquery.LoadJobConfig(
+                source_format=bigquery.SourceFormat.PARQUET,
+                schema=schema_from_arrow(writer.schema_arrow),
+                write_disposition=write_disposition,
+                create_disposition="CREATE_IF_NEEDED",
+            )
+            with _translated(f"load into {table_id}"), open(spill.name, "rb") as handle:
+                job = self.client.load_table_from_file(handle, table_id, job_config=config)
+                job.result()
+        logger.info("loaded %d rows into %s (%s)", rows, table_id, write_disposition)
+        return rows
+
+    # ---- queries -------------------------------------------------------------------------
+
+    def run_query(
+        self,
+        query: CannedQuery,
+        params: Mapping[str, Any],
+        *,
+        table: str,
+        source: str | None = None,
+    ) -> pd.DataFrame:
+        """Run a canned query with its declared parameter types (``source`` as on DuckDB)."""
+        sql = query.to_bigquery(self._table_id(table), source=source)
+        declared = {p.name: p.type for p in query.parameters}
+        return self._run(sql, params, declared, query.name)
+
+    def run_sql(self, sql: str, params: Mapping[str, Any], *, table: str) -> pd.DataFrame:
+        """Run ad-hoc BigQuery SQL (``dicom_metadata`` names ``table``); types follow the values."""
+        from dicomlab.queries import translate
+
+        text = translate(sql, table=self._table_id(table), dialect="bigquery")
+        return self._run(text, params, {}, "SQL")
+
+    def dry_run(self, sql: str, params: Mapping[str, Any], declared: Mapping[str, str]) -> int:
+        """Bytes the query would process (no cost)."""
+        from google.cloud import bigquery
+
+        config = bigquery.QueryJobConfig(
+            dry_run=True, use_query_cache=False, query_parameters=self._params(params, declared)
+        )
+        with _translated("dry run"):
+            job = self.client.query(sql, job_config=config, location=self.location)
+        return int(job.total_bytes_processed or 0)
+
+    def _params(self, params: Mapping[str, Any], declared: Mapping[str, str]) -> list[Any]:
+        return [query_parameter(k, v, declared.get(k)) for k, v in params.items()]
+
+    def _run(
+        self, sql: str, params: Mapping[str, Any], declared: Mapping[str, str], what: str
+    ) -> pd.DataFrame:
+        from google.cloud import bigquery
+        from tqdm.auto import tqdm
+
+        estimate = self.dry_run(sql, params, declared)
+        cap = self.max_bytes_billed
+        if cap is not None and estimate > cap:
+            raise CostLimitError(
+                f"{what} would process {_size(estimate)} ({estimate} bytes), over the cap of "
+                f"{_size(cap)}; narrow the query, or raise the cap with "
+                f"lab.warehouse.max_bytes_billed = {estimate} (None removes it)"
+            )
+        logger.info("%s: %s to process (dry run)", what, _size(estimate))
+        config = bigquery.QueryJobConfig(
+            query_parameters=self._params(params, declared), maximum_bytes_billed=cap
+        )
+        label = f"BigQuery {what}: {_size(estimate)} to process"
+        with (
+            _translated(what),
+            tqdm(total=1, desc=label, disable=not self.progress, delay=1.0) as bar,
+        ):
+            job = self.client.query(sql, job_config=config, location=self.location)
+            rows = job.result()
+            frame = to_frame(rows.to_arrow(create_bqstorage_client=False))
+            bar.update(1)
+        frame.attrs[JOB_ATTRS] = {
+            "job_id": job.job_id,
+            "location": job.location,
+            "bytes_estimated": estimate,
+            "bytes_processed": job.total_bytes_processed,
+            "bytes_billed": job.total_bytes_billed,
+            "cache_hit": job.cache_hit,
+        }
+        return frame
