@@ -215,7 +215,7 @@ class FilterFile:
         >>> FilterFile.from_uids([("1.2",)]).to_text()
         '/studies/1.2\n'
         """
-        return "".join(line + "\n" for line in self._lines)
+        return "\n".join(self._lines) + "\n" if self._lines else ""
 
     def to_bytes(self) -> bytes:
         """The file's text as UTF-8 (ASCII, in fact: UIDs are digits and dots)."""
@@ -287,7 +287,104 @@ def _collapse(
     permissive: bool,
     label_word: str = "row",
 ) -> list[str]:
-    """Validate UID columns (pandas Series) and return collapsed lines, vectorised."""
+    """Validate UID columns (pandas Series) and return collapsed lines, vectorised.
+
+    Columns of strings take the Arrow path (RE2 matching and string kernels
+    in C++); anything else (numbers, mixed objects) the pandas path, which
+    finds the same problems.
+    """
+    strings = _as_arrow_strings(columns)
+    if strings is not None:
+        lines = _collapse_arrow(strings, permissive=permissive)
+        if lines is not None:
+            return lines
+    return _collapse_pandas(columns, labels=labels, permissive=permissive, label_word=label_word)
+
+
+def _as_arrow_strings(columns: list[Any]) -> list[Any] | None:
+    """The columns as Arrow string arrays, or ``None`` when one holds something else."""
+    import pyarrow as pa
+
+    arrays = []
+    for column in columns:
+        try:
+            # Arrow-backed string columns (pandas' default "str") convert without a copy.
+            array = pa.array(column, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return None
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
+        kind = array.type
+        if not pa.types.is_string(kind):
+            if not (pa.types.is_null(kind) or pa.types.is_large_string(kind)):
+                return None
+            array = array.cast(pa.string())
+        arrays.append(array)
+    return arrays
+
+
+def _collapse_arrow(arrays: list[Any], *, permissive: bool) -> list[str] | None:
+    """Lines from valid Arrow UID columns, or ``None`` when any row is bad (then the
+    pandas path describes the problems)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    pattern = "^" + (PERMISSIVE_UID_PATTERN if permissive else UID_PATTERN).pattern + "$"
+    previous_present = None
+    levels: list[Any] = []
+    for position, array in enumerate(arrays):
+        present = pc.is_valid(array)
+        ok = pc.and_(
+            pc.match_substring_regex(array, pattern),
+            pc.less_equal(pc.utf8_length(array), MAX_UID_LENGTH),
+        )
+        if pc.any(pc.and_(present, pc.invert(pc.fill_null(ok, False)))).as_py():
+            return None
+        if position == 0 and pc.any(pc.invert(present)).as_py():
+            return None
+        if (
+            previous_present is not None
+            and pc.any(pc.and_(present, pc.invert(previous_present))).as_py()
+        ):
+            return None
+        previous_present = present
+        base = levels[-1] if levels else pa.scalar("")
+        levels.append(pc.binary_join_element_wise(base, _SEGMENTS[position], array, ""))
+    line = pc.coalesce(*reversed(levels))
+    depth = pc.cast(pc.is_valid(levels[0]), pa.int8())
+    for level in levels[1:]:
+        depth = pc.add(depth, pc.cast(pc.is_valid(level), pa.int8()))
+    keep = pa.array(_first_occurrences(line))
+    # Drop lines covered by a broader line: a study line covers its series and instances,
+    # a series line covers its instances.
+    for broader in range(1, len(levels)):
+        is_broader = pc.equal(depth, broader)
+        if not pc.any(is_broader).as_py():
+            continue
+        covering = pc.unique(pc.filter(line, is_broader))
+        covered = pc.and_(pc.greater(depth, broader), pc.is_in(levels[broader - 1], covering))
+        keep = pc.and_(keep, pc.invert(pc.fill_null(covered, False)))
+    kept: list[str] = pc.filter(line, keep).to_pylist()
+    return kept
+
+
+def _first_occurrences(line: Any) -> Any:
+    """A boolean mask: the first occurrence of each distinct value."""
+    import pandas as pd
+
+    # Hashing Python strings beats Arrow's unique() on long, mostly distinct UIDs here.
+    values = pd.Series(line.to_numpy(zero_copy_only=False), dtype=object)
+    return ~values.duplicated().to_numpy()
+
+
+def _collapse_pandas(
+    columns: list[Any],
+    *,
+    labels: Any,
+    permissive: bool,
+    label_word: str = "row",
+) -> list[str]:
+    """The pandas path of :func:`_collapse` (also used to describe bad rows)."""
     import numpy as np
     import pandas as pd
 

@@ -129,3 +129,34 @@ def test_reprs_and_content_name():
     assert ff.content_name() == FilterFile.from_uids([("1.1",), ("1.2",), ("1.3",)]).content_name()
     assert ff.content_name() != FilterFile.from_uids([("1.1",)]).content_name()
     assert FilterFile().level == "empty" and FilterFile().to_text() == ""
+
+
+def test_arrow_and_pandas_paths_agree_on_random_cohorts():
+    import numpy as np
+    import pandas as pd
+
+    from dicomlab.filterfile import _as_arrow_strings, _collapse_arrow, _collapse_pandas
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        n = int(rng.integers(1, 300))
+        study = rng.integers(1, 6, n)
+        series = rng.integers(1, 4, n)
+        frame = pd.DataFrame(
+            {
+                "StudyInstanceUID": [f"1.2.{s}" for s in study],
+                "SeriesInstanceUID": [f"1.2.{s}.{e}" for s, e in zip(study, series, strict=True)],
+                "SOPInstanceUID": [
+                    f"1.2.{s}.{e}.{i}"
+                    for s, e, i in zip(study, series, rng.integers(1, 40, n), strict=True)
+                ],
+            },
+            dtype=object,
+        )
+        drop_series = rng.random(n) < 0.05
+        frame.loc[drop_series, ["SeriesInstanceUID", "SOPInstanceUID"]] = None
+        drop_instance = rng.random(n) < 0.1
+        frame.loc[drop_instance, "SOPInstanceUID"] = None
+        columns = [frame[c] for c in frame.columns]
+        arrow = _collapse_arrow(_as_arrow_strings(columns), permissive=False)
+        assert arrow == _collapse_pandas(columns, labels=frame.index, permissive=False)
