@@ -384,3 +384,39 @@ def _copy_instances(
         outcomes,
         {"bucket": bucket.url, "counters": counters, "errors": problems},
     )
+
+
+# ---- filter files built in BigQuery --------------------------------------------------------
+
+
+def check_cloud_filter_file(
+    warehouse: Any,
+    sql: str,
+    params: dict[str, Any],
+    declared: dict[str, str],
+    uri: str,
+    overwrite: bool,
+    *,
+    storage_client: Any = None,
+    check_lines: int = 1000,
+) -> str:
+    """Extract the lines of ``sql`` to ``uri`` and validate the object's first lines."""
+    from dicomlab.buckets.gcs import GcsBucket
+    from dicomlab.filterfile import FilterFile
+    from dicomlab.resources import GcsUri
+
+    target = GcsUri.parse(uri)
+    folder, _, leaf = target.object_name.rpartition("/")
+    if not leaf:
+        raise DicomlabError(f"{uri!r} names a folder; give the filter file's object name")
+    bucket = GcsBucket(GcsUri(target.bucket, folder), client=storage_client)
+    if not overwrite and bucket.exists(leaf):
+        raise AlreadyExistsError(
+            f"{uri} already exists; pass overwrite=True to replace it or choose another name"
+        )
+    lines = warehouse.extract_lines(sql, params, declared, str(target))
+    head = bucket.download_bytes(leaf)[: 200 * check_lines].decode("ascii", "replace")
+    first = head.splitlines()[:check_lines]
+    FilterFile.parse("\n".join(first) + "\n")  # raises FilterFileError naming the bad line
+    logger.info("filter file %s: %d lines, first %d checked", uri, lines, len(first))
+    return str(target)

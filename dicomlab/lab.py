@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dicomlab.errors import DicomlabError
+from dicomlab.errors import DicomlabError, UnsupportedBackendError
 from dicomlab.resources import validate_table_name
 
 if TYPE_CHECKING:
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from dicomlab.export import ExportResult
     from dicomlab.filterfile import FilterFile
     from dicomlab.stores.base import Store
+    from dicomlab.viewer import SeriesViewer
     from dicomlab.warehouses.base import Warehouse
     from dicomlab.widgets import ThumbnailGrid
 
@@ -272,6 +273,59 @@ class Lab:
             progress=progress,
         )
 
+    def filter_file_in_cloud(
+        self,
+        name: str,
+        /,
+        uri: str,
+        *,
+        level: str = "series",
+        overwrite: bool = False,
+        table: str | None = None,
+        **params: Any,
+    ) -> str:
+        """Build a filter file in BigQuery for a cohort too big for the notebook.
+
+        The canned query ``name`` (with ``params``) runs in BigQuery; its rows
+        become filter-file lines there, go to a scratch table, and are
+        extracted to ``uri`` (``gs://…``) as a headerless one-column CSV, which
+        *is* the filter file. Its first lines are read back and validated.
+        Needs a BigQuery warehouse; an existing object is not replaced unless
+        ``overwrite=True``. Returns ``uri``.
+
+        >>> lab.filter_file_in_cloud("studies_by_modality", "gs://b/cohorts/ct.txt",
+        ...                          modality="CT", level="study")          # doctest: +SKIP
+        'gs://b/cohorts/ct.txt'
+        """
+        from dicomlab.cohort import check_cloud_filter_file
+        from dicomlab.queries import filter_lines_sql, load_query
+        from dicomlab.warehouses.bigquery import BigQueryWarehouse
+
+        if not isinstance(self.warehouse, BigQueryWarehouse):
+            raise UnsupportedBackendError(
+                f"filter_file_in_cloud runs in BigQuery, but the warehouse is "
+                f"{self.warehouse.url}: connect(warehouse='bq://PROJECT.DATASET'), or build "
+                "the filter file here with dicomlab.FilterFile.from_dataframe(lab.query(...))"
+            )
+        query = load_query(name)
+        bound = query.bind(params)
+        source = query.to_bigquery(self.warehouse.table_id(table or self.table))
+        declared = {p.name: p.type for p in query.parameters}
+        storage = (
+            getattr(self.bucket, "client", None)
+            if str(self.bucket.url).startswith("gs://")
+            else None
+        )
+        return check_cloud_filter_file(
+            self.warehouse,
+            filter_lines_sql(source, level),
+            bound,
+            declared,
+            uri,
+            overwrite,
+            storage_client=storage,
+        )
+
     def images(
         self,
         df: pd.DataFrame,
@@ -282,24 +336,57 @@ class Lab:
         media_type: str = "image/png",
         progress: bool = True,
         concurrency: int = 8,
+        viewer: bool = True,
     ) -> ThumbnailGrid:
         """Thumbnails of the rows' instances (one per study or series for coarser rows).
+
+        ``limit`` tiles make a page; further pages are fetched when the widget's
+        "next" button is pressed. With ``viewer=True`` each tile has an "open"
+        button that shows its series in a :class:`~dicomlab.viewer.SeriesViewer`
+        below the grid.
 
         >>> lab.images(lab.query("patient_dicomweb_paths", patient_id="77654033"))  # doctest: +SKIP
         """
         from dicomlab.gallery import build_tiles, resolve_instances
-        from dicomlab.widgets import ThumbnailGrid
+        from dicomlab.widgets import ThumbnailGrid, Tile
 
-        items = resolve_instances(df, self.store, limit=limit)
-        tiles = build_tiles(
-            self.store,
-            items,
-            size=size,
-            media_type=media_type,
-            progress=progress,
-            concurrency=concurrency,
+        if limit < 1:
+            raise DicomlabError(f"limit is the number of tiles per page, at least 1, not {limit}")
+        items = resolve_instances(df, self.store, limit=len(df))
+
+        def page(number: int) -> list[Tile]:
+            return build_tiles(
+                self.store,
+                items[number * limit : (number + 1) * limit],
+                size=size,
+                media_type=media_type,
+                progress=progress,
+                concurrency=concurrency,
+            )
+
+        def open_series(tile: Tile) -> Any:
+            study, series, instance = tile.uids
+            return self.view_series(study, series, start=instance or None).widget
+
+        return ThumbnailGrid(
+            page(0),
+            columns=columns,
+            tile_size=size,
+            on_open=open_series if viewer else None,
+            page_count=max(1, -(-len(items) // limit)),
+            load_page=page,
         )
-        return ThumbnailGrid(tiles, columns=columns, tile_size=size)
+
+    def view_series(
+        self, study: str, series: str, *, start: int | str | None = None, size: int = 512
+    ) -> SeriesViewer:
+        """A viewer of one series: instance and frame sliders, window presets, metadata.
+
+        >>> lab.view_series(hits.StudyInstanceUID[0], hits.SeriesInstanceUID[0])  # doctest: +SKIP
+        """
+        from dicomlab.viewer import SeriesViewer
+
+        return SeriesViewer(self.store, study, series, start=start, size=size)
 
 
 def _remember(

@@ -49,6 +49,7 @@ __all__ = [
     "TABLE_PLACEHOLDER",
     "CannedQuery",
     "QueryParameter",
+    "filter_lines_sql",
     "list_queries",
     "load_query",
     "parse_query",
@@ -386,6 +387,44 @@ def _read_from(tree: exp.Expr, source: str, parts: list[exp.Identifier] | None) 
         existing.set("expressions", [cte, *existing.expressions])
     else:
         tree.set("with_", exp.With(expressions=[cte]))
+
+
+_LEVEL_COLUMNS = {
+    "study": ("StudyInstanceUID",),
+    "series": ("StudyInstanceUID", "SeriesInstanceUID"),
+    "instance": ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"),
+}
+
+
+def filter_lines_sql(sql: str, level: str) -> str:
+    """BigQuery SQL giving the filter-file lines (column ``path``) of ``sql``'s rows.
+
+    ``sql`` is any BigQuery query whose rows carry the UID columns; the lines
+    are built in BigQuery (``CONCAT``), once each, so a cohort of any size never
+    passes through the notebook.
+
+    >>> sql = filter_lines_sql("SELECT StudyInstanceUID FROM t", "study")
+    >>> sql.startswith("SELECT DISTINCT CONCAT('/studies/', StudyInstanceUID) AS path FROM (")
+    True
+    >>> sql.endswith("AS hits WHERE NOT StudyInstanceUID IS NULL")
+    True
+    """
+    if level not in _LEVEL_COLUMNS:
+        raise QueryError(f"level {level!r} is not one of {', '.join(_LEVEL_COLUMNS)}")
+    columns = _LEVEL_COLUMNS[level]
+    parts: list[exp.Expr] = []
+    for prefix, column in zip(("/studies/", "/series/", "/instances/"), columns, strict=False):
+        parts += [exp.Literal.string(prefix), exp.column(column)]
+    inner = _parse_bigquery(sql).copy()
+    if not isinstance(inner, exp.Query):
+        raise QueryError(f"expected a query (SELECT …), got {type(inner).__name__}")
+    outer = (
+        exp.select(exp.alias_(exp.Concat(expressions=parts), "path"))
+        .distinct()
+        .from_(inner.subquery("hits"))
+        .where(exp.and_(*(exp.column(c).is_(exp.null()).not_() for c in columns)))
+    )
+    return outer.sql(dialect="bigquery")
 
 
 def _in_unnest_as_subquery(tree: exp.Expr) -> None:

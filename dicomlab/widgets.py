@@ -23,7 +23,7 @@ from __future__ import annotations
 import base64
 import html
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -108,6 +108,14 @@ class ThumbnailGrid:
         Width and height of each image box, in CSS pixels.
     title
         Optional heading above the grid.
+    on_open
+        Called with a tile when its "open" button is pressed; the widget it
+        returns (e.g. a series viewer) is shown below the grid. No buttons when
+        ``None``.
+    page_count, load_page
+        For results larger than one page: ``tiles`` is page 0, and
+        ``load_page(i)`` makes the tiles of page ``i`` (fetched on first visit,
+        then kept). The widget gets previous/next buttons.
 
     Examples
     --------
@@ -123,17 +131,58 @@ class ThumbnailGrid:
         columns: int = 6,
         tile_size: int = 128,
         title: str | None = None,
+        on_open: Callable[[Tile], Any] | None = None,
+        page_count: int = 1,
+        load_page: Callable[[int], Sequence[Tile]] | None = None,
     ) -> None:
-        if columns < 1 or tile_size < 1:
+        if columns < 1 or tile_size < 1 or page_count < 1:
             raise RenderError(
-                f"columns and tile_size must be positive, got columns={columns!r}, "
-                f"tile_size={tile_size!r}"
+                f"columns, tile_size and page_count must be positive, got columns={columns!r}, "
+                f"tile_size={tile_size!r}, page_count={page_count!r}"
             )
-        self._tiles = tuple(tiles)
+        if page_count > 1 and load_page is None:
+            raise RenderError(f"{page_count} pages need load_page to make pages after the first")
+        self._pages: dict[int, tuple[Tile, ...]] = {0: tuple(tiles)}
+        self._page = 0
+        self.page_count = page_count
+        self._load_page = load_page
+        self.on_open = on_open
         self.columns = columns
         self.tile_size = tile_size
         self.title = title
         self._widget: ipywidgets.VBox | None = None
+        self._parts: dict[str, Any] = {}
+
+    @property
+    def _tiles(self) -> tuple[Tile, ...]:
+        return self._pages[self._page]
+
+    @property
+    def page(self) -> int:
+        """The page shown (0-based)."""
+        return self._page
+
+    def show_page(self, page: int) -> None:
+        """Show page ``page`` (0-based), making its tiles on first visit.
+
+        >>> grid = ThumbnailGrid([Tile("a", None)], page_count=2,
+        ...                      load_page=lambda i: [Tile(f"page {i}", None)])
+        >>> grid.show_page(1); grid.tiles[0].caption
+        'page 1'
+        """
+        if not 0 <= page < self.page_count:
+            raise RenderError(f"page {page} does not exist; pages are 0 to {self.page_count - 1}")
+        if page not in self._pages and self._load_page is not None:
+            self._pages[page] = tuple(self._load_page(page))
+        self._page = page
+        if self._widget is not None:
+            self._parts["grid"].children = [self._tile_widget(t) for t in self._tiles]
+            self._parts["label"].value = self._page_text()
+            self._parts["previous"].disabled = page == 0
+            self._parts["next"].disabled = page == self.page_count - 1
+
+    def _page_text(self) -> str:
+        return f"page {self._page + 1} of {self.page_count}"
 
     @property
     def tiles(self) -> tuple[Tile, ...]:
@@ -178,11 +227,43 @@ class ThumbnailGrid:
                 grid_template_columns=f"repeat({self.columns}, {size})", grid_gap="8px"
             ),
         )
+        self._parts = {"grid": grid, "detail": ipywidgets.VBox()}
         children: list[ipywidgets.Widget] = [grid]
+        if self.page_count > 1:
+            children.insert(0, self._navigation())
         if self.title is not None:
             children.insert(0, ipywidgets.HTML(f"<b>{html.escape(self.title)}</b>"))
+        if self.on_open is not None:
+            children.append(self._parts["detail"])
         logger.debug("built a widget grid of %d tiles", len(self._tiles))
         return ipywidgets.VBox(children)
+
+    def _navigation(self) -> ipywidgets.HBox:
+        import ipywidgets
+
+        previous = ipywidgets.Button(description="◀ previous", disabled=True)
+        following = ipywidgets.Button(description="next ▶")
+        label = ipywidgets.Label(self._page_text())
+        previous.on_click(lambda _: self.show_page(self._page - 1))
+        following.on_click(lambda _: self.show_page(self._page + 1))
+        self._parts.update(previous=previous, next=following, label=label)
+        return ipywidgets.HBox([previous, label, following])
+
+    def open(self, tile: Tile) -> None:
+        """Show what ``on_open`` makes of ``tile`` below the grid (the "open" button's action)."""
+        if self.on_open is None:
+            return
+        self.widget  # noqa: B018 - build the widget (and its detail box) first
+        try:
+            shown = self.on_open(tile)
+        except Exception as exc:  # a failing viewer must not break the grid
+            import ipywidgets
+
+            logger.warning("opening %s failed: %s", tile.caption, exc)
+            shown = ipywidgets.HTML(
+                f"<i>cannot open {html.escape(tile.caption)}: {html.escape(str(exc))}</i>"
+            )
+        self._parts["detail"].children = (shown,)
 
     def _tile_widget(self, tile: Tile) -> ipywidgets.VBox:
         import ipywidgets
@@ -207,7 +288,14 @@ class ThumbnailGrid:
             f"{html.escape(tile.caption)}</div>",
             layout=ipywidgets.Layout(width=size),
         )
-        return ipywidgets.VBox([picture, caption], layout=ipywidgets.Layout(width=size))
+        parts: list[ipywidgets.Widget] = [picture, caption]
+        if self.on_open is not None and any(tile.uids):
+            button = ipywidgets.Button(
+                description="open", tooltip=_tooltip(tile), layout=ipywidgets.Layout(width=size)
+            )
+            button.on_click(lambda _: self.open(tile))
+            parts.append(button)
+        return ipywidgets.VBox(parts, layout=ipywidgets.Layout(width=size))
 
     def to_html(self) -> str:
         """Return the grid as self-contained static HTML (images inlined as ``data:`` URIs).
@@ -221,6 +309,8 @@ class ThumbnailGrid:
         size = self.tile_size
         cells = "\n".join(self._tile_html(tile) for tile in self._tiles)
         heading = f"<h4>{html.escape(self.title)}</h4>\n" if self.title is not None else ""
+        if self.page_count > 1:
+            heading += f"<p>{self._page_text()}</p>\n"
         grid_style = f"display:grid;grid-template-columns:repeat({self.columns},{size}px);gap:8px;"
         grid = f'<div style="{grid_style}">\n{cells}\n</div>'
         return f'<div class="dicomlab-grid">\n{heading}{grid}\n</div>'

@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 SERVICE = "BigQuery"
 JOB_ATTRS = "dicomlab.job"
 DEFAULT_MAX_BYTES_BILLED = 10 * 2**30  # 10 GiB: about USD 0.06 at on-demand prices
+# BigQuery extracts at most 1 GB into one file; more needs a wildcard URI (several files).
+SINGLE_FILE_EXTRACT_LIMIT = 1_000_000_000
 _SCALAR_TYPES: tuple[tuple[type, str], ...] = (
     (bool, "BOOL"),  # before int: bool is an int
     (int, "INT64"),
@@ -193,14 +195,15 @@ class BigQueryWarehouse:
         cap = _size(self.max_bytes_billed) if self.max_bytes_billed is not None else "no cap"
         return f"BigQueryWarehouse({self.url!r}, max_bytes_billed={cap})"
 
-    def _table_id(self, table: str) -> str:
+    def table_id(self, table: str) -> str:
+        """``PROJECT.DATASET.TABLE`` for a table of this dataset (the name validated)."""
         return f"{self.dataset.project_id}.{self.dataset.dataset_id}.{validate_table_name(table)}"
 
     # ---- tables --------------------------------------------------------------------------
 
     def count_rows(self, table: str) -> int | None:
         """Rows in ``table`` (from its metadata), or ``None`` when it does not exist."""
-        table_id = self._table_id(table)
+        table_id = self.table_id(table)
         try:
             with _translated(f"table {table_id}"):
                 found = self.client.get_table(table_id)
@@ -237,7 +240,7 @@ class BigQueryWarehouse:
         from dicomlab.bqschema import schema_from_arrow
 
         validate_write_disposition(write_disposition)
-        table_id = self._table_id(table)
+        table_id = self.table_id(table)
         self._check_dataset()
         with tempfile.NamedTemporaryFile(suffix=".parquet") as spill:
             writer, rows = None, 0
@@ -272,7 +275,7 @@ class BigQueryWarehouse:
         source: str | None = None,
     ) -> pd.DataFrame:
         """Run a canned query with its declared parameter types (``source`` as on DuckDB)."""
-        sql = query.to_bigquery(self._table_id(table), source=source)
+        sql = query.to_bigquery(self.table_id(table), source=source)
         declared = {p.name: p.type for p in query.parameters}
         return self._run(sql, params, declared, query.name)
 
@@ -280,7 +283,7 @@ class BigQueryWarehouse:
         """Run ad-hoc BigQuery SQL (``dicom_metadata`` names ``table``); types follow the values."""
         from dicomlab.queries import translate
 
-        text = translate(sql, table=self._table_id(table), dialect="bigquery")
+        text = translate(sql, table=self.table_id(table), dialect="bigquery")
         return self._run(text, params, {}, "SQL")
 
     def dry_run(self, sql: str, params: Mapping[str, Any], declared: Mapping[str, str]) -> int:
@@ -333,3 +336,58 @@ class BigQueryWarehouse:
             "cache_hit": job.cache_hit,
         }
         return frame
+
+    # ---- server-side filter files -------------------------------------------------------
+
+    def extract_lines(
+        self,
+        sql: str,
+        params: Mapping[str, Any],
+        declared: Mapping[str, str],
+        uri: str,
+    ) -> int:
+        """Run ``sql`` (one ``path`` column) into a scratch table, extract it to ``uri``.
+
+        The object is a headerless one-column CSV: a filter file. Refused, before
+        any extract, when the lines would not fit in one file. Returns the line
+        count; the scratch table is always deleted.
+        """
+        import uuid
+
+        from google.cloud import bigquery
+
+        estimate = self.dry_run(sql, params, declared)
+        if self.max_bytes_billed is not None and estimate > self.max_bytes_billed:
+            raise CostLimitError(
+                f"the filter-file query would process {_size(estimate)}, over the cap of "
+                f"{_size(self.max_bytes_billed)}; raise lab.warehouse.max_bytes_billed"
+            )
+        scratch = self.table_id(f"_dicomlab_filter_{uuid.uuid4().hex}")
+        config = bigquery.QueryJobConfig(
+            query_parameters=self._params(params, declared),
+            maximum_bytes_billed=self.max_bytes_billed,
+            destination=scratch,
+            write_disposition="WRITE_TRUNCATE",
+        )
+        try:
+            with _translated("filter-file query"):
+                self.client.query(sql, job_config=config, location=self.location).result()
+                table = self.client.get_table(scratch)
+            rows, size = int(table.num_rows or 0), int(table.num_bytes or 0)
+            if size > SINGLE_FILE_EXTRACT_LIMIT:
+                raise QueryError(
+                    f"the filter file would have {rows} lines ({_size(size)}): BigQuery "
+                    f"extracts at most 1 GB into one object and would shard it into several "
+                    "files; narrow the cohort (e.g. by StudyDate) or build it at study level"
+                )
+            extract = bigquery.ExtractJobConfig(  # type: ignore[no-untyped-call]
+                destination_format="CSV", print_header=False
+            )
+            with _translated(f"extract to {uri}"):
+                self.client.extract_table(
+                    scratch, uri, job_config=extract, location=self.location
+                ).result()
+        finally:
+            with contextlib.suppress(Exception):
+                self.client.delete_table(scratch, not_found_ok=True)
+        return rows

@@ -260,3 +260,19 @@ def test_canned_queries_read_the_current_state_of_a_streamed_table(home):
     assert current.attrs["dicomlab.query"]["source"] == "current_state"
     with pytest.raises(QueryError, match="another canned query"):
         lab.query("current_state", source="current_state")
+
+
+def test_images_page_through_hits_and_open_a_series(exported_lab):
+    import ipywidgets
+
+    hits = exported_lab.query("patient_dicomweb_paths", patient_id="98890234")
+    grid = exported_lab.images(hits, limit=10, size=32, progress=False)
+    assert grid.page_count == -(-len(hits) // 10) and len(grid.tiles) == 10
+    grid.show_page(grid.page_count - 1)
+    assert len(grid.tiles) == len(hits) - 10 * (grid.page_count - 1)
+    assert grid.tiles[-1].uids[2] == hits.SOPInstanceUID.iloc[-1]
+    grid.open(grid.tiles[0])
+    (viewer,) = grid.widget.children[-1].children
+    assert isinstance(viewer, ipywidgets.VBox)
+    series = exported_lab.view_series(*grid.tiles[0].uids[:2], start=grid.tiles[0].uids[2])
+    assert series.current_ref.instance == grid.tiles[0].uids[2]

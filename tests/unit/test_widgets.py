@@ -130,3 +130,51 @@ def test_html_export_picks_widget_view_when_state_is_saved():
     assert "<img" not in live and f'<script type="{WIDGET_VIEW_MIMETYPE}">' in live
     static, _ = HTMLExporter().from_notebook_node(static_outputs(nb))
     assert len(re.findall(r'<img[^>]* src="data:image/(?:png|jpeg);base64,', static)) == 2
+
+
+def test_pages_are_made_on_first_visit_and_kept():
+    made = []
+
+    def load(page):
+        made.append(page)
+        return [Tile(f"p{page}", PNG, uids=("1.2", "1.2.3", f"1.2.3.{page}"))]
+
+    grid = ThumbnailGrid([Tile("p0", PNG)], page_count=3, load_page=load)
+    nav, box = grid.widget.children
+    previous, label, following = nav.children
+    assert label.value == "page 1 of 3" and previous.disabled and not following.disabled
+    following.click()
+    following.click()
+    assert made == [1, 2] and grid.page == 2 and following.disabled
+    assert box.children[0].children[1].value.count("p2") == 1
+    previous.click()
+    assert made == [1, 2] and label.value == "page 2 of 3"
+    assert "page 2 of 3" in grid.to_html() and "p1" in grid.to_html()
+
+
+def test_open_button_shows_what_on_open_makes_below_the_grid():
+    opened = []
+
+    def on_open(tile):
+        opened.append(tile.uids)
+        return w.HTML(f"viewer of {tile.uids[1]}")
+
+    grid = ThumbnailGrid(
+        [Tile("a", PNG, uids=("1.2", "1.2.3", "1.2.3.4")), Tile("b", None)], on_open=on_open
+    )
+    box, detail = grid.widget.children
+    first, second = box.children
+    button = first.children[-1]
+    assert isinstance(button, w.Button) and len(second.children) == 2  # no UIDs: no button
+    button.click()
+    assert opened == [("1.2", "1.2.3", "1.2.3.4")]
+    assert detail.children[0].value == "viewer of 1.2.3"
+
+
+def test_a_failing_viewer_is_a_message_not_an_exception():
+    def on_open(tile):
+        raise RuntimeError("no pixels here")
+
+    grid = ThumbnailGrid([Tile("a", PNG, uids=("1.2", "1.2.3", "1.2.3.4"))], on_open=on_open)
+    grid.open(grid.tiles[0])
+    assert "no pixels here" in grid.widget.children[-1].children[0].value

@@ -1,0 +1,467 @@
+"""A series viewer for notebooks: stock ipywidgets over a store and the core renderer.
+
+:class:`SeriesViewer` lists a series' instances with one search, orders them
+(:func:`order_instances`), fetches each instance once (a small LRU cache) and
+renders the chosen frame locally with :func:`dicomlab.render.render_dataset`.
+Controls are an instance slider, a frame slider (hidden for single-frame
+instances), window presets (:data:`WINDOW_PRESETS`) and free window center and
+width boxes. A frame that cannot be rendered shows a message in place of the
+image; callbacks never raise.
+
+Like :class:`~dicomlab.widgets.ThumbnailGrid`, the viewer's display bundle
+carries the live widget view and a static HTML twin (the current image inlined
+as a ``data:`` URI, and the metadata table).
+
+ipywidgets, pandas and pydicom's pixel handling load on first use.
+
+>>> viewer = SeriesViewer(store, study_uid, series_uid)   # doctest: +SKIP
+>>> viewer.set_preset("lung")                             # doctest: +SKIP
+>>> viewer                                                # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from dicomlab.errors import InvalidRequestError, NotFoundError, RenderError
+from dicomlab.stores.base import InstanceRef, Store
+from dicomlab.viewing import (
+    _MESSAGE_STYLE,
+    _PRESET_LABELS,
+    CUSTOM,
+    PUBLIC_OHIF_VIEWER,
+    WINDOW_PRESETS,
+    _frame_count,
+    _is_http,
+    _range_window,
+    _table_html,
+    build_instance_location,
+    build_ohif_url,
+    metadata_rows,
+    order_instances,
+    window_for,
+)
+
+if TYPE_CHECKING:
+    import ipywidgets
+    import pandas as pd
+    from pydicom import Dataset
+
+__all__ = [
+    "PUBLIC_OHIF_VIEWER",
+    "WINDOW_PRESETS",
+    "SeriesViewer",
+    "build_instance_location",
+    "build_ohif_url",
+    "metadata_rows",
+    "order_instances",
+    "window_for",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class SeriesViewer:
+    """Browse one series: instance and frame sliders, window presets, metadata.
+
+    Parameters
+    ----------
+    store
+        Any :class:`~dicomlab.stores.base.Store` (folder or DICOMweb).
+    study_uid, series_uid
+        The series to show.
+    size
+        Largest side of the rendered image, in pixels.
+    start
+        The instance shown first: a position in viewing order, or a
+        SOPInstanceUID; ``None`` shows the middle instance.
+    ohif_base
+        An OHIF viewer URL (e.g. :data:`PUBLIC_OHIF_VIEWER`) to link the study
+        to, for http(s) stores; ``None`` shows the DICOMweb path only.
+    cache_size
+        How many fetched datasets to keep.
+
+    Attributes
+    ----------
+    instance_slider, frame_slider, preset_dropdown, center_text, width_text
+        The controls (``IntSlider``, ``IntSlider``, ``Dropdown``, ``FloatText``).
+    image, placeholder, metadata_panel, location_label
+        The image, the text shown instead of it, the metadata table and the path.
+
+    Raises
+    ------
+    NotFoundError
+        The store has no instance in the series.
+
+    Examples
+    --------
+    >>> viewer = SeriesViewer(store, "1.2.3", "1.2.3.4", size=384)   # doctest: +SKIP
+    >>> viewer.show(5); viewer.set_window(40, 400)                   # doctest: +SKIP
+    >>> viewer.window, viewer.current_ref.instance                   # doctest: +SKIP
+    ((40.0, 400.0), '1.2.3.4.6')
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        study_uid: str,
+        series_uid: str,
+        *,
+        size: int = 512,
+        start: int | str | None = None,
+        ohif_base: str | None = None,
+        cache_size: int = 16,
+    ) -> None:
+        if size < 1 or cache_size < 1:
+            raise InvalidRequestError(
+                f"size and cache_size must be positive, got size={size!r}, "
+                f"cache_size={cache_size!r}",
+                value=(size, cache_size),
+            )
+        self.store, self.size, self.ohif_base = store, size, ohif_base
+        self.study_uid, self.series_uid = study_uid, series_uid
+        found = store.search_instances(StudyInstanceUID=study_uid, SeriesInstanceUID=series_uid)
+        if found.empty:
+            raise NotFoundError(
+                f"series {series_uid} of study {study_uid} has no instances in {store.url}"
+            )
+        self._instances = order_instances(found)
+        self._cache: OrderedDict[str, Dataset] = OrderedDict()
+        self._cache_size = cache_size
+        self._ds: Dataset | None = None
+        self._image: bytes | None = None
+        self._message: str | None = None
+        self._syncing = False
+        self._build_widgets()
+        self._load(self._start_index(start))
+
+    # ---- state ----------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._instances)
+
+    def __repr__(self) -> str:
+        state = self._message or f"window {self.window or 'from the DICOM'}"
+        return (
+            f"{type(self).__name__}(instance {self.index + 1} of {len(self)}, "
+            f"frame {self.frame + 1} of {_frame_count(self._ds)}, {state})"
+        )
+
+    @property
+    def instances(self) -> pd.DataFrame:
+        """The series' instances in viewing order (one search result row each)."""
+        instances: pd.DataFrame = self._instances.copy()
+        return instances
+
+    @property
+    def index(self) -> int:
+        """Position of the instance shown, in viewing order (0-based)."""
+        return int(self.instance_slider.value)
+
+    @property
+    def frame(self) -> int:
+        """The frame shown (0-based)."""
+        return int(self.frame_slider.value)
+
+    @property
+    def preset(self) -> str:
+        """The window preset: a key of :data:`WINDOW_PRESETS`, or ``"custom"``."""
+        return str(self.preset_dropdown.value)
+
+    @property
+    def window(self) -> tuple[float, float] | None:
+        """The window the image is rendered with; ``None`` for the dataset's own VOI."""
+        if self.preset == "default":
+            return None
+        return float(self.center_text.value), float(self.width_text.value)
+
+    @property
+    def current_ref(self) -> InstanceRef:
+        """The instance shown."""
+        return self._ref(self.index)
+
+    @property
+    def dataset(self) -> Dataset | None:
+        """The dataset shown, or ``None`` if it could not be fetched."""
+        return self._ds
+
+    @property
+    def message(self) -> str | None:
+        """Why there is no image (shown in its place), or ``None``."""
+        return self._message
+
+    @property
+    def widget(self) -> ipywidgets.VBox:
+        """The live view (an ipywidgets ``VBox``)."""
+        return self._box
+
+    # ---- public actions -------------------------------------------------------------------
+
+    def show(self, index: int) -> None:
+        """Show the instance at ``index`` in viewing order (again, if it is shown already).
+
+        >>> viewer.show(0)   # doctest: +SKIP
+        """
+        if not 0 <= index < len(self):
+            raise InvalidRequestError(
+                f"instance index {index!r} is out of range; the series has {len(self)} "
+                f"instance(s): use 0 to {len(self) - 1}",
+                value=index,
+            )
+        if index == self.index:
+            self._safely(lambda: self._load(index))  # e.g. retry a failed fetch
+        else:
+            self.instance_slider.value = index
+
+    def set_window(self, center: float, width: float) -> None:
+        """Render with a custom window (modality units); the preset becomes ``"custom"``.
+
+        >>> viewer.set_window(-600, 1500)   # doctest: +SKIP
+        """
+        if not float(width) > 0:
+            raise InvalidRequestError(f"window width must be positive, got {width!r}", value=width)
+        with self._quiet():
+            self.center_text.value, self.width_text.value = float(center), float(width)
+            self.preset_dropdown.value = CUSTOM
+        self._render()
+
+    def set_preset(self, name: str) -> None:
+        """Use a window preset (a key of :data:`WINDOW_PRESETS`, or ``"custom"``).
+
+        >>> viewer.set_preset("bone")   # doctest: +SKIP
+        """
+        if name != CUSTOM:
+            window_for(name, None)  # validates the name
+        self.preset_dropdown.value = name
+
+    # ---- building -------------------------------------------------------------------------
+
+    def _build_widgets(self) -> None:
+        import ipywidgets as w
+
+        px = f"{self.size}px"
+        count = len(self)
+        self.instance_slider = w.IntSlider(
+            0, min=0, max=count - 1, description="instance", continuous_update=False
+        )
+        self.frame_slider = w.IntSlider(0, min=0, max=0, description="frame")
+        self.frame_slider.layout.display = "none"
+        self.preset_dropdown = w.Dropdown(
+            options=[(label, key) for key, label in _PRESET_LABELS.items()],
+            value="default",
+            description="window",
+        )
+        self.center_text = w.FloatText(description="center", layout=w.Layout(width="180px"))
+        self.width_text = w.FloatText(description="width", layout=w.Layout(width="180px"))
+        self.image = w.Image(
+            format="png", layout=w.Layout(width=px, height=px, object_fit="contain")
+        )
+        self.placeholder = w.HTML(layout=w.Layout(width=px, height=px, display="none"))
+        self.metadata_panel = w.HTML()
+        self.location_label = w.HTML()
+        self._box = w.VBox(
+            [
+                w.HBox([w.VBox([self.image, self.placeholder]), self.metadata_panel]),
+                self.instance_slider,
+                self.frame_slider,
+                w.HBox([self.preset_dropdown, self.center_text, self.width_text]),
+                self.location_label,
+            ]
+        )
+        self._observe()
+
+    def _observe(self) -> None:
+        self.instance_slider.observe(self._on_instance, names="value")
+        self.frame_slider.observe(self._on_frame, names="value")
+        self.preset_dropdown.observe(self._on_preset, names="value")
+        self.center_text.observe(self._on_window_text, names="value")
+        self.width_text.observe(self._on_window_text, names="value")
+
+    def _start_index(self, start: int | str | None) -> int:
+        if start is None:
+            return (len(self) - 1) // 2
+        if isinstance(start, str):
+            matches = self._instances.index[self._instances["SOPInstanceUID"] == start]
+            if not len(matches):
+                raise NotFoundError(f"instance {start} is not in series {self.series_uid}")
+            return int(matches[0])
+        if not 0 <= start < len(self):
+            raise InvalidRequestError(
+                f"start={start!r} is out of range; use 0 to {len(self) - 1}", value=start
+            )
+        return start
+
+    # ---- callbacks (never raise) ----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _quiet(self) -> Iterator[None]:
+        """Change controls without their observers re-rendering."""
+        previous, self._syncing = self._syncing, True
+        try:
+            yield
+        finally:
+            self._syncing = previous
+
+    def _safely(self, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except Exception as exc:  # a callback must never raise into the front end
+            logger.warning("series viewer: %s", exc, exc_info=True)
+            self._show_message(f"{type(exc).__name__}: {exc}")
+
+    def _on_instance(self, change: dict[str, Any]) -> None:
+        if not self._syncing:
+            self._safely(lambda: self._load(int(change["new"])))
+
+    def _on_frame(self, change: dict[str, Any]) -> None:
+        if not self._syncing:
+            self._safely(self._refresh)
+
+    def _on_preset(self, change: dict[str, Any]) -> None:
+        if not self._syncing:
+            self._safely(self._refresh)
+
+    def _on_window_text(self, change: dict[str, Any]) -> None:
+        if self._syncing:
+            return
+        with self._quiet():
+            self.preset_dropdown.value = CUSTOM
+        self._safely(self._render)
+
+    # ---- loading and rendering ------------------------------------------------------------
+
+    def _ref(self, index: int) -> InstanceRef:
+        row = self._instances.iloc[index]
+        return InstanceRef(self.study_uid, self.series_uid, str(row["SOPInstanceUID"]))
+
+    def _dataset(self, ref: InstanceRef) -> Dataset:
+        """Fetch an instance once; keep the most recently used ``cache_size``."""
+        if ref.instance in self._cache:
+            self._cache.move_to_end(ref.instance)
+            return self._cache[ref.instance]
+        ds = self.store.fetch_instance(ref)
+        self._cache[ref.instance] = ds
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return ds
+
+    def _load(self, index: int) -> None:
+        """Show the instance at ``index``: fetch it, sync the controls, render."""
+        ref = self._ref(index)
+        with self._quiet():
+            self.instance_slider.value = index
+        self.location_label.value = self._location_html(ref)
+        try:
+            self._ds = self._dataset(ref)
+        except Exception as exc:  # a missing or unreadable instance is shown, not raised
+            self._ds = None
+            self.metadata_panel.value = ""
+            self._sync_frames()
+            self._show_message(f"cannot fetch instance {ref.instance}: {exc}")
+            return
+        self.metadata_panel.value = _table_html(metadata_rows(self._ds))
+        self._sync_frames()
+        self._refresh()
+
+    def _sync_frames(self) -> None:
+        """Fit the frame slider to the dataset shown; hide it for a single frame."""
+        frames = _frame_count(self._ds)
+        with self._quiet():
+            self.frame_slider.max = frames - 1
+            self.frame_slider.value = min(self.frame, frames - 1)
+            self.frame_slider.layout.display = None if frames > 1 else "none"
+
+    def _refresh(self) -> None:
+        self._sync_window()
+        self._render()
+
+    def _sync_window(self) -> None:
+        """Show the preset's window (or the dataset's own) in the center/width boxes."""
+        if self.preset == CUSTOM or self._ds is None:
+            return
+        window = window_for(self.preset, self._ds)
+        if window is None:
+            window = _range_window(self._ds, self.frame)
+        if window is not None:
+            with self._quiet():
+                self.center_text.value, self.width_text.value = window
+
+    def _render(self) -> None:
+        if self._ds is None:
+            return
+        from dicomlab.render import render_dataset
+
+        try:
+            png = render_dataset(
+                self._ds,
+                size=self.size,
+                media_type="image/png",
+                frame=self.frame,
+                window=self.window,
+            )
+        except RenderError as exc:
+            self._show_message(str(exc))
+            return
+        self._message, self._image = None, png
+        self.image.value = png
+        self.image.layout.display = None
+        self.placeholder.layout.display = "none"
+
+    def _show_message(self, text: str) -> None:
+        self._message, self._image = text, None
+        self.placeholder.value = (
+            f'<div style="{_MESSAGE_STYLE}height:100%;">{html.escape(text)}</div>'
+        )
+        self.placeholder.layout.display = None
+        self.image.layout.display = "none"
+
+    def _location_html(self, ref: InstanceRef) -> str:
+        url = self.store.url
+        text = f"<code>{html.escape(build_instance_location(url, ref))}</code>"
+        if self.ohif_base and _is_http(url):
+            link = html.escape(build_ohif_url(self.ohif_base, ref.study), quote=True)
+            text += f' · <a href="{link}" target="_blank" rel="noopener">open in OHIF</a>'
+        return text
+
+    # ---- static twin ----------------------------------------------------------------------
+
+    def to_html(self) -> str:
+        """The current view as self-contained HTML: the image, the metadata and the path.
+
+        >>> "<img" in viewer.to_html()   # doctest: +SKIP
+        True
+        """
+        from dicomlab.widgets import ThumbnailGrid, Tile
+
+        ref = self.current_ref
+        caption = f"instance {self.index + 1} of {len(self)}"
+        if _frame_count(self._ds) > 1:
+            caption += f" · frame {self.frame + 1} of {_frame_count(self._ds)}"
+        tile = Tile(
+            caption, self._image, error=self._message, uids=(ref.study, ref.series, ref.instance)
+        )
+        picture = ThumbnailGrid([tile], columns=1, tile_size=self.size).to_html()
+        table = self.metadata_panel.value
+        return (
+            f'<div class="dicomlab-viewer">\n{picture}\n{table}\n'
+            f"<div>{self.location_label.value}</div>\n</div>"
+        )
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """Offer the live widget view and the static HTML; front ends pick what they support."""
+        bundle: dict[str, Any] = dict(self.widget._repr_mimebundle_() or {})
+        bundle["text/plain"] = repr(self)
+        bundle["text/html"] = self.to_html()
+        if include:
+            bundle = {key: value for key, value in bundle.items() if key in include}
+        if exclude:
+            bundle = {key: value for key, value in bundle.items() if key not in exclude}
+        return bundle
