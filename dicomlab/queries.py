@@ -326,6 +326,16 @@ def translate(
     WHERE
       Modality = $m
     """
+    if table is not None and not isinstance(table, (str, BigQueryTable)):
+        raise InvalidIdentifierError(f"table {table!r} is not a str", value=table)
+    return _translate(sql, table, dialect, source)
+
+
+@functools.lru_cache(maxsize=256)
+def _translate(
+    sql: str, table: str | BigQueryTable | None, dialect: str, source: str | None
+) -> str:
+    """:func:`translate`, kept for repeated calls (the same canned query, table and dialect)."""
     try:
         sqlglot.Dialect.get_or_raise(dialect)
     except ValueError as exc:
