@@ -243,10 +243,11 @@ class BigQueryWarehouse:
         table_id = self.table_id(table)
         self._check_dataset()
         with tempfile.NamedTemporaryFile(suffix=".parquet") as spill:
-            writer, rows = None, 0
+            writer, schema, rows = None, None, 0
             for chunk in chunks:
                 if writer is None:
-                    writer = pq.ParquetWriter(spill.name, chunk.schema)
+                    schema = chunk.schema
+                    writer = pq.ParquetWriter(spill.name, schema)
                 writer.write_table(chunk)
                 rows += chunk.num_rows
             if writer is None:
@@ -254,7 +255,7 @@ class BigQueryWarehouse:
             writer.close()
             config = bigquery.LoadJobConfig(
                 source_format=bigquery.SourceFormat.PARQUET,
-                schema=schema_from_arrow(writer.schema_arrow),
+                schema=schema_from_arrow(schema),
                 write_disposition=write_disposition,
                 create_disposition="CREATE_IF_NEEDED",
             )

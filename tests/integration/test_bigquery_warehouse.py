@@ -1,0 +1,193 @@
+"""The BigQuery warehouse through the real google-cloud-bigquery client, against the local double.
+
+The sample cohort is exported into BigQuery with our own load path (one
+Parquet load job, nested schema), then every canned query must return the
+same DataFrame, values and dtypes, as on DuckDB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pandas as pd
+import pytest
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import bigquery
+
+import dicomlab
+from dicomlab.errors import AlreadyExistsError, NotFoundError, QueryError
+from dicomlab.warehouses.bigquery import BigQueryWarehouse, CostLimitError
+from tests.integration.bigquery_double import BigQueryDouble
+
+PROJECT = "test-project"
+PATIENT = "77654033"
+
+
+@pytest.fixture(scope="module")
+def double() -> Iterator[BigQueryDouble]:
+    with BigQueryDouble(PROJECT) as server:
+        server.create_dataset("imaging")
+        yield server
+
+
+def _warehouse(double: BigQueryDouble, **options) -> BigQueryWarehouse:
+    client = bigquery.Client(
+        project=PROJECT,
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": double.url},
+    )
+    return BigQueryWarehouse(f"bq://{PROJECT}.imaging", client=client, progress=False, **options)
+
+
+@pytest.fixture(scope="module")
+def bq_lab(double, exported_lab, tmp_path_factory):
+    """The sample cohort exported into the double through BigQueryWarehouse loads."""
+    lab = dicomlab.Lab(exported_lab.store, _warehouse(double), exported_lab.bucket)
+    result = lab.export_metadata(progress=False, workers=1)
+    assert result.counter == {"success": 81, "failure": 0}
+    return lab
+
+
+def _params(name, exported_lab):
+    from dicomlab.queries import load_query
+
+    query = load_query(name)
+    values = {}
+    for p in query.parameters:
+        if p.type == "ARRAY<STRING>":
+            values[p.name] = list(exported_lab.query("latest_studies", limit=3).StudyInstanceUID)
+        elif p.type == "INT64":
+            values[p.name] = 20
+        elif p.type == "DATE":
+            values[p.name] = "1990-01-01" if "start" in p.name or "from" in p.name else "2030-01-01"
+        elif p.name == "modality":
+            values[p.name] = "CT"
+        else:
+            values[p.name] = PATIENT
+    return values
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "latest_studies",
+        "patient_dicomweb_paths",
+        "filter_file_paths",
+        "studies_by_modality",
+        "series_per_patient",
+    ],
+)
+def test_canned_queries_agree_with_duckdb(bq_lab, exported_lab, name):
+    params = _params(name, exported_lab)
+    ours = bq_lab.query(name, **params)
+    theirs = exported_lab.query(name, **params)
+    assert len(theirs) > 0
+    pd.testing.assert_frame_equal(ours, theirs, check_dtype=True)
+
+
+def test_the_whole_table_round_trips_with_its_nested_schema(bq_lab, exported_lab):
+    sql = "SELECT SOPInstanceUID, PatientName.Alphabetic AS name, StudyDate FROM dicom_metadata"
+    ours = bq_lab.sql(sql).sort_values("SOPInstanceUID").reset_index(drop=True)
+    theirs = exported_lab.sql(sql).sort_values("SOPInstanceUID").reset_index(drop=True)
+    pd.testing.assert_frame_equal(ours, theirs)
+    assert str(ours.StudyDate.dtype) == "dbdate"
+    table = bq_lab.warehouse.client.get_table(f"{PROJECT}.imaging.dicom_metadata")
+    fields = {f.name: f for f in table.schema}
+    assert fields["PatientName"].field_type == "RECORD"
+    assert fields["ImageType"].mode == "REPEATED"
+
+
+def test_job_details_are_kept_on_the_result(bq_lab):
+    hits = bq_lab.query("patient_dicomweb_paths", patient_id=PATIENT)
+    job = hits.attrs["dicomlab.job"]
+    assert job["job_id"] and job["bytes_estimated"] > 0 and job["bytes_billed"] >= 0
+    assert hits.attrs["dicomlab.query"]["job"] == job
+
+
+def test_a_query_over_the_cap_is_never_started(double, bq_lab):
+    warehouse = _warehouse(double, max_bytes_billed=1000)
+    before = len(double.requests)
+    with pytest.raises(CostLimitError) as info:
+        dicomlab.Lab(bq_lab.store, warehouse, bq_lab.bucket).query("latest_studies", limit=5)
+    assert "max_bytes_billed" in str(info.value) and "over the cap" in str(info.value)
+    jobs = [r for r in double.requests[before:] if r.method == "POST"]
+    assert len(jobs) == 1 and jobs[0].body["configuration"].get("dryRun") is True
+
+
+def test_ten_thousand_uids_as_an_array_parameter(bq_lab, exported_lab):
+    real = list(exported_lab.query("latest_studies", limit=20).StudyInstanceUID)
+    uids = [f"1.2.826.0.1.3680043.8.498.{n}" for n in range(10_000 - len(real))] + real
+    lines = bq_lab.query("filter_file_paths", study_uids=uids)
+    assert len(lines) == 81
+
+
+@pytest.mark.parametrize(
+    "value", ["' OR '1'='1", "77654033' --", "x'; DROP TABLE dicom_metadata; --", "a\\'b", '"']
+)
+def test_injection_strings_find_nothing_and_change_nothing(bq_lab, value):
+    assert len(bq_lab.query("patient_dicomweb_paths", patient_id=value)) == 0
+    assert bq_lab.warehouse.count_rows("dicom_metadata") == 81
+
+
+def test_missing_and_mistyped_parameters_are_refused(bq_lab):
+    with pytest.raises(QueryError):
+        bq_lab.query("latest_studies", limit="twenty")
+    with pytest.raises(QueryError, match="not found"):
+        bq_lab.sql("SELECT COUNT(*) AS n FROM dicom_metadata WHERE PatientID = @pid")
+
+
+def test_loads_honour_write_dispositions(bq_lab):
+    import pyarrow as pa
+
+    warehouse = bq_lab.warehouse
+    data = pa.table({"x": [1, 2, 3]})
+    assert warehouse.load("small", data, write_disposition="WRITE_TRUNCATE") == 3
+    with pytest.raises((AlreadyExistsError, QueryError, dicomlab.RemoteError)):
+        warehouse.load("small", data, write_disposition="WRITE_EMPTY")
+    assert warehouse.count_rows("small") == 3
+    warehouse.load("small", data, write_disposition="WRITE_APPEND")
+    assert warehouse.count_rows("small") == 6
+    assert warehouse.count_rows("no_such_table") is None
+
+
+def test_a_missing_dataset_says_how_to_create_it(double):
+    import pyarrow as pa
+
+    client = _warehouse(double).client
+    warehouse = BigQueryWarehouse(f"bq://{PROJECT}.nowhere", client=client, progress=False)
+    with pytest.raises(NotFoundError) as info:
+        warehouse.load("t", pa.table({"x": [1]}))
+    assert "bq mk --dataset test-project:nowhere" in str(info.value)
+
+
+def test_current_state_reads_through_bigquery(bq_lab, exported_lab):
+    with pytest.raises(QueryError, match="LastUpdated"):
+        bq_lab.query("latest_studies", limit=5, source="current_state")  # not a streamed table
+    result = bq_lab.export_metadata("streamed", streaming_columns=True, progress=False, workers=1)
+    assert result.success == 81
+    bq_lab.table = "dicom_metadata"
+    ours = bq_lab.query("latest_studies", limit=20, table="streamed", source="current_state")
+    theirs = exported_lab.query("latest_studies", limit=20)
+    pd.testing.assert_frame_equal(ours, theirs)
+
+
+def test_the_filter_file_can_be_built_in_bigquery(double, bq_lab, storage_emulator):
+    from dicomlab.buckets.gcs import GcsBucket
+    from dicomlab.filterfile import FilterFile
+
+    storage = storage_emulator.client()
+    double.storage = storage
+    bucket = GcsBucket(f"gs://{storage_emulator.bucket}/server-side", client=storage)
+    lab = dicomlab.Lab(bq_lab.store, bq_lab.warehouse, bucket)
+    uri = f"gs://{storage_emulator.bucket}/server-side/patient.txt"
+    assert (
+        lab.filter_file_in_cloud("patient_dicomweb_paths", uri, level="series", patient_id=PATIENT)
+        == uri
+    )
+    lines = FilterFile.parse(bucket.download_bytes("patient.txt").decode())
+    expected = FilterFile.from_dataframe(
+        bq_lab.query("patient_dicomweb_paths", patient_id=PATIENT), level="series"
+    )
+    assert set(lines.lines) == set(expected.lines)
+    with pytest.raises(AlreadyExistsError):
+        lab.filter_file_in_cloud("patient_dicomweb_paths", uri, patient_id=PATIENT)
