@@ -12,7 +12,25 @@ import shutil
 import tempfile
 from pathlib import Path
 
-__all__ = ["default_home", "sample_cohort_dir", "sample_files", "seed_sample_store"]
+__all__ = [
+    "GALLERY_FILES",
+    "default_home",
+    "sample_cohort_dir",
+    "sample_files",
+    "seed_gallery_store",
+    "seed_sample_store",
+]
+
+# Distinct full-size real images from pydicom's test data: CT 128², MR 64², ultrasound
+# (30-frame YBR JPEG, RGB, palette colour) and a 15-frame RT dose.
+GALLERY_FILES = (
+    "CT_small.dcm",
+    "MR_small.dcm",
+    "examples_ybr_color.dcm",
+    "examples_rgb_color.dcm",
+    "examples_palette.dcm",
+    "rtdose.dcm",
+)
 
 logger = logging.getLogger(__name__)
 
@@ -76,3 +94,36 @@ def seed_sample_store(dest: Path) -> int:
         return 0  # another process seeded it first
     logger.info("copied the %d-instance sample cohort into %s", copied, dest)
     return copied
+
+
+def seed_gallery_store(dest: Path) -> int:
+    """Write pydicom's distinct full-size test images (:data:`GALLERY_FILES`) into ``dest``.
+
+    The sample cohort's pixels were downsampled to 16×16 by their publisher;
+    these show the viewer on realistic images. Implicit VR files are written
+    as Explicit VR Little Endian (the folder store's index needs it). Does
+    nothing when ``dest`` already holds files; returns the number written.
+
+    >>> import tempfile
+    >>> seed_gallery_store(Path(tempfile.mkdtemp()) / "gallery")
+    6
+    """
+    from pydicom import dcmread
+    from pydicom.data import get_testdata_file
+    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    if dest.is_dir() and any(dest.iterdir()):
+        return 0
+    dest.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for name in GALLERY_FILES:
+        path = get_testdata_file(name, download=False)
+        if path is None:
+            logger.warning("pydicom's test file %s is missing; the gallery goes without it", name)
+            continue
+        ds = dcmread(path)
+        if ds.file_meta.TransferSyntaxUID == ImplicitVRLittleEndian:
+            ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.save_as(dest / name, enforce_file_format=True)
+        written += 1
+    return written
