@@ -17,23 +17,53 @@ from dicomlab.errors import DicomlabError
 __all__ = ["main"]
 
 
+ENV_DEFAULTS = {
+    "store": "DICOMLAB_STORE",
+    "warehouse": "DICOMLAB_WAREHOUSE",
+    "bucket": "DICOMLAB_BUCKET",
+}
+FORMATS = ("csv", "json", "table")
+
+
 def _parser() -> argparse.ArgumentParser:
+    import os
+
     parser = argparse.ArgumentParser(
-        prog="dicomlab", description="DICOM stores, metadata tables and cohorts from the shell."
+        prog="dicomlab",
+        description="DICOM stores, metadata tables and cohorts from the shell.",
+        epilog="--store, --warehouse and --bucket default to $DICOMLAB_STORE, "
+        "$DICOMLAB_WAREHOUSE and $DICOMLAB_BUCKET. Exit codes: 0 success, "
+        "1 failure (one line on stderr), 2 usage error.",
     )
     parser.add_argument(
         "--home", type=Path, help="data folder (default: $DICOMLAB_HOME or ./dicomlab-data)"
     )
     parser.add_argument(
-        "--store", help="DICOM store: a folder of DICOM files (default: the sample cohort)"
+        "--store",
+        default=os.environ.get(ENV_DEFAULTS["store"]),
+        help="DICOM store: a folder, a DICOMweb URL, or projects/P/locations/L/datasets/D/"
+        "dicomStores/S (default: the sample cohort)",
     )
     parser.add_argument(
-        "--warehouse", help="warehouse: duckdb:///PATH (default: HOME/warehouse.duckdb)"
+        "--warehouse",
+        default=os.environ.get(ENV_DEFAULTS["warehouse"]),
+        help="warehouse: duckdb:///PATH or bq://PROJECT.DATASET (default: HOME/warehouse.duckdb)",
     )
-    parser.add_argument("--bucket", help="bucket: a local folder (default: HOME/bucket)")
+    parser.add_argument(
+        "--bucket",
+        default=os.environ.get(ENV_DEFAULTS["bucket"]),
+        help="bucket: a local folder or gs://BUCKET[/PREFIX] (default: HOME/bucket)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _demo_parser(commands)
+    _export_parser(commands)
+    _query_parsers(commands)
+    _cohort_parsers(commands)
+    return parser
 
+
+def _demo_parser(commands: Any) -> None:
     demo = commands.add_parser("demo", help="run the whole flow on the embedded default")
     demo.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder")
     demo.add_argument(
@@ -43,30 +73,92 @@ def _parser() -> argparse.ArgumentParser:
         help="notebook to execute and render to HTML ('' to skip)",
     )
 
+
+def _export_parser(commands: Any) -> None:
     export = commands.add_parser("export-metadata", help="export the store's metadata into a table")
     export.add_argument("--table", default="dicom_metadata")
-    export.add_argument(
-        "--write-disposition",
-        default="WRITE_EMPTY",
-        choices=("WRITE_EMPTY", "WRITE_TRUNCATE", "WRITE_APPEND"),
-    )
+    _write_disposition(export)
     export.add_argument(
         "--workers", type=int, default=None, help="processes reading files (default: one per CPU)"
     )
 
-    query = commands.add_parser("query", help="run a canned query and print CSV")
-    query.add_argument("name", help="query name (see 'dicomlab queries')")
-    query.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="query parameter (repeatable)",
+
+def _write_disposition(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--write-disposition",
+        default="WRITE_EMPTY",
+        choices=("WRITE_EMPTY", "WRITE_TRUNCATE", "WRITE_APPEND"),
     )
+
+
+def _query_parsers(commands: Any) -> None:
+    query = commands.add_parser("query", help="run a canned query")
+    query.add_argument("name", help="query name (see 'dicomlab queries')")
+    _param_option(query, "query parameter NAME=VALUE, converted by its declared type")
     query.add_argument("--table", default="dicom_metadata")
+    query.add_argument("--source", help="read another canned query's rows, e.g. current_state")
+    query.add_argument("--format", choices=FORMATS, default="csv", help="output format")
+
+    sql = commands.add_parser("sql", help="run your own BigQuery SQL against dicom_metadata")
+    sql.add_argument("text", help="the SQL, with @name parameters")
+    _param_option(
+        sql,
+        "parameter NAME[:TYPE]=VALUE (TYPE: STRING (default), INT64, FLOAT64, "
+        "BOOL, DATE, ARRAY<STRING>…)",
+    )
+    sql.add_argument("--table", default="dicom_metadata")
+    sql.add_argument("--format", choices=FORMATS, default="csv", help="output format")
 
     commands.add_parser("queries", help="list the canned queries and their parameters")
-    return parser
+
+
+def _param_option(parser: argparse.ArgumentParser, text: str) -> None:
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help=text)
+
+
+def _cohort_parsers(commands: Any) -> None:
+    filters = commands.add_parser("filter", help="filter files")
+    actions = filters.add_subparsers(dest="action", required=True, metavar="ACTION")
+    build = actions.add_parser("build", help="build a filter file from a CSV of UIDs")
+    _from_option(build)
+    build.add_argument("--level", choices=("study", "series", "instance"))
+    build.add_argument("-o", "--output", required=True, help="file to write ('-': stdout)")
+    build.add_argument("--overwrite", action="store_true", help="replace an existing file")
+
+    upload = commands.add_parser("upload", help="upload a filter file to the bucket")
+    upload.add_argument("file", type=Path, help="the filter file")
+    upload.add_argument("--name", help="object name (default: derived from the content)")
+    upload.add_argument("--overwrite", action="store_true", help="replace an existing object")
+
+    cohort = commands.add_parser(
+        "export-cohort", help="export exactly the cohort a CSV of UIDs names (prints provenance)"
+    )
+    _from_option(cohort)
+    cohort.add_argument(
+        "--destination", required=True, help="bq://P.D.T, gs://B/PREFIX, a table name or a folder"
+    )
+    cohort.add_argument("--level", choices=("study", "series", "instance"))
+    cohort.add_argument("--name", help="the filter file's object name")
+    cohort.add_argument("--overwrite", action="store_true")
+    _write_disposition(cohort)
+
+    images = commands.add_parser("images", help="save thumbnails of a CSV's rows into a folder")
+    _from_option(images)
+    images.add_argument("--out", type=Path, required=True, help="output folder")
+    images.add_argument("--size", type=int, default=256)
+    images.add_argument("--media-type", choices=("image/jpeg", "image/png"), default="image/jpeg")
+    images.add_argument("--overwrite", action="store_true", help="replace existing files")
+
+
+def _from_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--from",
+        dest="source_csv",
+        type=Path,
+        required=True,
+        help="CSV with StudyInstanceUID[, SeriesInstanceUID, SOPInstanceUID] columns "
+        "(e.g. the output of 'dicomlab query')",
+    )
 
 
 def _params(name: str, pairs: Sequence[str], parser: argparse.ArgumentParser) -> dict[str, Any]:
@@ -101,6 +193,102 @@ def _from_text(kind: str, text: str, parser: argparse.ArgumentParser) -> object:
     return text  # STRING, DATE, TIME…: the query checks the text form
 
 
+def _sql_params(pairs: Sequence[str], parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """``NAME[:TYPE]=VALUE`` pairs for ad-hoc SQL (STRING when no type is given)."""
+    from dicomlab.queries import QueryParameter
+
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        name, _, kind = key.partition(":")
+        if not sep or not name:
+            parser.error(f"--param {pair!r} is not NAME[:TYPE]=VALUE")
+        kind = kind.upper() or "STRING"
+        value = _from_text(kind, text, parser)
+        try:
+            params[name] = QueryParameter(name, kind, "").coerce(value)
+        except KeyError:
+            parser.error(f"--param {pair!r}: {kind!r} is not a BigQuery type")
+    return params
+
+
+def _print_frame(frame: Any, fmt: str) -> None:
+    if fmt == "json":
+        print(frame.to_json(orient="records", date_format="iso", default_handler=str))
+    elif fmt == "table":
+        print(frame.to_string(index=False))
+    else:
+        frame.to_csv(sys.stdout, index=False)
+
+
+def _read_rows(path: Path) -> Any:
+    """A CSV of UIDs, every column read as text (UIDs must not become numbers)."""
+    import pandas as pd
+
+    if not path.is_file():
+        raise DicomlabError(f"--from {str(path)!r} does not exist or is not a file")
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except (ValueError, OSError) as exc:
+        raise DicomlabError(f"--from {str(path)!r} is not a readable CSV: {exc}") from exc
+
+
+def _write_new(path: Path, data: bytes, overwrite: bool) -> None:
+    """Write ``path``; an existing file is kept unless ``overwrite``."""
+    from dicomlab.errors import AlreadyExistsError
+
+    try:
+        with path.open("wb" if overwrite else "xb") as handle:
+            handle.write(data)
+    except FileExistsError as exc:
+        raise AlreadyExistsError(f"{path} already exists; pass --overwrite to replace it") from exc
+
+
+def _filter_build(args: argparse.Namespace) -> None:
+    from dicomlab.filterfile import FilterFile
+
+    filter_file = FilterFile.from_dataframe(_read_rows(args.source_csv), args.level)
+    if args.output == "-":
+        sys.stdout.write(filter_file.to_text())
+        return
+    _write_new(Path(args.output), filter_file.to_bytes(), args.overwrite)
+    print(f"{args.output}: {len(filter_file)} lines ({filter_file.level} level)")
+
+
+def _upload(lab: Any, args: argparse.Namespace) -> None:
+    from dicomlab.filterfile import FilterFile
+
+    if not args.file.is_file():
+        raise DicomlabError(f"filter file {str(args.file)!r} does not exist")
+    filter_file = FilterFile.parse(args.file.read_text(encoding="utf-8", errors="replace"))
+    print(lab.upload(filter_file, args.name, overwrite=args.overwrite))
+
+
+def _export_cohort(lab: Any, args: argparse.Namespace) -> None:
+    import json
+
+    done = lab.export_cohort(
+        _read_rows(args.source_csv),
+        args.destination,
+        level=args.level,
+        name=args.name,
+        overwrite=args.overwrite,
+        write_disposition=args.write_disposition,
+    )
+    print(json.dumps(done.provenance, indent=2, default=str))
+
+
+def _images(lab: Any, args: argparse.Namespace) -> None:
+    rows = _read_rows(args.source_csv)
+    images = lab.store.fetch_thumbnails(rows, size=args.size, media_type=args.media_type)
+    args.out.mkdir(parents=True, exist_ok=True)
+    extension = "jpg" if args.media_type == "image/jpeg" else "png"
+    uids = rows.get("SOPInstanceUID", rows.get("SeriesInstanceUID", rows["StudyInstanceUID"]))
+    for number, (image, uid) in enumerate(zip(images, uids, strict=True), start=1):
+        _write_new(args.out / f"{number:04d}-{uid}.{extension}", image, args.overwrite)
+    print(f"{len(images)} thumbnails in {args.out}")
+
+
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     from dicomlab.lab import connect
 
@@ -112,14 +300,27 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
             parser.error(f"notebook {str(notebook)!r} does not exist")
         run_demo(args.out, home=args.home, notebook=notebook)
         return
+    if args.command == "filter":
+        _filter_build(args)
+        return
     lab = connect(args.store, args.warehouse, args.bucket, home=args.home)
     if args.command == "export-metadata":
         print(lab.export_metadata(args.table, args.write_disposition, workers=args.workers))
     elif args.command == "query":
         params = _params(args.name, args.param, parser)
-        lab.query(args.name, table=args.table, **params).to_csv(sys.stdout, index=False)
+        _print_frame(
+            lab.query(args.name, table=args.table, source=args.source, **params), args.format
+        )
+    elif args.command == "sql":
+        _print_frame(
+            lab.sql(args.text, table=args.table, **_sql_params(args.param, parser)), args.format
+        )
     elif args.command == "queries":
         print(lab.queries().to_string(index=False))
+    else:
+        {"upload": _upload, "export-cohort": _export_cohort, "images": _images}[args.command](
+            lab, args
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -132,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         _run(args, parser)
-    except DicomlabError as exc:
+    except (DicomlabError, OSError) as exc:
         print(f"dicomlab: error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -78,3 +78,91 @@ def test_bad_backend_is_a_one_line_failure(tmp_path, capsys):
     assert main(["--home", str(tmp_path), "--warehouse", spec, "queries"]) == 1
     err = capsys.readouterr().err
     assert spec in err and "duckdb:///" in err and "bq://" in err and len(err.splitlines()) == 1
+
+
+def test_query_formats_and_sql(exported_lab, tmp_path, capsys):
+    import json
+
+    home = str(exported_lab_home(exported_lab))
+    args = ["--home", home, "query", "latest_studies", "--param", "limit=3"]
+    assert main([*args, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 3 and set(rows[0]) == {
+        "StudyDateTime",
+        "PatientID",
+        "StudyInstanceUID",
+        "InstanceCount",
+    }
+    assert main([*args, "--format", "table"]) == 0
+    assert "StudyDateTime" in capsys.readouterr().out.splitlines()[0]
+    sql = (
+        "SELECT COUNT(*) AS n FROM dicom_metadata WHERE Modality IN UNNEST(@m) AND StudyDate >= @d"
+    )
+    assert main(["--home", home, "sql", sql, "--param", "m:ARRAY<STRING>=CT,MR",
+                 "--param", "d:DATE=2000-01-01"]) == 0  # fmt: skip
+    counted = capsys.readouterr().out.splitlines()
+    expected = exported_lab.sql(sql, m=["CT", "MR"], d="2000-01-01").n[0]
+    assert counted == ["n", str(expected)] and expected > 0
+    with pytest.raises(SystemExit) as info:
+        main(["--home", home, "sql", sql, "--param", "m:WIDGET=1"])
+    assert info.value.code == 2
+
+
+def exported_lab_home(lab):
+    return Path(lab.warehouse.url.removeprefix("duckdb:///")).parent
+
+
+def test_filter_build_upload_export_cohort_and_images(exported_lab, tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    home = str(exported_lab_home(exported_lab))
+    hits = tmp_path / "hits.csv"
+    exported_lab.query("patient_dicomweb_paths", patient_id="77654033").to_csv(hits, index=False)
+    out = tmp_path / "cohort.txt"
+    build = ["filter", "build", "--from", str(hits), "--level", "series", "-o", str(out)]
+    assert main(build) == 0
+    assert FilterFile.parse(out.read_text()).level == "series"
+    out.write_text("/studies/1.2\n")
+    assert main(build) == 1 and "--overwrite" in capsys.readouterr().err
+    assert out.read_text() == "/studies/1.2\n"
+    assert main([*build, "--overwrite"]) == 0
+    capsys.readouterr()
+
+    bucket = tmp_path / "bucket"
+    assert (
+        main(["--home", home, "--bucket", str(bucket), "upload", str(out), "--name", "c.txt"]) == 0
+    )
+    assert capsys.readouterr().out.strip().endswith("/c.txt")
+    assert (bucket / "c.txt").read_text() == out.read_text()
+
+    table = "cli_cohort"
+    args = ["--home", home, "--bucket", str(bucket), "export-cohort", "--from", str(hits)]
+    assert main([*args, "--destination", table, "--write-disposition", "WRITE_TRUNCATE"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["result"]["counters"] == {"success": 7, "failure": 0}
+    assert record["filter_file"]["lines"] == 7
+
+    pictures = tmp_path / "pictures"
+    assert main(["--home", home, "images", "--from", str(hits), "--out", str(pictures),
+                 "--size", "32"]) == 0  # fmt: skip
+    files = sorted(pictures.iterdir())
+    assert len(files) == 7 and all(Image.open(f).size == (32, 32) for f in files)
+    assert main(["--home", home, "images", "--from", str(hits), "--out", str(pictures)]) == 1
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_missing_csv_is_a_one_line_failure(tmp_path, capsys):
+    assert main(["filter", "build", "--from", str(tmp_path / "nope.csv"), "-o", "-"]) == 1
+    err = capsys.readouterr().err
+    assert "nope.csv" in err and len(err.splitlines()) == 1
+
+
+def test_every_subcommand_has_help(capsys):
+    for command in (["demo"], ["export-metadata"], ["query"], ["sql"], ["queries"],
+                    ["filter", "build"], ["upload"], ["export-cohort"], ["images"]):  # fmt: skip
+        with pytest.raises(SystemExit) as info:
+            main([*command, "--help"])
+        assert info.value.code == 0
+        assert "usage: dicomlab" in capsys.readouterr().out
