@@ -1,0 +1,125 @@
+"""A small HTTP-aware TCP proxy that injects faults on a schedule, for tests.
+
+Each request read from a client is handled by the next action of a cycling
+schedule:
+
+- ``"pass"``: forwarded to the upstream server (``Connection: close``) and the
+  answer relayed;
+- ``"drop"``: the connection is closed without an answer (a reset for the client);
+- ``"delay"``: forwarded after ``delay`` seconds;
+- ``"503"`` / ``"429"``: answered at once with that status and ``Retry-After: 0``.
+
+After each request the client connection is closed, so every request is
+scheduled on its own. Counts of what happened are kept in :attr:`FaultyProxy.seen`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import struct
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable
+
+__all__ = ["FaultyProxy"]
+
+_STATUS_TEXT = {"503": "Service Unavailable", "429": "Too Many Requests"}
+
+
+def _read_request(conn: socket.socket) -> bytes | None:
+    """One whole request (head and ``Content-Length`` body), or ``None`` at EOF."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+def _with_close(request: bytes) -> bytes:
+    head, _, body = request.partition(b"\r\n\r\n")
+    lines = [line for line in head.split(b"\r\n") if not line.lower().startswith(b"connection:")]
+    return b"\r\n".join([*lines, b"Connection: close"]) + b"\r\n\r\n" + body
+
+
+class FaultyProxy:
+    """Listen on 127.0.0.1 (a free port) and forward to ``upstream`` with faults."""
+
+    def __init__(
+        self, upstream: tuple[str, int], schedule: Iterable[str], *, delay: float = 0.3
+    ) -> None:
+        self.upstream = upstream
+        self._schedule = itertools.cycle(list(schedule))
+        self.delay = delay
+        self.seen: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def port(self) -> int:
+        port: int = self._server.getsockname()[1]
+        return port
+
+    def __enter__(self) -> FaultyProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopped.set()
+        self._server.close()
+
+    def _serve(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _next(self) -> str:
+        with self._lock:
+            action = next(self._schedule)
+            self.seen[action] += 1
+            return action
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            request = _read_request(conn)
+            if request is None:
+                return
+            action = self._next()
+            if action == "drop":
+                # Linger 0: the close sends a reset, as a crashed server or proxy would.
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return
+            if action in _STATUS_TEXT:
+                conn.sendall(
+                    f"HTTP/1.1 {action} {_STATUS_TEXT[action]}\r\nRetry-After: 0\r\n"
+                    "Content-Length: 0\r\nConnection: close\r\n\r\n".encode()
+                )
+                return
+            if action == "delay":
+                time.sleep(self.delay)
+            self._forward(conn, request)
+
+    def _forward(self, conn: socket.socket, request: bytes) -> None:
+        with socket.create_connection(self.upstream, timeout=30) as upstream:
+            upstream.sendall(_with_close(request))
+            while chunk := upstream.recv(65536):
+                conn.sendall(chunk)
