@@ -38,6 +38,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _results import report
+
 TARGET_B_OVER_A = 1.3
 TARGET_B_OVER_C = 1.7
 MIB = 1024 * 1024
@@ -185,6 +187,11 @@ def run_ratios(folder: Path, scratch: Path, cpus: int) -> None:
         f"flatten share: a'/a {a2['seconds'] / a['seconds']:.2f}; "
         f"export over read+flatten: b/a' {b['seconds'] / a2['seconds']:.2f}"
     )
+    report(
+        "export 1 worker vs dcmread loop (b/a)", b["seconds"], a["seconds"], "<=", TARGET_B_OVER_A
+    )
+    report(f"export speed-up on {cpus} workers (b/c)", b["seconds"], c["seconds"], ">=",
+           TARGET_B_OVER_C)  # fmt: skip
     print(f"b/a {b['seconds'] / a['seconds']:.2f} (target <= {TARGET_B_OVER_A})")
     print(f"b/c {b['seconds'] / c['seconds']:.2f} (target >= {TARGET_B_OVER_C} on 2 cores)")
 

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+from _results import report
+
 
 def median_seconds(statement: str, runs: int) -> float:
     """Median wall time of ``python -c statement`` over ``runs`` fresh interpreters."""
@@ -27,6 +29,7 @@ def main() -> None:
     ours = median_seconds("import dicomlab", runs)
     floor = median_seconds("import pandas", runs)
     print(f"import dicomlab: {ours * 1000:.0f} ms; import pandas: {floor * 1000:.0f} ms")
+    report("import dicomlab vs import pandas", ours, floor, "<=", 1.5)
     print(f"import_time ratio {ours / floor:.2f} (target <= 1.5)")
 
 

@@ -33,6 +33,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _results import report
+
 TARGET = 1.2
 MIB = 1024 * 1024
 
@@ -125,6 +127,7 @@ def main() -> int:
         assert got.astype(str).values.tolist() == expected.astype(str).values.tolist(), name
         print(f"{name:24s} (a) hand-written {a:6.3f} s  (b) lab.query {b:6.3f} s  {len(got)} rows")
         ratios.append((name, b / a))
+        report(f"lab.query {name}, {args.n:,} rows (b/a)", b, a, "<=", TARGET)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(f"peak RSS {peak / MIB:.0f} MiB")
     for name, ratio in ratios:

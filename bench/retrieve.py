@@ -37,6 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _results import report  # noqa: E402
+
 TARGET_A_OVER_C = 2.0
 TARGET_C_OVER_B = 1.25  # ours takes at most 1.25x the ceiling's time: >= 0.8x its throughput
 TARGET_FIRST = 1.0
@@ -126,6 +128,9 @@ def main() -> int:
     print(f"(b) raw parallel requests ceiling    {b:7.3f} s  {len(rows) / b:7.1f} images/s")
     print(f"(c) ours, fetch_thumbnails           {c:7.3f} s  {len(rows) / c:7.1f} images/s")
     print(f"first thumbnail (cold store)         {first:7.3f} s  target < {TARGET_FIRST:.0f} s")
+    report("rendered thumbnails: sequential loop / ours (a/c)", a, c, ">=", TARGET_A_OVER_C)
+    report("rendered thumbnails: ours / raw ceiling (c/b)", c, b, "<=", TARGET_C_OVER_B)
+    report("time to the first thumbnail, seconds", first, 1.0, "<", TARGET_FIRST)
     print(f"a/c {a / c:.2f}  target >= {TARGET_A_OVER_C:.1f}")
     print(f"c/b {c / b:.2f}  target <= {TARGET_C_OVER_B:.2f} (ours >= 0.8x the ceiling)")
     return 0

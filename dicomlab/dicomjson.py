@@ -20,6 +20,7 @@ __all__ = ["to_frame", "to_records"]
 
 _INTEGER_VRS = frozenset({"IS", "SL", "SS", "UL", "US", "SV", "UV"})
 _FLOAT_VRS = frozenset({"DS", "FD", "FL"})
+_TYPED_VRS = _INTEGER_VRS | _FLOAT_VRS | {"DA"}
 
 
 def _value(element: Mapping[str, Any]) -> Any:
@@ -71,11 +72,14 @@ def to_frame(items: Iterable[Mapping[str, Mapping[str, Any]]]) -> pd.DataFrame:
     import pandas as pd
 
     items = list(items)
-    frame: pd.DataFrame = pd.DataFrame(to_records(items))
-    for column, vr in _vrs(items).items():
-        values = frame[column]
-        if values.map(lambda v: isinstance(v, list)).any():
+    records = to_records(items)
+    frame: pd.DataFrame = pd.DataFrame(records)
+    typed = {c: vr for c, vr in _vrs(items).items() if vr in _TYPED_VRS}
+    multi = {k for r in records for k, v in r.items() if k in typed and isinstance(v, list)}
+    for column, vr in typed.items():
+        if column in multi:
             continue  # multi-valued somewhere: keep the lists
+        values = frame[column]
         if vr == "DA":
             frame[column] = pd.to_datetime(values, format="%Y%m%d", errors="coerce")
         elif vr in _INTEGER_VRS:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from dicomlab.widgets import Tile
 
-__all__ = ["CAPTION_COLUMNS", "build_tiles", "resolve_instances"]
+__all__ = ["CAPTION_COLUMNS", "build_tiles", "distinct_rows", "page_tiles", "resolve_instances"]
 
 logger = logging.getLogger(__name__)
 CAPTION_COLUMNS = ("PatientID", "StudyDate", "Modality", "SeriesDescription")
@@ -55,16 +55,34 @@ def resolve_instances(
             f"SOPInstanceUID); the DataFrame has {list(df.columns)}"
         )
     keys = [c for c in UID_COLUMNS if c in df.columns]
+    rows = df.drop_duplicates(keys).head(limit)
     index = StudyIndex(store)
+    index.prefetch(str(study) for study in rows["StudyInstanceUID"])
+    lists_rows = bool(getattr(store, "lists_rows", False))
     resolved: list[tuple[InstanceRef | None, str, str | None]] = []
-    for record in df.drop_duplicates(keys).head(limit).to_dict("records"):
+    for record in rows.to_dict("records"):
         try:
             found = index.find(record)
             ref = InstanceRef(*(str(found[c]) for c in UID_COLUMNS))
-            resolved.append((ref, _caption(record, found), None))
         except DicomlabError as exc:
             resolved.append((None, _caption(record), str(exc)))
+            continue
+        resolved.append((ref, _caption(record, found), _no_pixels(found, ref, lists_rows)))
     return resolved
+
+
+def _no_pixels(found: dict[str, Any], ref: InstanceRef, lists_rows: bool) -> str | None:
+    """Say so when the search shows the instance has no image, before asking for one.
+
+    A missing ``Rows`` means no pixel data when the store's searches list
+    ``Rows`` for every instance that has it (``store.lists_rows``); otherwise
+    only a ``Rows`` column that other instances fill tells.
+    """
+    value = found.get("Rows")
+    missing = value is None or str(value) in ("nan", "None", "<NA>", "")
+    if missing and ("Rows" in found or lists_rows):
+        return f"no pixel data (instance {ref.instance})"
+    return None
 
 
 def _thumbnail(
@@ -112,3 +130,35 @@ def build_tiles(
         uids = (ref.study, ref.series, ref.instance) if ref else ("", "", "")
         tiles.append(Tile(caption, image, media_type, error, uids))
     return tiles
+
+
+def distinct_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``df`` that name distinct instances, series or studies, in order."""
+    if "StudyInstanceUID" not in df.columns:
+        raise DicomlabError(
+            f"images need a StudyInstanceUID column (and ideally SeriesInstanceUID, "
+            f"SOPInstanceUID); the DataFrame has {list(df.columns)}"
+        )
+    keys = [c for c in UID_COLUMNS if c in df.columns]
+    distinct: pd.DataFrame = df.drop_duplicates(keys).reset_index(drop=True)
+    return distinct
+
+
+def page_tiles(
+    store: Store,
+    rows: pd.DataFrame,
+    *,
+    size: int,
+    media_type: str,
+    progress: bool = True,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> list[Tile]:
+    """One tile per row: resolved (captions, representatives), then rendered.
+
+    (Fetching thumbnails while the captions are looked up was tried: on two
+    cores the two compete for the CPU and the page gets slower.)
+    """
+    items = resolve_instances(rows, store, limit=len(rows))
+    return build_tiles(
+        store, items, size=size, media_type=media_type, progress=progress, concurrency=concurrency
+    )

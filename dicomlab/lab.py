@@ -347,17 +347,17 @@ class Lab:
 
         >>> lab.images(lab.query("patient_dicomweb_paths", patient_id="77654033"))  # doctest: +SKIP
         """
-        from dicomlab.gallery import build_tiles, resolve_instances
+        from dicomlab.gallery import distinct_rows, page_tiles
         from dicomlab.widgets import ThumbnailGrid, Tile
 
         if limit < 1:
             raise DicomlabError(f"limit is the number of tiles per page, at least 1, not {limit}")
-        items = resolve_instances(df, self.store, limit=len(df))
+        rows = distinct_rows(df)
 
         def page(number: int) -> list[Tile]:
-            return build_tiles(
+            return page_tiles(
                 self.store,
-                items[number * limit : (number + 1) * limit],
+                rows.iloc[number * limit : (number + 1) * limit],
                 size=size,
                 media_type=media_type,
                 progress=progress,
@@ -373,7 +373,7 @@ class Lab:
             columns=columns,
             tile_size=size,
             on_open=open_series if viewer else None,
-            page_count=max(1, -(-len(items) // limit)),
+            page_count=max(1, -(-len(rows) // limit)),
             load_page=page,
         )
 

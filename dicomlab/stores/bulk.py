@@ -111,6 +111,13 @@ class StudyIndex:
             self._found[study] = records
         return self._found[study]
 
+    def prefetch(self, studies: Iterable[str]) -> None:
+        """Search several studies at once, as many in flight as the store takes."""
+        missing = [s for s in dict.fromkeys(studies) if s not in self._found]
+        workers = int(getattr(self.store, "thumbnail_concurrency", 1))
+        if len(missing) > 1 and workers > 1:
+            map_bounded(self.instances, missing, workers=workers, desc="Searching", unit="study")
+
     def matching(self, record: dict[str, Any]) -> list[dict[str, Any]]:
         """The indexed instances a row names (all of its series or study for coarser rows)."""
         study = str(record["StudyInstanceUID"])

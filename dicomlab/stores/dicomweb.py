@@ -247,6 +247,11 @@ class DICOMwebStore(BulkRetrieval):
         """Requests in flight at once for bulk retrieval (from the server profile)."""
         return self._known_profile.concurrency
 
+    @property
+    def lists_rows(self) -> bool:
+        """Whether this server's instance searches list ``Rows`` (see the profile)."""
+        return self.profile.lists_rows
+
     def _note_warning(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         """Surface a server's ``Warning`` header on a search (e.g. truncated results)."""
         warning = response.headers.get("Warning")

@@ -66,6 +66,15 @@ def read_instance_metadata(path: str | os.PathLike[str], source: str) -> Metadat
 
 
 _DATE_RANGE = re.compile(r"(\d{8})?-(\d{8})?")
+_UID_KEYWORDS = frozenset({"StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"})
+
+
+def pd_series(values: dict[str, str]) -> pd.Series:
+    """``values`` as a Series (for comparing DataFrame rows against it)."""
+    import pandas as pd
+
+    series: pd.Series = pd.Series(values)
+    return series
 
 
 def _split_date_ranges(
@@ -103,6 +112,8 @@ class FolderStore(BulkRetrieval):
 
     # The dicomweb-client index is an SQLite connection bound to the thread that made it.
     thumbnail_concurrency = 1
+    # The index lists Rows for every instance that has pixel data.
+    lists_rows = True
 
     def __init__(
         self,
@@ -117,6 +128,7 @@ class FolderStore(BulkRetrieval):
                 f"store folder {str(self.path)!r} does not exist or is not a folder"
             )
         self._index_dir = index_dir
+        self._listing: pd.DataFrame | None = None
         self.cache = RenderCache(cache) if isinstance(cache, (str, os.PathLike)) else cache
 
     @property
@@ -190,8 +202,23 @@ class FolderStore(BulkRetrieval):
     def search_instances(
         self, fields: Sequence[str] | None = None, limit: int | None = None, **filters: str
     ) -> pd.DataFrame:
-        """Instances matching DICOM keyword filters, e.g. ``PatientID="77654033"``."""
+        """Instances matching DICOM keyword filters, e.g. ``PatientID="77654033"``.
+
+        Lookups by UIDs alone (the grid and the viewer make many) are answered
+        from one cached listing of the folder's instances.
+        """
+        if filters and not fields and set(filters) <= _UID_KEYWORDS:
+            every = self._all_instances()
+            keep = every[list(filters)].eq(pd_series(filters)).all(axis=1)
+            found: pd.DataFrame = every[keep].reset_index(drop=True)
+            return found.head(limit) if limit is not None else found
         return self._search("instances", filters, fields, limit)
+
+    def _all_instances(self) -> pd.DataFrame:
+        """Every instance of the index, listed once (dropped when the store changes)."""
+        if self._listing is None:
+            self._listing = self._search("instances", {}, None, None)
+        return self._listing
 
     # ---- retrieve -----------------------------------------------------------------------
 
@@ -303,6 +330,7 @@ class FolderStore(BulkRetrieval):
                 result.failures.extend((uid, f"not stored: {exc}") for uid in new)
                 return result
             record_stow(response, new, result)
+            self._listing = None
         return result
 
     def store_json(self, metadata: Mapping[str, Any], jpeg: bytes) -> StowResult:
@@ -334,6 +362,7 @@ class FolderStore(BulkRetrieval):
         # dicomweb-client 0.61 removes the files but not their index rows (its
         # executemany is given a string): index the folder again, which drops them.
         self.__dict__.pop("client", None)
+        self._listing = None
         if self.cache is not None:
             self.cache.discard(self.url, tuple(u for u in (study, series, instance) if u))
 

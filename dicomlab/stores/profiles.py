@@ -56,6 +56,9 @@ class ServerProfile:
         Whether STOW accepts ``application/dicom+json`` with bulk data parts.
     concurrency
         Requests in flight that the server serves well at once.
+    lists_rows
+        Whether instance searches list ``Rows`` for every instance with pixel
+        data (so an instance without it has none, and needs no render request).
     """
 
     name: str
@@ -68,6 +71,7 @@ class ServerProfile:
     delete: str = "dicomweb"
     stow_json: bool = True
     concurrency: int = 8
+    lists_rows: bool = False
 
     def page_limit(self, level: str) -> int:
         """Results per QIDO page at ``level``.
@@ -89,7 +93,9 @@ GOOGLE = ServerProfile(
     stow_json=True,
     concurrency=16,
 )
-ORTHANC = ServerProfile("orthanc", delete="orthanc-rest", stow_json=False, concurrency=8)
+ORTHANC = ServerProfile(
+    "orthanc", delete="orthanc-rest", stow_json=False, concurrency=8, lists_rows=True
+)
 PROFILES = {p.name: p for p in (GENERIC, GOOGLE, ORTHANC)}
 
 
