@@ -56,8 +56,9 @@ orthanc:
 test: lint typecheck orthanc
 	$(PY) -m pytest
 
-bench: $(VENV)/.installed-test
-	@for script in bench/*.py; do $(PY) $$script || exit 1; done
+# Every benchmark in turn, then one table: ours, floor, ratio, target, pass/fail.
+bench: $(VENV)/.installed-test orthanc
+	$(PY) bench/summary.py
 
 clean:
 	rm -rf $(VENV) demo-output dicomlab-data .pytest_cache .mypy_cache .ruff_cache

@@ -128,7 +128,8 @@ def main() -> int:
     print(f"(b) raw parallel requests ceiling    {b:7.3f} s  {len(rows) / b:7.1f} images/s")
     print(f"(c) ours, fetch_thumbnails           {c:7.3f} s  {len(rows) / c:7.1f} images/s")
     print(f"first thumbnail (cold store)         {first:7.3f} s  target < {TARGET_FIRST:.0f} s")
-    report("rendered thumbnails: sequential loop / ours (a/c)", a, c, ">=", TARGET_A_OVER_C)
+    report("rendered thumbnails: speed-up over a sequential loop (a/c)", c, a, ">=",
+           TARGET_A_OVER_C, ratio=a / c)  # fmt: skip
     report("rendered thumbnails: ours / raw ceiling (c/b)", c, b, "<=", TARGET_C_OVER_B)
     report("time to the first thumbnail, seconds", first, 1.0, "<", TARGET_FIRST)
     print(f"a/c {a / c:.2f}  target >= {TARGET_A_OVER_C:.1f}")
