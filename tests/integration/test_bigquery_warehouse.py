@@ -191,3 +191,29 @@ def test_the_filter_file_can_be_built_in_bigquery(double, bq_lab, storage_emulat
     assert set(lines.lines) == set(expected.lines)
     with pytest.raises(AlreadyExistsError):
         lab.filter_file_in_cloud("patient_dicomweb_paths", uri, patient_id=PATIENT)
+
+
+def test_a_filter_file_that_would_shard_is_refused_before_any_extract(
+    double, bq_lab, storage_emulator, monkeypatch
+):
+    import dicomlab.warehouses.bigquery as bigquery_module
+    from dicomlab.buckets.gcs import GcsBucket
+
+    monkeypatch.setattr(bigquery_module, "SINGLE_FILE_EXTRACT_LIMIT", 100)
+    storage = storage_emulator.client()
+    bucket = GcsBucket(f"gs://{storage_emulator.bucket}/shard", client=storage)
+    lab = dicomlab.Lab(bq_lab.store, bq_lab.warehouse, bucket)
+    before = len(double.requests)
+    with pytest.raises(QueryError) as info:
+        lab.filter_file_in_cloud(
+            "patient_dicomweb_paths", f"gs://{storage_emulator.bucket}/shard/big.txt",
+            level="instance", patient_id=PATIENT,
+        )  # fmt: skip
+    assert "7 lines" in str(info.value) and "narrow the cohort" in str(info.value)
+    sent = [r.body for r in double.requests[before:] if r.method == "POST" and r.body]
+    assert not any("extract" in body.get("configuration", {}) for body in sent)
+    assert not bucket.exists("big.txt")
+    tables = double.duckdb.sql(
+        "SELECT table_name FROM information_schema.tables WHERE table_name LIKE '_dicomlab%'"
+    ).fetchall()
+    assert tables == []  # the scratch table is gone
