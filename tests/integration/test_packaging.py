@@ -51,3 +51,24 @@ def test_installed_wheel_finds_queries(wheel, tmp_path):
     )
     folder, param = out.stdout.split()
     assert Path(folder) == target / "dicomlab" / "_queries" and param == "limit"
+
+
+def test_binder_post_build_exports_and_opens_the_quickstart(tmp_path):
+    import os
+
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "HOME": str(tmp_path),
+        "DICOMLAB_HOME": str(tmp_path / "data"),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    done = subprocess.run(
+        ["bash", str(root / "binder" / "postBuild")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "success=81" in done.stdout
+    config = (tmp_path / ".jupyter" / "jupyter_server_config.py").read_text()
+    assert "/lab/tree/notebooks/01_quickstart.ipynb" in config
+    assert (root / "notebooks" / "01_quickstart.ipynb").is_file()
