@@ -11,22 +11,32 @@ which side of ``target`` passes.
 from __future__ import annotations
 
 import json
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
 
 PREFIX = "RESULT "
 
 
-def report(name: str, ours: float, floor: float, op: str, target: float) -> None:
-    """Print the RESULT line for ``ours / floor`` against ``target``."""
-    ratio = ours / floor if floor else float("inf")
-    record = {
-        "name": name,
-        "ours": ours,
-        "floor": floor,
-        "ratio": ratio,
-        "op": op,
-        "target": target,
-    }
-    print(PREFIX + json.dumps(record))
+def median_time(run: Callable[[], Any], repeat: int) -> float:
+    """Median wall time of ``repeat`` calls of ``run``."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def report(
+    name: str, ours: float, floor: float, op: str, target: float, ratio: float | None = None
+) -> None:
+    """Print the RESULT line for ``ours / floor`` (or a given speed-up ``ratio``)."""
+    if ratio is None:
+        ratio = ours / floor if floor else float("inf")
+    record = {"name": name, "ours": ours, "floor": floor, "ratio": ratio, "op": op}
+    print(PREFIX + json.dumps({**record, "target": target}))
 
 
 def passed(record: dict) -> bool:

@@ -26,32 +26,20 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _results import report  # noqa: E402
+from _results import median_time, report  # noqa: E402
 
 TARGET_A_OVER_C = 2.0
 TARGET_C_OVER_B = 1.25  # ours takes at most 1.25x the ceiling's time: >= 0.8x its throughput
 TARGET_FIRST = 1.0
 SIZE = 128
-
-
-def median_time(run: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def main() -> int:

@@ -26,11 +26,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -40,20 +37,11 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _results import report  # noqa: E402
+from _results import median_time, report  # noqa: E402
 
 TARGET_ALL = 1.25  # ours takes at most 1.25x the floor's time: >= 0.8x its throughput
 TARGET_FIRST = 1.0
 SIZE = 128
-
-
-def median_time(run: Callable[[], Any], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def _rows(instances: Any, n: int) -> Any:

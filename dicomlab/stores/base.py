@@ -10,7 +10,21 @@ if TYPE_CHECKING:
     import pandas as pd
     from pydicom import Dataset
 
-__all__ = ["FileStore", "InstanceRef", "MetadataItem", "Store"]
+__all__ = ["FileStore", "InstanceRef", "MetadataItem", "Store", "frame_numbers"]
+
+
+def frame_numbers(frames: Sequence[int]) -> list[int]:
+    """Frame numbers checked: 1-based, at least one.
+
+    >>> frame_numbers((1, 3))
+    [1, 3]
+    """
+    from dicomlab.errors import InvalidIdentifierError
+
+    numbers = [int(f) for f in frames]
+    if not numbers or any(n < 1 for n in numbers):
+        raise InvalidIdentifierError(f"frame numbers are 1-based and at least one: {frames!r}")
+    return numbers
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dicomlab.errors import InvalidIdentifierError, NotFoundError, RemoteError
-from dicomlab.stores.base import InstanceRef, MetadataItem
+from dicomlab.stores.base import InstanceRef, MetadataItem, frame_numbers
 from dicomlab.stores.bulk import BulkRetrieval
 from dicomlab.stores.cache import RenderCache
 from dicomlab.stores.profiles import GENERIC, ORTHANC, PROFILES, ServerProfile, detect_profile
-from dicomlab.stores.stow import StowResult, json_body, read_batch, record_stow
+from dicomlab.stores.stow import StowResult, json_body, record_stow, store_in_batches
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -413,7 +413,7 @@ class DICOMwebStore(BulkRetrieval):
         The media type is always sent explicitly (Orthanc answers nothing useful
         without it).
         """
-        numbers = _frame_numbers(frames)
+        numbers = frame_numbers(frames)
         with _translated(f"{instance_path(ref)}/frames/{','.join(map(str, numbers))}"):
             return self.client.retrieve_instance_frames(
                 ref.study, ref.series, ref.instance, numbers, media_types=(media_type,)
@@ -445,7 +445,7 @@ class DICOMwebStore(BulkRetrieval):
                 )
         with _translated(f"{instance_path(ref)}/frames/{frame}/rendered"):
             return self.client.retrieve_instance_frames_rendered(
-                *args, _frame_numbers([frame]), media_types=(media_type,), params=query or None
+                *args, frame_numbers([frame]), media_types=(media_type,), params=query or None
             )
 
     def _render_thumbnail(
@@ -476,15 +476,7 @@ class DICOMwebStore(BulkRetrieval):
         >>> store.store_files(sorted(Path("cohort").rglob("*.dcm"))).counter   # doctest: +SKIP
         {'success': 81, 'failure': 0}
         """
-        from itertools import islice
-
-        result = StowResult()
-        iterator = iter(paths)
-        while batch := list(islice(iterator, batch_size)):
-            datasets = read_batch(batch, result)
-            if datasets:
-                self.store_datasets(datasets, result)
-        return result
+        return store_in_batches(paths, batch_size, self.store_datasets)
 
     def store_datasets(
         self, datasets: dict[str, Dataset], result: StowResult | None = None
@@ -570,13 +562,6 @@ def _path(study: str, series: str | None = None, instance: str | None = None) ->
     if instance is not None:
         path += f"/instances/{validate_uid(instance, what='SOPInstanceUID')}"
     return path
-
-
-def _frame_numbers(frames: Sequence[int]) -> list[int]:
-    numbers = [int(f) for f in frames]
-    if not numbers or any(n < 1 for n in numbers):
-        raise InvalidIdentifierError(f"frame numbers are 1-based and at least one: {frames!r}")
-    return numbers
 
 
 def _is_orthanc(session: requests.Session, url: str) -> bool:

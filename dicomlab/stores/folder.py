@@ -15,11 +15,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dicomlab.errors import InvalidIdentifierError, NotFoundError
-from dicomlab.stores.base import InstanceRef, MetadataItem
+from dicomlab.errors import NotFoundError
+from dicomlab.stores.base import InstanceRef, MetadataItem, frame_numbers
 from dicomlab.stores.bulk import BulkRetrieval
 from dicomlab.stores.cache import RenderCache
-from dicomlab.stores.stow import StowResult, read_batch, record_stow
+from dicomlab.stores.stow import StowResult, record_stow, store_in_batches
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -246,9 +246,7 @@ class FolderStore(BulkRetrieval):
         media_type: str = "application/octet-stream",
     ) -> list[bytes]:
         """Frames (1-based) of an instance as stored, uncompressed by default."""
-        numbers = [int(f) for f in frames]
-        if not numbers or any(n < 1 for n in numbers):
-            raise InvalidIdentifierError(f"frame numbers are 1-based and at least one: {frames!r}")
+        numbers = frame_numbers(frames)
         with self._not_found(ref.study, ref.series, ref.instance):
             return self.client.retrieve_instance_frames(
                 ref.study, ref.series, ref.instance, numbers, media_types=(media_type,)
@@ -305,15 +303,7 @@ class FolderStore(BulkRetrieval):
         stored, as a DICOMweb server treats a repeated STOW); unreadable files
         are failures.
         """
-        from itertools import islice
-
-        result = StowResult()
-        iterator = iter(paths)
-        while batch := list(islice(iterator, batch_size)):
-            datasets = read_batch(batch, result)
-            if datasets:
-                self.store_datasets(datasets, result)
-        return result
+        return store_in_batches(paths, batch_size, self.store_datasets)
 
     def store_datasets(
         self, datasets: dict[str, Dataset], result: StowResult | None = None

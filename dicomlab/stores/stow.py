@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ __all__ = [
     "json_body",
     "read_batch",
     "record_stow",
+    "store_in_batches",
 ]
 
 JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
@@ -47,6 +48,26 @@ class StowResult:
     def counter(self) -> dict[str, int]:
         """``{"success": n, "failure": m}``."""
         return {"success": len(self.stored), "failure": len(self.failures)}
+
+
+def store_in_batches(
+    paths: Iterable[str | os.PathLike[str]],
+    batch_size: int,
+    store_datasets: Callable[[dict[str, Dataset], StowResult], object],
+) -> StowResult:
+    """Read ``paths`` ``batch_size`` at a time and hand each batch to ``store_datasets``.
+
+    Files that cannot be read are failures in the result; the rest are stored.
+    """
+    from itertools import islice
+
+    result = StowResult()
+    iterator = iter(paths)
+    while batch := list(islice(iterator, batch_size)):
+        datasets = read_batch(batch, result)
+        if datasets:
+            store_datasets(datasets, result)
+    return result
 
 
 def read_batch(batch: list[str | os.PathLike[str]], result: StowResult) -> dict[str, Dataset]:

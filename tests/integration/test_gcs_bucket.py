@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +18,15 @@ from dicomlab.errors import (
     NotFoundError,
     RemoteError,
 )
-from tests.integration.gcs_emulator import PreconditionSession, StorageEmulator, missing_reason
+from tests.integration.gcs_emulator import PreconditionSession, StorageEmulator
 
 BAD_NAMES = ["", "/abs.txt", "a//b.txt", "../up.txt", "a/./b", "dir/", "back\\slash", "nul\x00"]
 
 
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageEmulator]:
-    """A throwaway in-memory gcp-storage-emulator with one bucket, shared by this module."""
-    reason = missing_reason()
-    if reason is not None:
-        pytest.skip(f"Cloud Storage tests skipped: {reason}")
-    server = StorageEmulator.start(tmp_path_factory.mktemp("gcs-emulator"))
-    try:
-        yield server
-    finally:
-        server.stop()
+@pytest.fixture
+def emulator(storage_emulator: StorageEmulator) -> StorageEmulator:
+    """The session's gcp-storage-emulator (see conftest), one bucket shared by the tests."""
+    return storage_emulator
 
 
 @pytest.fixture
