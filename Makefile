@@ -8,8 +8,9 @@ PIP    := $(PY) -m pip --disable-pip-version-check --quiet
 APT    := DEBIAN_FRONTEND=noninteractive apt-get
 ORTHANC          := /usr/sbin/Orthanc
 ORTHANC_DICOMWEB := /usr/share/orthanc/plugins/libOrthancDicomWeb.so
+CHROMIUM         := /usr/bin/chromium
 
-.PHONY: demo test lint typecheck orthanc bench clean
+.PHONY: demo test lint typecheck orthanc chromium bench clean
 
 $(PY):
 	@if ! $(PYTHON) -m venv $(VENV) 2>/dev/null; then \
@@ -53,7 +54,18 @@ orthanc:
 	       "(sudo apt-get install orthanc orthanc-dicomweb to run them)"; \
 	fi
 
-test: lint typecheck orthanc
+# The browser test drives Debian's Chromium (Playwright never downloads a browser of its own).
+chromium:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  $(APT) update -qq && $(APT) install -y -qq chromium >/dev/null \
+	    || echo "installing chromium failed: the browser test will be skipped"; \
+	else \
+	  echo "Chromium is not installed and we are not root: the browser test will be skipped" \
+	       "(sudo apt-get install chromium to run it)"; \
+	fi
+
+test: lint typecheck orthanc chromium
 	$(PY) -m pytest
 
 # Every benchmark in turn, then one table: ours, floor, ratio, target, pass/fail.

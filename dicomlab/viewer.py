@@ -422,7 +422,10 @@ class SeriesViewer:
 
     def _location_html(self, ref: InstanceRef) -> str:
         url = self.store.url
-        text = f"<code>{html.escape(build_instance_location(url, ref))}</code>"
+        text = (
+            '<code style="word-break:break-all;white-space:normal;">'
+            f"{html.escape(build_instance_location(url, ref))}</code>"
+        )
         if self.ohif_base and _is_http(url):
             link = html.escape(build_ohif_url(self.ohif_base, ref.study), quote=True)
             text += f' · <a href="{link}" target="_blank" rel="noopener">open in OHIF</a>'

@@ -1,0 +1,196 @@
+"""The image browser notebook in a real browser: Voilà runs it, Debian's Chromium shows it.
+
+What a reader of ``notebooks/04_image_browser.ipynb`` does, checked end to end:
+the thumbnail grid's images load, a tile's "open" button shows a series viewer
+below the grid, and the viewer's instance slider changes the image shown. The
+page may only talk to 127.0.0.1: every other request is aborted (Voilà's
+template asks a CDN for an icon font; the images must show without it).
+
+A screenshot of the grid and the opened viewer is saved under the test's
+``tmp_path``; its path is printed (``pytest -s``) and recorded as the
+``screenshot`` property (``--junitxml``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.browser.voila_server import CHROMIUM, CHROMIUM_ARGS, VoilaServer, missing_reason
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Locator, Page, Request, Route
+
+pytestmark = pytest.mark.slow
+
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "04_image_browser.ipynb"
+LOOPBACK = frozenset({"127.0.0.1", "localhost"})
+MIN_THUMBNAILS = 6
+TIMEOUT_MS = 30_000
+
+# How many of the first grid's images have loaded, and the first traceback a cell
+# printed (Voilà renders cell errors as stderr outputs while it runs the notebook).
+_GRID_STATE = """
+() => {
+  const grid = document.querySelector('.widget-gridbox');
+  const loaded = grid ? [...grid.querySelectorAll('img.widget-image')]
+    .filter((img) => img.complete && img.naturalWidth > 0).length : 0;
+  const traceback = [...document.querySelectorAll(
+      '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
+    .map((output) => output.textContent)
+    .find((text) => text.includes('Traceback') || /^\\S*Error\\b/m.test(text));
+  return {loaded, traceback: traceback || null};
+}
+"""
+_LOADED = "(img) => img.complete && img.naturalWidth > 0"
+_NEW_IMAGE_LOADED = "([img, old]) => img.src !== old && img.complete && img.naturalWidth > 0"
+
+
+class LoopbackOnly:
+    """A ``page.route`` handler: loopback requests go through, all others are aborted."""
+
+    def __init__(self) -> None:
+        self.aborted: list[tuple[str, str]] = []  # (resource type, URL)
+        self.escaped: list[str] = []  # finished requests that were not loopback: must stay empty
+
+    @staticmethod
+    def is_local(url: str) -> bool:
+        parts = urlsplit(url)
+        return parts.scheme in ("data", "blob") or parts.hostname in LOOPBACK
+
+    def __call__(self, route: Route) -> None:
+        request = route.request
+        if self.is_local(request.url):
+            route.continue_()
+        else:
+            self.aborted.append((request.resource_type, request.url))
+            route.abort("blockedbyclient")
+
+    def on_finished(self, request: Request) -> None:
+        if not self.is_local(request.url):
+            self.escaped.append(request.url)
+
+
+@pytest.fixture
+def voila(tmp_path: Path) -> Iterator[VoilaServer]:
+    """Voilà serving the image browser notebook on 127.0.0.1, all its state in tmp_path."""
+    reason = missing_reason()
+    if reason is not None:
+        pytest.skip(f"browser test skipped: {reason}")
+    server = VoilaServer.start(NOTEBOOK, tmp_path / "voila")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def browser(voila: VoilaServer) -> Iterator[Browser]:
+    """Headless Debian Chromium driven by Playwright (no browser download).
+
+    Asks for ``voila`` so that it is skipped along with it, and closed before it.
+    """
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _wait_for_grid(page: Page, voila: VoilaServer) -> int:
+    """Wait until the first grid shows MIN_THUMBNAILS loaded images; fail early on a cell error."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    state: dict[str, Any] = {"loaded": 0, "traceback": None}
+    while time.monotonic() < deadline:
+        with contextlib.suppress(PlaywrightError):  # the streamed page may not be ready yet
+            state = page.evaluate(_GRID_STATE)
+        if state["loaded"] >= MIN_THUMBNAILS:
+            loaded: int = state["loaded"]
+            return loaded
+        if state["traceback"] or "CellExecutionError" in voila.log():
+            pytest.fail(
+                "a notebook cell failed in Voilà:\n"
+                + (state["traceback"] or voila.log()[-3000:]).strip()
+            )
+        page.wait_for_timeout(200)
+    pytest.fail(
+        f"the grid showed {state['loaded']} loaded images, not {MIN_THUMBNAILS}, within "
+        f"{TIMEOUT_MS / 1000:.0f} s; Voilà's log ends with:\n{voila.log()[-3000:]}"
+    )
+
+
+def _viewer_parts(detail: Locator) -> tuple[Locator, Locator]:
+    """The opened viewer's image and its instance slider's handle."""
+    image = detail.locator("img.widget-image").first
+    instance_slider = detail.locator(".widget-slider").filter(
+        has=detail.page.get_by_text("instance", exact=True)
+    )
+    return image, instance_slider.get_by_role("slider")
+
+
+def test_image_browser_in_voila(
+    voila: VoilaServer,
+    browser: Browser,
+    tmp_path: Path,
+    record_property: Any,
+) -> None:
+    started = time.monotonic()
+    policy = LoopbackOnly()
+    page = browser.new_page(viewport={"width": 1280, "height": 1600})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.route("**/*", policy)
+    page.on("requestfinished", policy.on_finished)
+    page.goto(voila.url, wait_until="commit")  # Voilà streams the page while the cells run
+
+    loaded = _wait_for_grid(page, voila)
+    grid_seconds = time.monotonic() - started
+    grid = page.locator(".widget-gridbox").first
+    container = grid.locator("xpath=..")  # the grid's VBox: navigation, GridBox, detail box
+    detail = container.locator(":scope > .widget-vbox").last
+    assert detail.locator("img.widget-image").count() == 0, "a viewer shows before any click"
+    sources = grid.locator("img.widget-image").evaluate_all("(imgs) => imgs.map((i) => i.src)")
+    assert all(policy.is_local(src) for src in sources), sources
+
+    # "open" under the first tile puts a series viewer (with its own image) below the grid.
+    grid.get_by_role("button", name="open").first.click()
+    image, handle = _viewer_parts(detail)
+    image.wait_for()
+    page.wait_for_function(_LOADED, arg=image.element_handle())
+    assert container.locator("img.widget-image").count() == len(sources) + 1
+
+    # The keyboard moves the instance slider one step; the viewer fetches and shows that one.
+    before_src = image.get_attribute("src")
+    now, top = (float(handle.get_attribute(a) or "nan") for a in ("aria-valuenow", "aria-valuemax"))
+    assert top >= 1, f"the opened series has one instance only (slider max {top}): nothing to move"
+    handle.focus()
+    handle.press("ArrowRight" if now < top else "ArrowLeft")
+    page.wait_for_function(_NEW_IMAGE_LOADED, arg=[image.element_handle(), before_src])
+    after = float(handle.get_attribute("aria-valuenow") or "nan")
+    assert after == now + (1 if now < top else -1), (now, after)
+
+    screenshot = tmp_path / "image_browser.png"
+    container.screenshot(path=str(screenshot))
+    record_property("screenshot", str(screenshot))
+    record_property("aborted_requests", policy.aborted)
+    print(
+        f"\nimage browser: {loaded} thumbnails after {grid_seconds:.1f} s, viewer and slider "
+        f"after {time.monotonic() - started:.1f} s; screenshot: {screenshot}"
+    )
+    if policy.aborted:
+        print("aborted (not loopback): " + ", ".join(url for _, url in policy.aborted))
+
+    assert not policy.escaped, f"requests left 127.0.0.1: {policy.escaped}"
+    blocked_images = [url for kind, url in policy.aborted if kind == "image"]
+    assert not blocked_images, f"images were asked of other hosts: {blocked_images}"
+    assert screenshot.stat().st_size > 0
