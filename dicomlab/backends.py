@@ -48,8 +48,8 @@ def _local_path(spec: str) -> Path | None:
         from urllib.parse import unquote, urlparse
 
         return Path(unquote(urlparse(spec).path))
-    if "://" in spec or any(spec.startswith(p) for p in _LATER):
-        return None
+    if not spec.strip() or "://" in spec or any(spec.startswith(p) for p in _LATER):
+        return None  # "" would be the working directory: not what anyone means
     return Path(spec)
 
 

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from dicomlab.lab import Lab
     from dicomlab.stores.base import Store
 
-__all__ = ["QUERY_ATTRS", "CohortExport", "export_cohort"]
+__all__ = ["QUERY_ATTRS", "CohortExport", "check_destination", "export_cohort"]
 
 logger = logging.getLogger(__name__)
 # Where lab.query / lab.sql leave what produced a DataFrame (pandas keeps attrs on copies).
@@ -111,6 +111,40 @@ def _upload_filter(lab: Lab, filter_file: FilterFile, name: str | None, overwrit
         raise
 
 
+def check_destination(destination: object, *, server_side: bool) -> str:
+    """``destination`` if it is one :func:`export_cohort` can write to, else a clear error.
+
+    >>> check_destination("bq://my-project.imaging.cohort", server_side=True)
+    'bq://my-project.imaging.cohort'
+    >>> check_destination("cohort_ct", server_side=False)
+    'cohort_ct'
+    """
+    from dicomlab.resources import BigQueryTable, GcsUri, validate_table_name
+
+    if not isinstance(destination, str) or not destination.strip():
+        raise UnsupportedBackendError(
+            f"destination {destination!r} is empty; give bq://PROJECT.DATASET.TABLE, "
+            "gs://BUCKET/PREFIX, a table name or a folder"
+        )
+    if destination.startswith("bq://"):
+        BigQueryTable.parse(destination)
+    elif destination.startswith("gs://"):
+        GcsUri.parse(destination)
+    elif server_side:
+        raise UnsupportedBackendError(
+            f"destination {destination!r}: a Cloud Healthcare store exports to "
+            "bq://PROJECT.DATASET.TABLE or gs://BUCKET/PREFIX"
+        )
+    elif "/" not in destination and "." not in destination and ":" not in destination:
+        validate_table_name(destination)
+    elif "://" in destination and not destination.startswith("file://"):
+        raise UnsupportedBackendError(
+            f"destination {destination!r} is not understood; give bq://PROJECT.DATASET.TABLE, "
+            "gs://BUCKET/PREFIX, a table name or a folder"
+        )
+    return destination
+
+
 def _provenance_name(filter_name: str, when: datetime) -> str:
     """``STEM.YYYYMMDDTHHMMSSffffffZ.provenance.json``: one record per run, never replaced.
 
@@ -174,8 +208,9 @@ def export_cohort(
     if not len(filter_file):
         raise DicomlabError("the DataFrame names no instance: nothing to export")
     begun, clock = datetime.now(timezone.utc), time.perf_counter()
-    filter_uri = _upload_filter(lab, filter_file, name, overwrite)
     google = _healthcare_target(lab.store)
+    check_destination(destination, server_side=google is not None)  # before anything is written
+    filter_uri = _upload_filter(lab, filter_file, name, overwrite)
     if google is not None:
         method, details, result = _server_side(
             google, filter_uri, destination, write_disposition, mime_type, timeout, progress

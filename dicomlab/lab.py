@@ -87,6 +87,10 @@ class Lab:
         self.bucket = bucket
         self.table = validate_table_name(table)
 
+    def _table(self, table: str | None) -> str:
+        """``table``, or ``lab.table`` when it is ``None`` (an empty name is an error)."""
+        return validate_table_name(self.table if table is None else table)
+
     def __repr__(self) -> str:
         return (
             f"Lab(store={self.store.url!r}, warehouse={self.warehouse.url!r}, "
@@ -146,7 +150,7 @@ class Lab:
         """
         from dicomlab.export import export_store_metadata
 
-        name = validate_table_name(table or self.table)
+        name = self._table(table)
         result = export_store_metadata(
             self.store,
             self.warehouse,
@@ -179,7 +183,7 @@ class Lab:
 
         query = load_query(name)
         bound = query.bind(params)
-        target = table or self.table
+        target = self._table(table)
         result = self.warehouse.run_query(query, bound, table=target, source=source)
         _remember(result, name=name, sql=query.sql, params=bound, table=target, source=source)
         return result
@@ -190,8 +194,8 @@ class Lab:
         >>> sql = "SELECT COUNT(*) AS n FROM dicom_metadata WHERE Modality = @m"
         >>> lab.sql(sql, m="MR")                                       # doctest: +SKIP
         """
-        result = self.warehouse.run_sql(text, params, table=table or self.table)
-        _remember(result, name=None, sql=text, params=params, table=table or self.table)
+        result = self.warehouse.run_sql(text, params, table=self._table(table))
+        _remember(result, name=None, sql=text, params=params, table=self._table(table))
         return result
 
     def queries(self) -> pd.DataFrame:
@@ -309,7 +313,7 @@ class Lab:
             )
         query = load_query(name)
         bound = query.bind(params)
-        source = query.to_bigquery(self.warehouse.table_id(table or self.table))
+        source = query.to_bigquery(self.warehouse.table_id(self._table(table)))
         declared = {p.name: p.type for p in query.parameters}
         storage = (
             getattr(self.bucket, "client", None)

@@ -279,11 +279,6 @@ def test_bad_healthcare_store_name(name, home):
     assert not home.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: backends.py:53 _local_path('') is Path('') = the working directory, so "
-    "connect(store='') scans the current folder as a store; treat '' as not understood",
-)
 def test_empty_store_spec_is_refused(home, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UnsupportedBackendError) as info:
@@ -342,11 +337,6 @@ def test_bad_bigquery_uri(kind, uri):
         pytest.param(
             "",
             id="empty",
-            marks=bug(
-                "lab.py:149 `validate_table_name(table or self.table)` turns table='' into the "
-                "default table and exports into it; test `table is None` instead (the same "
-                "`or` at lab.py:182, 193 and 312)"
-            ),
         ),
     ],
 )
@@ -396,11 +386,6 @@ def test_write_empty_into_a_table_with_rows_changes_nothing(lab, state):
         pytest.param("cohort table", id="table-name-with-space"),
         pytest.param("gs://Bad_Bucket/cohort", id="gs-uppercase-bucket"),
     ],
-)
-@bug(
-    "cohort.py:177 export_cohort uploads the filter file before the destination is checked "
-    "(cohort.py:333 / :356): a bad destination leaves NAME.txt in the bucket and the retry "
-    "with a fixed destination fails with AlreadyExistsError; resolve the destination first"
 )
 def test_bad_cohort_destination_uploads_nothing(lab, tmp_path, destination):
     own = dicomlab.Lab(lab.store, lab.warehouse, LocalBucket(tmp_path / "bucket"))
@@ -519,10 +504,6 @@ def test_dot_name_is_listed_or_refused(bucket):
         assert ".cohort.txt" in bucket.list()
 
 
-@bug(
-    "backends.py:53 _local_path('') is Path('') = the working directory, so connect(bucket='') "
-    "uploads into the current folder; treat '' as not understood"
-)
 def test_empty_bucket_spec_is_refused(home, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UnsupportedBackendError) as info:
@@ -645,7 +626,6 @@ WIDE = {"start_date": "1900-01-01", "end_date": "2100-01-01"}
             InvalidIdentifierError,
             "table name ''",
             id="empty-table-name",
-            marks=bug("lab.py:182 `table or self.table` runs table='' on the default table"),
         ),
     ],
 )
