@@ -310,8 +310,8 @@ def _as_arrow_strings(columns: list[Any]) -> list[Any] | None:
         try:
             # Arrow-backed string columns (pandas' default "str") convert without a copy.
             array = pa.array(column, from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            return None
+        except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError):
+            return None  # the pandas path says what is wrong with the values
         if isinstance(array, pa.ChunkedArray):
             array = array.combine_chunks()
         kind = array.type

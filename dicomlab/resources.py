@@ -34,8 +34,10 @@ _PROJECT = r"(?:[a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]"
 _DATASET = r"[A-Za-z0-9_]{1,1024}"
 # The Healthcare API's BigQuery export accepts only letters, digits and underscores.
 _TABLE = r"[A-Za-z_][A-Za-z0-9_]{0,1023}"
-_HC_PART = r"[\w-]+"
-_HC_ID = r"[\w.-]{1,256}"
+_HC_PART = r"(?a:[\w-]+)"  # project and location: ASCII only
+# Dataset and store IDs may hold Unicode letters, but are never only dots ('.', '..'
+# would be path segments that HTTP clients normalise into another resource).
+_HC_ID = r"(?!\.+(?:/|$))[\w.-]{1,256}"
 _BUCKET = r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]"
 
 _TABLE_RE = re.compile(_TABLE)
@@ -83,6 +85,8 @@ def validate_object_name(name: object) -> str:
         problem = "contains a backslash, line break or NUL"
     elif any(seg in ("", ".", "..") for seg in name.split("/")):
         problem = "has an empty, '.' or '..' path segment (or starts or ends with '/')"
+    elif any("\ud800" <= c <= "\udfff" for c in name):
+        problem = "holds a lone surrogate (text that is not valid Unicode)"
     elif len(name.encode("utf-8")) > 1024:
         problem = "is over 1024 bytes"
     if problem is not None:
@@ -226,6 +230,12 @@ class GcsUri:
             raise InvalidResourceError(
                 f"object name in {uri!r} contains a line break or NUL", value=uri
             )
+        if any("\ud800" <= c <= "\udfff" for c in self.object_name):
+            raise InvalidResourceError(
+                f"object name in {uri!r} holds a lone surrogate (text that is not valid "
+                "Unicode)",
+                value=uri,
+            )
         if len(self.object_name.encode("utf-8")) > 1024:
             raise InvalidResourceError(f"object name in {uri!r} is over 1024 bytes", value=uri)
 
@@ -280,8 +290,9 @@ class HealthcareDicomStore:
         """Parse a store name or its v1/v1beta1 ``…/dicomWeb`` URL."""
         if not isinstance(name, str):
             raise InvalidResourceError(f"{name!r} is not a DICOM store name", value=name)
-        text = re.sub(r"^https://healthcare\.googleapis\.com/v1(beta1)?/", "", name)
-        text = re.sub(r"/dicomWeb/?$", "", text)
+        text, is_url = re.subn(r"^https://healthcare\.googleapis\.com/v1(beta1)?/", "", name)
+        if is_url:  # only a URL ends in /dicomWeb; a plain name's store may be called that
+            text = re.sub(r"/dicomWeb/?$", "", text)
         match = _HC_RE.fullmatch(text)
         if match is None:
             raise InvalidResourceError(

@@ -250,20 +250,10 @@ HC_URL = "https://healthcare.googleapis.com"
         pytest.param(
             "projects/p/locations/us/datasets/../dicomStores/s",
             id="dot-dot-dataset",
-            marks=bug(
-                "resources.py:38 _HC_ID accepts '.' and '..' as dataset/store IDs; requests "
-                "normalises .../datasets/../dicomStores/s to .../locations/us/dicomStores/s "
-                "(another resource); reject IDs that are only dots"
-            ),
         ),
         pytest.param(
             "projects/pé/locations/us/datasets/d/dicomStores/s",
             id="non-ascii-project",
-            marks=bug(
-                r"resources.py:37 _HC_PART = r'[\w-]+' is Unicode-aware, so a project 'pé' "
-                "passes; compile project/location parts with re.ASCII (dataset and store IDs "
-                r"may hold Unicode letters: [\p{L}\p{N}_\-.])"
-            ),
         ),
     ],
 )
@@ -421,11 +411,6 @@ def test_bad_cohort_destination_uploads_nothing(lab, tmp_path, destination):
         pytest.param(
             "gs://bucket/a\udcff",
             id="lone-surrogate",
-            marks=bug(
-                "resources.py:229 GcsUri measures the name with .encode('utf-8'), which raises "
-                "UnicodeEncodeError for a lone surrogate (an undecodable file name); catch it "
-                "and raise InvalidResourceError"
-            ),
         ),
         pytest.param(None, id="none"),
     ],
@@ -464,10 +449,6 @@ def bucket(tmp_path: Path) -> LocalBucket:
         pytest.param(
             "a\udcff.txt",
             id="lone-surrogate",
-            marks=bug(
-                "resources.py:86 validate_object_name raises UnicodeEncodeError, not "
-                "InvalidIdentifierError, for a lone surrogate (e.g. an undecodable file name)"
-            ),
         ),
         pytest.param(None, id="none"),
     ],
@@ -742,11 +723,6 @@ def test_allowed_filter_text_is_collapsed(bucket, text, lines):
             "1.2\udcff",
             1,
             id="lone-surrogate",
-            marks=bug(
-                "filterfile.py:312-313 pa.array() raises UnicodeEncodeError for a lone surrogate "
-                "and only ArrowInvalid/ArrowTypeError are caught; catch it too so the pandas "
-                "path reports the UID"
-            ),
         ),
         pytest.param("/studies/1.2\n/studies/1.2/series/1.02\n", "1.02", 2, id="bad-uid-line-2"),
     ],

@@ -112,12 +112,6 @@ def test_healthcare_store_round_trips(project, location, dataset, store):
     assert HealthcareDicomStore.parse(name.dicomweb_url("v1beta1") + "/") == name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: resources.py:284 HealthcareDicomStore.parse strips a final '/dicomWeb' from a "
-    "plain store name too, so a store whose ID is 'dicomWeb' (valid for the API) does not "
-    "round-trip; strip the suffix only from https://…/dicomWeb URLs",
-)
 def test_store_named_dicomweb_round_trips():
     name = HealthcareDicomStore("my-project", "us", "d", "dicomWeb")
     assert HealthcareDicomStore.parse(str(name)) == name
