@@ -134,9 +134,21 @@ def _no_bulk(tag: str, vr: str, uri: str) -> bytes:
     return b""
 
 
-def _uid(item: dict[str, Any], level: str) -> str:
-    value: str = item[_UIDS[level]]["Value"][0]
-    return value
+def _uid(item: object, level: str) -> str:
+    """The study, series or instance UID of a DICOM JSON object, or ``""`` when it has none."""
+    try:
+        value = item[_UIDS[level]]["Value"][0]  # type: ignore[index]
+    except (KeyError, IndexError, TypeError):
+        return ""
+    return value if isinstance(value, str) else ""
+
+
+def _malformed(resource: str, what: str) -> RemoteError:
+    return RemoteError(
+        f"the DICOMweb server answered {resource} with malformed DICOM JSON: {what}",
+        service=SERVICE,
+        resource=resource,
+    )
 
 
 def instance_path(ref: InstanceRef) -> str:
@@ -342,7 +354,10 @@ class DICOMwebStore(BulkRetrieval):
     def iter_series(self) -> Iterator[tuple[str, str]]:
         """``(StudyInstanceUID, SeriesInstanceUID)`` of every series."""
         for item in self._pages(self.client.search_for_series, "series", fields=["0020000D"]):
-            yield _uid(item, "study"), _uid(item, "series")
+            study, series = _uid(item, "study"), _uid(item, "series")
+            if not (study and series):
+                raise _malformed("series", f"a series without its UIDs: {str(item)[:200]}")
+            yield study, series
 
     # ---- metadata -----------------------------------------------------------------------
 
@@ -354,13 +369,17 @@ class DICOMwebStore(BulkRetrieval):
         >>> store.fetch_metadata("1.2.3", "1.2.3.4")[0]["00080018"]     # doctest: +SKIP
         {'vr': 'UI', 'Value': ['1.2.3.4.5']}
         """
-        path = _path(study, series, instance)
-        with _translated(f"{path}/metadata"):
+        resource = f"{_path(study, series, instance)}/metadata"
+        with _translated(resource):
             if instance is not None and series is not None:
-                return [dict(self.client.retrieve_instance_metadata(study, series, instance))]
-            if series is not None:
-                return list(self.client.retrieve_series_metadata(study, series))
-            return list(self.client.retrieve_study_metadata(study))
+                found: Any = [self.client.retrieve_instance_metadata(study, series, instance)]
+            elif series is not None:
+                found = self.client.retrieve_series_metadata(study, series)
+            else:
+                found = self.client.retrieve_study_metadata(study)
+        if not isinstance(found, list) or not all(isinstance(i, dict) for i in found):
+            raise _malformed(resource, f"expected a list of objects, got {str(found)[:200]}")
+        return [dict(item) for item in found]
 
     def iter_json(self) -> Iterator[MetadataItem]:
         """Every instance's DICOM JSON (``MetadataItem.json``), one WADO-RS request per series.
@@ -376,7 +395,11 @@ class DICOMwebStore(BulkRetrieval):
                 yield MetadataItem(resource, error=str(exc))
                 continue
             for meta in items:
-                source = f"studies/{study}/series/{series}/instances/{_uid(meta, 'instance')}"
+                instance = _uid(meta, "instance")
+                if not instance:
+                    yield MetadataItem(resource, error="an instance without SOPInstanceUID")
+                    continue
+                source = f"studies/{study}/series/{series}/instances/{instance}"
                 yield MetadataItem(source, json=meta)
 
     def iter_metadata(self) -> Iterator[MetadataItem]:

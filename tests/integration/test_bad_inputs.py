@@ -1089,11 +1089,6 @@ def test_malformed_metadata_never_stops_an_export(http, filled, metadata, reason
     assert rows() == before
 
 
-@bug(
-    "stores/dicomweb.py:345 iter_series reads item['0020000E'] unchecked: a QIDO series "
-    "answer without SeriesInstanceUID stops the export with a KeyError; translate it into a "
-    "RemoteError naming the resource (or skip the item as a failure)"
-)
 def test_series_search_without_series_uid_is_a_clear_error(http, filled):
     warehouse, rows = filled
     before = rows()
