@@ -1052,25 +1052,16 @@ MALFORMED = "malformed metadata must become a failure of its series (or a Remote
             Reply(body=b"[1, 2]"),
             "",
             id="metadata-list-of-numbers",
-            marks=bug(
-                MALFORMED + "not a TypeError from stores/dicomweb.py:379 (_uid(meta, 'instance') "
-                "runs outside the try of iter_json); check each item is an object with 00080018"
-            ),
         ),
         pytest.param(
             Reply(body=json.dumps([{"00080060": {"vr": "CS", "Value": ["CT"]}}]).encode()),
             "",
             id="metadata-without-sop-uid",
-            marks=bug(MALFORMED + "not a KeyError from stores/dicomweb.py:138 via :379"),
         ),
         pytest.param(
             Reply(body=b"null"),
             "",
             id="metadata-null",
-            marks=bug(
-                MALFORMED
-                + "not a TypeError from stores/dicomweb.py:362 (list(None)), outside any check"
-            ),
         ),
     ],
 )
