@@ -169,9 +169,25 @@ def _number(cast: Callable[[Any], Any]) -> Callable[[Any], tuple[Any, bool]]:
     return convert_one
 
 
+def _checked_number(
+    value: Any, canonical: Callable[[Any], str], cast: Callable[[str], Any]
+) -> tuple[str, bool]:
+    """A DS or IS in canonical text, and whether it is a number at all (else it breaks its VR).
+
+    >>> _checked_number("5.000", canonical_ds, float), _checked_number("x.yz", canonical_ds, float)
+    (('5.0', True), ('x.yz', False))
+    """
+    text = canonical(value)
+    try:
+        cast(text)
+    except (TypeError, ValueError, OverflowError):
+        return text, False
+    return text, True
+
+
 _CONVERTERS: Mapping[str, Callable[[Any], tuple[Any, bool]]] = {
-    "DS": lambda v: (canonical_ds(v), True),
-    "IS": lambda v: (canonical_is(v), True),
+    "DS": lambda v: _checked_number(v, canonical_ds, float),
+    "IS": lambda v: _checked_number(v, canonical_is, int),
     "DA": _temporal(parse_da, dt.date),
     "TM": _temporal(parse_tm, dt.time),
     "DT": _temporal(parse_dt, dt.datetime),

@@ -198,10 +198,10 @@ def _flatten_element(
         _flatten_sequence(info.name, value, level, walk)
     elif vr in EXCLUDED_VRS or number in walk.bulk:
         walk.dropped.append(info.name)
+    elif _size(raw) > MAX_VALUE_BYTES:  # over ~1 MB: dropped, private or not (SPEC §1)
+        walk.dropped.append(info.keyword or info.name)
     elif not info.keyword or vr not in VR_TYPES:
         level.other.append({"Tag": _tag_name(tag), "Data": _texts(value, vr)})
-    elif _size(raw) > MAX_VALUE_BYTES:
-        walk.dropped.append(info.keyword)
     else:
         _flatten_standard(tag, info, vr, value, level, walk)
 

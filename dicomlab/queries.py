@@ -158,7 +158,7 @@ class QueryParameter:
         except TypeError:
             raise QueryError(
                 f"parameter {self.name!r} is {self.type}: pass a list, tuple, set, "
-                f"Series or array, not {type(value).__name__}"
+                f"Series or array, not {type(value).__name__} {reprlib.repr(value)}"
             ) from None
         return [self._convert(array.group(1), v, f"item {i}") for i, v in enumerate(items)]
 

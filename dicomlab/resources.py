@@ -232,8 +232,7 @@ class GcsUri:
             )
         if any("\ud800" <= c <= "\udfff" for c in self.object_name):
             raise InvalidResourceError(
-                f"object name in {uri!r} holds a lone surrogate (text that is not valid "
-                "Unicode)",
+                f"object name in {uri!r} holds a lone surrogate (text that is not valid Unicode)",
                 value=uri,
             )
         if len(self.object_name.encode("utf-8")) > 1024:

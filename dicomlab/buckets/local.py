@@ -82,6 +82,6 @@ class LocalBucket:
         names = (
             p.relative_to(self.path).as_posix()
             for p in self.path.rglob("*")
-            if p.is_file() and not p.name.startswith(".")
+            if p.is_file() and not p.name.startswith(".upload-")  # our own temporaries
         )
         return sorted(n for n in names if n.startswith(prefix))

@@ -58,11 +58,33 @@ def read_instance_metadata(path: str | os.PathLike[str], source: str) -> Metadat
     meta = getattr(ds, "file_meta", None)
     if meta is not None and meta.get("MediaStorageSOPClassUID") == DICOMDIR_SOP_CLASS:
         return MetadataItem(source, error="a DICOMDIR (file-set index), not an instance")
-    if "SOPInstanceUID" not in ds:
+    missing = [
+        k for k in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID") if k not in ds
+    ]
+    if missing:
         return MetadataItem(
-            source, error="has no SOPInstanceUID: truncated, or not a DICOM instance"
+            source, error=f"has no {', '.join(missing)}: truncated, or not a DICOM instance"
         )
+    short = _cut_short(ds)
+    if short is not None:
+        return MetadataItem(source, error=f"is truncated: {short}")
     return MetadataItem(source, dataset=ds)
+
+
+def _cut_short(ds: Dataset) -> str | None:
+    """Why the file ends inside an element's value (the last one read), or ``None``."""
+    from pydicom.dataelem import RawDataElement
+
+    tags = list(ds.keys())
+    if not tags:
+        return None
+    last = ds.get_item(tags[-1])
+    if not isinstance(last, RawDataElement) or last.length in (0xFFFFFFFF, None):
+        return None
+    have = len(last.value) if isinstance(last.value, (bytes, bytearray)) else last.length
+    if have < last.length:
+        return f"element {last.tag} holds {have} of its {last.length} bytes"
+    return None
 
 
 _DATE_RANGE = re.compile(r"(\d{8})?-(\d{8})?")

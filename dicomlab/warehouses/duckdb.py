@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import re
+import reprlib
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -181,7 +182,8 @@ class DuckDBWarehouse:
                     "Run lab.export_metadata() first."
                 ) from exc
             except duckdb.Error as exc:
-                raise QueryError(f"{what} failed on {self.url}: {exc}") from exc
+                bound = f" (parameters: {reprlib.repr(dict(params))})" if params else ""
+                raise QueryError(f"{what} failed on {self.url}: {exc}{bound}") from exc
 
 
 def _stage(con: duckdb.DuckDBPyConnection, staging: str, chunks: Iterable[pa.Table]) -> int | None:

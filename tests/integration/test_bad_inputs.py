@@ -5,8 +5,6 @@ names the bad value, and that nothing was written or overwritten (a bucket
 folder, a warehouse table, a store file, or a server that must not be called).
 Bad DICOM files and malformed server answers are the exception: an export
 reports them as failures (or keeps the value in ``OtherElements``) and goes on.
-
-Cases marked ``xfail(strict=True)`` are known bugs; the reason names the fix.
 """
 
 from __future__ import annotations
@@ -52,10 +50,6 @@ from dicomlab.warehouses.bigquery import BigQueryWarehouse
 from dicomlab.warehouses.duckdb import DuckDBWarehouse
 
 TABLE = "dicom_metadata"
-
-
-def bug(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=f"BUG: {reason}")
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -471,11 +465,6 @@ def test_existing_object_is_not_overwritten(bucket, tmp_path):
     assert snapshot(tmp_path) == before
 
 
-@bug(
-    "buckets/local.py:85 list() hides every name starting with '.', so an upload to "
-    "'.cohort.txt' succeeds but never shows in list(); hide only the '.upload-' temporaries "
-    "(or refuse dot-names in validate_object_name)"
-)
 def test_dot_name_is_listed_or_refused(bucket):
     try:
         bucket.upload_bytes(b"/studies/1.3\n", ".cohort.txt")
@@ -533,10 +522,6 @@ WIDE = {"start_date": "1900-01-01", "end_date": "2100-01-01"}
             QueryError,
             "-123456789",
             id="negative-limit",
-            marks=bug(
-                "warehouses/duckdb.py:184 the error ('LIMIT/OFFSET cannot be negative') does "
-                "not name the value bound; add the bound parameters to the message"
-            ),
         ),
         pytest.param(
             "patient_dicomweb_paths",
@@ -572,10 +557,6 @@ WIDE = {"start_date": "1900-01-01", "end_date": "2100-01-01"}
             QueryError,
             "'1.2.3'",
             id="str-for-array",
-            marks=bug(
-                "queries.py:159 the ARRAY error says 'not str' but not the value; "
-                "add reprlib.repr(value) as _convert does"
-            ),
         ),
         pytest.param(
             "latest_studies", {"limit": 1, "source": "nope"}, QueryError, "'nope'", id="bad-source"
@@ -855,23 +836,12 @@ FAILED = "failure"
             FAILED,
             "truncated",
             id="cut-inside-study-uid",
-            marks=bug(
-                "stores/folder.py:49-65 read_instance_metadata accepts a file cut inside a "
-                "value: pydicom keeps the short value, so StudyInstanceUID is exported as "
-                "'1.3.6.1.4.1.5962.1.1.0.0' (wrong) with no failure; report a failure when a "
-                "raw element's value is shorter than its length"
-            ),
         ),
         pytest.param(
             lambda: (raw := _base_bytes())[: _offset(raw, 0x0020000D, "UI")],
             FAILED,
             "StudyInstanceUID",
             id="cut-before-study-uid",
-            marks=bug(
-                "stores/folder.py:61 only SOPInstanceUID is required: a file cut before "
-                "StudyInstanceUID exports a row without Study/SeriesInstanceUID (no filter file "
-                "can name it); require all three UIDs"
-            ),
         ),
         pytest.param(_without_sop, FAILED, "SOPInstanceUID", id="missing-sop-uid"),
         pytest.param(_bad_date, ("Tag_00080020", "notadate"), "StudyDate", id="da-not-a-date"),
@@ -881,13 +851,6 @@ FAILED = "failure"
             ("Tag_00180050", "x.yz"),
             "SliceThickness",
             id="ds-not-a-number",
-            marks=bug(
-                "dicomvalues.py:173-174 the DS and IS converters always report ok=True "
-                "(canonical_ds keeps unparseable text), so DS 'x.yz' lands in the "
-                "SliceThickness column with no unparsed entry, against flatten.py's rule "
-                "('a number that is not one' goes to OtherElements); return ok=False when "
-                "float()/int() fails"
-            ),
         ),
         pytest.param(_two_modalities, ("Tag_00080060", "CT"), "Modality", id="vm-2-for-vm-1"),
         pytest.param(_huge_standard, ("dropped", "ImageComments"), None, id="huge-standard-value"),
@@ -897,11 +860,6 @@ FAILED = "failure"
             ("dropped", "Tag_00091001"),
             None,
             id="huge-private-value-dropped",
-            marks=bug(
-                "flatten.py:201-203 the ~1 MB check comes after the private branch, so a 2 MB "
-                "private UT goes whole into OtherElements.Data, while SPEC.md §1 (and the "
-                "module docstring) send values over ~1 MB to DroppedTags; test the size first"
-            ),
         ),
     ],
 )

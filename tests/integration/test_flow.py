@@ -219,7 +219,10 @@ def test_bad_values_are_kept_not_warned(tmp_path, sample_files, recwarn):
     lab = dicomlab.connect(store=store, home=tmp_path / "home")
     assert lab.export_metadata(progress=False).success == 1
     assert not [w for w in recwarn if "Invalid value" in str(w.message)]
-    assert lab.sql("SELECT SliceThickness FROM dicom_metadata")["SliceThickness"][0] == "abc.defg"
+    found = lab.sql(
+        "SELECT o.Data FROM dicom_metadata, UNNEST(OtherElements) AS o WHERE o.Tag = 'Tag_00180050'"
+    )
+    assert list(found.Data[0]) == ["abc.defg"]  # kept whole, outside the typed column
 
 
 def test_streaming_columns_make_current_state_work(home):

@@ -275,7 +275,9 @@ def test_values_pydicom_rejects_are_kept_as_text(tmp_path):
     data = data.replace(b"7.123456", b"abc.defg").replace(b"IS\x02\x0011", b"IS\x02\x001x")
     (tmp_path / "bad.dcm").write_bytes(data)
     row = flatten_dataset(dcmread(tmp_path / "bad.dcm", stop_before_pixels=True))
-    assert row.values["SliceThickness"] == "abc.defg"
-    assert row.values["InstanceNumber"] == "1x"
-    assert row.columns["SliceThickness"] == Column("SliceThickness", "STRING")
+    # A number that is not one breaks its VR: kept whole in OtherElements, and counted.
+    assert "SliceThickness" not in row.values and "InstanceNumber" not in row.values
+    other = {item["Tag"]: item["Data"] for item in row.values["OtherElements"]}
+    assert other["Tag_00180050"] == ["abc.defg"] and other["Tag_00200013"] == ["1x"]
+    assert set(row.unparsed) == {"SliceThickness", "InstanceNumber"}
     assert row.values["PatientID"] == ds.PatientID
