@@ -225,13 +225,24 @@ class CannedQuery:
             raise InvalidIdentifierError("give the table as 'project.dataset.table'", value=table)
         return translate(self.sql, table=table, dialect="bigquery", source=self._source(source))
 
-    def to_duckdb(self, table: str = TABLE_PLACEHOLDER, source: str | None = None) -> str:
+    def to_duckdb(
+        self,
+        table: str = TABLE_PLACEHOLDER,
+        source: str | None = None,
+        column_types: Mapping[str, str] | None = None,
+    ) -> str:
         """The query in DuckDB's dialect, reading ``table``, parameters as ``$name``.
 
         >>> "$patient_id" in load_query("patient_dicomweb_paths").to_duckdb("dicom")
         True
         """
-        return translate(self.sql, table=table, dialect="duckdb", source=self._source(source))
+        return translate(
+            self.sql,
+            table=table,
+            dialect="duckdb",
+            source=self._source(source),
+            column_types=column_types,
+        )
 
     def _source(self, source: str | None) -> str | None:
         """``source`` checked: a canned query other than this one, or ``None``."""
@@ -311,6 +322,7 @@ def translate(
     table: str | BigQueryTable | None = None,
     dialect: str = "duckdb",
     source: str | None = None,
+    column_types: Mapping[str, str] | None = None,
 ) -> str:
     """Translate BigQuery SQL written against ``dicom_metadata`` to ``dialect``.
 
@@ -318,6 +330,8 @@ def translate(
     for BigQuery, a plain table name elsewhere. ``source`` names a canned
     query (e.g. ``"current_state"``) whose rows ``dicom_metadata`` stands for:
     it becomes a ``WITH dicom_metadata AS (…)`` clause reading ``table``.
+    ``column_types`` (DuckDB type names by column) lets columns turned into
+    text take a cheaper, type-specific form on DuckDB.
 
     >>> print(translate("SELECT PatientID FROM dicom_metadata WHERE Modality = @m", table="t"))
     SELECT
@@ -328,12 +342,17 @@ def translate(
     """
     if table is not None and not isinstance(table, (str, BigQueryTable)):
         raise InvalidIdentifierError(f"table {table!r} is not a str", value=table)
-    return _translate(sql, table, dialect, source)
+    types = tuple(sorted(column_types.items())) if column_types else ()
+    return _translate(sql, table, dialect, source, types)
 
 
 @functools.lru_cache(maxsize=256)
 def _translate(
-    sql: str, table: str | BigQueryTable | None, dialect: str, source: str | None
+    sql: str,
+    table: str | BigQueryTable | None,
+    dialect: str,
+    source: str | None,
+    types: tuple[tuple[str, str], ...] = (),
 ) -> str:
     """:func:`translate`, kept for repeated calls (the same canned query, table and dialect)."""
     try:
@@ -348,7 +367,7 @@ def _translate(
         _replace_table(tree, parts)
     if dialect == "duckdb":
         _in_unnest_as_subquery(tree)
-        _bigquery_strings_for_duckdb(tree)
+        _bigquery_strings_for_duckdb(tree, dict(types))
     try:
         return tree.sql(
             dialect=dialect, pretty=True, comments=False, unsupported_level=ErrorLevel.RAISE
@@ -453,7 +472,7 @@ def _in_unnest_as_subquery(tree: exp.Expr) -> None:
             node.set("query", exp.select(unnest.copy()).subquery())
 
 
-def _bigquery_strings_for_duckdb(tree: exp.Expr) -> None:
+def _bigquery_strings_for_duckdb(tree: exp.Expr, types: Mapping[str, str]) -> None:
     """Make DuckDB turn TIME and TIMESTAMP values into text the way BigQuery does.
 
     BigQuery's ``CONCAT`` and ``CAST(x AS STRING)`` print 0, 3 or 6 fractional
@@ -468,17 +487,51 @@ def _bigquery_strings_for_duckdb(tree: exp.Expr) -> None:
         if isinstance(node, exp.Concat):
             for arg in list(node.expressions):
                 if not isinstance(arg, (exp.Literal, exp.Concat)) and "bq_text" not in arg.meta:
-                    arg.replace(_bigquery_text(arg.copy()))
+                    arg.replace(_bigquery_text(arg.copy(), types))
         elif (
             isinstance(node, exp.Cast)
             and node.to.is_type(*exp.DataType.TEXT_TYPES)
             and not node.args.get("format")
         ):
-            node.replace(_bigquery_text(node.this.copy()))
+            node.replace(_bigquery_text(node.this.copy(), types))
 
 
-def _bigquery_text(value: exp.Expr) -> exp.Expr:
+# DuckDB types whose text is the same as BigQuery's (no fractional seconds to pad).
+_PLAIN_TEXT_TYPES = ("VARCHAR", "DATE", "BIGINT", "INTEGER", "DOUBLE", "BOOLEAN")
+
+
+def _typed_text(value: exp.Expr, kind: str) -> exp.Expr | None:
+    """A cheaper text form when the column's DuckDB type is known (``None``: not here)."""
+    if kind in _PLAIN_TEXT_TYPES:
+        return exp.cast(value.copy(), exp.DataType.build("VARCHAR"))
+    if kind != "TIME":
+        return None
+    micro = exp.Mod(
+        this=exp.Anonymous(this="microsecond", expressions=[value.copy()]),
+        expression=exp.Literal.number(1_000_000),
+    )
+    stamp = exp.Add(this=exp.cast(exp.Literal.string("1970-01-01"), "DATE"), expression=value)
+
+    def formatted(pattern: str) -> exp.Expr:
+        text = exp.Literal.string(pattern)
+        return exp.Anonymous(this="strftime", expressions=[stamp.copy(), text])
+
+    millis = exp.Mod(this=micro.copy(), expression=exp.Literal.number(1000))
+    return (
+        exp.case()
+        .when(exp.EQ(this=micro, expression=exp.Literal.number(0)), formatted("%H:%M:%S"))
+        .when(exp.EQ(this=millis, expression=exp.Literal.number(0)), formatted("%H:%M:%S.%g"))
+        .else_(formatted("%H:%M:%S.%f"))
+    )
+
+
+def _bigquery_text(value: exp.Expr, types: Mapping[str, str] | None = None) -> exp.Expr:
     """``value`` as VARCHAR, a TIME/TIMESTAMP fraction right-padded to 3 or 6 digits."""
+    if isinstance(value, exp.Column) and types and value.name in types:
+        typed = _typed_text(value, types[value.name].upper())
+        if typed is not None:
+            typed.meta["bq_text"] = True
+            return typed
     text = exp.cast(value.copy(), exp.DataType.build("VARCHAR"))
     dot = exp.StrPosition(this=text.copy(), substr=exp.Literal.string("."))
     digits = exp.Length(this=text.copy()) - dot.copy()

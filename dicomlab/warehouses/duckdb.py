@@ -12,7 +12,7 @@ import os
 import re
 import reprlib
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -162,19 +162,37 @@ class DuckDBWarehouse:
 
         ``source`` names a canned query (``"current_state"``) to read instead of the table.
         """
-        sql = query.to_duckdb(validate_table_name(table), source=source)
-        return self._run(sql, params, query.name)
+        name = validate_table_name(table)
+
+        def build(types: Mapping[str, str]) -> str:
+            return query.to_duckdb(name, source=source, column_types=types)
+
+        return self._run(build, name, params, query.name)
 
     def run_sql(self, sql: str, params: Mapping[str, Any], *, table: str) -> pd.DataFrame:
         """Run ad-hoc BigQuery SQL, translated to DuckDB, with bound parameters."""
         from dicomlab.queries import translate
 
-        return self._run(translate(sql, table=validate_table_name(table)), params, "SQL")
+        name = validate_table_name(table)
 
-    def _run(self, sql: str, params: Mapping[str, Any], what: str) -> pd.DataFrame:
+        def build(types: Mapping[str, str]) -> str:
+            return translate(sql, table=name, column_types=types)
+
+        return self._run(build, name, params, "SQL")
+
+    def _run(
+        self,
+        build: Callable[[Mapping[str, str]], str],
+        table: str,
+        params: Mapping[str, Any],
+        what: str,
+    ) -> pd.DataFrame:
+        """Translate (knowing ``table``'s column types) and run, on one connection."""
         with self.connection() as con:
             try:
-                result = con.sql(sql, params=dict(params)).to_arrow_table()
+                relation = con.table(table)  # binds the table: its types, at no cost
+                types = dict(zip(relation.columns, map(str, relation.dtypes), strict=True))
+                result = con.sql(build(types), params=dict(params)).to_arrow_table()
                 return to_frame(result)  # the dtypes BigQuery's client gives
             except duckdb.CatalogException as exc:
                 raise QueryError(

@@ -665,3 +665,34 @@ def test_parsing_a_file_again_gives_an_equal_query() -> None:
     query = load_query("latest_studies")
     assert isinstance(query, CannedQuery)
     assert parse_query(query.sql, query.path) == query
+
+
+def test_typed_text_gives_the_same_rows_as_the_generic_form():
+    import duckdb
+
+    from dicomlab.queries import load_query, translate
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE t AS SELECT * FROM (VALUES "
+        "(DATE '2001-01-02', TIME '07:59:11.5', 'p1', '1.2'), "
+        "(DATE '2001-01-02', TIME '07:59:11', 'p1', '1.3'), "
+        "(DATE '2001-01-03', TIME '07:59:11.1234', 'p2', '1.4'), "
+        "(DATE '2001-01-04', TIME '23:59:59.999999', 'p2', '1.6'), "
+        "(NULL, TIME '07:00:00', 'p3', '1.5')) "
+        "AS v(StudyDate, StudyTime, PatientID, StudyInstanceUID)"
+    )
+    types = {"StudyDate": "DATE", "StudyTime": "TIME", "PatientID": "VARCHAR"}
+    sql = load_query("latest_studies").sql
+    typed = translate(sql, table="t", column_types=types)
+    assert "STRFTIME" in typed and "TYPEOF" not in typed
+    generic = translate(sql, table="t")
+    rows = con.sql(typed, params={"limit": 10}).fetchall()
+    assert rows == con.sql(generic, params={"limit": 10}).fetchall()
+    assert [r[0] for r in rows] == [
+        "2001-01-04 23:59:59.999999",
+        "2001-01-03 07:59:11.123400",
+        "2001-01-02 07:59:11.500",
+        "2001-01-02 07:59:11",
+        None,
+    ]
