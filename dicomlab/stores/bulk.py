@@ -38,6 +38,16 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 UID_COLUMNS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+# What the index keeps of each instance: addressing, order, pixels or not, captions.
+INDEX_COLUMNS = (
+    *UID_COLUMNS,
+    "InstanceNumber",
+    "Rows",
+    "PatientID",
+    "StudyDate",
+    "Modality",
+    "SeriesDescription",
+)
 T = TypeVar("T")
 R = TypeVar("R")
 # Seconds before a progress bar appears: anything quicker stays quiet.
@@ -104,6 +114,7 @@ class StudyIndex:
         """The study's instances as records, by series then ``InstanceNumber``."""
         if study not in self._found:
             found = self.store.search_instances(StudyInstanceUID=study)
+            found = found[[c for c in INDEX_COLUMNS if c in found.columns]]
             records: list[dict[str, Any]] = [
                 {str(k): v for k, v in r.items()} for r in found.to_dict("records")
             ]

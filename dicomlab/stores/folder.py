@@ -151,6 +151,7 @@ class FolderStore(BulkRetrieval):
             )
         self._index_dir = index_dir
         self._listing: pd.DataFrame | None = None
+        self._studies: dict[str, pd.DataFrame] | None = None
         self.cache = RenderCache(cache) if isinstance(cache, (str, os.PathLike)) else cache
 
     @property
@@ -229,12 +230,32 @@ class FolderStore(BulkRetrieval):
         Lookups by UIDs alone (the grid and the viewer make many) are answered
         from one cached listing of the folder's instances.
         """
+        if set(filters) == {"StudyInstanceUID"} and not fields:
+            study = self._by_study().get(str(filters["StudyInstanceUID"]))
+            found_study: pd.DataFrame = (
+                study.copy() if study is not None else self._all_instances().head(0)
+            )
+            return found_study.head(limit) if limit is not None else found_study
         if filters and not fields and set(filters) <= _UID_KEYWORDS:
             every = self._all_instances()
             keep = every[list(filters)].eq(pd_series(filters)).all(axis=1)
             found: pd.DataFrame = every[keep].reset_index(drop=True)
             return found.head(limit) if limit is not None else found
         return self._search("instances", filters, fields, limit)
+
+    def _by_study(self) -> dict[str, pd.DataFrame]:
+        """The cached listing split by study (made once per listing)."""
+        if self._studies is None:
+            every = self._all_instances()
+            self._studies = (
+                {
+                    str(uid): group.reset_index(drop=True)
+                    for uid, group in every.groupby("StudyInstanceUID", sort=False)
+                }
+                if "StudyInstanceUID" in every.columns
+                else {}
+            )
+        return self._studies
 
     def _all_instances(self) -> pd.DataFrame:
         """Every instance of the index, listed once (dropped when the store changes)."""
@@ -342,7 +363,7 @@ class FolderStore(BulkRetrieval):
                 result.failures.extend((uid, f"not stored: {exc}") for uid in new)
                 return result
             record_stow(response, new, result)
-            self._listing = None
+            self._listing = self._studies = None
         return result
 
     def store_json(self, metadata: Mapping[str, Any], jpeg: bytes) -> StowResult:
@@ -374,7 +395,7 @@ class FolderStore(BulkRetrieval):
         # dicomweb-client 0.61 removes the files but not their index rows (its
         # executemany is given a string): index the folder again, which drops them.
         self.__dict__.pop("client", None)
-        self._listing = None
+        self._listing = self._studies = None
         if self.cache is not None:
             self.cache.discard(self.url, tuple(u for u in (study, series, instance) if u))
 
