@@ -56,11 +56,19 @@ def resolve_instances(
         )
     keys = [c for c in UID_COLUMNS if c in df.columns]
     rows = df.drop_duplicates(keys).head(limit)
+    # Rows that name an instance and carry captions and Rows need no search at all.
+    described = set(UID_COLUMNS) | set(CAPTION_COLUMNS) | {"Rows"} <= set(df.columns)
     index = StudyIndex(store)
-    index.prefetch(str(study) for study in rows["StudyInstanceUID"])
+    records = [{str(k): v for k, v in r.items()} for r in rows.to_dict("records")]
+    lookup = [r for r in records if not (described and _names_instance(r))]
+    index.prefetch(str(r["StudyInstanceUID"]) for r in lookup)
     lists_rows = bool(getattr(store, "lists_rows", False))
     resolved: list[tuple[InstanceRef | None, str, str | None]] = []
-    for record in rows.to_dict("records"):
+    for record in records:
+        if described and _names_instance(record):
+            ref = InstanceRef(*(str(record[c]) for c in UID_COLUMNS))
+            resolved.append((ref, _caption(record), _no_pixels(record, ref, True)))
+            continue
         try:
             found = index.find(record)
             ref = InstanceRef(*(str(found[c]) for c in UID_COLUMNS))
@@ -69,6 +77,10 @@ def resolve_instances(
             continue
         resolved.append((ref, _caption(record, found), _no_pixels(found, ref, lists_rows)))
     return resolved
+
+
+def _names_instance(record: dict[str, Any]) -> bool:
+    return all(str(record.get(c, "")) not in ("", "nan", "None", "<NA>") for c in UID_COLUMNS)
 
 
 def _no_pixels(found: dict[str, Any], ref: InstanceRef, lists_rows: bool) -> str | None:

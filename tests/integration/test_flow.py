@@ -279,3 +279,23 @@ def test_images_page_through_hits_and_open_a_series(exported_lab):
     assert isinstance(viewer, ipywidgets.VBox)
     series = exported_lab.view_series(*grid.tiles[0].uids[:2], start=grid.tiles[0].uids[2])
     assert series.current_ref.instance == grid.tiles[0].uids[2]
+
+
+def test_described_rows_need_no_search(exported_lab, monkeypatch):
+    table = exported_lab.sql(
+        "SELECT StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID, PatientID, StudyDate, "
+        "Modality, SeriesDescription, Rows FROM dicom_metadata ORDER BY SOPInstanceUID"
+    )
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("rows that carry captions and Rows must not be searched for")
+
+    monkeypatch.setattr(exported_lab.store, "search_instances", no_search)
+    grid = exported_lab.images(table, limit=len(table), size=32, progress=False, viewer=False)
+    assert [t.uids[2] for t in grid.tiles] == list(table.SOPInstanceUID)
+    without = table.Rows.isna()
+    assert [t.image is None for t in grid.tiles] == list(without)
+    assert without.sum() == 50  # the sample's instances without pixel data
+    assert all("no pixel data" in t.error for t, w in zip(grid.tiles, without, strict=True) if w)
+    mine = [t for t, p in zip(grid.tiles, table.PatientID, strict=True) if p == "98890234"]
+    assert mine and all(t.caption.startswith("98890234 · ") for t in mine)
