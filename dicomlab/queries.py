@@ -484,7 +484,9 @@ def _bigquery_strings_for_duckdb(tree: exp.Expr, types: Mapping[str, str]) -> No
     outer node hold the rewritten inner ones.
     """
     for node in reversed(list(tree.bfs())):
-        if isinstance(node, exp.Concat):
+        if isinstance(node, exp.Concat) and (joined := _date_and_time(node, types)) is not None:
+            node.replace(joined)
+        elif isinstance(node, exp.Concat):
             for arg in list(node.expressions):
                 if not isinstance(arg, (exp.Literal, exp.Concat)) and "bq_text" not in arg.meta:
                     arg.replace(_bigquery_text(arg.copy(), types))
@@ -506,14 +508,20 @@ def _typed_text(value: exp.Expr, kind: str) -> exp.Expr | None:
         return exp.cast(value.copy(), exp.DataType.build("VARCHAR"))
     if kind != "TIME":
         return None
+    midnight = exp.cast(exp.Literal.string("1970-01-01"), "DATE")
+    return _strftime_time(exp.Add(this=midnight, expression=value.copy()), value, "")
+
+
+def _strftime_time(stamp: exp.Expr, time: exp.Expr, prefix: str) -> exp.Expr:
+    """``stamp`` (a TIMESTAMP) as ``prefix`` + the time of day with 0, 3 or 6 fraction digits,
+    as BigQuery prints ``time``."""
     micro = exp.Mod(
-        this=exp.Anonymous(this="microsecond", expressions=[value.copy()]),
+        this=exp.Anonymous(this="microsecond", expressions=[time.copy()]),
         expression=exp.Literal.number(1_000_000),
     )
-    stamp = exp.Add(this=exp.cast(exp.Literal.string("1970-01-01"), "DATE"), expression=value)
 
     def formatted(pattern: str) -> exp.Expr:
-        text = exp.Literal.string(pattern)
+        text = exp.Literal.string(prefix + pattern)
         return exp.Anonymous(this="strftime", expressions=[stamp.copy(), text])
 
     millis = exp.Mod(this=micro.copy(), expression=exp.Literal.number(1000))
@@ -523,6 +531,28 @@ def _typed_text(value: exp.Expr, kind: str) -> exp.Expr | None:
         .when(exp.EQ(this=millis, expression=exp.Literal.number(0)), formatted("%H:%M:%S.%g"))
         .else_(formatted("%H:%M:%S.%f"))
     )
+
+
+def _date_and_time(node: exp.Concat, types: Mapping[str, str]) -> exp.Expr | None:
+    """``CONCAT(date, ' ', time)`` of a DATE and a TIME column as one ``strftime`` of their
+    sum (the worklist's StudyDateTime), or ``None`` for any other concatenation."""
+    parts = node.expressions
+    if len(parts) != 3 or not types:
+        return None
+    date, space, time = parts
+    if not (
+        isinstance(date, exp.Column)
+        and isinstance(time, exp.Column)
+        and isinstance(space, exp.Literal)
+        and space.is_string
+        and space.this == " "
+        and types.get(date.name, "").upper() == "DATE"
+        and types.get(time.name, "").upper() == "TIME"
+    ):
+        return None
+    joined = _strftime_time(exp.Add(this=date.copy(), expression=time.copy()), time, "%Y-%m-%d ")
+    joined.meta["bq_text"] = True
+    return joined
 
 
 def _bigquery_text(value: exp.Expr, types: Mapping[str, str] | None = None) -> exp.Expr:
