@@ -135,7 +135,7 @@ def check_destination(destination: object, *, server_side: bool) -> str:
             f"destination {destination!r}: a Cloud Healthcare store exports to "
             "bq://PROJECT.DATASET.TABLE or gs://BUCKET/PREFIX"
         )
-    elif "/" not in destination and "." not in destination and ":" not in destination:
+    elif _is_table_name(destination):
         validate_table_name(destination)
     elif "://" in destination and not destination.startswith("file://"):
         raise UnsupportedBackendError(
@@ -143,6 +143,11 @@ def check_destination(destination: object, *, server_side: bool) -> str:
             "gs://BUCKET/PREFIX, a table name or a folder"
         )
     return destination
+
+
+def _is_table_name(destination: str) -> bool:
+    """A bare name (no path, dots or scheme): a table of the lab's warehouse."""
+    return not any(c in destination for c in "/.:")
 
 
 def _provenance_name(filter_name: str, when: datetime) -> str:
@@ -360,8 +365,7 @@ def _client_side(
     lab: Lab, filter_file: FilterFile, destination: str, write_disposition: str, progress: bool
 ) -> tuple[str, Any, dict[str, Any]]:
     refs, failures = _filter_refs(lab.store, filter_file)
-    is_table = "/" not in destination and "." not in destination and ":" not in destination
-    if destination.startswith("bq://") or is_table:
+    if destination.startswith("bq://") or _is_table_name(destination):
         from dicomlab.export import export_store_metadata
         from dicomlab.resources import BigQueryTable
 

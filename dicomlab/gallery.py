@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from dicomlab.errors import DicomlabError
 from dicomlab.filterfile import UID_COLUMNS
 from dicomlab.stores.base import InstanceRef, Store
-from dicomlab.stores.bulk import StudyIndex, map_bounded
+from dicomlab.stores.bulk import StudyIndex, check_uid_columns, is_present, map_bounded
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,13 +49,7 @@ def resolve_instances(
     df: pd.DataFrame, store: Store, *, limit: int
 ) -> list[tuple[InstanceRef | None, str, str | None]]:
     """``(instance, caption, error)`` for the first ``limit`` distinct rows of ``df``."""
-    if "StudyInstanceUID" not in df.columns:
-        raise DicomlabError(
-            f"images need a StudyInstanceUID column (and ideally SeriesInstanceUID, "
-            f"SOPInstanceUID); the DataFrame has {list(df.columns)}"
-        )
-    keys = [c for c in UID_COLUMNS if c in df.columns]
-    rows = df.drop_duplicates(keys).head(limit)
+    rows = distinct_rows(df).head(limit)
     # Rows that name an instance and carry captions and Rows need no search at all.
     described = set(UID_COLUMNS) | set(CAPTION_COLUMNS) | {"Rows"} <= set(df.columns)
     index = StudyIndex(store)
@@ -80,7 +74,7 @@ def resolve_instances(
 
 
 def _names_instance(record: dict[str, Any]) -> bool:
-    return all(str(record.get(c, "")) not in ("", "nan", "None", "<NA>") for c in UID_COLUMNS)
+    return all(is_present(record.get(c)) for c in UID_COLUMNS)
 
 
 def _no_pixels(found: dict[str, Any], ref: InstanceRef, lists_rows: bool) -> str | None:
@@ -90,9 +84,7 @@ def _no_pixels(found: dict[str, Any], ref: InstanceRef, lists_rows: bool) -> str
     ``Rows`` for every instance that has it (``store.lists_rows``); otherwise
     only a ``Rows`` column that other instances fill tells.
     """
-    value = found.get("Rows")
-    missing = value is None or str(value) in ("nan", "None", "<NA>", "")
-    if missing and ("Rows" in found or lists_rows):
+    if not is_present(found.get("Rows")) and ("Rows" in found or lists_rows):
         return f"no pixel data (instance {ref.instance})"
     return None
 
@@ -146,11 +138,7 @@ def build_tiles(
 
 def distinct_rows(df: pd.DataFrame) -> pd.DataFrame:
     """The rows of ``df`` that name distinct instances, series or studies, in order."""
-    if "StudyInstanceUID" not in df.columns:
-        raise DicomlabError(
-            f"images need a StudyInstanceUID column (and ideally SeriesInstanceUID, "
-            f"SOPInstanceUID); the DataFrame has {list(df.columns)}"
-        )
+    check_uid_columns(df, "images")
     keys = [c for c in UID_COLUMNS if c in df.columns]
     distinct: pd.DataFrame = df.drop_duplicates(keys).reset_index(drop=True)
     return distinct

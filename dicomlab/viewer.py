@@ -460,11 +460,6 @@ class SeriesViewer:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         """Offer the live widget view and the static HTML; front ends pick what they support."""
-        bundle: dict[str, Any] = dict(self.widget._repr_mimebundle_() or {})
-        bundle["text/plain"] = repr(self)
-        bundle["text/html"] = self.to_html()
-        if include:
-            bundle = {key: value for key, value in bundle.items() if key in include}
-        if exclude:
-            bundle = {key: value for key, value in bundle.items() if key not in exclude}
-        return bundle
+        from dicomlab.widgets import display_bundle
+
+        return display_bundle(self, self.widget, include, exclude)

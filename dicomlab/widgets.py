@@ -33,7 +33,7 @@ from dicomlab.render import MEDIA_TYPES
 if TYPE_CHECKING:
     import ipywidgets
 
-__all__ = ["WIDGET_VIEW_MIMETYPE", "ThumbnailGrid", "Tile"]
+__all__ = ["WIDGET_VIEW_MIMETYPE", "ThumbnailGrid", "Tile", "display_bundle"]
 
 logger = logging.getLogger(__name__)
 
@@ -336,14 +336,21 @@ class ThumbnailGrid:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         """Offer the live widget view and the static HTML; front ends pick what they support."""
-        bundle: dict[str, Any] = dict(self.widget._repr_mimebundle_() or {})
-        bundle["text/plain"] = repr(self)
-        bundle["text/html"] = self.to_html()
-        if include:
-            bundle = {key: value for key, value in bundle.items() if key in include}
-        if exclude:
-            bundle = {key: value for key, value in bundle.items() if key not in exclude}
-        return bundle
+        return display_bundle(self, self.widget, include, exclude)
+
+
+def display_bundle(
+    owner: Any, widget: Any, include: Any = None, exclude: Any = None
+) -> dict[str, Any]:
+    """``widget``'s view plus ``owner``'s ``repr`` and static ``to_html()``, filtered as asked."""
+    bundle: dict[str, Any] = dict(widget._repr_mimebundle_() or {})
+    bundle["text/plain"] = repr(owner)
+    bundle["text/html"] = owner.to_html()
+    if include:
+        bundle = {key: value for key, value in bundle.items() if key in include}
+    if exclude:
+        bundle = {key: value for key, value in bundle.items() if key not in exclude}
+    return bundle
 
 
 def _tooltip(tile: Tile) -> str:

@@ -29,9 +29,11 @@ __all__ = [
     "BulkRetrieval",
     "DownloadResult",
     "StudyIndex",
+    "check_uid_columns",
     "download",
     "expand_rows",
     "fetch_thumbnails",
+    "is_present",
     "map_bounded",
     "resolve_rows",
 ]
@@ -99,7 +101,8 @@ def _number(record: dict[str, Any]) -> int:
     return int(value) if value.lstrip("-").isdigit() else 0
 
 
-def _present(value: Any) -> bool:
+def is_present(value: Any) -> bool:
+    """Whether a DataFrame cell holds a value (not None, empty, NaN, NaT or NA)."""
     return value is not None and str(value) not in ("", "nan", "NaT", "<NA>", "None")
 
 
@@ -134,7 +137,7 @@ class StudyIndex:
         study = str(record["StudyInstanceUID"])
         candidates = self.instances(study)
         for column in UID_COLUMNS[1:]:
-            if _present(record.get(column)):
+            if is_present(record.get(column)):
                 candidates = [c for c in candidates if c.get(column) == record[column]]
         if not candidates:
             raise DicomlabError(f"no instance found in the store for study {study}")
@@ -148,7 +151,8 @@ class StudyIndex:
         return first_series[len(first_series) // 2]
 
 
-def _check_columns(df: pd.DataFrame, what: str) -> None:
+def check_uid_columns(df: pd.DataFrame, what: str) -> None:
+    """Refuse a DataFrame without StudyInstanceUID, saying what ``what`` needs."""
     if "StudyInstanceUID" not in df.columns:
         raise DicomlabError(
             f"{what} need a StudyInstanceUID column (and ideally SeriesInstanceUID, "
@@ -168,12 +172,12 @@ def resolve_rows(
     A row with all three UIDs is used as is (no search); a coarser row is
     resolved to a representative instance through one search per study.
     """
-    _check_columns(df, "thumbnails")
+    check_uid_columns(df, "thumbnails")
     index = index or StudyIndex(store)
     resolved: list[tuple[InstanceRef | None, dict[str, Any], str | None]] = []
     for row in df.to_dict("records"):
         record = {str(k): v for k, v in row.items()}
-        if all(_present(record.get(c)) for c in UID_COLUMNS):
+        if all(is_present(record.get(c)) for c in UID_COLUMNS):
             resolved.append((_ref(record), {}, None))
             continue
         try:
@@ -249,13 +253,13 @@ def expand_rows(
 
     Returns the instances and ``(StudyInstanceUID, reason)`` for rows naming none.
     """
-    _check_columns(df, what)
+    check_uid_columns(df, what)
     index = StudyIndex(store)
     refs: dict[InstanceRef, None] = {}
     failures = []
     for row in df.to_dict("records"):
         record = {str(k): v for k, v in row.items()}
-        if all(_present(record.get(c)) for c in UID_COLUMNS):
+        if all(is_present(record.get(c)) for c in UID_COLUMNS):
             refs[_ref(record)] = None
             continue
         try:
