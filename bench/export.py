@@ -100,6 +100,7 @@ def child(step: str, folder: str, workers: int, db: str) -> dict[str, Any]:
     """One measurement, run in its own process; returns seconds and peak RSS."""
     # Imports happen before the clock starts, as they do for the read loop.
     import duckdb  # noqa: F401
+    import pandas  # noqa: F401  (pyarrow imports it on the first date it converts)
     import pyarrow  # noqa: F401
     import pydicom
     import tqdm.auto  # noqa: F401

@@ -1,19 +1,17 @@
 """Flattened instances spilled to disk in chunks: the two passes of an export.
 
 Pass 1 (:func:`flatten_items`, :func:`flatten_files`) flattens a chunk of
-instances, in a worker process or in-process, pickles the rows to a spill file
-and hands back a small :class:`ChunkSummary` (row count, the chunk's merged
-columns, failures). The caller merges the chunks' columns into the table's
-schema, known only once every chunk is done. Pass 2 reads each spill file back,
-conforms its rows to that schema and builds an Arrow table
-(:func:`read_arrow_chunk`; :func:`write_arrow_file` does the same in a worker and
-hands the table over as an Arrow IPC file). Memory holds a chunk or two, never
-the whole store.
-
-A spill file holds the chunk's distinct column sets once (the rows of a series
-share one) and, per row, its pickled values and the index of its column set:
-pickling the columns of every row would cost more than reading the file, and
-holding rows as bytes keeps the garbage collector's work flat.
+instances, in a worker process or in-process, and writes it as an Arrow IPC
+file with the chunk's own merged columns; it hands back a small
+:class:`ChunkSummary` (row count, those columns, failures). The caller merges
+the chunks' columns into the table's schema, known only once every chunk is
+done. Pass 2 (:func:`read_arrow_chunk`) maps each file back and fits it to that
+schema column by column: a column the chunk has as the table has it is taken as
+it is, a column it lacks is filled with NULLs (or empty lists), and only a
+column whose type differs (a sequence with other fields, say) is rebuilt
+through :func:`dicomlab.schema.conform`. Memory holds a chunk or two, never the
+whole store, and the Python-to-Arrow work is done where the flattening is: in
+the workers.
 
 >>> import tempfile
 >>> from pydicom import Dataset
@@ -21,11 +19,11 @@ holding rows as bytes keeps the garbage collector's work flat.
 >>> ds = Dataset()
 >>> ds.SOPInstanceUID, ds.Modality = "1.2.3", "CT"
 >>> tmp = tempfile.TemporaryDirectory()
->>> spill = Path(tmp.name) / "chunk-0.pickle"
+>>> spill = Path(tmp.name) / "chunk-0.arrow"
 >>> summary = flatten_items([MetadataItem("a.dcm", ds), MetadataItem("b", error="bad")], spill)
 >>> summary.rows, summary.failures, "Modality" in summary.columns
 (1, [('b', 'bad')], True)
->>> read_arrow_chunk(summary.spill, summary.columns).column("Modality").to_pylist()
+>>> read_arrow_chunk(summary.spill, summary.columns, summary.columns).column("Modality").to_pylist()
 ['CT']
 >>> tmp.cleanup()
 """
@@ -33,14 +31,13 @@ holding rows as bytes keeps the garbage collector's work flat.
 from __future__ import annotations
 
 import logging
-import pickle
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dicomlab.schema import Column, conform, merge_columns
+from dicomlab.schema import Column, FlatRow, conform, merge_columns
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -54,11 +51,9 @@ __all__ = [
     "flatten_items",
     "read_arrow_chunk",
     "read_arrow_file",
-    "write_arrow_file",
 ]
 
 logger = logging.getLogger(__name__)
-_PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 
 @dataclass
@@ -78,53 +73,79 @@ class ChunkSummary:
 
 
 def flatten_items(items: Iterable[MetadataItem], spill: str | Path) -> ChunkSummary:
-    """Flatten read instances and pickle their rows to ``spill``.
+    """Flatten read instances and write their rows to ``spill`` (an Arrow IPC file).
 
     A failed read (``item.error``) or a flattening error becomes a failure
     entry ``(source, reason)``; nothing raises for one bad instance.
     """
-    from dicomlab.flatten import flatten_dataset, flatten_json
-
-    summary = ChunkSummary()
-    sets = _ColumnSets()
-    rows: list[tuple[bytes, int]] = []
-    for item in items:
-        if item.error is not None or (item.dataset is None and item.json is None):
-            summary.failures.append((item.source, item.error or "no metadata"))
-            continue
-        try:
-            if item.json is not None:
-                flat = flatten_json(item.json)
-            else:
-                assert item.dataset is not None
-                flat = flatten_dataset(item.dataset)
-        except Exception as exc:  # one bad instance must not stop the export
-            logger.debug("flattening %s failed", item.source, exc_info=True)
-            summary.failures.append((item.source, f"could not be flattened: {exc}"))
-            continue
-        # Pickled at once: bytes are cheap to hold, and the garbage collector skips them.
-        rows.append((pickle.dumps(flat.values, _PROTOCOL), sets.index(flat.columns)))
-        summary.skipped += flat.skipped
-        summary.unparsed.update(flat.unparsed)
-        summary.dropped.update(getattr(flat, "dropped", ()))
-    if rows:
-        summary.columns = merge_columns(sets.sets)
-        summary.rows = len(rows)
-        summary.spill = str(spill)
-        with open(spill, "wb") as handle:
-            pickle.dump((sets.sets, rows), handle, _PROTOCOL)
-    return summary
+    return _write_chunk(((item.source, _flatten_item(item)) for item in items), spill)
 
 
 def flatten_files(files: Sequence[tuple[str, str]], spill: str | Path) -> ChunkSummary:
     """Read ``(source, path)`` files and flatten them: the work of one worker process.
 
-    Files are read one at a time (no pixel data) with the checks of
-    :func:`dicomlab.stores.folder.read_instance_metadata`.
+    Each file is flattened straight from its bytes where it can be
+    (:func:`dicomlab.flatten.flatten_part10`); the others are read with pydicom
+    (no pixel data) with the checks of
+    :func:`dicomlab.stores.folder.read_instance_metadata`, which also explain
+    what is wrong with a bad file.
     """
+    return _write_chunk(((source, _flatten_file(path, source)) for source, path in files), spill)
+
+
+def _flatten_file(path: str, source: str) -> FlatRow | str:
+    from dicomlab.flatten import flatten_part10
     from dicomlab.stores.folder import read_instance_metadata
 
-    return flatten_items((read_instance_metadata(path, source) for source, path in files), spill)
+    try:
+        with open(path, "rb") as handle:
+            row = flatten_part10(handle.read())
+    except OSError:
+        row = None  # pydicom's read below says what is wrong
+    except Exception:  # the fast path must never lose a file pydicom can read
+        logger.debug("fast flattening of %s failed", path, exc_info=True)
+        row = None
+    return row if row is not None else _flatten_item(read_instance_metadata(path, source))
+
+
+def _flatten_item(item: MetadataItem) -> FlatRow | str:
+    """The row of one read instance, or why there is none."""
+    from dicomlab.flatten import flatten_dataset, flatten_json
+
+    if item.error is not None or (item.dataset is None and item.json is None):
+        return item.error or "no metadata"
+    try:
+        if item.json is not None:
+            return flatten_json(item.json)
+        assert item.dataset is not None
+        return flatten_dataset(item.dataset)
+    except Exception as exc:  # one bad instance must not stop the export
+        logger.debug("flattening %s failed", item.source, exc_info=True)
+        return f"could not be flattened: {exc}"
+
+
+def _write_chunk(results: Iterable[tuple[str, FlatRow | str]], spill: str | Path) -> ChunkSummary:
+    """Write a chunk's rows to ``spill`` as Arrow; a string in place of a row is a failure."""
+    summary = ChunkSummary()
+    sets = _ColumnSets()
+    rows: list[tuple[dict[str, Any], int]] = []
+    for source, flat in results:
+        if isinstance(flat, str):
+            summary.failures.append((source, flat))
+            continue
+        rows.append((flat.values, sets.index(flat.columns)))
+        summary.skipped += flat.skipped
+        summary.unparsed.update(flat.unparsed)
+        summary.dropped.update(flat.dropped)
+    if rows:
+        from dicomlab.arrow import to_arrow_table
+
+        summary.columns = merge_columns(sets.sets)
+        summary.rows = len(rows)
+        summary.spill = str(spill)
+        table = to_arrow_table(_conform_rows(rows, sets.sets, summary.columns), summary.columns)
+        _write_arrow_file(table, summary.spill)
+    return summary
 
 
 class _ColumnSets:
@@ -149,50 +170,77 @@ class _ColumnSets:
         return len(self.sets) - 1
 
 
-def conform_chunk(spill: str, columns: Mapping[str, Column]) -> list[dict[str, Any]]:
-    """The rows of a spill file, each conformed to ``columns`` (the table's schema).
+def _conform_rows(
+    rows: Sequence[tuple[Mapping[str, Any], int]],
+    sets: Sequence[Mapping[str, Column]],
+    columns: Mapping[str, Column],
+) -> list[dict[str, Any]]:
+    """Rows ``(values, index of their column set)``, each conformed to ``columns``.
 
     A value whose column is the very column of the table is taken as it is;
     every other goes through :func:`dicomlab.schema.conform` (a missing one with
     no source column). The choice is made once per distinct column set.
     """
-    with open(spill, "rb") as handle:
-        sets, rows = pickle.load(handle)
     plans = [
         [(name, own.get(name), column, own.get(name) == column) for name, column in columns.items()]
         for own in sets
     ]
-    out = []
-    for data, index in rows:
-        values = pickle.loads(data)
-        out.append(
-            {
-                name: values.get(name) if same else conform(values.get(name), source, column)
-                for name, source, column, same in plans[index]
-            }
-        )
-    return out
+    return [
+        {
+            name: values.get(name) if same else conform(values.get(name), source, column)
+            for name, source, column, same in plans[index]
+        }
+        for values, index in rows
+    ]
 
 
-def read_arrow_chunk(spill: str, columns: Mapping[str, Column]) -> pa.Table:
-    """A spill file as an Arrow table with exactly the schema of ``columns``."""
-    from dicomlab.arrow import to_arrow_table
+def conform_chunk(
+    spill: str, own: Mapping[str, Column], columns: Mapping[str, Column]
+) -> list[dict[str, Any]]:
+    """The rows of a spill file (written with the columns ``own``), conformed to ``columns``."""
+    rows: list[dict[str, Any]] = read_arrow_chunk(spill, own, columns).to_pylist()
+    return rows
 
-    return to_arrow_table(conform_chunk(spill, columns), columns)
 
+def read_arrow_chunk(
+    spill: str, own: Mapping[str, Column], columns: Mapping[str, Column]
+) -> pa.Table:
+    """A spill file (written with the columns ``own``) with exactly the schema of ``columns``.
 
-def write_arrow_file(spill: str, columns: Mapping[str, Column], path: str) -> str:
-    """:func:`read_arrow_chunk` in a worker: write the table as an Arrow IPC file at ``path``."""
+    Column by column: taken as written where ``own`` has the table's very column,
+    NULL (an empty list when REPEATED) where the chunk lacks it, and conformed
+    value by value only where the two differ.
+    """
     import pyarrow as pa
 
-    table = read_arrow_chunk(spill, columns)
+    from dicomlab.arrow import arrow_schema
+
+    table = read_arrow_file(spill)
+    schema = arrow_schema(columns)
+    rows = table.num_rows
+    arrays = []
+    for (name, column), target in zip(columns.items(), schema, strict=True):
+        source = own.get(name)
+        if source == column:
+            arrays.append(table.column(name))
+        elif source is None:
+            empty: list[Any] | None = [] if column.repeated else None
+            arrays.append(pa.array([empty] * rows, target.type))
+        else:
+            values = table.column(name).to_pylist()
+            arrays.append(pa.array([conform(v, source, column) for v in values], target.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _write_arrow_file(table: pa.Table, path: str) -> None:
+    import pyarrow as pa
+
     with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
-    return path
 
 
 def read_arrow_file(path: str) -> pa.Table:
-    """An Arrow IPC file written by :func:`write_arrow_file`, memory-mapped."""
+    """An Arrow IPC file written by pass 1, memory-mapped."""
     import pyarrow as pa
 
     # The table's buffers keep the mapping alive; it is unmapped when they are freed.

@@ -27,6 +27,7 @@ __all__ = [
     "canonical_ds",
     "canonical_is",
     "convert",
+    "converter",
     "decode_raw",
     "parse_da",
     "parse_dt",
@@ -169,25 +170,33 @@ def _number(cast: Callable[[Any], Any]) -> Callable[[Any], tuple[Any, bool]]:
     return convert_one
 
 
-def _checked_number(
-    value: Any, canonical: Callable[[Any], str], cast: Callable[[str], Any]
-) -> tuple[str, bool]:
-    """A DS or IS in canonical text, and whether it is a number at all (else it breaks its VR).
+def _checked_ds(value: Any) -> tuple[str, bool]:
+    """A DS in canonical text, and whether it is a number at all (else it breaks its VR).
 
-    >>> _checked_number("5.000", canonical_ds, float), _checked_number("x.yz", canonical_ds, float)
+    >>> _checked_ds("5.000"), _checked_ds("x.yz")
     (('5.0', True), ('x.yz', False))
     """
-    text = canonical(value)
     try:
-        cast(text)
-    except (TypeError, ValueError, OverflowError):
-        return text, False
-    return text, True
+        return repr(float(value)), True
+    except (TypeError, ValueError):
+        return str(value).strip(), False
+
+
+def _checked_is(value: Any) -> tuple[str, bool]:
+    """An IS in canonical text, and whether it is a whole number at all.
+
+    >>> _checked_is("+0011"), _checked_is("1.5")
+    (('11', True), ('1.5', False))
+    """
+    try:
+        return str(int(str(value).strip())), True
+    except ValueError:
+        return str(value).strip(), False
 
 
 _CONVERTERS: Mapping[str, Callable[[Any], tuple[Any, bool]]] = {
-    "DS": lambda v: _checked_number(v, canonical_ds, float),
-    "IS": lambda v: _checked_number(v, canonical_is, int),
+    "DS": _checked_ds,
+    "IS": _checked_is,
     "DA": _temporal(parse_da, dt.date),
     "TM": _temporal(parse_tm, dt.time),
     "DT": _temporal(parse_dt, dt.datetime),
@@ -196,6 +205,15 @@ _CONVERTERS: Mapping[str, Callable[[Any], tuple[Any, bool]]] = {
     "PN": lambda v: (person_name(v), True),
     **dict.fromkeys(("AT", "SL", "SS", "UL", "US", "SV", "UV"), _number(int)),
 }
+
+
+def converter(vr: str) -> Callable[[Any], tuple[Any, bool]] | None:
+    """The converter of one value of ``vr``, or ``None`` where the value is kept as text.
+
+    >>> converter("DS")("2.50"), converter("LO") is None
+    (('2.5', True), True)
+    """
+    return _CONVERTERS.get(vr)
 
 
 def convert(vr: str, value: Any) -> tuple[Any, bool]:

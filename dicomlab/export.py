@@ -6,10 +6,12 @@ BigQuery, for any store and any warehouse, in bounded memory:
 1. instances are read and flattened in chunks, in worker processes when the
    store hands out file paths (:class:`~dicomlab.stores.base.FileStore`), else
    in this process through ``store.iter_metadata()`` (or ``store.iter_json()``,
-   DICOM JSON, when the store offers it); each chunk's rows are
-   spilled to a temporary file and only its columns are kept;
-2. once every chunk is done the table's schema is known: the chunks are read
-   back one at a time, conformed to it, and streamed as Arrow tables into
+   DICOM JSON, when the store offers it); files in Explicit VR Little Endian
+   are flattened straight from their bytes
+   (:func:`~dicomlab.flatten.flatten_part10`). Each chunk's rows are spilled
+   to a temporary Arrow file and only its columns are kept;
+2. once every chunk is done the table's schema is known: the chunks are mapped
+   back one at a time, fitted to it, and streamed as Arrow tables into
    :meth:`~dicomlab.warehouses.base.Warehouse.load_chunks`, which replaces or
    extends the target table only when the last chunk is in.
 
@@ -43,8 +45,6 @@ from dicomlab.chunks import (
     flatten_files,
     flatten_items,
     read_arrow_chunk,
-    read_arrow_file,
-    write_arrow_file,
 )
 from dicomlab.errors import DicomlabError, InvalidIdentifierError
 from dicomlab.schema import STREAMING_COLUMNS, Column, merge_columns
@@ -60,6 +60,8 @@ logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 # Chunks queued per worker: enough to keep every core busy, few enough to bound memory.
 IN_FLIGHT_PER_WORKER = 2
+# Chunks per worker at least: the smaller the last ones, the less a core idles at the end.
+TASKS_PER_WORKER = 8
 
 
 @dataclass
@@ -216,19 +218,24 @@ def export_store_metadata(
     total = store.count_instances()
     plan = _plan(store, workers, chunk_size, total)
     result.workers = plan.workers
-    with tempfile.TemporaryDirectory(prefix="dicomlab-export-") as tmp, _pool(plan) as pool:
-        summaries, columns = _read_store(store, result, plan, pool, Path(tmp), total, progress)
-        result.columns = len(columns)
-        if any(s.rows for s in summaries):
-            tables = _arrow_tables(summaries, columns, pool, plan, Path(tmp))
-            if streaming_columns:
-                tables = _with_streaming_columns(tables, datetime.now(timezone.utc))
-                result.columns += len(STREAMING_COLUMNS)
-            result.success = warehouse.load_chunks(
-                table, tables, write_disposition=write_disposition
-            )
-        else:
-            logger.warning("no instance could be exported from %s", store.url)
+    stamp = datetime.now(timezone.utc) if streaming_columns else None
+    with (
+        tempfile.TemporaryDirectory(prefix="dicomlab-export-") as tmp,
+        _pool(plan) as pool,
+        _progress(total, progress) as bar,
+    ):
+        reading = _Reading(_flatten_chunks(store, plan, pool, Path(tmp)), result, bar)
+        try:
+            # Chunks that fit the first chunk's columns load while the store is read.
+            tables = reading.tables_as_read()
+            result.success = _load(warehouse, table, write_disposition, tables, stamp)
+        except _SchemaChanged:
+            # A later chunk changed the columns: load every chunk again, fitted to the final ones.
+            tables = reading.tables_fitted()
+            result.success = _load(warehouse, table, write_disposition, tables, stamp)
+        result.columns = len(reading.columns) + (len(STREAMING_COLUMNS) if stamp else 0)
+    if not result.success:
+        logger.warning("no instance could be exported from %s", store.url)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -242,7 +249,8 @@ class _Plan:
 
     @property
     def in_flight(self) -> int:
-        return self.workers * IN_FLIGHT_PER_WORKER
+        """Tasks waiting in the pool at most (this process works beside it)."""
+        return (self.workers - 1) * IN_FLIGHT_PER_WORKER
 
 
 def _plan(store: Store, workers: int, chunk_size: int, total: int) -> _Plan:
@@ -251,8 +259,8 @@ def _plan(store: Store, workers: int, chunk_size: int, total: int) -> _Plan:
     if not _main_is_importable():
         logger.info("reading in this process: worker processes cannot import %s", sys.argv[0])
         return _Plan(1, chunk_size)
-    # Several chunks per worker, so that every core stays busy to the end.
-    per_task = min(chunk_size, max(1, math.ceil(total / (workers * 4))))
+    # Many chunks per worker, so that every core stays busy to the end.
+    per_task = min(chunk_size, max(1, math.ceil(total / (workers * TASKS_PER_WORKER))))
     return _Plan(min(workers, math.ceil(total / per_task)), per_task)
 
 
@@ -268,66 +276,126 @@ def _pool(plan: _Plan) -> Iterator[ProcessPoolExecutor | None]:
     if plan.workers < 2:
         yield None
         return
-    pool = ProcessPoolExecutor(plan.workers, mp_context=_process_context())
+    # This process is a worker too (see _shared_map): the pool has one process fewer.
+    pool = ProcessPoolExecutor(plan.workers - 1, mp_context=_process_context())
+    pool.submit(_warm_up)  # the workers import while this process lists the store
     try:
         yield pool
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _warm_up() -> None:
+    """Import what a worker needs (run first in each pool, while the store is listed)."""
+
+
 def _process_context() -> Any:
-    """``forkserver`` where there is one: safe beside threads (DuckDB, tqdm), quick to start."""
+    """``forkserver`` where there is one: safe beside threads (DuckDB, tqdm), quick to start.
+
+    Nothing is preloaded in the fork server: the first ``submit`` would wait for
+    it. Each worker imports what it needs while this process works.
+    """
     import multiprocessing
 
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-def _read_store(
-    store: Store,
-    result: ExportResult,
-    plan: _Plan,
-    pool: ProcessPoolExecutor | None,
-    tmp: Path,
-    total: int,
-    progress: bool,
-) -> tuple[list[ChunkSummary], dict[str, Column]]:
-    """Pass 1: flatten every instance into spilled chunks; return them and the merged schema."""
+class _SchemaChanged(Exception):
+    """A chunk's columns do not fit the columns of the chunks already loaded."""
+
+
+@contextlib.contextmanager
+def _progress(total: int, progress: bool) -> Iterator[Any]:
     from tqdm.auto import tqdm
 
-    summaries: list[ChunkSummary] = []
-    columns: dict[str, Column] = {}
-    flattened = 0
     with tqdm(total=total, desc="Exporting metadata", unit="file", disable=not progress) as bar:
-        for summary in _flatten_chunks(store, plan, pool, tmp):
-            columns = merge_columns([columns, summary.columns])
-            summary.columns = {}  # merged: the chunk's own copy is no longer needed
-            summaries.append(summary)
-            result._add(summary)
-            flattened += summary.rows
-            counter = {"success": flattened, "failure": result.failure}
-            bar.set_postfix(ordered_dict=counter, refresh=False)
-            bar.update(summary.rows + len(summary.failures))
-    return summaries, columns
+        yield bar
+
+
+def _load(
+    warehouse: Warehouse,
+    table: str,
+    write_disposition: str,
+    tables: Iterator[pa.Table],
+    stamp: datetime | None,
+) -> int:
+    if stamp is not None:
+        tables = _with_streaming_columns(tables, stamp)
+    return warehouse.load_chunks(table, tables, write_disposition=write_disposition)
+
+
+class _Reading:
+    """Pass 1 as it runs (chunk summaries in store order), and the Arrow tables of pass 2.
+
+    The table's columns are known only once every chunk is read. Most stores'
+    chunks share them, so :meth:`tables_as_read` loads each chunk as soon as it
+    is read, fitted to the first chunk's columns, and raises
+    :class:`_SchemaChanged` at the first chunk that does not fit;
+    :meth:`tables_fitted` then reads the rest and gives every chunk again,
+    fitted to the final columns.
+    """
+
+    def __init__(self, chunks: Iterator[ChunkSummary], result: ExportResult, bar: Any) -> None:
+        self._chunks = chunks
+        self._result = result
+        self._bar = bar
+        self.summaries: list[ChunkSummary] = []
+        self.columns: dict[str, Column] = {}
+        self.rows = 0
+
+    def _read(self) -> Iterator[ChunkSummary]:
+        """The chunks not read yet, counted in the result and the progress bar."""
+        for summary in self._chunks:
+            self.columns = merge_columns([self.columns, summary.columns])
+            self.summaries.append(summary)
+            self._result._add(summary)
+            self.rows += summary.rows
+            counter = {"success": self.rows, "failure": self._result.failure}
+            self._bar.set_postfix(ordered_dict=counter, refresh=False)
+            self._bar.update(summary.rows + len(summary.failures))
+            yield summary
+
+    def tables_as_read(self) -> Iterator[pa.Table]:
+        """Each chunk as it is read, fitted to the first chunk's columns."""
+        first: dict[str, Column] | None = None
+        for summary in self._read():
+            if summary.spill is None:
+                continue
+            first = summary.columns if first is None else first
+            if merge_columns([first, summary.columns]) != first:
+                raise _SchemaChanged
+            yield read_arrow_chunk(summary.spill, summary.columns, first)
+
+    def tables_fitted(self) -> Iterator[pa.Table]:
+        """Every chunk, once all are read, fitted to the table's final columns."""
+        for _ in self._read():
+            pass
+        for summary in self.summaries:
+            if summary.spill is not None:
+                yield read_arrow_chunk(summary.spill, summary.columns, self.columns)
 
 
 def _flatten_chunks(
     store: Store, plan: _Plan, pool: ProcessPoolExecutor | None, tmp: Path
 ) -> Iterator[ChunkSummary]:
     """The chunk summaries of pass 1, in store order."""
-    if pool is not None and isinstance(store, FileStore):
+    if isinstance(store, FileStore):
         tasks = (
-            (batch, tmp / f"chunk-{index:07d}.pickle")
+            (batch, tmp / f"chunk-{index:07d}.arrow")
             for index, batch in enumerate(_batched(store.iter_paths(), plan.chunk_size))
         )
-        yield from _bounded_map(pool, flatten_files, tasks, plan.in_flight)
+        if pool is None:
+            yield from (flatten_files(*task) for task in tasks)
+        else:
+            yield from _shared_map(pool, flatten_files, tasks, plan.in_flight)
         return
     # Read lazily, one instance at a time: a chunk holds flattened rows, never datasets.
     # Stores that receive DICOM JSON (DICOMweb) hand it over as is: no Dataset round trip.
     iter_json = getattr(store, "iter_json", None)
     items = iter(iter_json() if callable(iter_json) else store.iter_metadata())
     for index in count():
-        summary = flatten_items(islice(items, plan.chunk_size), tmp / f"chunk-{index:07d}.pickle")
+        summary = flatten_items(islice(items, plan.chunk_size), tmp / f"chunk-{index:07d}.arrow")
         if not summary.rows and not summary.failures:
             return
         yield summary
@@ -346,37 +414,32 @@ def _with_streaming_columns(tables: Iterator[pa.Table], when: datetime) -> Itera
         yield table.append_column(updated_field, pa.array([when] * rows, updated_field.type))
 
 
-def _arrow_tables(
-    summaries: list[ChunkSummary],
-    columns: dict[str, Column],
-    pool: ProcessPoolExecutor | None,
-    plan: _Plan,
-    tmp: Path,
-) -> Iterator[pa.Table]:
-    """Pass 2: each spilled chunk as an Arrow table with the final schema, in order."""
-    spills = [s.spill for s in summaries if s.spill is not None]
-    if pool is None:
-        for spill in spills:
-            yield read_arrow_chunk(spill, columns)
-        return
-    tasks = ((spill, columns, f"{spill}.arrow") for spill in spills)
-    for path in _bounded_map(pool, write_arrow_file, tasks, plan.in_flight):
-        yield read_arrow_file(path)
-        os.remove(path)  # loaded: keep the disk use to the spill files
-
-
-def _bounded_map(
+def _shared_map(
     pool: Executor, fn: Callable[..., _T], tasks: Iterable[tuple[Any, ...]], limit: int
 ) -> Iterator[_T]:
-    """``fn(*task)`` for each task in the pool, in order, with at most ``limit`` in flight."""
-    pending: deque[Future[_T]] = deque()
+    """``fn(*task)`` for each task, in order: in the pool, and here while the pool is full.
+
+    At most ``limit`` tasks wait in the pool. When it is full and its oldest
+    task is not done, this process runs the next task itself rather than wait:
+    it works while the workers start, and is one of the export's workers.
+    """
+    pending: deque[tuple[Future[_T], bool]] = deque()  # (result, whether from the pool)
+    in_pool = 0
     try:
         for task in tasks:
-            if len(pending) >= limit:
-                yield pending.popleft().result()
-            pending.append(pool.submit(fn, *task))
+            while pending and pending[0][0].done():
+                done, pooled = pending.popleft()
+                in_pool -= pooled
+                yield done.result()
+            if in_pool < limit:
+                pending.append((pool.submit(fn, *task), True))
+                in_pool += 1
+                continue
+            here: Future[_T] = Future()
+            here.set_result(fn(*task))
+            pending.append((here, False))
         while pending:
-            yield pending.popleft().result()
+            yield pending.popleft()[0].result()
     except BrokenProcessPool as exc:
         raise DicomlabError(
             "a worker process of the export died (out of memory, or a script without an "

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import functools
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +49,7 @@ from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
 
-from dicomlab.dicomvalues import RAW_DECODED_VRS, convert, decode_raw
+from dicomlab.dicomvalues import RAW_DECODED_VRS, convert, converter, decode_raw
 from dicomlab.schema import (
     DROPPED_TAGS,
     EXCLUDED_VRS,
@@ -89,8 +89,8 @@ class _Level:
     other: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _tag_name(tag: BaseTag) -> str:
-    return f"Tag_{int(tag):08X}"
+def _tag_name(number: int) -> str:
+    return f"Tag_{number:08X}"
 
 
 def _is_multi(value: Any) -> bool:
@@ -103,11 +103,11 @@ def _items(value: Any) -> list[Any]:
     return [] if value is None or value == "" or value == b"" else [value]
 
 
-def _texts(value: Any, vr: str) -> list[str]:
+def _texts(items: list[Any], vr: str) -> list[str]:
     """Values as ``OtherElements.Data`` text (DS and IS in their canonical form)."""
     if vr in ("DS", "IS"):
-        return [convert(vr, v)[0] for v in _items(value)]
-    return [str(v) for v in _items(value)]
+        return [convert(vr, v)[0] for v in items]
+    return [str(v) for v in items]
 
 
 def _size(raw: Any) -> int:
@@ -141,11 +141,89 @@ def _tag_info(tag: int) -> _TagInfo:
         dictionary_type, repeated = None, False
     return _TagInfo(
         keyword,
-        keyword or _tag_name(base),
+        keyword or _tag_name(tag),
         dictionary_type,
         repeated,
         (base.group & 0xFF00) in (0x5000, 0x6000),
     )
+
+
+# What an element of a given tag and VR becomes, decided once per (tag, VR).
+_DROP, _OTHER, _MISMATCH, _VALUE = range(4)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Where the values of one (tag, VR) go: a column, ``OtherElements`` or ``DroppedTags``."""
+
+    kind: int
+    info: _TagInfo
+    tag_name: str
+    column: Column | None  # the column of a _VALUE element (a record for repeating groups)
+    convert: Callable[[Any], tuple[Any, bool]] | None  # None: the values are text as they are
+    group_id: str | None  # "6000" for an overlay or curve element, else None
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _plan(number: int, vr: str) -> _Plan:
+    info = _tag_info(number)
+    if vr in EXCLUDED_VRS:
+        kind = _DROP
+    elif not info.keyword or vr not in VR_TYPES:
+        kind = _OTHER
+    elif info.dictionary_type is not None and info.dictionary_type != VR_TYPES[vr]:
+        kind = _MISMATCH
+    else:
+        kind = _VALUE
+    column, group_id = None, None
+    if kind == _VALUE:
+        column = _value_column(info.keyword, vr, info.repeated)
+        if info.repeating_group:
+            group_id = f"{number >> 16:04X}"
+            value_field = _value_column("Value", vr, info.repeated)
+            column = Column(
+                info.keyword, "RECORD", "REPEATED", (Column("Id", "STRING"), value_field)
+            )
+    return _Plan(kind, info, _tag_name(number), column, converter(vr), group_id)
+
+
+def _place(number: int, vr: str, items: list[Any], size: int, level: _Level, walk: _Walk) -> None:
+    """Put one element's values (a list) where its plan says (every rule but sequences)."""
+    plan = _plan(number, vr)
+    kind = plan.kind
+    if kind == _DROP or (walk.bulk and number in walk.bulk):
+        walk.dropped.append(plan.info.name)
+        return
+    if size > MAX_VALUE_BYTES:  # over ~1 MB: dropped, private or not (SPEC §1)
+        walk.dropped.append(plan.info.keyword or plan.info.name)
+        return
+    if kind == _OTHER:
+        level.other.append({"Tag": plan.tag_name, "Data": _texts(items, vr)})
+        return
+    info = plan.info
+    if kind == _VALUE and (info.repeated or len(items) < 2):
+        convert_one = plan.convert
+        if convert_one is None:
+            values: list[Any] | None = [str(v) for v in items]
+        else:
+            values = []
+            for item in items:
+                value, ok = convert_one(item)
+                if not ok:
+                    values = None
+                    break
+                values.append(value)
+        if values is not None:
+            shaped = values if info.repeated else (values[0] if values else None)
+            if plan.group_id is None:
+                level.values[info.keyword] = shaped
+            else:  # overlay and curve elements: one {Id, Value} record per group
+                groups = level.values.setdefault(info.keyword, [])
+                groups.append({"Id": plan.group_id, "Value": shaped})
+            level.columns[info.keyword] = plan.column  # type: ignore[assignment]
+            return
+    walk.unparsed.append(info.keyword)
+    level.other.append({"Tag": plan.tag_name, "Data": _texts(items, vr)})
 
 
 def _charsets(dataset: Dataset) -> list[str]:
@@ -181,33 +259,25 @@ def _flatten_level(sources: list[Dataset], walk: _Walk) -> _Level:
             if number in _LEFT_OUT or not number & 0xFFFF:
                 walk.skipped += 1
                 continue
-            _flatten_element(dataset, tag, charsets, level, walk)
+            raw = dataset.get_item(tag)
+            vr, value = _element(dataset, tag, raw, charsets)
+            if vr == "SQ":
+                items = [_flatten_level([item], walk) for item in value or []]
+                _add_sequence(_tag_info(number).name, items, level)
+            else:
+                _place(number, vr, _items(value), _size(raw), level, walk)
+    return _close(level)
+
+
+def _close(level: _Level) -> _Level:
+    """Add the level's ``OtherElements`` (always present, possibly empty)."""
     level.values["OtherElements"] = level.other
     level.columns["OtherElements"] = OTHER_ELEMENTS
     return level
 
 
-def _flatten_element(
-    dataset: Dataset, tag: BaseTag, charsets: list[str], level: _Level, walk: _Walk
-) -> None:
-    raw = dataset.get_item(tag)
-    vr, value = _element(dataset, tag, raw, charsets)
-    number = int(tag)
-    info = _tag_info(number)
-    if vr == "SQ":
-        _flatten_sequence(info.name, value, level, walk)
-    elif vr in EXCLUDED_VRS or number in walk.bulk:
-        walk.dropped.append(info.name)
-    elif _size(raw) > MAX_VALUE_BYTES:  # over ~1 MB: dropped, private or not (SPEC §1)
-        walk.dropped.append(info.keyword or info.name)
-    elif not info.keyword or vr not in VR_TYPES:
-        level.other.append({"Tag": _tag_name(tag), "Data": _texts(value, vr)})
-    else:
-        _flatten_standard(tag, info, vr, value, level, walk)
-
-
-def _flatten_sequence(name: str, items: Any, level: _Level, walk: _Walk) -> None:
-    flattened = [_flatten_level([item], walk) for item in items or []]
+def _add_sequence(name: str, flattened: list[_Level], level: _Level) -> None:
+    """A sequence whose items are flattened: a REPEATED record of their merged columns."""
     fields = merge_columns([{"OtherElements": OTHER_ELEMENTS}] + [f.columns for f in flattened])
     column = Column(name, "RECORD", "REPEATED", tuple(fields.values()))
     record = Column(name, "RECORD", "NULLABLE", column.fields)
@@ -218,50 +288,10 @@ def _flatten_sequence(name: str, items: Any, level: _Level, walk: _Walk) -> None
     level.columns[name] = column
 
 
-def _flatten_standard(
-    tag: BaseTag, info: _TagInfo, vr: str, value: Any, level: _Level, walk: _Walk
-) -> None:
-    keyword, repeated, expected = info.keyword, info.repeated, info.dictionary_type
-    items = _items(value)
-    converted = [convert(vr, item) for item in items]
-    if (
-        not all(ok for _, ok in converted)
-        or (expected is not None and expected != VR_TYPES[vr])
-        or (not repeated and len(items) > 1)
-    ):
-        walk.unparsed.append(keyword)
-        level.other.append({"Tag": _tag_name(tag), "Data": _texts(value, vr)})
-        return
-    values = [v for v, _ in converted]
-    if info.repeating_group:
-        _add_repeating_group(tag, keyword, vr, values, repeated, level)
-        return
-    level.values[keyword] = _shaped(values, repeated)
-    level.columns[keyword] = _value_column(keyword, vr, repeated)
-
-
 def _value_column(name: str, vr: str, repeated: bool) -> Column:
     """The column holding an element's values (PN with its name-part record)."""
     mode = "REPEATED" if repeated else "NULLABLE"
     return Column(name, VR_TYPES[vr], mode, PN_FIELDS if vr == "PN" else ())
-
-
-def _shaped(values: list[Any], repeated: bool) -> Any:
-    """The list for a REPEATED column, else the single value (or NULL)."""
-    return values if repeated else (values[0] if values else None)
-
-
-def _add_repeating_group(
-    tag: BaseTag, keyword: str, vr: str, values: list[Any], repeated: bool, level: _Level
-) -> None:
-    """Overlay and curve elements: one ``{Id, Value}`` record per group (6000, 6002, …)."""
-    value_field = _value_column("Value", vr, repeated)
-    level.columns[keyword] = Column(
-        keyword, "RECORD", "REPEATED", (Column("Id", "STRING"), value_field)
-    )
-    level.values.setdefault(keyword, []).append(
-        {"Id": f"{tag.group:04X}", "Value": _shaped(values, repeated)}
-    )
 
 
 def _finish(level: _Level, walk: _Walk) -> FlatRow:
@@ -305,3 +335,218 @@ def flatten_json(obj: Mapping[str, Any]) -> FlatRow:
 
     ds = Dataset.from_json(dict(obj), bulk_data_uri_handler=bulk)
     return _finish(_flatten_level([ds], walk), walk)
+
+
+# -- the fast path: Part 10 bytes in Explicit VR Little Endian, without a Dataset ------------
+# A bare ``dcmread`` builds a raw element per tag and a Dataset around them; flattening
+# then converts each one. For the common file (explicit VR, little endian, one character
+# set) the same row comes straight from the bytes. Anything else is declined, and the
+# caller reads the file with pydicom: the fast path never guesses.
+
+_ELEMENT = struct.Struct("<HH2sH")
+_TAG_LENGTH = struct.Struct("<HHL")
+_LONG_LENGTH = struct.Struct("<L")
+_UNDEFINED = 0xFFFFFFFF
+_ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+_PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})  # where dcmread stops
+_CHARSET_TAG = 0x00080005
+_TRANSFER_SYNTAX_TAG = 0x00020010
+_SOP_CLASS_TAG = 0x00020002
+_DICOMDIR = "1.2.840.10008.1.3.10"
+_REQUIRED = ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+_TWO_LETTER_VRS = (
+    "AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL "
+    "US UR UT UV"
+)
+_VRS = {vr.encode(): vr for vr in _TWO_LETTER_VRS.split()}  # UN is left out: declined
+# VRs with a 2-byte reserved field and a 4-byte length
+_LONG_VRS = frozenset(
+    {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
+)
+_CHARSET_DEPENDENT_VRS = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
+_DEFAULT_ENCODING = "iso8859"  # pydicom's codec for the default repertoire
+
+
+class _Declined(Exception):
+    """The file is outside the fast path: read it with pydicom."""
+
+
+@functools.lru_cache(maxsize=64)
+def _explicit_little_endian(transfer_syntax: str) -> bool:
+    from pydicom.uid import UID
+
+    uid = UID(transfer_syntax)
+    if not uid.is_transfer_syntax:
+        return False
+    return uid.is_little_endian and not uid.is_implicit_VR and not uid.is_deflated
+
+
+@functools.lru_cache(maxsize=64)
+def _encoding(raw: bytes) -> str | None:
+    """The one Python codec of a Specific Character Set value, or ``None`` (declined)."""
+    import warnings
+
+    from pydicom.charset import convert_encodings
+
+    values = decode_raw("CS", raw, _DEFAULT_ENCODING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            codecs = convert_encodings(values or None)
+        except Exception:  # an unknown or odd character set: pydicom decides how to cope
+            return None
+    return codecs[0] if len(codecs) == 1 else None
+
+
+class _Part10:
+    """One file's bytes being walked; ``_Declined`` at the first thing off the fast path."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.size = len(data)
+        self.walk = _Walk()
+        self.encoding: str | None = None  # the top level's codec, once known
+
+    def elements(
+        self, pos: int, end: int, level: _Level, *, part: str, encoding: str
+    ) -> tuple[int, str]:
+        """Read elements from ``pos`` to ``end`` into ``level``; the position after them.
+
+        ``part`` is ``"meta"`` (group 0002), ``"top"`` (the data set, up to pixel
+        data) or ``"item"`` (a sequence item: ends at ``end`` or at its delimiter).
+        """
+        data, size, walk = self.data, self.size, self.walk
+        last = -1
+        while pos < end:
+            if pos + 8 > size:
+                raise _Declined
+            group, element, vr_code, length = _ELEMENT.unpack_from(data, pos)
+            number = group << 16 | element
+            if part == "meta" and group != 2:
+                return pos, encoding
+            if part == "top" and number in _PIXEL_TAGS:
+                return pos, encoding
+            if part == "item" and number == _ITEM_END:
+                return pos + 8, encoding
+            if number <= last:
+                raise _Declined  # out of order or repeated: pydicom sorts and keeps the last
+            last = number
+            vr = _VRS.get(vr_code)
+            if vr is None:
+                raise _Declined  # UN (pydicom may re-type it), or not explicit VR after all
+            if vr in _LONG_VRS:
+                if pos + 12 > size:
+                    raise _Declined
+                length = _LONG_LENGTH.unpack_from(data, pos + 8)[0]
+                pos += 12
+            else:
+                pos += 8
+            if vr == "SQ":
+                if number in _LEFT_OUT or not element or (part == "top" and number < _CHARSET_TAG):
+                    raise _Declined
+                items, pos = self.sequence(pos, length, encoding)
+                _add_sequence(_tag_info(number).name, items, level)
+                continue
+            stop = pos + length
+            if length == _UNDEFINED or stop > size:
+                raise _Declined  # undefined length outside a sequence, or cut short
+            if number in _LEFT_OUT or not element:
+                walk.skipped += 1
+                pos = stop
+                continue
+            if number == _CHARSET_TAG:
+                if part != "top":
+                    raise _Declined  # an item with its own character set
+                found = _encoding(data[pos:stop])
+                if found is None:
+                    raise _Declined
+                encoding = found
+            elif vr in _CHARSET_DEPENDENT_VRS and part == "top" and number < _CHARSET_TAG:
+                raise _Declined  # text before the character set is known
+            if vr in EXCLUDED_VRS:
+                _place(number, vr, [], length, level, walk)
+            else:
+                try:
+                    items = decode_raw(vr, data[pos:stop], encoding)
+                except (UnicodeDecodeError, LookupError, struct.error):
+                    raise _Declined from None  # pydicom's conversion copes with bad bytes
+                _place(number, vr, items, length, level, walk)
+            pos = stop
+        if part == "item" and end == size:
+            raise _Declined  # an undefined-length item without its delimiter
+        return pos, encoding
+
+    def sequence(self, pos: int, length: int, encoding: str) -> tuple[list[_Level], int]:
+        """The flattened items of a sequence whose value starts at ``pos``."""
+        data, size = self.data, self.size
+        end = size if length == _UNDEFINED else pos + length
+        if end > size:
+            raise _Declined
+        items: list[_Level] = []
+        while pos < end:
+            if pos + 8 > size:
+                raise _Declined
+            group, element, item_length = _TAG_LENGTH.unpack_from(data, pos)
+            number = group << 16 | element
+            pos += 8
+            if number == _SEQUENCE_END and length == _UNDEFINED:
+                return items, pos
+            if number != _ITEM:
+                raise _Declined
+            level = _Level()
+            if item_length == _UNDEFINED:
+                pos, _ = self.elements(pos, size, level, part="item", encoding=encoding)
+            else:
+                stop = pos + item_length
+                if stop > end:
+                    raise _Declined
+                reached, _ = self.elements(pos, stop, level, part="item", encoding=encoding)
+                if reached != stop:
+                    raise _Declined  # an item delimiter inside a defined-length item
+                pos = stop
+            items.append(_close(level))
+        if length == _UNDEFINED:
+            raise _Declined  # no sequence delimiter before the end of the file
+        return items, pos
+
+
+def flatten_part10(data: bytes) -> FlatRow | None:
+    """Flatten a DICOM Part 10 file from its bytes, or ``None`` when pydicom must read it.
+
+    The fast path of an export: files in Explicit VR Little Endian (compressed
+    pixel data included) with one character set give the very row of
+    ``flatten_dataset(dcmread(path, stop_before_pixels=True))``, several times
+    faster. ``None`` for anything else (no ``DICM`` preamble, implicit VR, big
+    endian, deflate, several character sets, ``UN`` elements, elements out of
+    order, undecodable text, a file cut short, a DICOMDIR, a missing study,
+    series or instance UID): read those with pydicom, which also says what is
+    wrong with a bad file.
+
+    Examples
+    --------
+    >>> from pydicom.data import get_testdata_file
+    >>> path = get_testdata_file("CT_small.dcm")
+    >>> row = flatten_part10(open(path, "rb").read())
+    >>> import pydicom
+    >>> row.values == flatten_dataset(pydicom.dcmread(path, stop_before_pixels=True)).values
+    True
+    >>> flatten_part10(b"not DICOM") is None
+    True
+    """
+    if len(data) < 132 or data[128:132] != b"DICM":
+        return None
+    reader = _Part10(data)
+    level = _Level()
+    try:
+        pos, _ = reader.elements(132, len(data), level, part="meta", encoding=_DEFAULT_ENCODING)
+        transfer_syntax = level.values.get("TransferSyntaxUID")
+        if not isinstance(transfer_syntax, str) or not _explicit_little_endian(transfer_syntax):
+            return None
+        if level.values.get("MediaStorageSOPClassUID") == _DICOMDIR:
+            return None
+        reader.elements(pos, len(data), level, part="top", encoding=_DEFAULT_ENCODING)
+    except _Declined:
+        return None
+    if any(key not in level.values for key in _REQUIRED):
+        return None
+    return _finish(_close(level), reader.walk)

@@ -163,19 +163,26 @@ class FolderStore(BulkRetrieval):
 
     def iter_files(self) -> Iterator[Path]:
         """Every non-hidden file below the folder, in a stable order."""
-        for root, dirs, files in os.walk(self.path):
+        for _, path in self.iter_paths():
+            yield Path(path)
+
+    def count_instances(self) -> int:
+        return sum(1 for _ in self.iter_paths())
+
+    def iter_paths(self) -> Iterator[tuple[str, str]]:
+        """``(source, path)`` per file: the path relative to the folder, and the full path.
+
+        Non-hidden files only, in a stable order (strings all the way: a store
+        can hold millions of files).
+        """
+        top = str(self.path)
+        cut = len(os.path.join(top, ""))
+        for root, dirs, files in os.walk(top):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in sorted(files):
                 if not name.startswith("."):
-                    yield Path(root, name)
-
-    def count_instances(self) -> int:
-        return sum(1 for _ in self.iter_files())
-
-    def iter_paths(self) -> Iterator[tuple[str, str]]:
-        """``(source, path)`` per file: the path relative to the folder, and the full path."""
-        for path in self.iter_files():
-            yield str(path.relative_to(self.path)), str(path)
+                    path = os.path.join(root, name)
+                    yield path[cut:], path
 
     def iter_metadata(self) -> Iterator[MetadataItem]:
         """Each file's metadata (no pixel data), or the reason it is not an instance."""

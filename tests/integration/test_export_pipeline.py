@@ -16,7 +16,7 @@ import pytest
 import dicomlab
 import dicomlab.export
 from dicomlab.errors import AlreadyExistsError, DicomlabError, InvalidIdentifierError
-from dicomlab.export import _bounded_map, export_store_metadata
+from dicomlab.export import _shared_map, export_store_metadata
 from dicomlab.stores.base import FileStore, MetadataItem
 from dicomlab.stores.folder import FolderStore
 from dicomlab.synthetic import CohortPosition, build_instance, generate_cohort
@@ -82,6 +82,42 @@ def test_small_chunks_give_the_same_table(cohort, sequential, tmp_path, workers)
     assert _snapshot(warehouse) == (schema, rows)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_chunks_load_as_read_and_again_when_the_columns_change(
+    cohort, sequential, tmp_path, monkeypatch, workers
+):
+    """Chunks load while the store is read; a chunk with new columns makes them load again."""
+    (schema, rows), _ = sequential
+    refits = []
+    real = dicomlab.export._Reading.tables_fitted
+
+    def spied(self):
+        refits.append(len(self.summaries))
+        return real(self)
+
+    monkeypatch.setattr(dicomlab.export._Reading, "tables_fitted", spied)
+    # Small chunks: a chunk of CT alone comes before the first MR, whose columns are new.
+    warehouse, result = _export(
+        FolderStore(cohort), tmp_path, f"refit{workers}", workers=workers, chunk_size=7
+    )
+    assert refits and _snapshot(warehouse) == (schema, rows)
+    # Instances of one series past its first (which has no ReferencedImageSequence):
+    # every chunk has the same columns, so nothing loads twice.
+    series = tmp_path / f"series{workers}"
+    series.mkdir()
+    for instance in range(1, 13):
+        ds = build_instance(CohortPosition(5, 0, 0, 0, instance))
+        ds.save_as(series / f"{instance}.dcm", enforce_file_format=True)
+    refits.clear()
+    warehouse, result = _export(
+        FolderStore(series), tmp_path, f"same{workers}", workers=workers, chunk_size=4
+    )
+    assert refits == [] and result.success == 12
+    with warehouse.connection() as con:
+        count = con.execute("SELECT COUNT(DISTINCT SOPInstanceUID) FROM dicom_metadata")
+        assert count.fetchone() == (12,)
+
+
 def test_rows_keep_store_order(cohort, tmp_path):
     warehouse, _ = _export(FolderStore(cohort), tmp_path, "order", workers=2, chunk_size=7)
     with warehouse.connection() as con:
@@ -93,27 +129,37 @@ def test_rows_keep_store_order(cohort, tmp_path):
     assert loaded == on_disk
 
 
-def test_in_flight_work_is_bounded():
-    submitted, consumed, gaps = [], [], []
+def test_shared_map_keeps_order_bounds_the_pool_and_works_here_too():
+    caller = threading.get_ident()
+    ran_here: list[int] = []
+    outstanding, peak = [0], [0]
     lock = threading.Lock()
 
-    def tasks() -> Iterator[tuple[int]]:
-        for i in range(40):
+    class CountingPool(ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):
             with lock:
-                submitted.append(i)
-                gaps.append(len(submitted) - len(consumed))
-            yield (i,)
+                outstanding[0] += 1
+                peak[0] = max(peak[0], outstanding[0])
+            future = super().submit(fn, *args, **kwargs)
+            future.add_done_callback(lambda _: _done())
+            return future
+
+    def _done() -> None:
+        with lock:
+            outstanding[0] -= 1
 
     def work(i: int) -> int:
-        time.sleep(0.001)
+        if threading.get_ident() == caller:
+            ran_here.append(i)
+        else:
+            time.sleep(0.005)  # the pool is slower than the caller
         return i * i
 
-    with ThreadPoolExecutor(3) as pool:
-        for value in _bounded_map(pool, work, tasks(), limit=4):
-            with lock:
-                consumed.append(value)
-    assert consumed == [i * i for i in range(40)]  # in order
-    assert max(gaps) <= 5  # the limit, plus the one being submitted
+    with CountingPool(2) as pool:
+        results = list(_shared_map(pool, work, ((i,) for i in range(40)), limit=3))
+    assert results == [i * i for i in range(40)]  # in order
+    assert peak[0] <= 3  # never more than the limit waiting in the pool
+    assert 0 < len(ran_here) < 40  # the caller worked while the pool was full
 
 
 def _bad_store(folder: Path, cohort: Path) -> Path:
@@ -272,11 +318,11 @@ def test_failed_export_truncate_leaves_the_table_intact(cohort, tmp_path, monkey
     real = dicomlab.export.read_arrow_chunk
     calls = []
 
-    def flaky(spill, columns):
+    def flaky(spill, own, columns):
         calls.append(spill)
         if len(calls) == 3:
             raise OSError("spill file vanished")
-        return real(spill, columns)
+        return real(spill, own, columns)
 
     monkeypatch.setattr(dicomlab.export, "read_arrow_chunk", flaky)
     extra = tmp_path / "extra"
@@ -351,7 +397,7 @@ def test_chunk_conforming_equals_conforming_each_value(tmp_path):
     folder = Path(pydicom.data.__file__).parent / "test_files"
     items = [read_instance_metadata(p, p.name) for p in sorted(folder.glob("*.dcm"))]
     items = [item for item in items if item.dataset is not None]
-    summary = flatten_items(items, tmp_path / "spill.pickle")
+    summary = flatten_items(items, tmp_path / "spill.arrow")
     # Widen one column, add one: some values must go through conform, some may not.
     target = merge_columns(
         [
@@ -362,7 +408,7 @@ def test_chunk_conforming_equals_conforming_each_value(tmp_path):
             },
         ]
     )
-    rows = conform_chunk(summary.spill, target)
+    rows = conform_chunk(summary.spill, summary.columns, target)
     failed = {source for source, _ in summary.failures}
     flats = [flatten_dataset(item.dataset) for item in items if item.source not in failed]
     assert len(rows) == summary.rows == len(flats) > 30

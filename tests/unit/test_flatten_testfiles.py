@@ -11,7 +11,7 @@ import pytest
 from pydicom.datadict import DicomDictionary, RepeatersDictionary
 from pydicom.errors import InvalidDicomError
 
-from dicomlab.flatten import flatten_dataset, flatten_json
+from dicomlab.flatten import flatten_dataset, flatten_json, flatten_part10
 from dicomlab.schema import DROPPED_TAGS, OTHER_ELEMENTS, PN_FIELDS, VR_TYPES, Column
 
 # keyword → (VR, VM, repeating group?) from pydicom's dictionaries, repeaters included
@@ -157,3 +157,52 @@ def test_all_rows_load_into_duckdb_and_bigquery_schemas_agree(datasets):
         mode="REPEATED",
         fields=[SchemaField("Tag", "STRING"), SchemaField("Data", "STRING", mode="REPEATED")],
     )
+
+
+def _parts(row):
+    return row.values, row.columns, row.skipped, row.unparsed, row.dropped
+
+
+def test_fast_path_gives_pydicoms_row_or_declines():
+    """``flatten_part10`` on every shipped file: the very row of the pydicom path, or ``None``."""
+    from dicomlab.chunks import _flatten_file
+
+    fast = declined = 0
+    for path in ALL_FILES:
+        row = flatten_part10(path.read_bytes())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = read(path)
+        if row is None:
+            declined += 1
+            continue
+        assert ds is not None, path.name
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            slow = flatten_dataset(ds)
+        assert _parts(row) == _parts(slow), path.name
+        # What the export's reader gives for the file: the same row.
+        assert _parts(_flatten_file(str(path), path.name)) == _parts(slow), path.name
+        fast += 1
+    # Most shipped files are explicit VR little endian; the rest are implicit VR, big
+    # endian, deflated, several character sets, or deliberately broken.
+    assert fast > 80 and declined > 20, (fast, declined)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["CT_small.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm", "image_dfl.dcm"],
+)
+def test_fast_path_declines_what_it_does_not_read(name):
+    from pydicom.data import get_testdata_file
+
+    data = Path(get_testdata_file(name)).read_bytes()
+    row = flatten_part10(data)
+    assert (row is not None) == (name == "CT_small.dcm")
+    # A file cut anywhere is declined (pydicom then says it is truncated), never misread.
+    cut_rows = [flatten_part10(data[:cut]) for cut in range(132, len(data), 97)]
+    if row is None:
+        assert cut_rows == [None] * len(cut_rows)
+    else:  # whole only once the cut is past the start of the pixel data
+        assert all(r is None or _parts(r) == _parts(row) for r in cut_rows)
+        assert any(r is None for r in cut_rows) and any(r is not None for r in cut_rows)

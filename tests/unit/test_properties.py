@@ -18,7 +18,7 @@ from pydicom.dataset import Dataset
 
 from dicomlab.errors import InvalidIdentifierError
 from dicomlab.filterfile import FilterFile
-from dicomlab.flatten import flatten_dataset, flatten_json
+from dicomlab.flatten import flatten_dataset, flatten_json, flatten_part10
 from dicomlab.resources import BigQueryDataset, BigQueryTable, GcsUri, HealthcareDicomStore
 from dicomlab.uids import is_valid_uid, validate_uid
 
@@ -319,3 +319,97 @@ def test_flattening_valid_datasets_is_total_and_deterministic(ds):
         assert keyword in first.values and keyword in first.columns
     # The same row from the instance's DICOM JSON (the WADO-RS metadata form).
     assert flatten_json(ds.to_json_dict()).values == first.values
+
+
+# Values that break their VR, so that rows from files also carry OtherElements.
+BAD_VALUES: dict[str, st.SearchStrategy[object]] = {
+    "StudyDate": st.sampled_from(["20011345", "2001", "yesterday"]),
+    "SliceThickness": st.sampled_from(["1,5", "thick", "1.5.2"]),
+    "SeriesNumber": st.sampled_from(["1.5", "one", "3 4"]),
+    "ContentTime": st.sampled_from(["256060", "noon"]),
+}
+
+
+def _part10(ds: Dataset, charset: str, undefined_lengths: bool) -> bytes:
+    """``ds`` as an Explicit VR Little Endian Part 10 file, with the UIDs it needs."""
+    import io
+
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    ds = copy.deepcopy(ds)
+    ds.SpecificCharacterSet = charset
+    for keyword in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"):
+        if keyword not in ds:
+            setattr(ds, keyword, "1.2.3.4")
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.add_new(0x00091010, "LO", "ACME")  # a private creator and a private element
+    ds.add_new(0x00091001, "DS", "1.50")
+    for keyword in ("AnatomicRegionSequence", "ProcedureCodeSequence"):
+        if keyword in ds:
+            ds[keyword].is_undefined_length = undefined_lengths
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+@SLOW
+@given(
+    instances,
+    st.fixed_dictionaries({}, optional=BAD_VALUES),
+    st.sampled_from(["ISO_IR 100", "ISO_IR 192", ""]),
+    st.booleans(),
+)
+def test_fast_path_from_bytes_equals_pydicoms_read(ds, bad, charset, undefined_lengths):
+    """The export's fast path (bytes → row) agrees with dcmread + flatten_dataset."""
+    import io
+
+    import pydicom
+    from pydicom.datadict import dictionary_VR, tag_for_keyword
+    from pydicom.dataelem import RawDataElement
+    from pydicom.tag import Tag
+
+    for keyword, value in bad.items():  # as raw bytes: pydicom refuses to set them
+        tag = Tag(tag_for_keyword(keyword))
+        raw = value.encode() + b" " * (len(value) % 2)
+        ds[tag] = RawDataElement(tag, dictionary_VR(tag), len(raw), raw, 0, False, True)
+    data = _part10(ds, charset, undefined_lengths)
+    fast = flatten_part10(data)
+    slow = flatten_dataset(pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True))
+    assert fast is not None
+    assert fast.values == slow.values
+    assert fast.columns == slow.columns
+    assert fast.skipped == slow.skipped
+    assert (fast.unparsed, fast.dropped) == (slow.unparsed, slow.dropped)
+    assert sorted(fast.unparsed) == sorted(bad)
+
+
+@SLOW
+@given(st.data())
+def test_fast_path_on_damaged_bytes_agrees_with_pydicom_or_declines(data):
+    """A damaged file: the fast path declines or gives the row pydicom reads; never another."""
+    import io
+    import warnings
+
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    with open(get_testdata_file("CT_small.dcm"), "rb") as handle:
+        original = bytearray(handle.read(3000))
+    for _ in range(data.draw(st.integers(1, 3))):
+        original[data.draw(st.integers(128, len(original) - 1))] = data.draw(st.integers(0, 255))
+    damaged = bytes(original)
+    fast = flatten_part10(damaged)
+    if fast is None:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        slow = flatten_dataset(pydicom.dcmread(io.BytesIO(damaged), stop_before_pixels=True))
+    assert fast.values == slow.values
+    assert fast.columns == slow.columns
+    assert fast.skipped == slow.skipped
+    assert (fast.unparsed, fast.dropped) == (slow.unparsed, slow.dropped)
