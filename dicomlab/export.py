@@ -29,10 +29,11 @@ import math
 import os
 import sys
 import tempfile
+import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -58,8 +59,6 @@ __all__ = ["ExportResult", "default_workers", "export_store_metadata"]
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
-# Chunks queued per worker: enough to keep every core busy, few enough to bound memory.
-IN_FLIGHT_PER_WORKER = 2
 # Chunks per worker at least: the smaller the last ones, the less a core idles at the end.
 TASKS_PER_WORKER = 8
 
@@ -247,11 +246,6 @@ class _Plan:
     workers: int
     chunk_size: int
 
-    @property
-    def in_flight(self) -> int:
-        """Tasks waiting in the pool at most (this process works beside it)."""
-        return (self.workers - 1) * IN_FLIGHT_PER_WORKER
-
 
 def _plan(store: Store, workers: int, chunk_size: int, total: int) -> _Plan:
     if workers < 2 or total < 2 or not isinstance(store, FileStore):
@@ -388,7 +382,7 @@ def _flatten_chunks(
         if pool is None:
             yield from (flatten_files(*task) for task in tasks)
         else:
-            yield from _shared_map(pool, flatten_files, tasks, plan.in_flight)
+            yield from _shared_map(pool, flatten_files, tasks, plan.workers - 1)
         return
     # Read lazily, one instance at a time: a chunk holds flattened rows, never datasets.
     # Stores that receive DICOM JSON (DICOMweb) hand it over as is: no Dataset round trip.
@@ -415,37 +409,68 @@ def _with_streaming_columns(tables: Iterator[pa.Table], when: datetime) -> Itera
 
 
 def _shared_map(
-    pool: Executor, fn: Callable[..., _T], tasks: Iterable[tuple[Any, ...]], limit: int
+    pool: Executor, fn: Callable[..., _T], tasks: Iterable[tuple[Any, ...]], feeders: int
 ) -> Iterator[_T]:
-    """``fn(*task)`` for each task, in order: in the pool, and here while the pool is full.
+    """``fn(*task)`` for each task, results in task order: in the pool and in this process.
 
-    At most ``limit`` tasks wait in the pool. When it is full and its oldest
-    task is not done, this process runs the next task itself rather than wait:
-    it works while the workers start, and is one of the export's workers.
+    Tasks are taken from one queue by ``feeders`` threads, each keeping one task
+    in the pool (one per pool process), and by this process itself between
+    yields: no task waits in a queue while a process is idle, so all finish
+    together. At most ``feeders + 1`` tasks run at once.
     """
-    pending: deque[tuple[Future[_T], bool]] = deque()  # (result, whether from the pool)
-    in_pool = 0
+    lock = threading.Lock()
+    pending = enumerate(tasks)
+    results: dict[int, _T] = {}
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def take() -> tuple[int, tuple[Any, ...]] | None:
+        with lock:
+            if stop.is_set():
+                return None
+            return next(pending, None)
+
+    def feed() -> None:
+        try:
+            while (task := take()) is not None:
+                index, args = task
+                value = pool.submit(fn, *args).result()
+                with lock:
+                    results[index] = value
+        except BaseException as exc:  # handed to the caller's thread
+            errors.append(exc)
+            stop.set()
+
+    threads = [threading.Thread(target=feed, daemon=True) for _ in range(feeders)]
+    for thread in threads:
+        thread.start()
+    done = 0
     try:
-        for task in tasks:
-            while pending and pending[0][0].done():
-                done, pooled = pending.popleft()
-                in_pool -= pooled
-                yield done.result()
-            if in_pool < limit:
-                pending.append((pool.submit(fn, *task), True))
-                in_pool += 1
-                continue
-            here: Future[_T] = Future()
-            here.set_result(fn(*task))
-            pending.append((here, False))
-        while pending:
-            yield pending.popleft()[0].result()
+        while (task := take()) is not None:
+            index, args = task
+            value = fn(*args)
+            with lock:
+                results[index] = value
+            while done in results:
+                yield results.pop(done)
+                done += 1
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        while done in results:
+            yield results.pop(done)
+            done += 1
     except BrokenProcessPool as exc:
         raise DicomlabError(
             "a worker process of the export died (out of memory, or a script without an "
             "`if __name__ == '__main__':` guard); run the export from a guarded script, "
             "or pass workers=1 to read in this process"
         ) from exc
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
 
 
 def _batched(items: Iterable[_T], size: int) -> Iterator[list[_T]]:

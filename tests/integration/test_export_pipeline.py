@@ -132,34 +132,35 @@ def test_rows_keep_store_order(cohort, tmp_path):
 def test_shared_map_keeps_order_bounds_the_pool_and_works_here_too():
     caller = threading.get_ident()
     ran_here: list[int] = []
-    outstanding, peak = [0], [0]
+    running, peak = [0], [0]
     lock = threading.Lock()
 
-    class CountingPool(ThreadPoolExecutor):
-        def submit(self, fn, /, *args, **kwargs):
-            with lock:
-                outstanding[0] += 1
-                peak[0] = max(peak[0], outstanding[0])
-            future = super().submit(fn, *args, **kwargs)
-            future.add_done_callback(lambda _: _done())
-            return future
-
-    def _done() -> None:
-        with lock:
-            outstanding[0] -= 1
-
     def work(i: int) -> int:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
         if threading.get_ident() == caller:
             ran_here.append(i)
-        else:
-            time.sleep(0.005)  # the pool is slower than the caller
+        time.sleep(0.002 if i % 3 else 0.01)  # uneven tasks
+        with lock:
+            running[0] -= 1
         return i * i
 
-    with CountingPool(2) as pool:
-        results = list(_shared_map(pool, work, ((i,) for i in range(40)), limit=3))
-    assert results == [i * i for i in range(40)]  # in order
-    assert peak[0] <= 3  # never more than the limit waiting in the pool
-    assert 0 < len(ran_here) < 40  # the caller worked while the pool was full
+    with ThreadPoolExecutor(4) as pool:
+        results = list(_shared_map(pool, work, ((i,) for i in range(60)), feeders=2))
+    assert results == [i * i for i in range(60)]  # in order
+    assert peak[0] <= 3  # two feeders' tasks in the pool, one here
+    assert 0 < len(ran_here) < 60  # the caller worked too
+
+
+def test_shared_map_passes_errors_on():
+    def work(i: int) -> int:
+        if i == 7:
+            raise OSError("disk full")
+        return i
+
+    with ThreadPoolExecutor(2) as pool, pytest.raises(OSError, match="disk full"):
+        list(_shared_map(pool, work, ((i,) for i in range(30)), feeders=1))
 
 
 def _bad_store(folder: Path, cohort: Path) -> Path:
