@@ -7,6 +7,7 @@ its series, ordered by ``InstanceNumber``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from dicomlab.errors import DicomlabError
 from dicomlab.filterfile import UID_COLUMNS
 from dicomlab.stores.base import InstanceRef, Store
 from dicomlab.stores.bulk import StudyIndex, check_uid_columns, is_present, map_bounded
+from dicomlab.stores.cache import RenderCache
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,11 +51,16 @@ def resolve_instances(
     df: pd.DataFrame, store: Store, *, limit: int
 ) -> list[tuple[InstanceRef | None, str, str | None]]:
     """``(instance, caption, error)`` for the first ``limit`` distinct rows of ``df``."""
-    rows = distinct_rows(df).head(limit)
+    return _resolve(distinct_rows(df).head(limit), store)
+
+
+def _resolve(rows: pd.DataFrame, store: Store) -> list[tuple[InstanceRef | None, str, str | None]]:
+    """:func:`resolve_instances` of rows already distinct."""
     # Rows that name an instance and carry captions and Rows need no search at all.
-    described = set(UID_COLUMNS) | set(CAPTION_COLUMNS) | {"Rows"} <= set(df.columns)
+    described = set(UID_COLUMNS) | set(CAPTION_COLUMNS) | {"Rows"} <= set(rows.columns)
     index = StudyIndex(store)
-    records = [{str(k): v for k, v in r.items()} for r in rows.to_dict("records")]
+    used = [c for c in (*UID_COLUMNS, *CAPTION_COLUMNS, "Rows", "InstanceNumber") if c in rows]
+    records = [{str(k): v for k, v in r.items()} for r in rows[used].to_dict("records")]
     lookup = [r for r in records if not (described and _names_instance(r))]
     index.prefetch(str(r["StudyInstanceUID"]) for r in lookup)
     lists_rows = bool(getattr(store, "lists_rows", False))
@@ -121,14 +128,17 @@ def build_tiles(
     # A store says how many requests it takes at once (a local index may be bound to
     # its thread: 1 means everything runs here, in the caller's thread).
     workers = min(concurrency, getattr(store, "thumbnail_concurrency", 1))
-    results = map_bounded(
-        lambda item: _thumbnail(store, item[0], item[2], size, media_type),
-        items,
-        workers=workers,
-        desc="Thumbnails",
-        unit="image",
-        progress=progress,
-    )
+    cache = getattr(store, "cache", None)
+    # The page's new cache entries are written once it is shown, not while it is built.
+    with cache.hold() if isinstance(cache, RenderCache) else contextlib.nullcontext():
+        results = map_bounded(
+            lambda item: _thumbnail(store, item[0], item[2], size, media_type),
+            items,
+            workers=workers,
+            desc="Thumbnails",
+            unit="image",
+            progress=progress,
+        )
     tiles = []
     for (ref, caption, _), (image, error) in zip(items, results, strict=True):
         uids = (ref.study, ref.series, ref.instance) if ref else ("", "", "")
@@ -153,12 +163,13 @@ def page_tiles(
     progress: bool = True,
     concurrency: int = DEFAULT_CONCURRENCY,
 ) -> list[Tile]:
-    """One tile per row: resolved (captions, representatives), then rendered.
+    """One tile per row of ``rows`` (distinct rows, :func:`distinct_rows`): resolved
+    (captions, representatives), then rendered.
 
     (Fetching thumbnails while the captions are looked up was tried: on two
     cores the two compete for the CPU and the page gets slower.)
     """
-    items = resolve_instances(rows, store, limit=len(rows))
+    items = _resolve(rows, store)
     return build_tiles(
         store, items, size=size, media_type=media_type, progress=progress, concurrency=concurrency
     )

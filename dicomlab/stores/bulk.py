@@ -106,6 +106,16 @@ def is_present(value: Any) -> bool:
     return value is not None and str(value) not in ("", "nan", "NaT", "<NA>", "None")
 
 
+def index_records(found: pd.DataFrame) -> list[dict[str, Any]]:
+    """Instances found by a search as records of :data:`INDEX_COLUMNS`, by series then number."""
+    found = found[[c for c in INDEX_COLUMNS if c in found.columns]]
+    records: list[dict[str, Any]] = [
+        {str(k): v for k, v in r.items()} for r in found.to_dict("records")
+    ]
+    records.sort(key=lambda r: (str(r.get("SeriesInstanceUID")), _number(r)))
+    return records
+
+
 class StudyIndex:
     """Instances of each study, searched once per study (representatives, expansion)."""
 
@@ -114,15 +124,18 @@ class StudyIndex:
         self._found: dict[str, list[dict[str, Any]]] = {}
 
     def instances(self, study: str) -> list[dict[str, Any]]:
-        """The study's instances as records, by series then ``InstanceNumber``."""
+        """The study's instances as records, by series then ``InstanceNumber``.
+
+        A store that keeps them (``store.study_records``, the folder store) is asked
+        for them; others are searched once per study.
+        """
         if study not in self._found:
-            found = self.store.search_instances(StudyInstanceUID=study)
-            found = found[[c for c in INDEX_COLUMNS if c in found.columns]]
-            records: list[dict[str, Any]] = [
-                {str(k): v for k, v in r.items()} for r in found.to_dict("records")
-            ]
-            records.sort(key=lambda r: (str(r.get("SeriesInstanceUID")), _number(r)))
-            self._found[study] = records
+            kept = getattr(self.store, "study_records", None)
+            self._found[study] = (
+                kept(study)
+                if callable(kept)
+                else index_records(self.store.search_instances(StudyInstanceUID=study))
+            )
         return self._found[study]
 
     def prefetch(self, studies: Iterable[str]) -> None:
@@ -376,7 +389,7 @@ class BulkRetrieval:
             return hit
         data = self._render_thumbnail(ref, size, media_type, options)
         if self.cache is not None:
-            self.cache.put(key, data)
+            self.cache.put_soon(key, data)  # the page does not wait on the disk
         return data
 
     def fetch_thumbnails(

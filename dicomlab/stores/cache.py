@@ -2,11 +2,13 @@
 
 The key is (store, study, series, instance, frame, media type, size and any
 rendering options). Entries live at
-``ROOT/<store hash>/<study>/<series>/<instance>/<frame>-<size>-<options hash>.<ext>``,
-so deleting a study, series or instance from a store drops its entries with
-one directory removal. UIDs are validated before they become path parts.
-Writes are atomic (a temporary file renamed into place), so a reader never
-sees half an image, and several threads or processes may share one cache.
+``ROOT/<store hash>/<study>/<series>/<instance>_<frame>-<size>-<options hash>.<ext>``
+(one folder per series), so deleting a study or series from a store drops its
+entries with one directory removal, and an instance its files. UIDs are
+validated before they become path parts. Writes are atomic (a temporary file
+renamed into place), so a reader never sees half an image, and several threads
+or processes may share one cache. Thumbnails are written in a background thread
+(:meth:`RenderCache.put_soon`): a grid does not wait on the disk.
 
 >>> import tempfile
 >>> cache = RenderCache(tempfile.mkdtemp())
@@ -24,22 +26,29 @@ True
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
+import logging
 import os
 import shutil
-import tempfile
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dicomlab.uids import validate_uid
 
+logger = logging.getLogger(__name__)
+
 __all__ = ["CacheKey", "RenderCache"]
 
 _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "application/octet-stream": "bin"}
 
 
+@functools.lru_cache(maxsize=1024)
 def _digest(text: str, length: int = 16) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
@@ -61,8 +70,10 @@ class CacheKey:
             validate_uid(uid)
         options = _digest(json.dumps(self.options, sort_keys=True, default=str), 8)
         extension = _EXTENSIONS.get(self.media_type, _digest(self.media_type, 8))
-        leaf = f"{self.frame}-{self.size or 'full'}-{options}.{extension}"
-        return (_digest(self.store), *self.uids, leaf)
+        # The last UID starts the file name: one folder per series, not per instance.
+        *folders, last = self.uids
+        leaf = f"{last}_{self.frame}-{self.size or 'full'}-{options}.{extension}"
+        return (_digest(self.store), *folders, leaf)
 
 
 class RenderCache:
@@ -76,6 +87,11 @@ class RenderCache:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser()
+        self._lock = threading.Lock()
+        self._pending: dict[Path, bytes] = {}  # written soon, already readable
+        self._writer: ThreadPoolExecutor | None = None
+        self._holds = 0
+        self._held: list[tuple[Path, bytes]] = []
 
     def __repr__(self) -> str:
         return f"RenderCache({str(self.root)!r})"
@@ -86,18 +102,99 @@ class RenderCache:
 
     def get(self, key: CacheKey) -> bytes | None:
         """The cached bytes, or ``None``."""
+        target = self.path(key)
+        with self._lock:
+            pending = self._pending.get(target)
+        if pending is not None:
+            return pending
         try:
-            return self.path(key).read_bytes()
+            return target.read_bytes()
         except (FileNotFoundError, NotADirectoryError):
             return None
 
     def put(self, key: CacheKey, data: bytes) -> None:
         """Store ``data`` under ``key`` atomically (a concurrent writer of the same key wins)."""
+        self._write(self.path(key), data)
+
+    def put_soon(self, key: CacheKey, data: bytes) -> None:
+        """:meth:`put` in a background thread: the caller does not wait on the disk.
+
+        The entry is readable through :meth:`get` at once; :meth:`flush` waits
+        for the writes (the interpreter waits for them at exit too). A write
+        that fails is logged, never raised: the entry is only a cache.
+        """
         target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        with self._lock:
+            self._pending[target] = data
+            if self._holds:
+                self._held.append((target, data))
+                return
+        self._submit([(target, data)])
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Keep :meth:`put_soon` writes back until the block ends (a page is on screen).
+
+        >>> import tempfile
+        >>> cache = RenderCache(tempfile.mkdtemp())
+        >>> key = CacheKey("http://pacs/dicom-web", ("1.2", "1.2.3", "1.2.3.4"), 1, "image/png", 64)
+        >>> with cache.hold():
+        ...     cache.put_soon(key, b"png")
+        ...     cache.path(key).exists(), cache.get(key)
+        (False, b'png')
+        >>> cache.flush(); cache.path(key).exists()
+        True
+        """
+        with self._lock:
+            self._holds += 1
         try:
-            with os.fdopen(fd, "wb") as handle:
+            yield
+        finally:
+            with self._lock:
+                self._holds -= 1
+                held, self._held = (self._held, []) if not self._holds else ([], self._held)
+            if held:
+                self._submit(held)
+
+    def _submit(self, entries: list[tuple[Path, bytes]]) -> None:
+        with self._lock:
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(1, thread_name_prefix="dicomlab-cache")
+            writer = self._writer
+        writer.submit(self._write_pending, entries)
+
+    def flush(self) -> None:
+        """Wait until every :meth:`put_soon` write is on disk (held ones included)."""
+        with self._lock:
+            held, self._held = self._held, []
+        if held:
+            self._submit(held)
+        with self._lock:
+            writer = self._writer
+        if writer is not None:
+            writer.submit(lambda: None).result()  # one thread: after every earlier write
+
+    def _write_pending(self, entries: list[tuple[Path, bytes]]) -> None:
+        for target, data in entries:
+            try:
+                self._write(target, data)
+            except OSError as exc:
+                logger.warning("render cache: could not write %s: %s", target, exc)
+            finally:
+                with self._lock:
+                    if self._pending.get(target) is data:
+                        del self._pending[target]
+
+    def _write(self, target: Path, data: bytes) -> None:
+        # One writer per process and thread at a time: the temporary name is its own.
+        temporary = target.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}-{target.name}")
+        try:
+            try:
+                handle = open(temporary, "wb")  # noqa: SIM115  (closed below)
+            except FileNotFoundError:  # a new folder (or the cache was deleted meanwhile)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                handle = open(temporary, "wb")  # noqa: SIM115
+            with handle:
                 handle.write(data)
             os.replace(temporary, target)
         except BaseException:
@@ -109,4 +206,9 @@ class RenderCache:
         """Forget every entry of a study, series or instance (``uids`` from the study down)."""
         for uid in uids:
             validate_uid(uid)
-        shutil.rmtree(self.root.joinpath(_digest(store), *uids), ignore_errors=True)
+        self.flush()  # no write still on its way may bring an entry back
+        folder = self.root.joinpath(_digest(store), *uids)
+        shutil.rmtree(folder, ignore_errors=True)
+        if len(uids) > 2:  # an instance: its entries are files of its series' folder
+            for entry in folder.parent.glob(f"{uids[-1]}_*"):  # "_": never in a UID
+                entry.unlink(missing_ok=True)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from dicomlab.errors import NotFoundError
 from dicomlab.stores.base import InstanceRef, MetadataItem, frame_numbers
-from dicomlab.stores.bulk import BulkRetrieval
+from dicomlab.stores.bulk import BulkRetrieval, index_records
 from dicomlab.stores.cache import RenderCache
 from dicomlab.stores.stow import StowResult, record_stow, store_in_batches
 
@@ -152,6 +152,7 @@ class FolderStore(BulkRetrieval):
         self._index_dir = index_dir
         self._listing: pd.DataFrame | None = None
         self._studies: dict[str, pd.DataFrame] | None = None
+        self._records: dict[str, list[dict[str, Any]]] = {}
         self.cache = RenderCache(cache) if isinstance(cache, (str, os.PathLike)) else cache
 
     @property
@@ -249,6 +250,17 @@ class FolderStore(BulkRetrieval):
             found: pd.DataFrame = every[keep].reset_index(drop=True)
             return found.head(limit) if limit is not None else found
         return self._search("instances", filters, fields, limit)
+
+    def study_records(self, study: str) -> list[dict[str, Any]]:
+        """A study's instances as index records (see :func:`~dicomlab.stores.bulk.index_records`).
+
+        Kept until the store changes: grids and viewers ask for the same studies
+        page after page.
+        """
+        if study not in self._records:
+            found = self.search_instances(StudyInstanceUID=study)
+            self._records[study] = index_records(found)
+        return self._records[study]
 
     def _by_study(self) -> dict[str, pd.DataFrame]:
         """The cached listing split by study (made once per listing)."""
@@ -370,7 +382,7 @@ class FolderStore(BulkRetrieval):
                 result.failures.extend((uid, f"not stored: {exc}") for uid in new)
                 return result
             record_stow(response, new, result)
-            self._listing = self._studies = None
+            self._listing, self._studies, self._records = None, None, {}
         return result
 
     def store_json(self, metadata: Mapping[str, Any], jpeg: bytes) -> StowResult:
@@ -402,7 +414,7 @@ class FolderStore(BulkRetrieval):
         # dicomweb-client 0.61 removes the files but not their index rows (its
         # executemany is given a string): index the folder again, which drops them.
         self.__dict__.pop("client", None)
-        self._listing = self._studies = None
+        self._listing, self._studies, self._records = None, None, {}
         if self.cache is not None:
             self.cache.discard(self.url, tuple(u for u in (study, series, instance) if u))
 

@@ -64,3 +64,39 @@ def test_no_temporary_files_are_left_behind(tmp_path):
     files = [p.name for p in tmp_path.rglob("*") if p.is_file()]
     assert len(files) == 1 and not files[0].startswith(".tmp-")
     assert cache.get(_key()) == b"b"
+
+
+def test_discarding_an_instance_keeps_instances_whose_uid_it_starts(tmp_path):
+    cache = RenderCache(tmp_path)
+    short = CacheKey(STORE, ("1.2", "1.2.3", "1.2.3.4"), 1, "image/png", 64)
+    longer = CacheKey(STORE, ("1.2", "1.2.3", "1.2.3.45"), 1, "image/png", 64)
+    child = CacheKey(STORE, ("1.2", "1.2.3", "1.2.3.4.5"), 1, "image/png", 64)
+    for key in (short, longer, child):
+        cache.put(key, b"png")
+    cache.discard(STORE, ("1.2", "1.2.3", "1.2.3.4"))
+    assert cache.get(short) is None
+    assert cache.get(longer) == cache.get(child) == b"png"
+
+
+def test_put_soon_is_readable_at_once_and_on_disk_after_flush(tmp_path):
+    cache = RenderCache(tmp_path)
+    key = CacheKey(STORE, ("1.2", "1.2.3", "1.2.3.4"), 1, "image/png", 64)
+    cache.put_soon(key, b"png")
+    assert cache.get(key) == b"png"
+    cache.flush()
+    assert cache.path(key).read_bytes() == b"png"
+    assert RenderCache(tmp_path).get(key) == b"png"  # another cache on the same folder
+    cache.put_soon(key, b"newer")
+    cache.discard(STORE, ("1.2",))  # waits for the write, then drops it
+    assert cache.get(key) is None and not cache.path(key).exists()
+
+
+def test_a_failed_background_write_is_logged_not_raised(tmp_path, caplog):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    cache = RenderCache(blocker)
+    key = CacheKey(STORE, ("1.2", "1.2.3", "1.2.3.4"), 1, "image/png", 64)
+    cache.put_soon(key, b"png")
+    cache.flush()
+    assert "could not write" in caplog.text
+    assert cache.get(key) is None  # nothing pending is left behind
