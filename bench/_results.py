@@ -29,6 +29,25 @@ def median_time(run: Callable[[], Any], repeat: int) -> float:
     return statistics.median(times)
 
 
+def interleaved(
+    runs: dict[str, Callable[[], Any]], repeat: int, after: Callable[[], Any] | None = None
+) -> dict[str, float]:
+    """Median wall times of several steps run in turn, ``repeat`` rounds.
+
+    Interleaving puts a drift of the machine on every step alike; ``after``
+    runs after each step, off the clock.
+    """
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeat):
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - started)
+            if after is not None:
+                after()
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def report(
     name: str, ours: float, floor: float, op: str, target: float, ratio: float | None = None
 ) -> None:

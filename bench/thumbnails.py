@@ -34,7 +34,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -44,25 +43,11 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _results import median_time, report  # noqa: E402
+from _results import interleaved, median_time, report  # noqa: E402
 
 TARGET_ALL = 1.25  # ours takes at most 1.25x the floor's time: >= 0.8x its throughput
 TARGET_FIRST = 1.0
 SIZE = 128
-
-
-def interleaved(
-    floor: Callable[[], Any], ours: Callable[[], Any], repeat: int, after: Callable[[], Any]
-) -> tuple[float, float]:
-    """Median times of ``floor`` and ``ours`` run in turn; ``after`` runs off the clock."""
-    times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeat):
-        for run, into in ((floor, times[0]), (ours, times[1])):
-            started = time.perf_counter()
-            run()
-            into.append(time.perf_counter() - started)
-            after()
-    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def _rows(instances: Any, n: int) -> Any:
@@ -108,7 +93,7 @@ def local(n: int, repeat: int) -> None:
 
     ours()  # warm imports and the file cache for both
     flush()
-    a, b = interleaved(floor, ours, repeat, after=flush)
+    a, b = interleaved({"floor": floor, "ours": ours}, repeat, after=flush).values()
     print(f"local: sequential render loop {a:6.3f} s   lab.images {b:6.3f} s  ({n} tiles; "
           f"then {statistics.median(writes):.3f} s of cache writes in the background)")  # fmt: skip
     report(f"lab.images, {n} tiles, local store / render loop", b, a, "<=", TARGET_ALL)
@@ -162,7 +147,8 @@ def orthanc(n: int, repeat: int) -> None:
             assert len(lab.images(hits, limit=n, size=SIZE, progress=False).tiles) == len(hits)
 
         ours()
-        a, b = interleaved(floor, ours, repeat, after=lambda: lab.store.cache.flush())
+        medians = interleaved({"floor": floor, "ours": ours}, repeat, lab.store.cache.flush)
+        a, b = medians.values()
         print(f"Orthanc: raw parallel ceiling {a:6.3f} s   lab.images {b:6.3f} s  ({n} tiles)")
         report(f"lab.images, {n} tiles, Orthanc / raw ceiling", b, a, "<=", TARGET_ALL)
         first = median_time(

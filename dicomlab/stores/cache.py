@@ -76,6 +76,11 @@ class CacheKey:
         return (_digest(self.store), *folders, leaf)
 
 
+@functools.lru_cache(maxsize=4096)
+def _parts(key: CacheKey) -> tuple[str, ...]:
+    return key.parts()
+
+
 class RenderCache:
     """Rendered images and frames under ``root`` (created on first write).
 
@@ -98,7 +103,10 @@ class RenderCache:
 
     def path(self, key: CacheKey) -> Path:
         """Where ``key``'s entry is (or would be) stored."""
-        return self.root.joinpath(*key.parts())
+        try:
+            return self.root.joinpath(*_parts(key))  # a page asks twice per tile: get, put
+        except TypeError:  # options that cannot be hashed
+            return self.root.joinpath(*key.parts())
 
     def get(self, key: CacheKey) -> bytes | None:
         """The cached bytes, or ``None``."""
