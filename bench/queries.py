@@ -10,7 +10,7 @@ StudyDate, StudyTime (some with fractional seconds), Modality and PatientID.
     ``lab.query("patient_dicomweb_paths", patient_id=...)`` (BigQuery SQL from
     ``queries/``, translated by sqlglot, parameters bound, BigQuery's dtypes).
 
-Each is the median of ``--repeat`` runs; results are checked equal. Prints
+Each is the median of ``--repeat`` interleaved runs; results are checked equal. Prints
 peak RSS. Target: b/a <= 1.2 for each query.
 
 Usage::
@@ -23,17 +23,15 @@ from __future__ import annotations
 
 import argparse
 import resource
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _results import report
+from _results import interleaved, report
 
 TARGET = 1.2
 MIB = 1024 * 1024
@@ -80,19 +78,10 @@ ORDER BY StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID
 """
 
 
-def median_time(run: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    times, result = [], None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), result
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=10_000_000)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     if args.quick:
@@ -121,9 +110,15 @@ def main() -> int:
         ("patient_dicomweb_paths", PATHS, {"patient_id": patient}),
     ):
         mine = dict(params)
-        floor(sql, params)  # warm DuckDB's caches for both
-        a, expected = median_time(lambda sql=sql, params=params: floor(sql, params), args.repeat)
-        b, got = median_time(lambda name=name, mine=mine: lab.query(name, **mine), args.repeat)
+        expected = floor(sql, params)  # warm DuckDB's caches for both
+        got = lab.query(name, **mine)
+        a, b = interleaved(
+            {
+                "floor": lambda sql=sql, params=params: floor(sql, params),
+                "ours": lambda name=name, mine=mine: lab.query(name, **mine),
+            },
+            args.repeat,
+        ).values()
         assert got.astype(str).values.tolist() == expected.astype(str).values.tolist(), name
         print(f"{name:24s} (a) hand-written {a:6.3f} s  (b) lab.query {b:6.3f} s  {len(got)} rows")
         ratios.append((name, b / a))
