@@ -38,9 +38,12 @@ __all__ = [
 PN_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")
 PN_COMPONENTS = ("FamilyName", "GivenName", "MiddleName", "NamePrefix", "NameSuffix")
 
-_DA = re.compile(r"(\d{4})(\d{2})(\d{2})")
-_TM = re.compile(r"(\d{2})(?::?(\d{2})(?::?(\d{2})(?:\.(\d{1,6}))?)?)?")
-_DT = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,6}))?([+-]\d{4})?")
+# re.ASCII: DICOM digits are 0-9 only (``\d`` would take any script's digits, and int() too).
+_DA = re.compile(r"(\d{4})(\d{2})(\d{2})", re.ASCII)
+_TM = re.compile(r"(\d{2})(?::?(\d{2})(?::?(\d{2})(?:\.(\d{1,6}))?)?)?", re.ASCII)
+_DT = re.compile(
+    r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,6}))?([+-]\d{4})?", re.ASCII
+)
 
 
 def parse_da(text: str) -> dt.date | None:

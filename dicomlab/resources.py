@@ -44,6 +44,7 @@ _TABLE_RE = re.compile(_TABLE)
 _PROJECT_RE = re.compile(_PROJECT)
 _DATASET_RE = re.compile(_DATASET)
 _BUCKET_RE = re.compile(_BUCKET)
+_BUCKET_PART_RE = re.compile(r"[a-z0-9_-]{1,63}")  # one dot-separated part of a dotted name
 _HC_RE = re.compile(
     rf"projects/(?P<project>{_HC_PART}(?::{_HC_PART})?)/locations/(?P<location>{_HC_PART})"
     rf"/datasets/(?P<dataset>{_HC_ID})/dicomStores/(?P<store>{_HC_ID})"
@@ -205,6 +206,40 @@ def _split_bq(uri: object, *, parts: int) -> tuple[str, list[str]]:
     return prefix + pieces[0], pieces[1:]
 
 
+_IP_LIKE = re.compile(r"\d{1,3}(\.\d{1,3}){3}", re.ASCII)
+
+
+def _check_bucket(bucket: str, uri: str) -> None:
+    """Cloud Storage's bucket naming rules (cloud.google.com/storage/docs/buckets#naming)."""
+    rule = (
+        "3-63 lowercase letters, digits, dots, hyphens or underscores, starting and ending "
+        "with a letter or digit (up to 222 with dots, 63 between them)"
+    )
+    if "." in bucket:  # each part 1-63 characters: no "..", no dot at either end
+        valid = (
+            3 <= len(bucket) <= 222
+            and _BUCKET_RE.fullmatch(bucket[0] + "x" + bucket[-1]) is not None
+            and all(_BUCKET_PART_RE.fullmatch(part) for part in bucket.split("."))
+        )
+    else:
+        valid = _BUCKET_RE.fullmatch(bucket) is not None
+    if not valid:
+        raise InvalidResourceError(
+            f"bucket name {bucket!r} in {uri!r} is not valid: {rule}", value=uri
+        )
+    for bad, why in (
+        (_IP_LIKE.fullmatch(bucket) is not None, "looks like an IP address"),
+        (bucket.startswith("goog"), 'starts with "goog"'),
+        ("google" in bucket or "g00gle" in bucket, 'contains "google"'),
+    ):
+        if bad:
+            raise InvalidResourceError(
+                f"bucket name {bucket!r} in {uri!r} is not valid: it {why}, which Cloud Storage "
+                "does not allow",
+                value=uri,
+            )
+
+
 @dataclass(frozen=True)
 class GcsUri:
     """A Cloud Storage bucket, folder or object, written ``gs://BUCKET[/OBJECT]``.
@@ -219,13 +254,7 @@ class GcsUri:
 
     def __post_init__(self) -> None:
         uri = str(self)
-        _check(
-            _BUCKET_RE,
-            self.bucket,
-            "bucket name",
-            uri,
-            "3-63 lowercase letters, digits, dots, hyphens or underscores",
-        )
+        _check_bucket(self.bucket, uri)
         if any(c in self.object_name for c in "\r\n\x00"):
             raise InvalidResourceError(
                 f"object name in {uri!r} contains a line break or NUL", value=uri

@@ -289,12 +289,22 @@ class DICOMwebStore(BulkRetrieval):
         """
         page_size = self._known_profile.page_limit(level)
         offset, max_offset = 0, self._known_profile.max_offset
+        first: dict[str, Any] | None = None
         while limit is None or offset < limit:
             size = page_size if limit is None else min(page_size, limit - offset)
             with _translated(level):
                 page = search(limit=size, offset=offset, **kwargs)
             if not page:
                 return
+            if offset and page[0] == first:  # the first page again: offset is not honoured
+                warnings.warn(
+                    f"{level} search stopped at {offset} results: the server ignores offset, "
+                    "so later pages cannot be fetched; narrow the search (e.g. by StudyDate)",
+                    ServerWarning,
+                    stacklevel=3,
+                )
+                return
+            first = page[0] if first is None else first
             yield from page
             offset += len(page)
             if max_offset is not None and offset > max_offset and len(page) == size:

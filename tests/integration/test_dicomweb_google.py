@@ -45,6 +45,7 @@ class Double:
 
     studies: int = 0
     warning: str | None = None
+    ignore_offset: bool = False  # a server that always answers from the first result
     accept_json_stow: bool = True
     requests: list[tuple[str, str, dict[str, list[str]]]] = dataclasses.field(default_factory=list)
     stowed: list[dict[str, Any]] = dataclasses.field(default_factory=list)
@@ -108,7 +109,8 @@ def _handler(state: Double) -> type[BaseHTTPRequestHandler]:
                 return _error(self, 400, f"limit {limit} exceeds the maximum {CAPS[level]}")
             if offset > 1_000_000:
                 return _error(self, 400, f"offset {offset} exceeds the maximum 1000000")
-            page = [_study(n) for n in range(offset, min(offset + limit, state.studies))]
+            start = 0 if state.ignore_offset else offset
+            page = [_study(n) for n in range(start, min(start + limit, state.studies))]
             headers = {"Warning": state.warning} if state.warning else {}
             _reply(self, page, "application/dicom+json", **headers)
 
@@ -194,6 +196,15 @@ def test_search_stops_and_warns_at_the_offset_cap(google):
     with pytest.warns(ServerWarning, match="offset beyond 6000"):
         found = DICOMwebStore(url, profile=profile).search_studies()
     assert len(found) == 10_000
+
+
+def test_a_server_that_ignores_offset_does_not_loop(google):
+    url, state = google
+    state.studies, state.ignore_offset = 12_000, True
+    with pytest.warns(ServerWarning, match="ignores offset"):
+        found = DICOMwebStore(url, profile="google").search_studies()
+    assert len(found) == 5000 and found.StudyInstanceUID.is_unique  # the first page, once
+    assert _limits(state) == [(5000, 0), (5000, 5000)]
 
 
 def test_a_warning_header_is_surfaced(google):

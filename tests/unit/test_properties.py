@@ -97,7 +97,16 @@ hc_ids = st.text(
     min_size=1,
     max_size=40,
 ).filter(lambda s: set(s) != {"."} and s != "dicomWeb")
-buckets = st.from_regex(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]", fullmatch=True)
+# Cloud Storage's rules: no "..", not an IP address, no "goog" prefix, no "google".
+buckets = st.from_regex(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]", fullmatch=True).filter(
+    lambda b: (
+        ".." not in b
+        and not re.fullmatch(r"[0-9]{1,3}(\.[0-9]{1,3}){3}", b)
+        and not b.startswith("goog")
+        and "google" not in b
+        and "g00gle" not in b
+    )
+)
 object_names = st.text(
     st.characters(blacklist_characters="\r\n\x00", blacklist_categories=["Cs"]), max_size=80
 )

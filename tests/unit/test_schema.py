@@ -281,3 +281,10 @@ def test_values_pydicom_rejects_are_kept_as_text(tmp_path):
     assert other["Tag_00180050"] == ["abc.defg"] and other["Tag_00200013"] == ["1x"]
     assert set(row.unparsed) == {"SliceThickness", "InstanceNumber"}
     assert row.values["PatientID"] == ds.PatientID
+
+
+def test_dates_and_times_take_ascii_digits_only():
+    # Other scripts' digits are digits to Python, never to DICOM.
+    assert parse_da("２００１０１０１") is None and parse_da("20010101") == dt.date(2001, 1, 1)
+    assert parse_tm("١٢٣٠") is None and parse_tm("1230") == dt.time(12, 30)
+    assert parse_dt("٢٠٠١") is None and parse_dt("2001") is not None
