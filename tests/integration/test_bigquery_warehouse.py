@@ -217,3 +217,27 @@ def test_a_filter_file_that_would_shard_is_refused_before_any_extract(
         "SELECT table_name FROM information_schema.tables WHERE table_name LIKE '_dicomlab%'"
     ).fetchall()
     assert tables == []  # the scratch table is gone
+
+
+def test_an_export_whose_columns_change_between_chunks_is_one_load(
+    double, bq_lab, exported_lab, monkeypatch
+):
+    """Small chunks of the mixed sample cohort: the columns grow after the first chunk, so
+    the chunks load again fitted to the final columns, still as a single load job."""
+    import dicomlab.export
+
+    refits = []
+    real = dicomlab.export._Reading.tables_fitted
+    monkeypatch.setattr(
+        dicomlab.export._Reading, "tables_fitted", lambda self: refits.append(1) or real(self)
+    )
+    loads_before = sum(1 for job in double.jobs.values() if "load" in job.resource["configuration"])
+    result = bq_lab.export_metadata("chunked", progress=False, workers=1, chunk_size=7)
+    assert result.counter == {"success": 81, "failure": 0} and refits == [1]
+    loads = sum(1 for job in double.jobs.values() if "load" in job.resource["configuration"])
+    assert loads == loads_before + 1
+    ours = bq_lab.query("latest_studies", limit=20, table="chunked")
+    pd.testing.assert_frame_equal(ours, exported_lab.query("latest_studies", limit=20))
+    assert (
+        result.columns == bq_lab.export_metadata("whole", progress=False, workers=1).columns
+    )  # one chunk: the same columns
