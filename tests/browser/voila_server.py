@@ -20,13 +20,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.integration.orthanc import free_port
+from tests import servers
 
 __all__ = ["CHROMIUM", "CHROMIUM_ARGS", "VoilaServer", "missing_reason"]
 
@@ -43,7 +40,6 @@ CHROMIUM_ARGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
 ]
 READY_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
 START_ATTEMPTS = 3
 
 
@@ -125,64 +121,45 @@ class VoilaServer:
         folder.mkdir(parents=True, exist_ok=True)
         env = private_environment(folder)
         for attempt in range(1, START_ATTEMPTS + 1):
-            port = free_port()
+            port = servers.free_port()
             log_path = folder / f"voila-{attempt}.log"
-            with log_path.open("wb") as log:
-                process = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "voila",
-                        str(notebook.resolve()),
-                        "--no-browser",
-                        "--Voila.ip=127.0.0.1",
-                        f"--Voila.port={port}",
-                        "--Voila.port_retries=0",
-                        "--show_tracebacks=True",
-                    ],
-                    cwd=notebook.resolve().parent,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # a Ctrl-C at the terminal reaches pytest only
-                )
+            process = servers.start_process(
+                [
+                    sys.executable,
+                    "-m",
+                    "voila",
+                    str(notebook.resolve()),
+                    "--no-browser",
+                    "--Voila.ip=127.0.0.1",
+                    f"--Voila.port={port}",
+                    "--Voila.port_retries=0",
+                    "--show_tracebacks=True",
+                ],
+                log_path,
+                cwd=notebook.resolve().parent,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # a Ctrl-C at the terminal reaches pytest only
+            )
             server = cls(process, port, folder, log_path)
             try:
-                server.wait_ready()
+                return servers.ready_or_stopped(server)
             except BaseException:
-                server.stop()
                 if attempt < START_ATTEMPTS and "already in use" in server.log():
                     continue
                 raise
-            return server
         raise AssertionError("unreachable")  # pragma: no cover
 
     def log(self) -> str:
         """What the server (and its kernels) printed so far."""
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
+        return servers.read_log(self.log_path)
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Poll a static file (cheap: no kernel starts) until it answers 200."""
-        probe = f"{self.url}voila/static/voila.js"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"Voilà exited with code {self.process.returncode}; "
-                    f"its log ({self.log_path}) ends with:\n{self.log()[-2000:]}"
-                )
-            try:
-                with urllib.request.urlopen(probe, timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"Voilà did not answer on {self.url} within {timeout:.0f} s")
+        probe, log = f"{self.url}voila/static/voila.js", self.log_path
+        servers.wait_ready(
+            self.process, probe, name="Voilà", log=log, timeout=timeout, interval=0.1
+        )
 
     def stop(self) -> None:
         """Stop the server and the kernels it started.
@@ -192,12 +169,7 @@ class VoilaServer:
         """
         if self.process.poll() is None:
             self.kernels.update(_children(self.process.pid))
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        servers.stop_process(self.process)
         for pid in self.kernels:
             if self._is_our_kernel(pid):  # not gone (the usual case), nor a reused pid
                 with contextlib.suppress(ProcessLookupError):

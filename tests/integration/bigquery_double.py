@@ -62,7 +62,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -75,6 +75,7 @@ from sqlglot.errors import SqlglotError
 
 from dicomlab.errors import QueryError
 from dicomlab.queries import translate
+from tests.servers import LocalHTTPServer
 
 __all__ = ["BigQueryApiError", "BigQueryDouble", "Recorded"]
 
@@ -488,15 +489,14 @@ class BigQueryDouble:
         self._con.execute("SET TimeZone = 'UTC'")
         self._tmp = tempfile.TemporaryDirectory(prefix="bigquery-double-")
         self._lock = threading.RLock()
-        self._httpd: ThreadingHTTPServer | None = None
+        self._http = LocalHTTPServer(_handler(self))
 
     # -- lifecycle and test helpers --
 
     @property
     def url(self) -> str:
         """``http://127.0.0.1:PORT``, the client's ``api_endpoint``."""
-        assert self._httpd is not None, "the double is not started"
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return self._http.url
 
     @property
     def duckdb(self) -> duckdb.DuckDBPyConnection:
@@ -504,16 +504,11 @@ class BigQueryDouble:
         return self._con.cursor()
 
     def start(self) -> BigQueryDouble:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
+        self._http.stop()
 
     def __enter__(self) -> BigQueryDouble:
         return self.start()

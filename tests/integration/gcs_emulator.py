@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,13 +27,13 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import requests
 
-from tests.integration.orthanc import free_port
+from tests import servers
 
 __all__ = ["DEFAULT_BUCKET", "PreconditionSession", "StorageEmulator", "missing_reason"]
 
 DEFAULT_BUCKET = "dicomlab-test"
 READY_TIMEOUT = 20.0
-STOP_TIMEOUT = 10.0
+LOG_NAME = "emulator.log"  # in the server's folder
 
 
 def missing_reason() -> str | None:
@@ -137,42 +134,17 @@ class StorageEmulator:
     def start(cls, folder: Path, bucket: str = DEFAULT_BUCKET) -> StorageEmulator:
         """Start the emulator with bucket ``bucket`` and wait until it answers."""
         folder.mkdir(parents=True, exist_ok=True)
-        port = free_port()
-        log = (folder / "emulator.log").open("wb")
+        port = servers.free_port()
         command = [sys.executable, "-m", "gcp_storage_emulator", "start", "--host=127.0.0.1"]
         command += [f"--port={port}", "--in-memory", f"--default-bucket={bucket}", "--quiet"]
-        process = subprocess.Popen(
-            command,
-            cwd=folder,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        server = cls(process, port, folder, bucket)
-        try:
-            server.wait_ready()
-        except BaseException:
-            server.stop()
-            raise
-        return server
+        process = servers.start_process(command, folder / LOG_NAME, cwd=folder)
+        return servers.ready_or_stopped(cls(process, port, folder, bucket))
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Poll the default bucket's metadata until it answers 200 (or the process dies)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"gcp-storage-emulator exited with code {self.process.returncode}; "
-                    f"see {self.folder / 'emulator.log'}"
-                )
-            try:
-                answer = requests.get(f"{self.url}/storage/v1/b/{self.bucket}", timeout=1)
-                if answer.status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"gcp-storage-emulator did not answer on {self.url} within {timeout} s")
+        probe, log = f"{self.url}/storage/v1/b/{self.bucket}", self.folder / LOG_NAME
+        name = "gcp-storage-emulator"
+        servers.wait_ready(self.process, probe, name=name, log=log, timeout=timeout)
 
     def client(self, session: requests.Session | None = None) -> Any:
         """A ``google.cloud.storage.Client`` for this emulator (anonymous, no project)."""
@@ -188,11 +160,4 @@ class StorageEmulator:
 
     def stop(self) -> None:
         """SIGTERM the process and wait for it (SIGKILL if it does not exit)."""
-        if self.process.poll() is not None:
-            return
-        os.kill(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        servers.stop_process(self.process)

@@ -32,9 +32,11 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.servers import LocalHTTPServer
 
 __all__ = [
     "HealthcareDouble",
@@ -184,25 +186,19 @@ class HealthcareDouble:
         self._failures: list[tuple[int, str]] = []
         self._ids = itertools.count(7_000_000_000_000_000_001)
         self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
+        self._http = LocalHTTPServer(_handler(self))
 
     @property
     def url(self) -> str:
         """``http://127.0.0.1:PORT`` (append ``/v1`` or ``/v1beta1``)."""
-        assert self._httpd is not None, "the double is not started"
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return self._http.url
 
     def start(self) -> HealthcareDouble:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
+        self._http.stop()
 
     def __enter__(self) -> HealthcareDouble:
         return self.start()

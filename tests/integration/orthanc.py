@@ -12,20 +12,18 @@ The server listens on a free port, answers only loopback clients
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests import servers
 
 __all__ = ["ORTHANC_BINARY", "ORTHANC_DICOMWEB_PLUGIN", "OrthancServer", "missing_reason"]
 
 ORTHANC_BINARY = Path("/usr/sbin/Orthanc")
 ORTHANC_DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 READY_TIMEOUT = 20.0
-STOP_TIMEOUT = 10.0
+LOG_NAME = "orthanc.log"  # in the server's folder: Orthanc logs to stderr without --logdir
 
 
 def missing_reason() -> str | None:
@@ -40,14 +38,6 @@ def missing_reason() -> str | None:
                 "(`make test` does so when run as root)"
             )
     return None
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def write_config(folder: Path, port: int) -> Path:
@@ -96,48 +86,17 @@ class OrthancServer:
     def start(cls, folder: Path) -> OrthancServer:
         """Start Orthanc with its state in ``folder`` and wait until it answers."""
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "logs").mkdir(exist_ok=True)
-        port = free_port()
+        port = servers.free_port()
         config = write_config(folder, port)
-        process = subprocess.Popen(
-            [str(ORTHANC_BINARY), f"--logdir={folder / 'logs'}", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        server = cls(process, port, folder)
-        try:
-            server.wait_ready()
-        except BaseException:
-            server.stop()
-            raise
-        return server
+        command = [str(ORTHANC_BINARY), str(config)]
+        process = servers.start_process(command, folder / LOG_NAME)
+        return servers.ready_or_stopped(cls(process, port, folder))
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Poll ``GET /system`` until it answers 200 (or the process dies)."""
-        import requests
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"Orthanc exited with code {self.process.returncode}; "
-                    f"see the logs in {self.folder / 'logs'}"
-                )
-            try:
-                if requests.get(f"{self.url}/system", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"Orthanc did not answer on {self.url} within {timeout:.0f} s")
+        probe, log = f"{self.url}/system", self.folder / LOG_NAME
+        servers.wait_ready(self.process, probe, name="Orthanc", log=log, timeout=timeout)
 
     def stop(self) -> None:
         """SIGTERM the process and wait for it (SIGKILL if it does not exit)."""
-        if self.process.poll() is not None:
-            return
-        os.kill(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        servers.stop_process(self.process)

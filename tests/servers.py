@@ -1,0 +1,158 @@
+"""Start, wait for and stop the throwaway servers that tests talk to.
+
+Two kinds. A subprocess (Orthanc, gcp-storage-emulator, Voilà): :func:`start_process`
+runs it with its output in a log file, :func:`wait_ready` polls until it answers
+(raising with its exit code and the end of its log if it dies or never does),
+:func:`ready_or_stopped` stops it when that fails and :func:`stop_process` ends it.
+An in-process ``http.server`` handler (the API doubles): :class:`LocalHTTPServer`.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+__all__ = [
+    "STOP_TIMEOUT",
+    "LocalHTTPServer",
+    "free_port",
+    "read_log",
+    "ready_or_stopped",
+    "start_process",
+    "stop_process",
+    "wait_ready",
+]
+
+STOP_TIMEOUT = 10.0
+LOG_TAIL = 2000
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _answers(url: str) -> bool:
+    """Whether ``GET url`` answers 200 within a second."""
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def read_log(log: Path) -> str:
+    """What a process wrote to ``log`` so far (``""`` when it cannot be read)."""
+    try:
+        return log.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def start_process(command: list[str], log: Path, **popen: Any) -> subprocess.Popen[bytes]:
+    """Start ``command`` with its stdout and stderr in ``log``; ``popen``: more Popen arguments."""
+    with log.open("wb") as out:
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, **popen)
+
+
+def wait_ready(
+    process: subprocess.Popen[bytes],
+    probe: str,
+    *,
+    name: str,
+    log: Path,
+    timeout: float,
+    interval: float = 0.05,
+) -> None:
+    """Poll ``GET probe`` until it answers 200; ``RuntimeError`` if ``process`` exits first or
+    ``timeout`` seconds pass. The error names the server ``name`` and ends with the tail of ``log``.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            problem = f"{name} exited with code {process.returncode}"
+            break
+        if _answers(probe):
+            return
+        time.sleep(interval)
+    else:
+        problem = f"{name} did not answer on {probe} within {timeout:.0f} s"
+    raise RuntimeError(f"{problem}; its log ({log}) ends with:\n{read_log(log)[-LOG_TAIL:]}")
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> None:
+    """SIGTERM ``process`` and wait for it (SIGKILL if it has not exited after ``timeout`` s)."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+class _Server(Protocol):
+    def wait_ready(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+ServerT = TypeVar("ServerT", bound=_Server)
+
+
+def ready_or_stopped(server: ServerT) -> ServerT:
+    """``server`` once its ``wait_ready()`` returns; if that raises, stop it and re-raise."""
+    try:
+        server.wait_ready()
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+class LocalHTTPServer:
+    """Serve a handler class on 127.0.0.1 (a free port) from a daemon thread.
+
+    :meth:`start` returns the base URL; :meth:`stop` shuts it down (and may be
+    called when not started). Also a context manager.
+    """
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], poll_interval: float = 0.05) -> None:
+        self.handler, self.poll_interval = handler, poll_interval
+        self._httpd: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        assert self._httpd is not None, "the server is not started"
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def start(self) -> str:
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self.handler)
+        self._httpd.daemon_threads = True
+        serve = self._httpd.serve_forever
+        threading.Thread(target=serve, args=(self.poll_interval,), daemon=True).start()
+        return self.url
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
