@@ -281,6 +281,10 @@ def _pool(plan: _Plan) -> Iterator[ProcessPoolExecutor | None]:
 
 def _warm_up() -> None:
     """Import what a worker needs (run first in each pool, while the store is listed)."""
+    import importlib
+
+    for name in ("dicomlab.chunks", "dicomlab.flatten", "dicomlab.arrow"):
+        importlib.import_module(name)
 
 
 def _process_context() -> Any:
