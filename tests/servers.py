@@ -15,15 +15,19 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
+from urllib.parse import parse_qs, unquote, urlsplit
 
 __all__ = [
     "STOP_TIMEOUT",
     "LocalHTTPServer",
+    "Recorded",
     "free_port",
     "read_log",
+    "read_request",
     "ready_or_stopped",
     "start_process",
     "stop_process",
@@ -119,6 +123,32 @@ def ready_or_stopped(server: ServerT) -> ServerT:
         server.stop()
         raise
     return server
+
+
+@dataclass
+class Recorded:
+    """One request as an API double saw it, and the status it answered.
+
+    ``body`` is what the double made of the raw bytes (JSON, or an upload's
+    metadata); ``media`` an upload's bytes.
+    """
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any
+    media: bytes | None = None
+    status: int = 0
+
+
+def read_request(handler: BaseHTTPRequestHandler) -> tuple[Recorded, bytes]:
+    """The request ``handler`` serves, as a :class:`Recorded` (body not parsed), and its bytes."""
+    parts = urlsplit(handler.path)
+    length = int(handler.headers.get("Content-Length") or 0)
+    raw = handler.rfile.read(length) if length else b""
+    headers = {k.lower(): v for k, v in handler.headers.items()}
+    return Recorded(handler.command, unquote(parts.path), parse_qs(parts.query), headers, None), raw
 
 
 class LocalHTTPServer:

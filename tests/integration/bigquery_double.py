@@ -65,7 +65,6 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import duckdb
 import pyarrow as pa
@@ -75,7 +74,7 @@ from sqlglot.errors import SqlglotError
 
 from dicomlab.errors import QueryError
 from dicomlab.queries import translate
-from tests.servers import LocalHTTPServer
+from tests.servers import LocalHTTPServer, Recorded, read_request
 
 __all__ = ["BigQueryApiError", "BigQueryDouble", "Recorded"]
 
@@ -136,19 +135,6 @@ def _invalid(message: str) -> BigQueryApiError:
 
 def _not_modelled(what: str) -> BigQueryApiError:
     return BigQueryApiError("notImplemented", f"The BigQuery double does not model {what}")
-
-
-@dataclass
-class Recorded:
-    """One request as the double saw it (``body``: JSON, or an upload's metadata)."""
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: Any
-    media: bytes | None = None
-    status: int = 0
 
 
 @dataclass
@@ -1009,11 +995,7 @@ def _handler(double: BigQueryDouble) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def _serve(self) -> None:
-            parts = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            rec = Recorded(self.command, unquote(parts.path), parse_qs(parts.query), headers, None)
+            rec, raw = read_request(self)
             with double._lock:
                 double.requests.append(rec)
                 try:

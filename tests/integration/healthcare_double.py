@@ -34,9 +34,8 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.servers import LocalHTTPServer
+from tests.servers import LocalHTTPServer, Recorded, read_request
 
 __all__ = [
     "HealthcareDouble",
@@ -109,18 +108,6 @@ class Outcome:
     failure: int = 0
     error: tuple[int, str] | None = None
     sample_errors: list[tuple[str, int, str]] = field(default_factory=list)
-
-
-@dataclass
-class Recorded:
-    """One request as the double saw it, and the status it answered."""
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: Any
-    status: int = 0
 
 
 @dataclass
@@ -408,11 +395,7 @@ def _handler(double: HealthcareDouble) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def _serve(self) -> None:
-            parts = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            rec = Recorded(self.command, unquote(parts.path), parse_qs(parts.query), headers, None)
+            rec, raw = read_request(self)
             with double._lock:
                 double.requests.append(rec)
                 try:
