@@ -99,13 +99,18 @@ def _flatten_file(path: str, source: str) -> FlatRow | str:
 
     try:
         with open(path, "rb") as handle:
-            row = flatten_part10(handle.read())
-    except OSError:
-        row = None  # pydicom's read below says what is wrong
+            data = handle.read()
+    except OSError:  # pydicom's read below says what is wrong
+        return _flatten_item(read_instance_metadata(path, source))
+    try:
+        row = flatten_part10(data)
     except Exception:  # the fast path must never lose a file pydicom can read
         logger.debug("fast flattening of %s failed", path, exc_info=True)
         row = None
-    return row if row is not None else _flatten_item(read_instance_metadata(path, source))
+    if row is not None:
+        return row
+    # Declined: pydicom reads the same bytes (the file is not read twice).
+    return _flatten_item(read_instance_metadata(path, source, data=data))
 
 
 def _flatten_item(item: MetadataItem) -> FlatRow | str:

@@ -7,6 +7,7 @@ DICOMweb-like index of the folder); images are rendered locally.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import re
@@ -32,11 +33,14 @@ logger = logging.getLogger(__name__)
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 
 
-def read_instance_metadata(path: str | os.PathLike[str], source: str) -> MetadataItem:
+def read_instance_metadata(
+    path: str | os.PathLike[str], source: str, *, data: bytes | None = None
+) -> MetadataItem:
     """Read one file's metadata (no pixel data), or say why it is not an instance.
 
     Never raises for a bad file: a file that is not DICOM, is truncated, is a
-    DICOMDIR or has no SOPInstanceUID comes back with ``error`` set.
+    DICOMDIR or has no SOPInstanceUID comes back with ``error`` set. ``data``:
+    the file's bytes when the caller has read them already.
 
     Examples
     --------
@@ -47,7 +51,7 @@ def read_instance_metadata(path: str | os.PathLike[str], source: str) -> Metadat
     from pydicom.errors import InvalidDicomError
 
     try:
-        ds = dcmread(path, stop_before_pixels=True)
+        ds = dcmread(path if data is None else io.BytesIO(data), stop_before_pixels=True)
     except (InvalidDicomError, OSError, ValueError, EOFError, KeyError) as exc:
         # pydicom's hint to pass force=True names an option our callers do not have.
         reason = str(exc).split(" Use force=True")[0]
