@@ -160,9 +160,16 @@ class RenderCache:
         finally:
             with self._lock:
                 self._holds -= 1
-                held, self._held = (self._held, []) if not self._holds else ([], self._held)
-            if held:
-                self._submit(held)
+                last = not self._holds
+            if last:
+                self._release()
+
+    def _release(self) -> None:
+        """Hand the held writes to the writer thread."""
+        with self._lock:
+            held, self._held = self._held, []
+        if held:
+            self._submit(held)
 
     def _submit(self, entries: list[tuple[Path, bytes]]) -> None:
         with self._lock:
@@ -173,10 +180,7 @@ class RenderCache:
 
     def flush(self) -> None:
         """Wait until every :meth:`put_soon` write is on disk (held ones included)."""
-        with self._lock:
-            held, self._held = self._held, []
-        if held:
-            self._submit(held)
+        self._release()
         with self._lock:
             writer = self._writer
         if writer is not None:
