@@ -405,15 +405,14 @@ class _Part10:
         self.data = data
         self.size = len(data)
         self.walk = _Walk()
-        self.encoding: str | None = None  # the top level's codec, once known
 
-    def elements(
-        self, pos: int, end: int, level: _Level, *, part: str, encoding: str
-    ) -> tuple[int, str]:
+    def elements(self, pos: int, end: int, level: _Level, *, part: str, encoding: str) -> int:
         """Read elements from ``pos`` to ``end`` into ``level``; the position after them.
 
         ``part`` is ``"meta"`` (group 0002), ``"top"`` (the data set, up to pixel
-        data) or ``"item"`` (a sequence item: ends at ``end`` or at its delimiter).
+        data; it may set its own ``encoding``), ``"item"`` (a defined-length
+        sequence item, up to ``end``) or ``"open item"`` (an undefined-length one,
+        up to its delimiter).
         """
         data, size, walk = self.data, self.size, self.walk
         last = -1
@@ -423,11 +422,11 @@ class _Part10:
             group, element, vr_code, length = _ELEMENT.unpack_from(data, pos)
             number = group << 16 | element
             if part == "meta" and group != 2:
-                return pos, encoding
+                return pos
             if part == "top" and number in _PIXEL_TAGS:
-                return pos, encoding
-            if part == "item" and number == _ITEM_END:
-                return pos + 8, encoding
+                return pos
+            if part.endswith("item") and number == _ITEM_END:
+                return pos + 8  # in a defined-length item, the caller declines
             if number <= last:
                 raise _Declined  # out of order or repeated: pydicom sorts and keeps the last
             last = number
@@ -472,9 +471,9 @@ class _Part10:
                     raise _Declined from None  # pydicom's conversion copes with bad bytes
                 _place(number, vr, items, length, level, walk)
             pos = stop
-        if part == "item" and end == size:
+        if part == "open item":
             raise _Declined  # an undefined-length item without its delimiter
-        return pos, encoding
+        return pos
 
     def sequence(self, pos: int, length: int, encoding: str) -> tuple[list[_Level], int]:
         """The flattened items of a sequence whose value starts at ``pos``."""
@@ -495,12 +494,12 @@ class _Part10:
                 raise _Declined
             level = _Level()
             if item_length == _UNDEFINED:
-                pos, _ = self.elements(pos, size, level, part="item", encoding=encoding)
+                pos = self.elements(pos, size, level, part="open item", encoding=encoding)
             else:
                 stop = pos + item_length
                 if stop > end:
                     raise _Declined
-                reached, _ = self.elements(pos, stop, level, part="item", encoding=encoding)
+                reached = self.elements(pos, stop, level, part="item", encoding=encoding)
                 if reached != stop:
                     raise _Declined  # an item delimiter inside a defined-length item
                 pos = stop
@@ -538,7 +537,7 @@ def flatten_part10(data: bytes) -> FlatRow | None:
     reader = _Part10(data)
     level = _Level()
     try:
-        pos, _ = reader.elements(132, len(data), level, part="meta", encoding=_DEFAULT_ENCODING)
+        pos = reader.elements(132, len(data), level, part="meta", encoding=_DEFAULT_ENCODING)
         transfer_syntax = level.values.get("TransferSyntaxUID")
         if not isinstance(transfer_syntax, str) or not _explicit_little_endian(transfer_syntax):
             return None
