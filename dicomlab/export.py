@@ -29,11 +29,10 @@ import math
 import os
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -51,6 +50,7 @@ from dicomlab.errors import DicomlabError, InvalidIdentifierError
 from dicomlab.schema import STREAMING_COLUMNS, Column, merge_columns
 from dicomlab.stores.base import FileStore, Store
 from dicomlab.warehouses.base import Warehouse, not_empty_error, validate_write_disposition
+from dicomlab.workers import shared_map, worker_pool
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -184,9 +184,11 @@ def export_store_metadata(
     progress
         Show a ``tqdm`` bar over instances with success and failure counts.
     workers
-        Processes that read and flatten files: ``None`` for one per CPU, ``1``
-        to do everything in this process. Stores without local files (DICOMweb)
-        are always read in this process.
+        Processes that read and flatten files: ``None`` for one per CPU (this
+        process loads the warehouse meanwhile), ``1`` to do everything in this
+        process. Worker processes are kept for the next export and stop once
+        idle for a while (:mod:`dicomlab.workers`). Stores without local files
+        (DICOMweb) are always read in this process.
     chunk_size
         Instances per chunk: bounds the memory of each worker and of each load.
     streaming_columns
@@ -266,17 +268,12 @@ def _main_is_importable() -> bool:
 
 @contextlib.contextmanager
 def _pool(plan: _Plan) -> Iterator[ProcessPoolExecutor | None]:
-    """A process pool for both passes, or ``None`` to work in this process."""
+    """The worker processes for pass 1 (kept for the next export), or ``None``."""
     if plan.workers < 2:
         yield None
         return
-    # This process is a worker too (see _shared_map): the pool has one process fewer.
-    pool = ProcessPoolExecutor(plan.workers - 1, mp_context=_process_context())
-    pool.submit(_warm_up)  # the workers import while this process lists the store
-    try:
+    with worker_pool(plan.workers, _warm_up) as pool:
         yield pool
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _warm_up() -> None:
@@ -285,18 +282,6 @@ def _warm_up() -> None:
 
     for name in ("dicomlab.chunks", "dicomlab.flatten", "dicomlab.arrow"):
         importlib.import_module(name)
-
-
-def _process_context() -> Any:
-    """``forkserver`` where there is one: safe beside threads (DuckDB, tqdm), quick to start.
-
-    Nothing is preloaded in the fork server: the first ``submit`` would wait for
-    it. Each worker imports what it needs while this process works.
-    """
-    import multiprocessing
-
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
 class _SchemaChanged(Exception):
@@ -385,8 +370,15 @@ def _flatten_chunks(
         )
         if pool is None:
             yield from (flatten_files(*task) for task in tasks)
-        else:
-            yield from _shared_map(pool, flatten_files, tasks, plan.workers - 1)
+            return
+        try:
+            yield from shared_map(pool, flatten_files, tasks, plan.workers)
+        except BrokenProcessPool as exc:
+            raise DicomlabError(
+                "a worker process of the export died (out of memory, or a script without an "
+                "`if __name__ == '__main__':` guard); run the export from a guarded script, "
+                "or pass workers=1 to read in this process"
+            ) from exc
         return
     # Read lazily, one instance at a time: a chunk holds flattened rows, never datasets.
     # Stores that receive DICOM JSON (DICOMweb) hand it over as is: no Dataset round trip.
@@ -410,71 +402,6 @@ def _with_streaming_columns(tables: Iterator[pa.Table], when: datetime) -> Itera
         rows = table.num_rows
         table = table.append_column(type_field, pa.array(["CREATE"] * rows, type_field.type))
         yield table.append_column(updated_field, pa.array([when] * rows, updated_field.type))
-
-
-def _shared_map(
-    pool: Executor, fn: Callable[..., _T], tasks: Iterable[tuple[Any, ...]], feeders: int
-) -> Iterator[_T]:
-    """``fn(*task)`` for each task, results in task order: in the pool and in this process.
-
-    Tasks are taken from one queue by ``feeders`` threads, each keeping one task
-    in the pool (one per pool process), and by this process itself between
-    yields: no task waits in a queue while a process is idle, so all finish
-    together. At most ``feeders + 1`` tasks run at once.
-    """
-    lock = threading.Lock()
-    pending = enumerate(tasks)
-    results: dict[int, _T] = {}
-    errors: list[BaseException] = []
-    stop = threading.Event()
-
-    def take() -> tuple[int, tuple[Any, ...]] | None:
-        with lock:
-            if stop.is_set():
-                return None
-            return next(pending, None)
-
-    def feed() -> None:
-        try:
-            while (task := take()) is not None:
-                index, args = task
-                value = pool.submit(fn, *args).result()
-                with lock:
-                    results[index] = value
-        except BaseException as exc:  # handed to the caller's thread
-            errors.append(exc)
-            stop.set()
-
-    threads = [threading.Thread(target=feed, daemon=True) for _ in range(feeders)]
-    for thread in threads:
-        thread.start()
-    done = 0
-    try:
-        while (task := take()) is not None:
-            index, args = task
-            value = fn(*args)
-            with lock:
-                results[index] = value
-            while done in results:
-                yield results.pop(done)
-                done += 1
-        for thread in threads:
-            thread.join()
-        if errors:
-            raise errors[0]
-        while done in results:
-            yield results.pop(done)
-            done += 1
-    except BrokenProcessPool as exc:
-        raise DicomlabError(
-            "a worker process of the export died (out of memory, or a script without an "
-            "`if __name__ == '__main__':` guard); run the export from a guarded script, "
-            "or pass workers=1 to read in this process"
-        ) from exc
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
 
 
 def _batched(items: Iterable[_T], size: int) -> Iterator[list[_T]]:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,7 +13,7 @@ import pytest
 import dicomlab
 import dicomlab.export
 from dicomlab.errors import AlreadyExistsError, DicomlabError, InvalidIdentifierError
-from dicomlab.export import _shared_map, export_store_metadata
+from dicomlab.export import export_store_metadata
 from dicomlab.stores.base import FileStore, MetadataItem
 from dicomlab.stores.folder import FolderStore
 from dicomlab.synthetic import CohortPosition, build_instance, generate_cohort
@@ -127,40 +124,6 @@ def test_rows_keep_store_order(cohort, tmp_path):
         for _, p in FolderStore(cohort).iter_paths()
     ]
     assert loaded == on_disk
-
-
-def test_shared_map_keeps_order_bounds_the_pool_and_works_here_too():
-    caller = threading.get_ident()
-    ran_here: list[int] = []
-    running, peak = [0], [0]
-    lock = threading.Lock()
-
-    def work(i: int) -> int:
-        with lock:
-            running[0] += 1
-            peak[0] = max(peak[0], running[0])
-        if threading.get_ident() == caller:
-            ran_here.append(i)
-        time.sleep(0.002 if i % 3 else 0.01)  # uneven tasks
-        with lock:
-            running[0] -= 1
-        return i * i
-
-    with ThreadPoolExecutor(4) as pool:
-        results = list(_shared_map(pool, work, ((i,) for i in range(60)), feeders=2))
-    assert results == [i * i for i in range(60)]  # in order
-    assert peak[0] <= 3  # two feeders' tasks in the pool, one here
-    assert 0 < len(ran_here) < 60  # the caller worked too
-
-
-def test_shared_map_passes_errors_on():
-    def work(i: int) -> int:
-        if i == 7:
-            raise OSError("disk full")
-        return i
-
-    with ThreadPoolExecutor(2) as pool, pytest.raises(OSError, match="disk full"):
-        list(_shared_map(pool, work, ((i,) for i in range(30)), feeders=1))
 
 
 def _bad_store(folder: Path, cohort: Path) -> Path:

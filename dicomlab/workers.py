@@ -1,0 +1,227 @@
+"""Worker processes of the client-side export, kept between exports.
+
+Starting a worker costs a new interpreter and its imports (pydicom, pyarrow,
+pandas): about half a second of CPU, which a short export on two cores cannot
+hide. The first export of a Python process starts its workers; they are then
+kept for the next export with as many workers, and stop once idle for
+:data:`IDLE_SECONDS`, at :func:`shutdown_workers`, or when Python exits. An
+export that fails does not keep its workers.
+
+:func:`shared_map` spreads tasks over the pool and hands the results out in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+__all__ = ["IDLE_SECONDS", "shared_map", "shutdown_workers", "worker_pool"]
+
+logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+#: Seconds an idle pool is kept for the next export before its processes stop.
+IDLE_SECONDS = 600.0
+
+
+def process_context() -> Any:
+    """``forkserver`` where there is one: safe beside threads (DuckDB, tqdm), quick to start.
+
+    Nothing is preloaded in the fork server: the first ``submit`` would wait for
+    it. Each worker imports what it needs while this process works.
+    """
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+class _KeptPool:
+    """One process pool kept between uses, stopped after :data:`IDLE_SECONDS` idle."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._size = 0
+        self._in_use = False
+        self._timer: threading.Timer | None = None
+
+    @contextlib.contextmanager
+    def use(self, size: int, warm_up: Callable[[], Any]) -> Iterator[ProcessPoolExecutor]:
+        """The kept pool of ``size`` processes (started, with ``warm_up``, if need be).
+
+        While another caller uses the kept pool, this one gets a pool of its
+        own, stopped after use. A use that raises stops the pool it used.
+        """
+        with self._lock:
+            kept = not self._in_use
+            if kept:
+                self._cancel_timer()
+                if self._pool is None or self._size != size or not _alive(self._pool, warm_up):
+                    self._stop()
+                    self._pool, self._size = _start(size, warm_up), size
+                self._in_use = True
+            pool = self._pool if kept else None
+        if pool is None:  # another caller has the kept pool
+            pool = _start(size, warm_up)
+        try:
+            yield pool
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            if kept:
+                with self._lock:
+                    self._pool, self._in_use = None, False
+            raise
+        if not kept:
+            pool.shutdown(wait=True)
+            return
+        with self._lock:
+            self._in_use = False
+            self._timer = threading.Timer(IDLE_SECONDS, self._expire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def shutdown(self) -> bool:
+        """Stop the kept pool unless it is in use; whether there was one to stop."""
+        with self._lock:
+            if self._in_use or self._pool is None:
+                return False
+            self._cancel_timer()
+            self._stop()
+            return True
+
+    def _expire(self) -> None:
+        if self.shutdown():
+            logger.info("stopped the export's idle worker processes")
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _stop(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool, self._size = None, 0
+
+    @property
+    def pool(self) -> ProcessPoolExecutor | None:
+        """The kept pool, if any (for tests)."""
+        return self._pool
+
+
+def _start(size: int, warm_up: Callable[[], Any]) -> ProcessPoolExecutor:
+    pool = ProcessPoolExecutor(size, mp_context=process_context())
+    pool.submit(warm_up)  # the workers import while this process goes on
+    return pool
+
+
+def _alive(pool: ProcessPoolExecutor, warm_up: Callable[[], Any]) -> bool:
+    """Whether ``pool`` takes work (none of its processes died while it was kept)."""
+    try:
+        pool.submit(warm_up)  # quick: the imports are done
+    except (BrokenProcessPool, RuntimeError):
+        return False
+    return True
+
+
+_KEPT = _KeptPool()
+
+
+def worker_pool(size: int, warm_up: Callable[[], Any]) -> contextlib.AbstractContextManager[Any]:
+    """A pool of ``size`` worker processes, kept for the next call once this one ends.
+
+    ``warm_up`` (a module-level function) runs first in a new pool: it imports
+    what the tasks need while the caller goes on.
+    """
+    return _KEPT.use(size, warm_up)
+
+
+def shutdown_workers() -> bool:
+    """Stop the export's idle worker processes now, rather than after :data:`IDLE_SECONDS`.
+
+    Returns whether there were any. Worker processes of an export still running
+    are left alone.
+
+    >>> shutdown_workers() in (True, False)
+    True
+    """
+    return _KEPT.shutdown()
+
+
+def shared_map(
+    pool: Executor,
+    fn: Callable[..., _T],
+    tasks: Iterable[tuple[Any, ...]],
+    feeders: int,
+) -> Iterator[_T]:
+    """``fn(*task)`` for each task in ``pool``, results in task order as soon as they are in.
+
+    ``feeders`` threads each keep one task in the pool (one per pool process)
+    and take the next from one queue when it is done: no task waits in a
+    queue while a process is idle, so all finish together. This thread only
+    hands out the results: a thread that computed here would hold the GIL
+    the feeders need to hand the pool its next task (reading files, it
+    would even starve them: each system call takes the GIL back at once).
+
+    Errors are raised here; a dead pool process raises
+    :class:`~concurrent.futures.process.BrokenProcessPool`.
+    """
+    cond = threading.Condition(threading.Lock())
+    pending = enumerate(tasks)
+    results: dict[int, _T] = {}
+    errors: list[BaseException] = []
+    running = [feeders]
+    stop = threading.Event()
+
+    def take() -> tuple[int, tuple[Any, ...]] | None:
+        with cond:
+            return None if stop.is_set() else next(pending, None)
+
+    def feed() -> None:
+        try:
+            while (task := take()) is not None:
+                index, args = task
+                value = pool.submit(fn, *args).result()
+                with cond:
+                    results[index] = value
+                    cond.notify()
+        except BaseException as exc:  # handed to the caller's thread
+            with cond:
+                errors.append(exc)
+                stop.set()
+        finally:
+            with cond:
+                running[0] -= 1
+                cond.notify()
+
+    def in_order() -> list[_T]:
+        """The results next in order, once there is one (none: all done); or a feeder's error."""
+        with cond:
+            while not errors and done not in results and running[0]:
+                cond.wait()
+            if errors:
+                raise errors[0]
+            batch: list[_T] = []
+            while (index := done + len(batch)) in results:
+                batch.append(results.pop(index))
+            return batch
+
+    threads = [threading.Thread(target=feed, daemon=True) for _ in range(feeders)]
+    for thread in threads:
+        thread.start()
+    done = 0
+    try:
+        while batch := in_order():
+            for value in batch:
+                done += 1
+                yield value
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
