@@ -136,6 +136,7 @@ class Lab:
             Show a progress bar with success and failure counts.
         workers
             Processes that read files: ``None`` for one per CPU, ``1`` for none.
+            They are kept for the next export (:mod:`dicomlab.workers`).
         chunk_size
             Instances per chunk; memory stays bounded whatever the store's size.
         streaming_columns
