@@ -66,6 +66,14 @@ def _pid(pool) -> int:
     return int(pool.submit(os.getpid).result(timeout=60))
 
 
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("store")
+    shape = {"studies_per_patient": 1, "series_per_study": 1, "instances_per_series": 4}
+    assert generate_cohort(folder, seed=3, patients=2, **shape) == 8
+    return folder
+
+
 def _export(folder: Path, db: Path) -> int:
     result = export_store_metadata(
         FolderStore(folder), DuckDBWarehouse(db), table="t", workers=2, progress=False
@@ -74,26 +82,15 @@ def _export(folder: Path, db: Path) -> int:
     return result.success
 
 
-def test_exports_keep_their_workers_until_shut_down(tmp_path):
-    assert (
-        generate_cohort(
-            tmp_path / "store",
-            seed=3,
-            patients=2,
-            studies_per_patient=1,
-            series_per_study=1,
-            instances_per_series=4,
-        )
-        == 8
-    )
+def test_exports_keep_their_workers_until_shut_down(store, tmp_path):
     shutdown_workers()
-    assert _export(tmp_path / "store", tmp_path / "a.duckdb") == 8
+    assert _export(store, tmp_path / "a.duckdb") == 8
     pool = dicomlab.workers._KEPT.pool
     assert pool is not None
     workers = set(pool._processes)  # pid -> process
     assert len(workers) == 2
     assert os.getpid() not in workers
-    assert _export(tmp_path / "store", tmp_path / "b.duckdb") == 8
+    assert _export(store, tmp_path / "b.duckdb") == 8
     assert dicomlab.workers._KEPT.pool is pool  # the same processes did the second export
     assert set(pool._processes) == workers
     assert shutdown_workers() is True
@@ -168,23 +165,12 @@ def _die(files, spill):  # runs in a worker process, by reference
     os._exit(3)
 
 
-def test_a_worker_that_dies_fails_the_export_clearly_and_is_not_kept(tmp_path, monkeypatch):
-    assert (
-        generate_cohort(
-            tmp_path / "store",
-            seed=4,
-            patients=1,
-            studies_per_patient=1,
-            series_per_study=1,
-            instances_per_series=6,
-        )
-        == 6
-    )
+def test_a_worker_that_dies_fails_the_export_clearly_and_is_not_kept(store, tmp_path, monkeypatch):
     monkeypatch.setattr(dicomlab.export, "flatten_files", _die)
     with pytest.raises(DicomlabError, match="worker process of the export died") as caught:
-        _export(tmp_path / "store", tmp_path / "a.duckdb")
+        _export(store, tmp_path / "a.duckdb")
     assert isinstance(caught.value.__cause__, BrokenProcessPool)
     assert dicomlab.workers._KEPT.pool is None
     assert not DuckDBWarehouse(tmp_path / "a.duckdb").tables()  # nothing was loaded
     monkeypatch.undo()
-    assert _export(tmp_path / "store", tmp_path / "b.duckdb") == 6
+    assert _export(store, tmp_path / "b.duckdb") == 8
