@@ -33,7 +33,8 @@ def process_context() -> Any:
     """``forkserver`` where there is one: safe beside threads (DuckDB, tqdm), quick to start.
 
     Nothing is preloaded in the fork server: the first ``submit`` would wait for
-    it. Each worker imports what it needs while this process works.
+    it. Each worker imports what it needs (``warm_up``) while this process
+    lists the store.
     """
     import multiprocessing
 
@@ -56,7 +57,10 @@ class _KeptPool:
         """The kept pool of ``size`` processes (started, with ``warm_up``, if need be).
 
         While another caller uses the kept pool, this one gets a pool of its
-        own, stopped after use. A use that raises stops the pool it used.
+        own, stopped after use. A use that raises stops the pool it used. A
+        kept process that died since the last use is noticed here, and the
+        pool replaced, once the pool has seen it die (a process killed a
+        moment before fails that use, with ``BrokenProcessPool``).
         """
         with self._lock:
             kept = not self._in_use
