@@ -20,9 +20,15 @@ Targets: a/c >= 2 (ours at least twice as fast as the sequential loop);
 c/b <= 1.25 (ours takes at most 1.25x the ceiling's time, i.e. reaches at
 least 0.8x its throughput); first thumbnail < 1 s.
 
+With ``--profile SECONDS``, the ceiling then runs in a loop for that long
+under ``perf record`` (Orthanc, where Linux ``perf`` is installed) and
+``py-spy record`` (this process, where ``py-spy`` is installed), and their
+summaries are printed: where each side's time goes.
+
 Usage::
 
     python bench/retrieve.py             # N = 48
+    python bench/retrieve.py --profile 6
     python bench/retrieve.py --quick     # a tiny smoke run
 """
 
@@ -70,11 +76,92 @@ def cpu_use(server_pid: int, run: Callable[[], object], times: int) -> dict[str,
     return {**used, "wall": wall, "cpus": cpus, "share": share}
 
 
+def profile(server_pid: int, ceiling: Callable[[], object], seconds: float) -> list[str]:
+    """Summaries of ``perf`` (the server) and ``py-spy`` (this process) while ``ceiling`` loops."""
+    import shutil
+    import threading
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench-profile-"))
+    perf = shutil.which("perf")
+    spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            ceiling()
+
+    looping = threading.Thread(target=loop)
+    looping.start()
+    try:
+        _record(perf, spy, server_pid, seconds, scratch)
+    finally:
+        stop.set()
+        looping.join()
+    lines = [_server_profile(perf, scratch / "server.perf"), _client_profile(spy, scratch)]
+    shutil.rmtree(scratch, ignore_errors=True)
+    return lines
+
+
+def _record(perf: str | None, spy: str | None, pid: int, seconds: float, scratch: Path) -> None:
+    import math
+    import os
+    import subprocess
+
+    commands = []
+    if perf:
+        commands.append([perf, "record", "-F", "499", "-g", "-p", str(pid)])
+        commands[-1] += ["-o", str(scratch / "server.perf"), "--", "sleep", str(seconds)]
+    if spy:
+        commands.append([spy, "record", "--idle", "--threads", "-r", "200", "-f", "raw"])
+        commands[-1] += ["-d", str(math.ceil(seconds)), "-o", str(scratch / "client.txt")]
+        commands[-1] += ["-p", str(os.getpid())]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    for process in [subprocess.Popen(command, **quiet) for command in commands]:
+        process.wait()
+
+
+def _server_profile(perf: str | None, data: Path) -> str:
+    """Orthanc's samples by library, from ``perf report``."""
+    import subprocess
+
+    if not perf:
+        return "perf not found (Debian: apt-get install linux-perf): no server profile"
+    if not data.exists():
+        return "perf record failed: no server profile"
+    command = [perf, "report", "-i", str(data), "--stdio", "--no-children", "--sort", "dso"]
+    report = subprocess.run([*command, "-g", "none"], capture_output=True, text=True).stdout
+    shares = [line.split(maxsplit=1) for line in report.splitlines() if "%" in line[:12]]
+    top = ", ".join(f"{name.strip()} {share}" for share, name in shares[:10])
+    return f"server (perf, Orthanc's samples by library): {top}"
+
+
+def _client_profile(spy: str | None, scratch: Path) -> str:
+    """The leaf frames of this process's threads but the main one, from ``py-spy``."""
+    from collections import Counter
+
+    if not spy:
+        return "py-spy not found (pip install py-spy): no client profile"
+    if not (scratch / "client.txt").exists():
+        return "py-spy record failed: no client profile"
+    leaves: Counter[str] = Counter()
+    for line in (scratch / "client.txt").read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        if len(frames) > 1 and "MainThread" not in frames[0]:  # not the thread waiting here
+            leaves[frames[-1].split(" (")[0]] += int(count)
+    total = sum(leaves.values()) or 1
+    top = ", ".join(f"{name} {n / total:.0%}" for name, n in leaves.most_common(6))
+    return f"client (py-spy, leaf frames of the ceiling's threads, idle included): {top}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=48, help="thumbnails per run")
     parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--quick", action="store_true", help="8 thumbnails, one run")
+    parser.add_argument(
+        "--profile", type=float, metavar="SECONDS", help="then profile the ceiling for SECONDS"
+    )
     args = parser.parse_args()
     if args.quick:
         args.n, args.repeat = 8, 1
@@ -136,6 +223,9 @@ def main() -> int:
         runs = 1 if args.quick else 10
         busy = cpu_use(server.process.pid, ceiling, runs)
         alone = cpu_use(server.process.pid, sequential, runs)
+        profiles = (
+            [] if args.profile is None else profile(server.process.pid, ceiling, args.profile)
+        )
         cold = DICOMwebStore(server.dicomweb_url)
         first = median_time(
             lambda: cold.fetch_thumbnails(rows.head(1), size=SIZE, progress=False), 1
@@ -166,6 +256,8 @@ def main() -> int:
         f"{alone['share']:.0%}); at the ceiling's CPU per image, even the whole machine "
         f"would give at most {best:.2f}x the loop"
     )
+    for line in profiles:
+        print(line)
     report("rendered thumbnails: speed-up over a sequential loop (a/c)", c, a, ">=",
            TARGET_A_OVER_C, ratio=a / c)  # fmt: skip
     report("rendered thumbnails: ours / raw ceiling (c/b)", c, b, "<=", TARGET_C_OVER_B)

@@ -14,9 +14,12 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "retrieve.py"
 
 
 @pytest.mark.skipif(missing_reason() is not None, reason=f"Orthanc: {missing_reason()}")
-def test_bench_retrieve_quick_prints_the_ratios():
+def test_bench_retrieve_quick_prints_the_ratios_and_profiles():
     done = subprocess.run(
-        [sys.executable, str(BENCH), "--quick"], capture_output=True, text=True, timeout=300
+        [sys.executable, str(BENCH), "--quick", "--profile", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
@@ -25,3 +28,11 @@ def test_bench_retrieve_quick_prints_the_ratios():
     for step in ("(a) sequential", "(b) raw parallel", "(c) ours", "first thumbnail"):
         assert any(line.startswith(step) for line in lines), step
     assert float(lines[-2].split()[1]) > 0 and float(lines[-1].split()[1]) > 0
+    # the profiles, or why there is none (perf and py-spy need the rights to trace)
+    server = [line for line in lines if line.startswith(("server (perf", "perf "))]
+    client = [line for line in lines if line.startswith(("client (py-spy", "py-spy "))]
+    assert len(server) == 1 and len(client) == 1, lines
+    if server[0].startswith("server"):
+        assert "Orthanc" in server[0] and "%" in server[0]
+    if client[0].startswith("client"):
+        assert "%" in client[0]
