@@ -4,8 +4,8 @@ Starting a worker costs a new interpreter and its imports (pydicom, pyarrow,
 pandas): about half a second of CPU, which a short export on two cores cannot
 hide. The first export of a Python process starts its workers; they are then
 kept for the next export with as many workers, and stop once idle for
-:data:`IDLE_SECONDS`, at :func:`shutdown_workers`, or when Python exits. An
-export that fails does not keep its workers.
+:data:`IDLE_SECONDS`, at :func:`shutdown_workers`, or when Python exits. A
+pool whose process died is not kept.
 
 :func:`shared_map` spreads tasks over the pool and hands the results out in order.
 """
@@ -33,8 +33,8 @@ def process_context() -> Any:
     """``forkserver`` where there is one: safe beside threads (DuckDB, tqdm), quick to start.
 
     Nothing is preloaded in the fork server: the first ``submit`` would wait for
-    it. Each worker imports what it needs (``warm_up``) while this process
-    lists the store.
+    it. Each worker imports what it needs (``warm_up``) as it starts, while
+    this process lists the store.
     """
     import multiprocessing
 
@@ -57,16 +57,17 @@ class _KeptPool:
         """The kept pool of ``size`` processes (started, with ``warm_up``, if need be).
 
         While another caller uses the kept pool, this one gets a pool of its
-        own, stopped after use. A use that raises stops the pool it used. A
-        kept process that died since the last use is noticed here, and the
-        pool replaced, once the pool has seen it die (a process killed a
-        moment before fails that use, with ``BrokenProcessPool``).
+        own, stopped after use. A pool that no longer works (a process died)
+        is not kept: after a use, or before one, once the pool has seen the
+        process die (a process killed a moment before fails that use, with
+        ``BrokenProcessPool``). Tasks still running after a use that raised
+        finish in the background.
         """
         with self._lock:
             kept = not self._in_use
             if kept:
                 self._cancel_timer()
-                if self._pool is None or self._size != size or not _alive(self._pool, warm_up):
+                if self._pool is None or self._size != size or not _alive(self._pool):
                     self._stop()
                     self._pool, self._size = _start(size, warm_up), size
                 self._in_use = True
@@ -75,17 +76,19 @@ class _KeptPool:
             pool = _start(size, warm_up)
         try:
             yield pool
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
+        finally:
             if kept:
-                with self._lock:
-                    self._pool, self._in_use = None, False
-            raise
-        if not kept:
-            pool.shutdown(wait=True)
-            return
+                self._release()
+            else:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def _release(self) -> None:
+        """The kept pool is free again: kept while idle if it still works, else stopped."""
         with self._lock:
             self._in_use = False
+            if self._pool is not None and not _alive(self._pool):
+                self._stop()
+                return
             self._timer = threading.Timer(IDLE_SECONDS, self._expire)
             self._timer.daemon = True
             self._timer.start()
@@ -120,15 +123,16 @@ class _KeptPool:
 
 
 def _start(size: int, warm_up: Callable[[], Any]) -> ProcessPoolExecutor:
-    pool = ProcessPoolExecutor(size, mp_context=process_context())
-    pool.submit(warm_up)  # the workers import while this process goes on
+    pool = ProcessPoolExecutor(size, mp_context=process_context(), initializer=warm_up)
+    for _ in range(size):  # one process starts per task: all start now, and warm up
+        pool.submit(int)  # while this process goes on
     return pool
 
 
-def _alive(pool: ProcessPoolExecutor, warm_up: Callable[[], Any]) -> bool:
+def _alive(pool: ProcessPoolExecutor) -> bool:
     """Whether ``pool`` takes work (none of its processes died while it was kept)."""
     try:
-        pool.submit(warm_up)  # quick: the imports are done
+        pool.submit(int)
     except (BrokenProcessPool, RuntimeError):
         return False
     return True
@@ -140,8 +144,8 @@ _KEPT = _KeptPool()
 def worker_pool(size: int, warm_up: Callable[[], Any]) -> contextlib.AbstractContextManager[Any]:
     """A pool of ``size`` worker processes, kept for the next call once this one ends.
 
-    ``warm_up`` (a module-level function) runs first in a new pool: it imports
-    what the tasks need while the caller goes on.
+    ``warm_up`` (a module-level function) runs in each new process as it
+    starts: it imports what the tasks need while the caller goes on.
     """
     return _KEPT.use(size, warm_up)
 

@@ -62,6 +62,12 @@ def test_shared_map_passes_errors_on():
         list(shared_map(pool, work, ((i,) for i in range(30)), feeders=1))
 
 
+def _loaded(names: list[str]) -> dict[str, bool]:  # runs in a worker process
+    import sys
+
+    return {name: name in sys.modules for name in names}
+
+
 def _pid(pool) -> int:
     return int(pool.submit(os.getpid).result(timeout=60))
 
@@ -93,6 +99,9 @@ def test_exports_keep_their_workers_until_shut_down(store, tmp_path):
     assert _export(store, tmp_path / "b.duckdb") == 8
     assert dicomlab.workers._KEPT.pool is pool  # the same processes did the second export
     assert set(pool._processes) == workers
+    # each worker warmed up as it started: pydicom imported, pandas kept out of pyarrow's way
+    loaded = [pool.submit(_loaded, ["pydicom", "pandas"]).result() for _ in range(4)]
+    assert loaded == [{"pydicom": True, "pandas": False}] * 4
     assert shutdown_workers() is True
     assert dicomlab.workers._KEPT.pool is None
     assert shutdown_workers() is False
@@ -118,7 +127,12 @@ def test_a_dead_kept_worker_is_replaced():
     deadline = time.monotonic() + 30
     while _alive(worker) and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(0.2)  # the pool notices its dead process
+    while time.monotonic() < deadline:  # until the pool has noticed its dead process
+        try:
+            pool.submit(int)
+        except BrokenProcessPool:
+            break
+        time.sleep(0.05)
     with kept.use(1, os.getpid) as again:
         assert again is not pool
         assert _pid(again) != worker
@@ -133,7 +147,7 @@ def _alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
-def test_a_second_user_gets_a_pool_of_its_own_and_a_failure_drops_the_pool():
+def test_a_second_user_gets_a_pool_of_its_own():
     kept = _KeptPool()
     with kept.use(1, os.getpid) as first:
         with kept.use(1, os.getpid) as second:
@@ -142,12 +156,24 @@ def test_a_second_user_gets_a_pool_of_its_own_and_a_failure_drops_the_pool():
         with pytest.raises(RuntimeError):  # the private pool was shut down after use
             second.submit(os.getpid)
         assert kept.pool is first
-    with pytest.raises(ValueError, match="boom"), kept.use(1, os.getpid) as pool:
-        assert pool is first
-        raise ValueError("boom")
-    assert kept.pool is None
+    assert kept.shutdown() is True
     with pytest.raises(RuntimeError):
         first.submit(os.getpid)
+
+
+def test_a_failed_use_keeps_a_working_pool_and_drops_a_broken_one():
+    kept = _KeptPool()
+    with pytest.raises(ValueError, match="boom"), kept.use(1, os.getpid) as pool:
+        raise ValueError("boom")
+    assert kept.pool is pool
+    worker = _pid(pool)
+    with pytest.raises(BrokenProcessPool), kept.use(1, os.getpid) as again:
+        assert again is pool and _pid(again) == worker
+        again.submit(os._exit, 3).result(timeout=60)
+    assert kept.pool is None
+    with kept.use(1, os.getpid) as fresh:
+        assert fresh is not pool and _pid(fresh) != worker
+    assert kept.shutdown() is True
 
 
 def test_a_pool_of_another_size_replaces_the_kept_one():
