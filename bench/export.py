@@ -15,9 +15,10 @@ fresh subprocess with its imports done before the clock starts:
      up before the clock: the speed-up this machine gives the floor itself;
 
 with the peak RSS of the measuring process (exact, ``getrusage``) and of its
-whole process tree, workers included (sampled with psutil every 20 ms).
-(a), (b), (c) and (d) run ``--repeat`` times, interleaved, and the medians
-count: the timings of a shared 2-core machine drift by 20 % or more.
+whole process tree, workers included (sampled with psutil every 20 ms, by
+this parent process). (a), (b), (c), (c0) and (d) run ``--repeat`` times,
+interleaved, and the medians count: the timings of a shared 2-core machine
+drift by 20 % or more.
 
 Targets: b/a <= 1.3; b/c >= 1.7 on 2 cores; peak RSS < 1 GiB and flat in N.
 Also printed: b/c0, and (b/c) / (a/d), the export's speed-up against the floor's own.
@@ -104,6 +105,7 @@ class TreeRss:
             root = psutil.Process(self.pid)
         except psutil.Error:
             return
+        tree = [root]
         while not self._stop.is_set():
             total = 0
             with contextlib.suppress(psutil.Error):
@@ -224,7 +226,7 @@ def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run_ratios(folder: Path, scratch: Path, cpus: int, repeat: int) -> None:
-    """Steps (a), (a'), (b), (c), (d) on one cohort, then the ratios as the last lines."""
+    """Steps (a), (a'), (b), (c), (c0), (d) on one cohort, then the ratios as the last lines."""
     from dicomlab.stores.folder import FolderStore
 
     warm = folder.with_name(folder.name + "-warm")  # for the export that starts the workers

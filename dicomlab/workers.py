@@ -29,7 +29,7 @@ _T = TypeVar("_T")
 IDLE_SECONDS = 600.0
 
 
-def process_context() -> Any:
+def _process_context() -> Any:
     """``forkserver`` where there is one: safe beside threads (DuckDB, tqdm), quick to start.
 
     Nothing is preloaded in the fork server: the first ``submit`` would wait for
@@ -123,7 +123,7 @@ class _KeptPool:
 
 
 def _start(size: int, warm_up: Callable[[], Any]) -> ProcessPoolExecutor:
-    pool = ProcessPoolExecutor(size, mp_context=process_context(), initializer=warm_up)
+    pool = ProcessPoolExecutor(size, mp_context=_process_context(), initializer=warm_up)
     for _ in range(size):  # one process starts per task: all start now, and warm up
         pool.submit(int)  # while this process goes on
     return pool
