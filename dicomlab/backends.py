@@ -43,6 +43,75 @@ def _unsupported(kind: str, spec: str, forms: str) -> UnsupportedBackendError:
     return UnsupportedBackendError(f"{kind} {spec!r} is not understood; accepted: {forms}")
 
 
+def spec_text(kind: str, spec: object, forms: str) -> str | None:
+    """``spec`` as text when it is a ``str`` or path; ``None`` for anything else.
+
+    A NUL byte cannot be in a path or URL: it is refused here, naming the value,
+    before the operating system answers with a bare ``ValueError``.
+    """
+    if not isinstance(spec, (str, os.PathLike)):
+        return None
+    text = os.fspath(spec)
+    if not isinstance(text, str):  # a bytes path: its encoding is a guess
+        raise UnsupportedBackendError(
+            f"{kind} {spec!r} is a bytes path; pass it as str (os.fsdecode(path)); "
+            f"accepted: {forms}"
+        )
+    if "\0" in text:
+        raise UnsupportedBackendError(
+            f"{kind} {text!r} holds a NUL character, which no path or URL can hold; "
+            f"accepted: {forms}"
+        )
+    return text
+
+
+def check_specs(store: object, warehouse: object, bucket: object) -> None:
+    """Refuse a bad type or a NUL in any of the three before any of them is opened.
+
+    Opening the store seeds the sample cohort into the data folder: a bad
+    warehouse or bucket must be refused before that writes anything.
+    """
+    for kind, spec, forms, adapter in (
+        ("store", store, STORE_FORMS, Store),
+        ("warehouse", warehouse, WAREHOUSE_FORMS, Warehouse),
+        ("bucket", bucket, BUCKET_FORMS, Bucket),
+    ):
+        if spec is None or isinstance(spec, adapter):
+            continue
+        if spec_text(kind, spec, forms) is None:
+            raise _unsupported(kind, repr(spec), forms)
+
+
+def check_home(home: object) -> Path:
+    """The data folder from ``connect(home=...)``, checked and resolved."""
+    from dicomlab.errors import InvalidRequestError
+
+    forms = "a folder path (str or pathlib.Path), or None for $DICOMLAB_HOME or the default"
+    try:
+        text = spec_text("home", home, forms)
+    except UnsupportedBackendError as exc:
+        raise InvalidRequestError(str(exc), value=home) from None
+    if text is None or not text.strip():
+        raise InvalidRequestError(f"home={home!r} is not a folder; accepted: {forms}", value=home)
+    return Path(text).expanduser().resolve()
+
+
+def _dicomweb_url(text: str) -> str:
+    """``text`` if it is an http(s) URL with a host; refused otherwise, naming it."""
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(text).hostname
+    except ValueError:  # a malformed port or IPv6 address
+        host = None
+    if not host:
+        raise UnsupportedBackendError(
+            f"store {text!r} has no server name; a DICOMweb base URL looks like "
+            "http://HOST:PORT/dicom-web"
+        )
+    return text
+
+
 def _local_path(spec: str) -> Path | None:
     if spec.startswith("file://"):
         from urllib.parse import unquote, urlparse
@@ -68,14 +137,14 @@ def open_store(spec: Any, home: Path) -> Store:
         return FolderStore(home / "store", index_dir=home / ".index", cache=cache)
     if isinstance(spec, Store):
         return spec
-    if isinstance(spec, (str, os.PathLike)):
-        text = os.fspath(spec)
+    text = spec_text("store", spec, STORE_FORMS)
+    if text is not None:
         if _is_google_store(text):
             return open_google_store(text, cache=cache)
         if text.startswith(("http://", "https://")):
             from dicomlab.stores.dicomweb import DICOMwebStore
 
-            return DICOMwebStore(text, cache=cache)
+            return DICOMwebStore(_dicomweb_url(text), cache=cache)
         path = _local_path(text)
         if path is not None:
             return FolderStore(path, cache=cache)
@@ -128,7 +197,9 @@ def open_warehouse(spec: Any, home: Path) -> Warehouse:
         return DuckDBWarehouse(home / "warehouse.duckdb")
     if isinstance(spec, Warehouse):
         return spec
-    text = os.fspath(spec) if isinstance(spec, (str, os.PathLike)) else str(spec)
+    text = spec_text("warehouse", spec, WAREHOUSE_FORMS)
+    if text is None:
+        raise _unsupported("warehouse", repr(spec), WAREHOUSE_FORMS)
     if text == ":memory:" or text == "duckdb:///:memory:":
         return DuckDBWarehouse(":memory:")
     if text.startswith("duckdb:///"):
@@ -150,8 +221,8 @@ def open_bucket(spec: Any, home: Path) -> Bucket:
         return LocalBucket(home / "bucket")
     if isinstance(spec, Bucket):
         return spec
-    if isinstance(spec, (str, os.PathLike)):
-        text = os.fspath(spec)
+    text = spec_text("bucket", spec, BUCKET_FORMS)
+    if text is not None:
         if text.startswith("gs://"):
             from dicomlab.buckets.gcs import GcsBucket
 

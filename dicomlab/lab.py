@@ -61,10 +61,11 @@ def connect(
     >>> lab.export_metadata()                                      # doctest: +SKIP
     >>> lab.query("latest_studies", limit=5)                       # doctest: +SKIP
     """
-    from dicomlab.backends import open_bucket, open_store, open_warehouse
+    from dicomlab.backends import check_home, check_specs, open_bucket, open_store, open_warehouse
     from dicomlab.sample import default_home
 
-    base = Path(home).expanduser().resolve() if home is not None else default_home()
+    check_specs(store, warehouse, bucket)
+    base = check_home(home) if home is not None else default_home()
     return Lab(
         open_store(store, base),
         open_warehouse(warehouse, base),

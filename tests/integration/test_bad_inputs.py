@@ -10,6 +10,7 @@ reports them as failures (or keeps the value in ``OtherElements``) and goes on.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import struct
@@ -34,6 +35,7 @@ from dicomlab.errors import (
     AlreadyExistsError,
     FilterFileError,
     InvalidIdentifierError,
+    InvalidRequestError,
     InvalidResourceError,
     NotFoundError,
     QueryError,
@@ -268,6 +270,57 @@ def test_empty_store_spec_is_refused(home, tmp_path, monkeypatch):
     with pytest.raises(UnsupportedBackendError) as info:
         dicomlab.connect(store="", home=home)
     assert_names(info.value, "")
+
+
+@pytest.mark.parametrize("kind", ["store", "warehouse", "bucket"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("data\0.duckdb", id="nul"),
+        pytest.param(Path("data\0.duckdb"), id="nul-path"),
+        pytest.param(b"/tmp/data.duckdb", id="bytes"),
+        pytest.param(42, id="int"),
+        pytest.param(["/tmp/data"], id="list"),
+    ],
+)
+def test_bad_backend_spec_type_is_refused(home, kind, value):
+    with pytest.raises(UnsupportedBackendError) as info:
+        dicomlab.connect(**{kind: value}, home=home)
+    assert kind in str(info.value)
+    assert_names(info.value, os.fspath(value) if isinstance(value, Path) else value)
+    assert not home.exists()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("data\0", id="nul"),
+        pytest.param(Path("data\0"), id="nul-path"),
+        pytest.param(b"/tmp/home", id="bytes"),
+        pytest.param(42, id="int"),
+        pytest.param("", id="empty"),
+        pytest.param("  ", id="blank"),
+    ],
+)
+def test_bad_home_is_refused(tmp_path, monkeypatch, value):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InvalidRequestError) as info:
+        dicomlab.connect(home=value)
+    assert "home" in str(info.value)
+    assert_names(info.value, os.fspath(value) if isinstance(value, Path) else value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://", "https://", "http:///dicom-web", "http://:8042/dicom-web", "http://[::1/dicom-web"],
+)
+def test_dicomweb_url_without_a_server_is_refused(home, url):
+    with pytest.raises(UnsupportedBackendError) as info:
+        dicomlab.connect(store=url, home=home)
+    assert_names(info.value, url)
+    assert "HOST" in str(info.value)
+    assert not home.exists()
 
 
 # ---- 3. bq:// URIs, table names, write dispositions ------------------------------------------
