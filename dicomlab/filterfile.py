@@ -65,7 +65,27 @@ class FilterFile:
     __slots__ = ("_lines",)
 
     def __init__(self, lines: Iterable[str] = ()) -> None:
-        parsed = FilterFile.parse("\n".join(lines)) if lines else None
+        if isinstance(lines, (str, bytes)):
+            # A str is iterable too, and would be read as one line per character.
+            raise FilterFileError(
+                f"FilterFile() takes a list of lines, not one {type(lines).__name__} "
+                f"{lines[:80]!r}; use FilterFile.parse(text) for filter-file text",
+                problems=[(1, "a single string, not a list of lines")],
+            )
+        try:
+            items = list(lines)
+        except TypeError:
+            raise FilterFileError(
+                f"FilterFile() takes a list of lines, not {lines!r}", problems=[]
+            ) from None
+        bad = [(n, item) for n, item in enumerate(items, start=1) if not isinstance(item, str)]
+        if bad:
+            raise _problems_error(
+                "filter-file lines must be str",
+                [(n, f"{item!r} is of type {type(item).__name__}, not str") for n, item in bad],
+                "line",
+            )
+        parsed = FilterFile.parse("\n".join(items)) if items else None
         self._lines: tuple[str, ...] = parsed._lines if parsed is not None else ()
 
     @classmethod
@@ -258,7 +278,15 @@ class FilterFile:
 
 
 def _depth_for(df: Any, level: Level | None) -> int:
-    columns = set(getattr(df, "columns", ()))
+    names = list(getattr(df, "columns", ()))
+    twice = sorted({str(c) for c in names if c in UID_COLUMNS and names.count(c) > 1})
+    if twice:
+        # df[name] would be a DataFrame, and which copy holds the UIDs is a guess.
+        raise FilterFileError(
+            f"the DataFrame has more than one column named {', '.join(map(repr, twice))}; "
+            "keep one of each (df.loc[:, ~df.columns.duplicated()]) and build again"
+        )
+    columns = set(names)
     if level is None:
         depth = 0
         while depth < 3 and UID_COLUMNS[depth] in columns:

@@ -775,6 +775,34 @@ def test_bad_filter_text_uploads_nothing(bucket, tmp_path, text, bad, line):
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize(
+    ("lines", "shown"),
+    [
+        pytest.param("/studies/1.2", "'/studies/1.2'", id="one-string"),
+        pytest.param(b"/studies/1.2", "b'/studies/1.2'", id="bytes"),
+        pytest.param([123], "123", id="int-line"),
+        pytest.param(["/studies/1.2", None], "None", id="none-line"),
+        pytest.param(7, "7", id="not-iterable"),
+    ],
+)
+def test_filter_file_from_lines_of_the_wrong_type(lines, shown):
+    with pytest.raises(FilterFileError) as info:
+        FilterFile(lines)
+    assert type(info.value) is FilterFileError
+    assert shown in str(info.value)
+
+
+def test_filter_file_from_a_dataframe_with_a_column_twice():
+    import pandas as pd
+
+    df = pd.DataFrame(
+        [["1.2", "1.2", "1.2.3"]], columns=["StudyInstanceUID", "StudyInstanceUID", "X"]
+    )
+    with pytest.raises(FilterFileError) as info:
+        FilterFile.from_dataframe(df)
+    assert "'StudyInstanceUID'" in str(info.value)
+
+
 # ---- 7. DICOM files exported from a folder store ---------------------------------------------
 
 
