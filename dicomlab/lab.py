@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import html
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dicomlab.arguments import check_count
 from dicomlab.errors import DicomlabError, UnsupportedBackendError
 from dicomlab.resources import validate_table_name
 
@@ -356,8 +356,10 @@ class Lab:
         from dicomlab.gallery import distinct_rows, page_tiles
         from dicomlab.widgets import ThumbnailGrid, Tile
 
-        if limit < 1:
-            raise DicomlabError(f"limit is the number of tiles per page, at least 1, not {limit}")
+        limit = check_count("limit", limit, hint="the number of tiles on a page")
+        size = check_count("size", size, hint="the tiles' width in pixels")
+        check_count("columns", columns, hint="the number of tiles in a row")
+        check_count("concurrency", concurrency, hint="how many images are fetched at once")
         rows = distinct_rows(df)
 
         def page(number: int) -> list[Tile]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import logging
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -226,7 +227,7 @@ def _resize(image: Image.Image, size: int | None) -> Image.Image:
     """Fit ``image`` in a ``size``-pixel square, shrinking smoothly or enlarging crisply."""
     if size is None:
         return image
-    if size < 1:
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
         raise RenderError(f"size must be a positive number of pixels or None, got {size!r}")
     width, height = image.size
     scale = size / max(width, height)

@@ -28,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from dicomlab.arguments import check_count
 from dicomlab.errors import InvalidRequestError, NotFoundError, RenderError
 from dicomlab.stores.base import InstanceRef, Store
 from dicomlab.viewing import (
@@ -117,12 +118,8 @@ class SeriesViewer:
         ohif_base: str | None = None,
         cache_size: int = 16,
     ) -> None:
-        if size < 1 or cache_size < 1:
-            raise InvalidRequestError(
-                f"size and cache_size must be positive, got size={size!r}, "
-                f"cache_size={cache_size!r}",
-                value=(size, cache_size),
-            )
+        check_count("size", size, hint="the viewer's width in pixels")
+        check_count("cache_size", cache_size, hint="how many frames are kept decoded")
         self.store, self.size, self.ohif_base = store, size, ohif_base
         self.study_uid, self.series_uid = study_uid, series_uid
         found = store.search_instances(StudyInstanceUID=study_uid, SeriesInstanceUID=series_uid)

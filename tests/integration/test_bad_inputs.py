@@ -45,6 +45,7 @@ from dicomlab.errors import (
 from dicomlab.export import export_store_metadata
 from dicomlab.filterfile import FilterFile
 from dicomlab.resources import BigQueryDataset, BigQueryTable, HealthcareDicomStore
+from dicomlab.stores.base import InstanceRef
 from dicomlab.stores.dicomweb import DICOMwebStore
 from dicomlab.stores.folder import FolderStore
 from dicomlab.uids import validate_uid
@@ -801,6 +802,42 @@ def test_filter_file_from_a_dataframe_with_a_column_twice():
     with pytest.raises(FilterFileError) as info:
         FilterFile.from_dataframe(df)
     assert "'StudyInstanceUID'" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [
+        pytest.param("limit", 2.5, id="limit-float"),
+        pytest.param("limit", 0, id="limit-zero"),
+        pytest.param("limit", True, id="limit-bool"),
+        pytest.param("size", "64", id="size-str"),
+        pytest.param("size", -5, id="size-negative"),
+        pytest.param("columns", 1.5, id="columns-float"),
+        pytest.param("concurrency", "8", id="concurrency-str"),
+    ],
+)
+def test_bad_image_grid_argument_is_refused(lab, argument, value):
+    hits = lab.query("patient_dicomweb_paths", patient_id="77654033")
+    with pytest.raises(InvalidRequestError) as info:
+        lab.images(hits, progress=False, **{argument: value})
+    assert f"{argument}={value!r}" in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["64", 0, -5, 64.0, None])
+def test_bad_thumbnail_size_fetches_nothing(lab, value):
+    hits = lab.query("patient_dicomweb_paths", patient_id="77654033")
+    calls: list[object] = []
+    original = lab.store.fetch_thumbnail
+    lab.store.fetch_thumbnail = lambda *a, **k: calls.append(a) or original(*a, **k)
+    try:
+        with pytest.raises(InvalidRequestError) as info:
+            lab.store.fetch_thumbnails(hits, size=value, progress=False)
+        assert f"size={value!r}" in str(info.value)
+        with pytest.raises(InvalidRequestError):
+            original(InstanceRef("1.2", "1.2.3", "1.2.3.4"), size=value)
+    finally:
+        del lab.store.fetch_thumbnail
+    assert calls == []
 
 
 # ---- 7. DICOM files exported from a folder store ---------------------------------------------

@@ -24,6 +24,7 @@ HEAVY = [
     "pyarrow",
 ]
 PURE_CORE = [
+    "dicomlab.arguments",
     "dicomlab.uids",
     "dicomlab.resources",
     "dicomlab.filterfile",
