@@ -69,7 +69,7 @@ def _decode_frame(ds: Dataset, frame: int) -> np.ndarray:
             "it is not an image, so there is nothing to render"
         )
     try:
-        frames = get_nr_frames(ds, warn=False)
+        frames = int(get_nr_frames(ds, warn=False))  # a value that breaks its VR stays a str
     except (TypeError, ValueError) as exc:
         raise RenderError(f"{_describe(ds)} has an unreadable NumberOfFrames: {exc}") from exc
     if not 0 <= frame < frames:

@@ -193,6 +193,13 @@ def test_decoding_failures_are_wrapped():
     assert isinstance(info.value.__cause__, ValueError) and "bytes" in str(info.value.__cause__)
 
 
+def test_a_number_of_frames_that_breaks_its_vr_is_a_render_error():
+    ds = load("badVR.dcm")  # NumberOfFrames "1A" stays a str when read
+    with pytest.raises(RenderError, match="NumberOfFrames") as info:
+        to_display_array(ds)
+    assert "1A" in str(info.value)
+
+
 def test_aspect_ratio_and_colour_modes():
     ds = load("examples_rgb_color.dcm")  # 320 wide, 240 high
     png = decoded(render_dataset(ds, size=100))
