@@ -73,4 +73,4 @@ bench: $(VENV)/.installed-test orthanc
 	$(PY) bench/summary.py
 
 clean:
-	rm -rf $(VENV) demo-output dicomlab-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache

@@ -36,7 +36,9 @@ def _parser() -> argparse.ArgumentParser:
         "1 failure (one line on stderr), 2 usage error.",
     )
     parser.add_argument(
-        "--home", type=Path, help="data folder (default: $DICOMLAB_HOME or ./dicomlab-data)"
+        "--home",
+        type=Path,
+        help="data folder (default: $DICOMLAB_HOME or the per-user data folder)",
     )
     parser.add_argument(
         "--store",

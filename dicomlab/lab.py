@@ -39,7 +39,8 @@ def connect(
 
     With no arguments everything is local (the *embedded default*): the sample
     cohort copied into ``HOME/store``, DuckDB in ``HOME/warehouse.duckdb``, and
-    ``HOME/bucket``, where ``HOME`` is ``$DICOMLAB_HOME`` or ``./dicomlab-data``.
+    ``HOME/bucket``, where ``HOME`` is ``$DICOMLAB_HOME`` or the per-user data
+    folder (:func:`dicomlab.sample.default_home`), whatever the working directory.
 
     Parameters
     ----------

@@ -36,9 +36,42 @@ GALLERY_FILES = (
 logger = logging.getLogger(__name__)
 
 
+LEGACY_HOME = "dicomlab-data"
+_legacy_noted: set[Path] = set()
+
+
 def default_home() -> Path:
-    """The data folder: ``$DICOMLAB_HOME``, else ``./dicomlab-data``."""
-    return Path(os.environ.get("DICOMLAB_HOME") or "dicomlab-data").expanduser().resolve()
+    """The data folder: ``$DICOMLAB_HOME``, else the per-user data folder.
+
+    The per-user folder is platformdirs' ``user_data_dir("dicomlab")``
+    (``~/.local/share/dicomlab`` on Linux, or under ``$XDG_DATA_HOME``), the
+    same from any working directory: a notebook run from ``notebooks/`` and a
+    script run from the project root see one store, warehouse and bucket.
+
+    >>> default_home().name                                         # doctest: +SKIP
+    'dicomlab'
+    """
+    if configured := os.environ.get("DICOMLAB_HOME"):
+        return Path(configured).expanduser().resolve()
+    import platformdirs
+
+    home = Path(platformdirs.user_data_dir("dicomlab", appauthor=False)).resolve()
+    _note_legacy_home(home)
+    return home
+
+
+def _note_legacy_home(home: Path) -> None:
+    """Say once where the data folder is when an older ``./dicomlab-data`` is here."""
+    legacy = Path(LEGACY_HOME).resolve()
+    if legacy in _legacy_noted or legacy == home or not (legacy / "warehouse.duckdb").exists():
+        return
+    _legacy_noted.add(legacy)
+    warnings.warn(
+        f"the data folder is now {home}, not {legacy}, whose warehouse is left as it was; "
+        f"to keep using it, connect(home={str(legacy)!r}) or set DICOMLAB_HOME={legacy}",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def sample_cohort_dir() -> Path:
