@@ -2,11 +2,19 @@
 
 Each operation opens its own short-lived connection, so a notebook and a script
 (or two notebooks) can share one warehouse file without holding its lock.
+
+Table names follow DuckDB's rule: they are case-insensitive (``DICOM_METADATA``
+is the table ``dicom_metadata``), and a table keeps the spelling it was created
+with. DuckDB's failures are translated in one place (:func:`_translated`): a
+file held by another process, a read-only folder or a full disk become
+:class:`~dicomlab.errors.LocalFileError` naming the file, and Ctrl-C stays a
+``KeyboardInterrupt``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import re
@@ -18,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from dicomlab.errors import DicomlabError, QueryError
+from dicomlab.errors import DicomlabError, LocalFileError, QueryError, UnsupportedBackendError
 from dicomlab.resources import validate_table_name
 from dicomlab.warehouses.base import not_empty_error, validate_write_disposition
+from dicomlab.warehouses.duckdb_schema import merged_type
 from dicomlab.warehouses.frames import to_frame
 
 if TYPE_CHECKING:
@@ -36,6 +45,14 @@ _COLUMN_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CHUNK = "__dicomlab_chunk"
 # Staging tables are hidden from tables(); one left by a killed process is harmless.
 _STAGING_PREFIX = "__dicomlab_staging_"
+# Every DuckDB database file carries these bytes at offset 8 (its header's magic).
+_MAGIC, _MAGIC_AT = b"DUCK", 8
+# DuckDB's Python client turns Ctrl-C during a statement into this plain RuntimeError,
+# and gives no errno for I/O failures: its messages are all there is to tell them apart.
+_INTERRUPTED = ("Query interrupted", "INTERRUPT Error")
+_LOCKED = re.compile(r"conflicting lock", re.IGNORECASE)
+_FULL = re.compile(r"no space left on device", re.IGNORECASE)
+_READ_ONLY = re.compile(r"permission denied|read-only file system", re.IGNORECASE)
 
 
 def _quote(identifier: str) -> str:
@@ -58,6 +75,8 @@ class DuckDBWarehouse:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = str(path) if str(path) == ":memory:" else str(Path(path).expanduser().resolve())
         self._memory = duckdb.connect(":memory:") if self.path == ":memory:" else None
+        if self._memory is None:
+            _check_file(Path(self.path))
 
     @property
     def url(self) -> str:
@@ -72,16 +91,22 @@ class DuckDBWarehouse:
         if self._memory is not None:
             yield self._memory.cursor()
             return
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(self.path)
+        path = Path(self.path)
+        _check_file(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _file_error(self.path, "opening", exc.errno, str(exc)) from exc
+        with _translated(self.path, "opening"):
+            con = duckdb.connect(self.path)
         try:
             yield con
         finally:
             con.close()
 
     def tables(self) -> list[str]:
-        """Names of the tables in the main schema."""
-        with self.connection() as con:
+        """Names of the tables in the main schema, as they were spelled when created."""
+        with self.connection() as con, _translated(self.path, "reading"):
             rows = con.execute(
                 "SELECT table_name FROM information_schema.tables "
                 "WHERE table_schema = 'main' ORDER BY table_name"
@@ -89,10 +114,19 @@ class DuckDBWarehouse:
         return [r[0] for r in rows if not r[0].startswith(_STAGING_PREFIX)]
 
     def count_rows(self, table: str) -> int | None:
+        """Rows in ``table`` (its name in any case), or ``None`` when it does not exist.
+
+        >>> import pyarrow as pa
+        >>> wh = DuckDBWarehouse(":memory:")
+        >>> wh.load("dicom_metadata", pa.table({"A": ["x"]}))
+        1
+        >>> wh.count_rows("DICOM_METADATA")
+        1
+        """
         validate_table_name(table)
-        if table not in self.tables():
-            return None
-        with self.connection() as con:
+        with self.connection() as con, _translated(self.path, "reading"):
+            if _existing_name(con, table) is None:
+                return None
             result = con.execute(f"SELECT COUNT(*) FROM {_quote(table)}").fetchone()
         return int(result[0]) if result else 0
 
@@ -139,13 +173,12 @@ class DuckDBWarehouse:
         staging = f"{_STAGING_PREFIX}{uuid.uuid4().hex}"
         with self.connection() as con:
             try:
-                rows = _stage(con, staging, chunks)
-                if rows is not None:
-                    _publish(con, staging, table, write_disposition)
-            except duckdb.Error as exc:
-                raise DicomlabError(
-                    f"loading into DuckDB table {table!r} failed, the table is unchanged: {exc}"
-                ) from exc
+                with _translated(
+                    self.path, f"loading table {table!r} into", ", the table is unchanged"
+                ):
+                    rows = _stage(con, staging, chunks)
+                    if rows is not None:
+                        _publish(con, staging, table, write_disposition)
             finally:
                 _drop_quietly(con, staging)
         return rows or 0
@@ -228,22 +261,26 @@ def _stage(con: duckdb.DuckDBPyConnection, staging: str, chunks: Iterable[pa.Tab
 def _publish(
     con: duckdb.DuckDBPyConnection, staging: str, table: str, write_disposition: str
 ) -> None:
-    """Apply the write disposition to ``table`` from ``staging``, in one transaction."""
+    """Apply the write disposition to ``table`` from ``staging``, in one transaction.
+
+    An existing table keeps its name as spelled when it was created, whatever
+    the case of ``table``.
+    """
     con.execute("BEGIN TRANSACTION")
     try:
-        exists = _exists(con, table)
-        if exists and write_disposition == "WRITE_EMPTY":
-            result = con.execute(f"SELECT COUNT(*) FROM {_quote(table)}").fetchone()
+        name = _existing_name(con, table)
+        if name is not None and write_disposition == "WRITE_EMPTY":
+            result = con.execute(f"SELECT COUNT(*) FROM {_quote(name)}").fetchone()
             if result and result[0]:  # rows arrived while the chunks were staged
                 raise not_empty_error(table, int(result[0]))
-        if exists and write_disposition == "WRITE_APPEND":
-            _append(con, table, staging)
+        if name is not None and write_disposition == "WRITE_APPEND":
+            _append(con, name, staging)
         else:
-            con.execute(f"DROP TABLE IF EXISTS {_quote(table)}")
-            con.execute(f"ALTER TABLE {_quote(staging)} RENAME TO {_quote(table)}")
+            con.execute(f"DROP TABLE IF EXISTS {_quote(name or table)}")
+            con.execute(f"ALTER TABLE {_quote(staging)} RENAME TO {_quote(name or table)}")
         con.execute("COMMIT")
     except BaseException:
-        with contextlib.suppress(duckdb.Error):  # DuckDB may have rolled back already
+        with contextlib.suppress(duckdb.Error, RuntimeError):  # DuckDB may have rolled back
             con.execute("ROLLBACK")
         raise
 
@@ -252,23 +289,115 @@ def _drop_quietly(con: duckdb.DuckDBPyConnection, staging: str) -> None:
     """Drop the staging table without hiding the error that brought us here."""
     try:
         con.execute(f"DROP TABLE IF EXISTS {_quote(staging)}")
-    except duckdb.Error:
+    except (duckdb.Error, RuntimeError):
         logger.warning("could not drop the staging table %s", staging, exc_info=True)
 
 
-def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+def _existing_name(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
+    """The table's name as created, matched as DuckDB matches names (ignoring case)."""
     found = con.execute(
-        "SELECT COUNT(*) FROM information_schema.tables "
-        "WHERE table_schema = 'main' AND table_name = $name",
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_schema = 'main' AND lower(table_name) = lower($name)",
         {"name": table},
     ).fetchone()
-    return bool(found and found[0])
+    return str(found[0]) if found else None
 
 
 def _append(con: duckdb.DuckDBPyConnection, table: str, source: str) -> None:
-    """Insert ``source``'s rows into ``table`` by column name, adding missing columns."""
-    have = {r[0] for r in con.execute(f"DESCRIBE {_quote(table)}").fetchall()}
-    for name, kind, *_ in con.execute(f"DESCRIBE {_quote(source)}").fetchall():
-        if name not in have:
+    """Insert ``source``'s rows into ``table`` by column name, widening ``table`` first.
+
+    Columns and nested fields ``table`` lacks are added; a column whose type
+    cannot hold the new values unchanged is refused (:func:`merged_type`),
+    before any row moves.
+    """
+    have = con.table(table)
+    types = {
+        name.lower(): (name, kind) for name, kind in zip(have.columns, have.dtypes, strict=True)
+    }
+    new = con.table(source)
+    for name, kind in zip(new.columns, new.dtypes, strict=True):
+        if name.lower() not in types:
             con.execute(f"ALTER TABLE {_quote(table)} ADD COLUMN {_quote(name)} {kind}")
+            continue
+        column, current = types[name.lower()]
+        wanted = merged_type(column, current, kind)
+        if wanted != current:
+            con.execute(f"ALTER TABLE {_quote(table)} ALTER COLUMN {_quote(column)} TYPE {wanted}")
     con.execute(f"INSERT INTO {_quote(table)} BY NAME SELECT * FROM {_quote(source)}")
+
+
+def _check_file(path: Path) -> None:
+    """Refuse a warehouse path that is a folder, or a file that is not a DuckDB database."""
+    if path.is_dir():
+        raise UnsupportedBackendError(
+            f"warehouse {str(path)!r} is a folder, not a DuckDB file; give a file path "
+            f"such as {str(path / 'warehouse.duckdb')!r}"
+        )
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_MAGIC_AT + len(_MAGIC))
+    except FileNotFoundError:
+        return  # DuckDB creates it
+    except OSError as exc:
+        raise _file_error(str(path), "opening", exc.errno, exc.strerror or str(exc)) from exc
+    if head[_MAGIC_AT:] != _MAGIC:
+        raise UnsupportedBackendError(
+            f"warehouse {str(path)!r} exists but is not a DuckDB database file "
+            f"(it starts with {head[:16]!r}); give another path, or move that file away"
+        )
+
+
+def _file_error(path: str, doing: str, code: int | None, detail: str) -> LocalFileError:
+    """The error for a warehouse file that cannot be opened or written."""
+    hints = {
+        errno.ENOSPC: "the disk is full: free some space, or connect to a warehouse elsewhere",
+        errno.EACCES: "its folder is not writable: connect to a warehouse in a writable folder",
+        errno.EROFS: "its folder is read-only: connect to a warehouse in a writable folder",
+        errno.EAGAIN: "another process holds it open: close that notebook or script "
+        "(or its connection), or use another warehouse file",
+    }
+    hint = hints.get(code or 0, "check the file and its folder")
+    return LocalFileError(
+        f"{doing} the DuckDB warehouse {path!r} failed: {hint} ({detail})",
+        errno=code,
+        filename=path,
+    )
+
+
+def _errno_of(exc: BaseException) -> int | None:
+    """The errno a DuckDB failure stands for, when its message tells (DuckDB gives no errno)."""
+    text = str(exc)
+    for pattern, code in (
+        (_LOCKED, errno.EAGAIN),
+        (_FULL, errno.ENOSPC),
+        (_READ_ONLY, errno.EACCES),
+    ):
+        if pattern.search(text):
+            return code
+    return None
+
+
+@contextlib.contextmanager
+def _translated(path: str, doing: str, note: str = "") -> Iterator[None]:
+    """DuckDB's failures inside the block as dicomlab errors naming ``path``.
+
+    ``doing`` completes "… the DuckDB warehouse PATH failed" (``"opening"``);
+    ``note`` follows the message (``", the table is unchanged"``).
+    """
+    try:
+        yield
+    except duckdb.InterruptException as exc:
+        raise KeyboardInterrupt(f"{doing} the DuckDB warehouse {path!r} was interrupted") from exc
+    except duckdb.Error as exc:
+        code = _errno_of(exc)
+        if code is None and not isinstance(exc, duckdb.IOException):
+            raise DicomlabError(
+                f"{doing} the DuckDB warehouse {path!r} failed{note}: {exc}"
+            ) from exc
+        raise _file_error(path, doing, code, f"{exc}{note}") from exc
+    except RuntimeError as exc:
+        if str(exc).startswith(_INTERRUPTED):
+            raise KeyboardInterrupt(
+                f"{doing} the DuckDB warehouse {path!r} was interrupted{note}"
+            ) from exc
+        raise
