@@ -55,6 +55,7 @@ __all__ = [
     "parse_query",
     "queries_dir",
     "translate",
+    "validate_sql",
 ]
 
 TABLE_PLACEHOLDER = "dicom_metadata"
@@ -316,6 +317,22 @@ def _parse_bigquery(sql: str) -> exp.Expr:
     return statements[0]
 
 
+def validate_sql(sql: object) -> str:
+    """Return ``sql`` if it is query text (a non-blank str), else raise :class:`QueryError`.
+
+    >>> validate_sql(None)
+    Traceback (most recent call last):
+    ...
+    dicomlab.errors.QueryError: the SQL is None, not query text: pass a str ...
+    """
+    if not isinstance(sql, str) or not sql.strip():
+        raise QueryError(
+            f"the SQL is {reprlib.repr(sql)}, not query text: pass a str such as "
+            '"SELECT COUNT(*) AS n FROM dicom_metadata"'
+        )
+    return sql
+
+
 def translate(
     sql: str,
     *,
@@ -340,6 +357,7 @@ def translate(
     WHERE
       Modality = $m
     """
+    validate_sql(sql)
     if table is not None and not isinstance(table, (str, BigQueryTable)):
         raise InvalidIdentifierError(f"table {table!r} is not a str", value=table)
     types = tuple(sorted(column_types.items())) if column_types else ()

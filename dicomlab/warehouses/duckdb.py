@@ -204,8 +204,9 @@ class DuckDBWarehouse:
 
     def run_sql(self, sql: str, params: Mapping[str, Any], *, table: str) -> pd.DataFrame:
         """Run ad-hoc BigQuery SQL, translated to DuckDB, with bound parameters."""
-        from dicomlab.queries import translate
+        from dicomlab.queries import translate, validate_sql
 
+        validate_sql(sql)
         name = validate_table_name(table)
 
         def build(types: Mapping[str, str]) -> str:

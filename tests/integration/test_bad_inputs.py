@@ -639,6 +639,20 @@ def test_injection_values_match_nothing(lab, state, name, params):
     assert state() == before
 
 
+@pytest.mark.parametrize(
+    "text",
+    [None, 42, b"SELECT 1", "", "   \n"],
+    ids=["none", "int", "bytes", "empty", "blank"],
+)
+def test_sql_that_is_no_query_text_is_refused(lab, state, text):
+    before = state()
+    with pytest.raises(QueryError) as info:
+        lab.sql(text)
+    assert type(info.value) is QueryError
+    assert repr(text) in str(info.value)
+    assert state() == before
+
+
 # ---- 6. filter-file text ---------------------------------------------------------------------
 
 LONG_UID = "1." * 32 + "1"  # 65 characters
