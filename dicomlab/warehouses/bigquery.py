@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import importlib.util
 import logging
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from dicomlab.errors import NotFoundError, QueryError, RemoteError
+from dicomlab.errors import NotFoundError, QueryError, RemoteError, UnsupportedBackendError
 from dicomlab.resources import BigQueryDataset, validate_table_name
 from dicomlab.warehouses.base import validate_write_disposition
 from dicomlab.warehouses.frames import to_frame
@@ -52,6 +53,19 @@ _SCALAR_TYPES: tuple[tuple[type, str], ...] = (
     (dt.date, "DATE"),
     (dt.time, "TIME"),
 )
+
+
+def _require_client_library(url: str) -> None:
+    """Refuse, saying what to install, when google-cloud-bigquery is not importable."""
+    try:
+        found = importlib.util.find_spec("google.cloud.bigquery") is not None
+    except (ImportError, ValueError):  # a missing parent package, or a blocked one
+        found = False
+    if not found:
+        raise UnsupportedBackendError(
+            f"warehouse {url!r} needs Google's BigQuery client library, which is not "
+            "installed: pip install 'dicomlab[gcp]' (or google-cloud-bigquery), then connect again"
+        )
 
 
 class CostLimitError(QueryError):
@@ -173,6 +187,8 @@ class BigQueryWarehouse:
         self.dataset = (
             dataset if isinstance(dataset, BigQueryDataset) else BigQueryDataset.parse(dataset)
         )
+        if client is None:
+            _require_client_library(str(self.dataset))
         self._client = client
         self.max_bytes_billed = max_bytes_billed
         self.location = location
@@ -282,8 +298,9 @@ class BigQueryWarehouse:
 
     def run_sql(self, sql: str, params: Mapping[str, Any], *, table: str) -> pd.DataFrame:
         """Run ad-hoc BigQuery SQL (``dicom_metadata`` names ``table``); types follow the values."""
-        from dicomlab.queries import translate
+        from dicomlab.queries import translate, validate_sql
 
+        validate_sql(sql)
         text = translate(sql, table=self.table_id(table), dialect="bigquery")
         return self._run(text, params, {}, "SQL")
 

@@ -13,6 +13,7 @@ import json
 import shutil
 import socket
 import struct
+import sys
 import threading
 import time
 import warnings
@@ -651,6 +652,15 @@ def test_sql_that_is_no_query_text_is_refused(lab, state, text):
     assert type(info.value) is QueryError
     assert repr(text) in str(info.value)
     assert state() == before
+
+
+def test_bigquery_warehouse_without_google_libraries_says_what_to_install(home, monkeypatch):
+    monkeypatch.setitem(sys.modules, "google.cloud.bigquery", None)  # as if not installed
+    with pytest.raises(UnsupportedBackendError) as info:
+        dicomlab.connect(home=home, warehouse="bq://my-project.imaging")
+    assert "'bq://my-project.imaging'" in str(info.value)
+    assert "pip install 'dicomlab[gcp]'" in str(info.value)
+    assert not (home / "warehouse.duckdb").exists()
 
 
 # ---- 6. filter-file text ---------------------------------------------------------------------
