@@ -44,6 +44,7 @@ from sqlglot.errors import ErrorLevel, SqlglotError
 
 from dicomlab.errors import InvalidIdentifierError, NotFoundError, QueryError
 from dicomlab.resources import BigQueryTable, validate_table_name
+from dicomlab.sqlcompat import bigquery_semantics_for_duckdb
 
 __all__ = [
     "TABLE_PLACEHOLDER",
@@ -384,6 +385,7 @@ def _translate(
     if parts is not None:
         _replace_table(tree, parts)
     if dialect == "duckdb":
+        bigquery_semantics_for_duckdb(tree)
         _in_unnest_as_subquery(tree)
         _bigquery_strings_for_duckdb(tree, dict(types))
     try:

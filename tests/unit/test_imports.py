@@ -31,6 +31,7 @@ PURE_CORE = [
     "dicomlab.flatten",
     "dicomlab.dicomvalues",
     "dicomlab.queries",
+    "dicomlab.sqlcompat",
     "dicomlab.render",
     "dicomlab.dicomjson",
     "dicomlab.errors",
