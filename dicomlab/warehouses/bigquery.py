@@ -248,12 +248,14 @@ class BigQueryWarehouse:
 
         The chunks are written to a local Parquet file first (bounded memory),
         then sent with the schema taken from their Arrow schema (nested and
-        repeated fields included) and ``write_disposition``.
+        repeated fields included) and ``write_disposition``. An append to an
+        existing table sends the table's schema with the new fields added
+        (BigQuery's ``ALLOW_FIELD_ADDITION``, nested fields too), and is refused
+        before anything is sent when a field's type or mode differs
+        (:func:`~dicomlab.warehouses.bigquery_schema.merged_fields`).
         """
         import pyarrow.parquet as pq
         from google.cloud import bigquery
-
-        from dicomlab.bqschema import schema_from_arrow
 
         validate_write_disposition(write_disposition)
         table_id = self.table_id(table)
@@ -269,17 +271,46 @@ class BigQueryWarehouse:
             if writer is None:
                 return 0
             writer.close()
+            fields, updates = self._load_schema(table_id, schema, write_disposition)
             config = bigquery.LoadJobConfig(
                 source_format=bigquery.SourceFormat.PARQUET,
-                schema=schema_from_arrow(schema),
+                schema=[bigquery.SchemaField.from_api_repr(f) for f in fields],
                 write_disposition=write_disposition,
                 create_disposition="CREATE_IF_NEEDED",
             )
+            if updates:
+                config.schema_update_options = updates
             with _translated(f"load into {table_id}"), open(spill.name, "rb") as handle:
                 job = self.client.load_table_from_file(handle, table_id, job_config=config)
                 job.result()
         logger.info("loaded %d rows into %s (%s)", rows, table_id, write_disposition)
         return rows
+
+    def _load_schema(
+        self, table_id: str, schema: Any, write_disposition: str
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """The REST schema fields a load sends, and its schema update options."""
+        import pyarrow as pa
+
+        from dicomlab.bqschema import schema_from_arrow
+        from dicomlab.warehouses.bigquery_schema import added_fields, merged_fields
+
+        fields = [f.to_api_repr() for f in schema_from_arrow(schema)]
+        if write_disposition != "WRITE_APPEND":
+            return fields, []
+        try:
+            with _translated(f"table {table_id}"):
+                existing = [f.to_api_repr() for f in self.client.get_table(table_id).schema]
+        except NotFoundError:
+            return fields, []  # the load creates the table
+        # A column that holds only NULLs in these rows takes the table's type.
+        nulls = {f.name.lower() for f in schema if pa.types.is_null(f.type)}
+        by_name = {str(f["name"]).lower(): f for f in existing}
+        fields = [
+            by_name.get(f["name"].lower(), f) if f["name"].lower() in nulls else f for f in fields
+        ]
+        merged = merged_fields(existing, fields)
+        return merged, (["ALLOW_FIELD_ADDITION"] if added_fields(existing, merged) else [])
 
     # ---- queries -------------------------------------------------------------------------
 

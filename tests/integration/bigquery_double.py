@@ -43,6 +43,10 @@ inserts, the Storage Read API, ``jobs.list``/``cancel``, ``datasets.insert``,
 ``tables.list``/``insert``/``patch``, RUNNING jobs, IAM, locations other than
 ``US``, query caching, authentication (no header is checked), table and field
 descriptions, REQUIRED fields inside RECORDs, case-sensitive names.
+
+Appends with a schema check it against the table's, as BigQuery does: every
+table field must be in it with its type and mode, and new fields (nested ones
+too) need ``schemaUpdateOptions: ["ALLOW_FIELD_ADDITION"]``; they are then added.
 """
 
 from __future__ import annotations
@@ -380,6 +384,46 @@ def _field(name: str, kind: pa.DataType, required: bool = False) -> dict[str, An
     return out | {"type": bq}
 
 
+_FIELD_TYPE_ALIASES = {
+    "INT64": "INTEGER",
+    "FLOAT64": "FLOAT",
+    "BOOL": "BOOLEAN",
+    "STRUCT": "RECORD",
+}
+
+
+def _type_mode(field: dict[str, Any]) -> tuple[str, str]:
+    kind = str(field.get("type", "STRING")).upper()
+    return _FIELD_TYPE_ALIASES.get(kind, kind), str(field.get("mode") or "NULLABLE").upper()
+
+
+def _schema_diff(
+    table: list[dict[str, Any]], load: list[dict[str, Any]], path: str = ""
+) -> tuple[list[str], list[str]]:
+    """Fields a load's schema adds to a table's (``a.b`` when nested), and BigQuery's
+    objections: a table field missing from the load, or one whose type or mode changed."""
+    given = {f["name"].lower(): f for f in load}
+    problems = [f"Field {path}{f['name']} is missing in new schema"
+                for f in table if f["name"].lower() not in given]  # fmt: skip
+    have = {f["name"].lower(): f for f in table}
+    added: list[str] = []
+    for spec in load:
+        name, old = f"{path}{spec['name']}", have.get(spec["name"].lower())
+        if old is None:
+            added.append(name)
+        elif _type_mode(old) != _type_mode(spec):
+            (was, was_mode), (now, now_mode) = _type_mode(old), _type_mode(spec)
+            problems.append(
+                f"Field {name} has changed type from {was} to {now}"
+                if was != now
+                else f"Field {name} has changed mode from {was_mode} to {now_mode}"
+            )
+        elif _type_mode(spec)[0] == "RECORD":
+            more, wrong = _schema_diff(old.get("fields", []), spec.get("fields", []), f"{name}.")
+            added, problems = added + more, problems + wrong
+    return added, problems
+
+
 def duckdb_type(spec: dict[str, Any]) -> str:
     """The DuckDB type of a BigQuery schema field (RECORD → STRUCT, REPEATED → list)."""
     kind = spec.get("type", "STRING").upper()
@@ -594,9 +638,19 @@ class BigQueryDouble:
         return int(self._value(total) or 0) if parts else 0
 
     def _publish(
-        self, dataset: str, table: str, source: str, fields: Any, write: str, create: str = ""
+        self,
+        dataset: str,
+        table: str,
+        source: str,
+        fields: Any,
+        write: str,
+        create: str = "",
+        widen: Iterable[str] = (),
     ) -> int:
-        """Write ``source`` (a FROM item) into a table in one transaction; the rows written."""
+        """Write ``source`` (a FROM item) into a table in one transaction; the rows written.
+
+        ``widen``: statements adding fields to an existing table first (same transaction).
+        """
         exists, target = self._exists(dataset, table), f"{_q(dataset)}.{_q(table)}"
         name = f"{self.project}:{dataset}.{table}"
         if write not in ("WRITE_EMPTY", "WRITE_APPEND", "WRITE_TRUNCATE"):
@@ -607,7 +661,7 @@ class BigQueryDouble:
         if write == "WRITE_EMPTY" and before:
             raise BigQueryApiError("duplicate", f"Already Exists: Table {name}")
         if exists and write != "WRITE_TRUNCATE":
-            statements = [f"INSERT INTO {target} BY NAME SELECT * FROM {source}"]
+            statements = [*widen, f"INSERT INTO {target} BY NAME SELECT * FROM {source}"]
         elif fields is not None:
             columns = ", ".join(f"{_q(f['name'])} {duckdb_type(f)}"
                                 + (" NOT NULL" if f.get("mode") == "REQUIRED" else "")
@@ -750,13 +804,42 @@ class BigQueryDouble:
         path.write_bytes(media)
         try:
             appending = self._exists(dataset, table) and write != "WRITE_TRUNCATE"
+            widen = self._widening(dataset, table, fields, load) if appending and fields else []
             source = self._load_source(load, path, fields, appending and f"{dataset}.{table}")
             create = load.get("createDisposition", "")
-            rows = self._publish(dataset, table, source, fields, write, create)
+            rows = self._publish(dataset, table, source, fields, write, create, widen)
         finally:
             path.unlink()
         return {"load": {"inputFiles": "1", "inputFileBytes": str(len(media)),
                          "outputRows": str(rows), "outputBytes": "0"}}  # fmt: skip
+
+    def _widening(
+        self, dataset: str, table: str, fields: list[dict[str, Any]], load: dict[str, Any]
+    ) -> list[str]:
+        """The statements that give the table a load's new fields, or BigQuery's refusal.
+
+        A load's schema must hold every field of the table, with its type and
+        mode; fields it adds (nested ones too) need ``ALLOW_FIELD_ADDITION``.
+        """
+        name = f"{self.project}:{dataset}.{table}"
+        added, problems = _schema_diff(self._table_fields(dataset, table), fields)
+        if problems:
+            raise _invalid(f"Provided Schema does not match Table {name}. {problems[0]}")
+        if added and "ALLOW_FIELD_ADDITION" not in (load.get("schemaUpdateOptions") or []):
+            raise _invalid(
+                f"Provided Schema does not match Table {name}. Cannot add fields "
+                f"(field: {added[0]})"
+            )
+        target = f"{_q(dataset)}.{_q(table)}"
+        have = {f["name"].lower() for f in self._table_fields(dataset, table)}
+        tops = {a.split(".")[0].lower() for a in added}
+        return [
+            f"ALTER TABLE {target} ADD COLUMN {_q(f['name'])} {duckdb_type(f)}"
+            if f["name"].lower() not in have
+            else f"ALTER TABLE {target} ALTER COLUMN {_q(f['name'])} TYPE {duckdb_type(f)}"
+            for f in fields
+            if f["name"].lower() in tops
+        ]
 
     def _load_source(self, load: dict[str, Any], path: Path, fields: Any, existing: Any) -> str:
         """A DuckDB FROM item reading the uploaded file in its ``sourceFormat``."""
