@@ -312,3 +312,48 @@ def test_append_of_another_type_is_refused_before_any_load(double, bq_lab, table
     assert info.value.value == field
     assert len(_loads(double)) == loads  # nothing was sent
     assert double.read_table("imaging.typed").equals(before)
+
+
+# ---- table names follow BigQuery's rule: case-sensitive unless the dataset says otherwise ----
+
+
+def test_names_differing_in_case_are_two_tables_in_bigquery(double, bq_lab):
+    rows = bq_lab.warehouse.count_rows("dicom_metadata")
+    before = double.read_table("imaging.dicom_metadata")
+    assert bq_lab.warehouse.count_rows("DICOM_METADATA") is None
+    own = dicomlab.Lab(bq_lab.store, bq_lab.warehouse, bq_lab.bucket)
+    result = own.export_metadata(table="DICOM_METADATA", progress=False, workers=1)
+    assert result.success == rows
+    assert bq_lab.warehouse.count_rows("DICOM_METADATA") == rows
+    assert double.read_table("imaging.dicom_metadata").equals(before)  # the other is untouched
+    assert double.read_table("imaging.DICOM_METADATA").num_rows == rows
+
+
+@pytest.fixture(scope="module")
+def folded_lab(double, bq_lab):
+    """A lab on a dataset created with isCaseInsensitive, its table exported."""
+    double.create_dataset("folded", case_insensitive=True)
+    warehouse = BigQueryWarehouse(f"bq://{PROJECT}.folded", client=bq_lab.warehouse.client)
+    lab = dicomlab.Lab(bq_lab.store, warehouse, bq_lab.bucket)
+    lab.export_metadata(progress=False, workers=1)
+    return lab
+
+
+def test_a_case_insensitive_dataset_refuses_write_empty_in_another_case(double, folded_lab):
+    rows = folded_lab.warehouse.count_rows("dicom_metadata")
+    assert folded_lab.warehouse.count_rows("DICOM_METADATA") == rows
+    before = double.read_table("folded.dicom_metadata")
+    own = dicomlab.Lab(folded_lab.store, folded_lab.warehouse, folded_lab.bucket)
+    with pytest.raises(AlreadyExistsError, match="'DICOM_METADATA'"):
+        own.export_metadata(table="DICOM_METADATA", progress=False, workers=1)
+    assert double.read_table("folded.dicom_metadata").equals(before)
+
+
+def test_a_case_insensitive_dataset_appends_in_another_case(double, folded_lab):
+    rows = folded_lab.warehouse.count_rows("dicom_metadata")
+    own = dicomlab.Lab(folded_lab.store, folded_lab.warehouse, folded_lab.bucket)
+    own.export_metadata(
+        table="Dicom_Metadata", write_disposition="WRITE_APPEND", progress=False, workers=1
+    )
+    assert folded_lab.warehouse.count_rows("DICOM_METADATA") == 2 * rows
+    assert double.duckdb_name("folded", "Dicom_Metadata") == "dicom_metadata"  # one table
