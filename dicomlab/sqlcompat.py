@@ -16,6 +16,10 @@ would on BigQuery:
   half away from zero (``2.5`` → 3, ``-2.5`` → -3) where DuckDB rounds half to
   even; ``INTEGER``/``INT``/``SMALLINT``… are all INT64 in BigQuery, not DuckDB's
   32-bit or 16-bit integers.
+- ``CAST(x AS BOOL)`` of a string takes only ``'true'``/``'false'`` (any case),
+  where DuckDB also reads ``'1'``, ``'t'``, ``'yes'``; ``NUMERIC`` is
+  ``DECIMAL(38, 9)``, not DuckDB's default ``DECIMAL(18, 3)``; a cast to
+  ``BIGNUMERIC`` (76 digits) is refused.
 - ``EXTRACT(DAYOFWEEK …)`` is 1 (Sunday) to 7 in BigQuery, 0 to 6 in DuckDB;
   ``EXTRACT(WEEK …)`` counts Sunday-based weeks from 0 (``WEEK(MONDAY)``:
   Monday-based), where DuckDB gives the ISO week; ``ISOWEEK`` is DuckDB's ``WEEK``.
@@ -45,6 +49,8 @@ _FLAGS_RE = re.compile(r"[-+ #0]*(\d+)?(\.\d+)?")
 _PRINTF_CONVERSIONS = frozenset("diouxXfFeEgGs%") - {"u"}
 # What BigQuery's CAST(STRING AS INT64) accepts: a decimal or hexadecimal integer.
 _INT64_TEXT = r"\s*[+-]?(0[xX][0-9a-fA-F]+|[0-9]+)\s*"
+# What CAST(STRING AS BOOL) accepts (DuckDB would also take '1', 't', 'yes'…).
+_BOOL_TEXT = r"(?i)true|false"
 _INTEGER_TYPES = (
     exp.DataType.Type.BIGINT,
     exp.DataType.Type.INT,
@@ -63,12 +69,29 @@ def bigquery_semantics_for_duckdb(tree: exp.Expr) -> None:
     for node in reversed(list(tree.bfs())):
         if isinstance(node, exp.Format):
             node.replace(_printf(node))
-        elif isinstance(node, exp.Cast) and node.to.is_type(*_INTEGER_TYPES):
-            node.replace(_int64_cast(node))
+        elif isinstance(node, exp.Cast):
+            _bigquery_cast(node)
         elif isinstance(node, exp.Extract):
             _bigquery_extract(node)
         elif isinstance(node, exp.Substring):
             _bigquery_substring(node)
+
+
+def _bigquery_cast(node: exp.Cast) -> None:
+    """Casts to INT64, BOOL, NUMERIC and BIGNUMERIC with BigQuery's rules."""
+    to = node.to
+    if to.is_type(*_INTEGER_TYPES):
+        node.replace(_checked_cast(node, "BIGINT", _INT64_TEXT, "int64"))
+    elif to.is_type(exp.DataType.Type.BOOLEAN):
+        node.replace(_checked_cast(node, "BOOLEAN", _BOOL_TEXT, "bool"))
+    elif to.is_type(exp.DataType.Type.DECIMAL) and not to.expressions:
+        node.set("to", exp.DataType.build("DECIMAL(38, 9)"))  # NUMERIC, not DuckDB's (18, 3)
+    elif to.is_type(exp.DataType.Type.BIGDECIMAL):
+        raise QueryError(
+            f"CAST to BIGNUMERIC in {node.sql('bigquery')!r} has no DuckDB equivalent (DuckDB's "
+            "DECIMAL holds 38 digits, BIGNUMERIC 76 with 38 after the point); use NUMERIC "
+            "or FLOAT64, or run the query on BigQuery"
+        )
 
 
 def _printf(node: exp.Format) -> exp.Expr:
@@ -90,49 +113,40 @@ def _printf(node: exp.Format) -> exp.Expr:
     return exp.Anonymous(this="printf", expressions=[pattern.copy(), *node.expressions])
 
 
-def _int64_cast(node: exp.Cast) -> exp.Expr:
-    """``CAST``/``SAFE_CAST(x AS INT64)`` with BigQuery's rules on DuckDB.
+def _checked_cast(node: exp.Cast, target: str, pattern: str, name: str) -> exp.Expr:
+    """``CAST``/``SAFE_CAST(x AS target)`` that first checks a string ``x`` as BigQuery does.
 
-    Column types are unknown here, so the choice is made with ``typeof(x)``
-    (which DuckDB folds), and every branch binds whatever ``x`` is.
+    A string not matching ``pattern`` fails with BigQuery's message ("Bad int64
+    value: 1.5"), or gives NULL under ``SAFE_CAST``; other values cast as they
+    are, INT64 rounding floats half away from zero. Column types are unknown
+    here, so the choice is made with ``typeof(x)`` (which DuckDB folds), and
+    every branch binds whatever ``x`` is.
     """
     safe = isinstance(node, exp.TryCast)
     value = node.this
     text = exp.cast(value.copy(), "VARCHAR")
 
-    def to_int(expr: exp.Expr) -> exp.Expr:
-        kind = exp.DataType.build("BIGINT")
+    def cast(expr: exp.Expr) -> exp.Expr:
+        kind = exp.DataType.build(target)
         return exp.TryCast(this=expr, to=kind) if safe else exp.Cast(this=expr, to=kind)
 
-    not_integer = exp.and_(
+    not_matching = exp.and_(
         exp.EQ(this=exp.Typeof(this=value.copy()), expression=exp.Literal.string("VARCHAR")),
         exp.not_(
             exp.Anonymous(
-                this="regexp_full_match",
-                expressions=[text.copy(), exp.Literal.string(_INT64_TEXT)],
+                this="regexp_full_match", expressions=[text.copy(), exp.Literal.string(pattern)]
             )
         ),
     )
-    refused: exp.Expr = (
-        exp.null()
-        if safe
-        else exp.Anonymous(
-            this="error",
-            expressions=[exp.DPipe(this=exp.Literal.string("Bad int64 value: "), expression=text)],
-        )
-    )
-    # A float's shortest text reads back as the same float, and binds whatever x's type;
-    # DuckDB's ROUND on a DOUBLE rounds halfway cases away from zero, as BigQuery's cast.
-    as_double = exp.cast(text.copy(), "DOUBLE")
-    rounded = exp.Anonymous(this="round", expressions=[as_double])
-    is_float = exp.Typeof(this=value.copy()).isin("DOUBLE", "FLOAT")
-    result = (
-        exp.case()
-        .when(not_integer, refused)
-        .when(is_float, to_int(rounded))
-        .else_(to_int(value.copy()))
-    )
-    return exp.cast(result, "BIGINT")
+    message = exp.DPipe(this=exp.Literal.string(f"Bad {name} value: "), expression=text.copy())
+    refused = exp.null() if safe else exp.Anonymous(this="error", expressions=[message])
+    result = exp.case().when(not_matching, refused)
+    if target == "BIGINT":
+        # A float's shortest text reads back as the same float, and binds whatever x's
+        # type; DuckDB's ROUND on a DOUBLE rounds halfway cases away from zero, as BigQuery.
+        rounded = exp.Anonymous(this="round", expressions=[exp.cast(text.copy(), "DOUBLE")])
+        result = result.when(exp.Typeof(this=value.copy()).isin("DOUBLE", "FLOAT"), cast(rounded))
+    return exp.cast(result.else_(cast(value.copy())), target)
 
 
 def _bigquery_extract(node: exp.Extract) -> None:

@@ -3,6 +3,7 @@ QueryError naming the function: never a different answer."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import duckdb
@@ -62,6 +63,16 @@ SAME_ANSWER = [
     ("SELECT SAFE_CAST('12' AS INT64)", 12),
     ("SELECT SAFE_CAST(CAST(2.5 AS FLOAT64) AS INT64)", 3),
     ("SELECT SAFE_CAST(x AS INT64) FROM UNNEST(['7', '7.0', NULL]) AS x", [7, None, None]),
+    # CAST(STRING AS BOOL) takes 'true' and 'false' in any case, nothing else.
+    ("SELECT CAST('TRUE' AS BOOL)", True),
+    ("SELECT CAST('false' AS BOOL)", False),
+    ("SELECT SAFE_CAST('yes' AS BOOL)", None),
+    ("SELECT SAFE_CAST('1' AS BOOL)", None),
+    ("SELECT CAST(1 AS BOOL)", True),
+    # NUMERIC has 38 digits, 9 after the point.
+    ("SELECT CAST('1.23456789012' AS NUMERIC)", Decimal("1.234567890")),
+    ("SELECT CAST('12345678901234567890.5' AS NUMERIC)", Decimal("12345678901234567890.5")),
+    ("SELECT CAST(1.7 AS NUMERIC(10, 2))", Decimal("1.70")),
     # DAYOFWEEK is 1 (Sunday) to 7 (Saturday).
     ("SELECT EXTRACT(DAYOFWEEK FROM DATE '2020-01-05')", 1),
     ("SELECT EXTRACT(DAYOFWEEK FROM DATE '2020-01-04')", 7),
@@ -93,6 +104,8 @@ BIGQUERY_ERRORS = [
     ("SELECT CAST('2.0' AS INT64)", "Bad int64 value: 2.0"),
     ("SELECT CAST(x AS INT64) FROM UNNEST(['1', 'x']) AS x", "Bad int64 value: x"),
     ("SELECT SUBSTR('hello', 2, -1)", "SUBSTR() cannot be negative"),
+    ("SELECT CAST('yes' AS BOOL)", "Bad bool value: yes"),
+    ("SELECT CAST('1' AS BOOL)", "Bad bool value: 1"),
 ]
 
 
@@ -111,6 +124,7 @@ UNTRANSLATABLE = [
     ("SELECT FORMAT('%*d', 5, 1)", "'%*d'"),
     ("SELECT FORMAT(f, 1) FROM (SELECT '%d' AS f)", "FORMAT with the format f"),
     ("SELECT EXTRACT(WEEK(FRIDAY) FROM DATE '2020-01-05')", "WEEK(FRIDAY)"),
+    ("SELECT CAST('1.5' AS BIGNUMERIC)", "BIGNUMERIC"),
 ]
 
 
