@@ -52,7 +52,8 @@ _MAGIC, _MAGIC_AT = b"DUCK", 8
 _INTERRUPTED = ("Query interrupted", "INTERRUPT Error")
 _LOCKED = re.compile(r"conflicting lock", re.IGNORECASE)
 _FULL = re.compile(r"no space left on device", re.IGNORECASE)
-_READ_ONLY = re.compile(r"permission denied|read-only file system", re.IGNORECASE)
+_DENIED = re.compile(r"permission denied", re.IGNORECASE)
+_READ_ONLY = re.compile(r"read-only file system", re.IGNORECASE)
 
 
 def _quote(identifier: str) -> str:
@@ -371,7 +372,8 @@ def _errno_of(exc: BaseException) -> int | None:
     for pattern, code in (
         (_LOCKED, errno.EAGAIN),
         (_FULL, errno.ENOSPC),
-        (_READ_ONLY, errno.EACCES),
+        (_DENIED, errno.EACCES),
+        (_READ_ONLY, errno.EROFS),
     ):
         if pattern.search(text):
             return code
