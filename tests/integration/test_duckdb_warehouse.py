@@ -186,30 +186,46 @@ def test_append_of_a_narrower_integer_or_nulls_is_kept():
 # ---- the file itself: locked, a folder, not DuckDB, read-only, full, Ctrl-C -------------------
 
 
+@contextlib.contextmanager
+def held_open(path: str) -> Iterator[None]:
+    """Another process with ``path`` open in DuckDB (so holding its lock) inside the block."""
+    code = (
+        f"import duckdb, sys; c = duckdb.connect({path!r}); "
+        "print('held', flush=True); sys.stdin.read()"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.communicate("")  # stdin closes: the holder exits
+
+
 def test_a_warehouse_held_by_another_process_is_named(tmp_path):
     path = tmp_path / "w.duckdb"
     warehouse = DuckDBWarehouse(path)
     warehouse.load("t", pa.table({"A": ["x"]}))
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"import duckdb, sys; c = duckdb.connect({str(path)!r}); "
-            "print('held', flush=True); sys.stdin.read()",
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with held_open(str(path)):
         with pytest.raises(LocalFileError, match="another process holds it") as caught:
             warehouse.load("t", pa.table({"A": ["y"]}), write_disposition="WRITE_APPEND")
         assert repr(str(path)) in str(caught.value)
         assert caught.value.errno == errno.EAGAIN and caught.value.filename == str(path)
-    finally:
-        holder.communicate("")
     assert rows_of(warehouse, "t") == [{"A": "x"}]
+
+
+@pytest.mark.parametrize("disposition", ["WRITE_EMPTY", "WRITE_APPEND", "WRITE_TRUNCATE"])
+def test_an_export_while_another_process_holds_the_file_is_refused(lab, disposition):
+    path = lab.warehouse.path
+    before = rows_of(lab.warehouse)
+    with held_open(path):
+        with pytest.raises(LocalFileError, match="another process holds it") as caught:
+            lab.export_metadata(
+                table="other", write_disposition=disposition, progress=False, workers=1
+            )
+        assert repr(path) in str(caught.value)
+    assert rows_of(lab.warehouse) == before and lab.warehouse.tables() == [TABLE]
 
 
 def test_a_folder_is_no_warehouse_file(tmp_path):
