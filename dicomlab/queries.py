@@ -385,7 +385,7 @@ def _translate(
     if parts is not None:
         _replace_table(tree, parts)
     if dialect == "duckdb":
-        bigquery_semantics_for_duckdb(tree)
+        bigquery_semantics_for_duckdb(tree, dict(types))
         _in_unnest_as_subquery(tree)
         _bigquery_strings_for_duckdb(tree, dict(types))
     try:
@@ -514,6 +514,7 @@ def _bigquery_strings_for_duckdb(tree: exp.Expr, types: Mapping[str, str]) -> No
             isinstance(node, exp.Cast)
             and node.to.is_type(*exp.DataType.TEXT_TYPES)
             and not node.args.get("format")
+            and "bq_text" not in node.meta  # made for DuckDB's sake, not BigQuery text
         ):
             node.replace(_bigquery_text(node.this.copy(), types))
 

@@ -36,6 +36,7 @@ would on BigQuery:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from sqlglot import exp
 
@@ -59,31 +60,37 @@ _INTEGER_TYPES = (
 )
 
 
-def bigquery_semantics_for_duckdb(tree: exp.Expr) -> None:
+def bigquery_semantics_for_duckdb(
+    tree: exp.Expr, column_types: Mapping[str, str] | None = None
+) -> None:
     """Rewrite ``tree`` (parsed as BigQuery) in place so DuckDB gives BigQuery's results.
 
-    Raises :class:`~dicomlab.errors.QueryError` naming the function where no
-    faithful translation exists. Nodes are visited deepest first, so an outer
-    rewrite copies inner ones already rewritten.
+    ``column_types`` (DuckDB type names by column), when known, lets a cast of
+    a column skip the checks its type does not need. Raises
+    :class:`~dicomlab.errors.QueryError` naming the function where no faithful
+    translation exists. Nodes are visited deepest first, so an outer rewrite
+    copies inner ones already rewritten.
     """
+    types = {name: kind.upper() for name, kind in (column_types or {}).items()}
     for node in reversed(list(tree.bfs())):
         if isinstance(node, exp.Format):
             node.replace(_printf(node))
         elif isinstance(node, exp.Cast):
-            _bigquery_cast(node)
+            _bigquery_cast(node, types)
         elif isinstance(node, exp.Extract):
             _bigquery_extract(node)
         elif isinstance(node, exp.Substring):
             _bigquery_substring(node)
 
 
-def _bigquery_cast(node: exp.Cast) -> None:
+def _bigquery_cast(node: exp.Cast, types: Mapping[str, str]) -> None:
     """Casts to INT64, BOOL, NUMERIC and BIGNUMERIC with BigQuery's rules."""
-    to = node.to
+    to, value = node.to, node.this
+    known = types.get(value.name) if isinstance(value, exp.Column) else None
     if to.is_type(*_INTEGER_TYPES):
-        node.replace(_checked_cast(node, "BIGINT", _INT64_TEXT, "int64"))
+        node.replace(_checked_cast(node, "BIGINT", _INT64_TEXT, "int64", known))
     elif to.is_type(exp.DataType.Type.BOOLEAN):
-        node.replace(_checked_cast(node, "BOOLEAN", _BOOL_TEXT, "bool"))
+        node.replace(_checked_cast(node, "BOOLEAN", _BOOL_TEXT, "bool", known))
     elif to.is_type(exp.DataType.Type.DECIMAL) and not to.expressions:
         node.set("to", exp.DataType.build("DECIMAL(38, 9)"))  # NUMERIC, not DuckDB's (18, 3)
     elif to.is_type(exp.DataType.Type.BIGDECIMAL):
@@ -113,39 +120,43 @@ def _printf(node: exp.Format) -> exp.Expr:
     return exp.Anonymous(this="printf", expressions=[pattern.copy(), *node.expressions])
 
 
-def _checked_cast(node: exp.Cast, target: str, pattern: str, name: str) -> exp.Expr:
+def _checked_cast(
+    node: exp.Cast, target: str, pattern: str, name: str, known: str | None = None
+) -> exp.Expr:
     """``CAST``/``SAFE_CAST(x AS target)`` that first checks a string ``x`` as BigQuery does.
 
     A string not matching ``pattern`` fails with BigQuery's message ("Bad int64
     value: 1.5"), or gives NULL under ``SAFE_CAST``; other values cast as they
-    are, INT64 rounding floats half away from zero. Column types are unknown
-    here, so the choice is made with ``typeof(x)`` (which DuckDB folds), and
-    every branch binds whatever ``x`` is.
+    are, INT64 rounding floats half away from zero. When ``x``'s DuckDB type is
+    not ``known``, the choice is made with ``typeof(x)`` (which DuckDB folds),
+    and every branch binds whenever the plain cast does.
     """
     safe = isinstance(node, exp.TryCast)
     value = node.this
-    text = exp.cast(value.copy(), "VARCHAR")
 
     def cast(expr: exp.Expr) -> exp.Expr:
         kind = exp.DataType.build(target)
         return exp.TryCast(this=expr, to=kind) if safe else exp.Cast(this=expr, to=kind)
 
-    not_matching = exp.and_(
-        exp.EQ(this=exp.Typeof(this=value.copy()), expression=exp.Literal.string("VARCHAR")),
-        exp.not_(
-            exp.Anonymous(
-                this="regexp_full_match", expressions=[text.copy(), exp.Literal.string(pattern)]
-            )
-        ),
+    text = exp.cast(value.copy(), "VARCHAR")
+    text.meta["bq_text"] = True  # a plain cast: not one to print as BigQuery would
+    matches = exp.Anonymous(
+        this="regexp_full_match", expressions=[text, exp.Literal.string(pattern)]
     )
     message = exp.DPipe(this=exp.Literal.string(f"Bad {name} value: "), expression=text.copy())
     refused = exp.null() if safe else exp.Anonymous(this="error", expressions=[message])
-    result = exp.case().when(not_matching, refused)
+    # DuckDB's ROUND on a DOUBLE rounds halfway cases away from zero, as BigQuery's cast;
+    # its CAST from DOUBLE to BIGINT rounds them to even.
+    rounded = cast(exp.Anonymous(this="round", expressions=[exp.cast(value.copy(), "DOUBLE")]))
+    floats = ("DOUBLE", "FLOAT")
+    if known == "VARCHAR":
+        return exp.case().when(exp.not_(matches), refused).else_(cast(value.copy()))
+    if known is not None:
+        return rounded if target == "BIGINT" and known in floats else cast(value.copy())
+    is_text = exp.EQ(this=exp.Typeof(this=value.copy()), expression=exp.Literal.string("VARCHAR"))
+    result = exp.case().when(exp.and_(is_text, exp.not_(matches)), refused)
     if target == "BIGINT":
-        # A float's shortest text reads back as the same float, and binds whatever x's
-        # type; DuckDB's ROUND on a DOUBLE rounds halfway cases away from zero, as BigQuery.
-        rounded = exp.Anonymous(this="round", expressions=[exp.cast(text.copy(), "DOUBLE")])
-        result = result.when(exp.Typeof(this=value.copy()).isin("DOUBLE", "FLOAT"), cast(rounded))
+        result = result.when(exp.Typeof(this=value.copy()).isin(*floats), rounded)
     return exp.cast(result.else_(cast(value.copy())), target)
 
 

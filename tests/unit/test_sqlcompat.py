@@ -145,3 +145,27 @@ def test_lab_sql_reports_bigquerys_error_as_a_query_error():
         "SELECT SAFE_CAST(InstanceNumber AS INT64) AS n FROM dicom_metadata", {}, table="t"
     )
     assert safe.n.tolist()[0] == 1 and safe.n.isna().tolist() == [False, True]
+
+
+def test_casts_of_columns_of_known_types_keep_bigquerys_rules():
+    """The DuckDB warehouse passes column types: the casts take their shorter forms."""
+    warehouse = DuckDBWarehouse(":memory:")
+    warehouse.load(
+        "t",
+        pa.table({"f": [2.5, -2.5, 0.5], "i": [1, 2, 3], "s": ["7", "x", "true"]}),
+    )
+
+    def one(sql: str) -> list[Any]:
+        return warehouse.run_sql(sql, {}, table="t").iloc[:, 0].tolist()
+
+    assert one("SELECT CAST(f AS INT64) FROM dicom_metadata") == [3, -3, 1]
+    assert one("SELECT CAST(i AS INT64) FROM dicom_metadata") == [1, 2, 3]
+    safe = warehouse.run_sql(
+        "SELECT SAFE_CAST(s AS INT64) AS n, SAFE_CAST(s AS BOOL) AS b FROM dicom_metadata",
+        {},
+        table="t",
+    )
+    assert safe.n.isna().tolist() == [False, True, True] and safe.n[0] == 7
+    assert safe.b.isna().tolist() == [True, True, False] and bool(safe.b[2]) is True
+    with pytest.raises(QueryError, match="Bad int64 value: x"):
+        one("SELECT CAST(s AS INT64) FROM dicom_metadata")
