@@ -22,7 +22,11 @@ True
 On DuckDB, ``CONCAT`` and ``CAST(x AS STRING)`` print TIME and TIMESTAMP (BigQuery's
 DATETIME) values as BigQuery does, with 0, 3 or 6 fractional digits (``07:59:11``,
 ``07:59:11.500``, ``07:59:11.123456``), not DuckDB's trimmed ``07:59:11.5``.
-TIMESTAMP WITH TIME ZONE values keep DuckDB's form.
+TIMESTAMP WITH TIME ZONE values keep DuckDB's form. Functions that DuckDB
+would answer differently from BigQuery (``FORMAT``, casts to INT64, BOOL and
+NUMERIC, ``EXTRACT(DAYOFWEEK|WEEK …)``, ``SUBSTR``) are rewritten, or refused
+with a :class:`~dicomlab.errors.QueryError` naming them
+(:mod:`dicomlab.sqlcompat`).
 """
 
 from __future__ import annotations
