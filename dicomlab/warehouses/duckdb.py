@@ -5,7 +5,7 @@ Each operation opens its own short-lived connection, so a notebook and a script
 
 Table names follow DuckDB's rule: they are case-insensitive (``DICOM_METADATA``
 is the table ``dicom_metadata``), and a table keeps the spelling it was created
-with. DuckDB's failures are translated in one place (:func:`_translated`): a
+with. DuckDB's failures are translated in one place (:mod:`dicomlab.warehouses.duckdb_errors`): a
 file held by another process, a read-only folder or a full disk become
 :class:`~dicomlab.errors.LocalFileError` naming the file, and Ctrl-C stays a
 ``KeyboardInterrupt``.
@@ -14,7 +14,6 @@ file held by another process, a read-only folder or a full disk become
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import re
@@ -26,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from dicomlab.errors import DicomlabError, LocalFileError, QueryError, UnsupportedBackendError
+from dicomlab.errors import DicomlabError, QueryError
 from dicomlab.resources import validate_table_name
 from dicomlab.warehouses.base import not_empty_error, validate_write_disposition
+from dicomlab.warehouses.duckdb_errors import check_file, file_error, translated
 from dicomlab.warehouses.duckdb_schema import merged_type
 from dicomlab.warehouses.frames import to_frame
 
@@ -45,15 +45,6 @@ _COLUMN_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CHUNK = "__dicomlab_chunk"
 # Staging tables are hidden from tables(); one left by a killed process is harmless.
 _STAGING_PREFIX = "__dicomlab_staging_"
-# Every DuckDB database file carries these bytes at offset 8 (its header's magic).
-_MAGIC, _MAGIC_AT = b"DUCK", 8
-# DuckDB's Python client turns Ctrl-C during a statement into this plain RuntimeError,
-# and gives no errno for I/O failures: its messages are all there is to tell them apart.
-_INTERRUPTED = ("Query interrupted", "INTERRUPT Error")
-_LOCKED = re.compile(r"conflicting lock", re.IGNORECASE)
-_FULL = re.compile(r"no space left on device", re.IGNORECASE)
-_DENIED = re.compile(r"permission denied", re.IGNORECASE)
-_READ_ONLY = re.compile(r"read-only file system", re.IGNORECASE)
 
 
 def _quote(identifier: str) -> str:
@@ -77,7 +68,7 @@ class DuckDBWarehouse:
         self.path = str(path) if str(path) == ":memory:" else str(Path(path).expanduser().resolve())
         self._memory = duckdb.connect(":memory:") if self.path == ":memory:" else None
         if self._memory is None:
-            _check_file(Path(self.path))
+            check_file(Path(self.path))
 
     @property
     def url(self) -> str:
@@ -93,12 +84,12 @@ class DuckDBWarehouse:
             yield self._memory.cursor()
             return
         path = Path(self.path)
-        _check_file(path)
+        check_file(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise _file_error(self.path, "opening", exc.errno, str(exc)) from exc
-        with _translated(self.path, "opening"):
+            raise file_error(self.path, "opening", exc.errno, str(exc)) from exc
+        with translated(self.path, "opening"):
             con = duckdb.connect(self.path)
         try:
             yield con
@@ -107,7 +98,7 @@ class DuckDBWarehouse:
 
     def tables(self) -> list[str]:
         """Names of the tables in the main schema, as they were spelled when created."""
-        with self.connection() as con, _translated(self.path, "reading"):
+        with self.connection() as con, translated(self.path, "reading"):
             rows = con.execute(
                 "SELECT table_name FROM information_schema.tables "
                 "WHERE table_schema = 'main' ORDER BY table_name"
@@ -125,7 +116,7 @@ class DuckDBWarehouse:
         1
         """
         validate_table_name(table)
-        with self.connection() as con, _translated(self.path, "reading"):
+        with self.connection() as con, translated(self.path, "reading"):
             if _existing_name(con, table) is None:
                 return None
             result = con.execute(f"SELECT COUNT(*) FROM {_quote(table)}").fetchone()
@@ -174,7 +165,7 @@ class DuckDBWarehouse:
         staging = f"{_STAGING_PREFIX}{uuid.uuid4().hex}"
         with self.connection() as con:
             try:
-                with _translated(
+                with translated(
                     self.path, f"loading table {table!r} into", ", the table is unchanged"
                 ):
                     rows = _stage(con, staging, chunks)
@@ -326,81 +317,3 @@ def _append(con: duckdb.DuckDBPyConnection, table: str, source: str) -> None:
         if wanted != current:
             con.execute(f"ALTER TABLE {_quote(table)} ALTER COLUMN {_quote(column)} TYPE {wanted}")
     con.execute(f"INSERT INTO {_quote(table)} BY NAME SELECT * FROM {_quote(source)}")
-
-
-def _check_file(path: Path) -> None:
-    """Refuse a warehouse path that is a folder, or a file that is not a DuckDB database."""
-    if path.is_dir():
-        raise UnsupportedBackendError(
-            f"warehouse {str(path)!r} is a folder, not a DuckDB file; give a file path "
-            f"such as {str(path / 'warehouse.duckdb')!r}"
-        )
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(_MAGIC_AT + len(_MAGIC))
-    except FileNotFoundError:
-        return  # DuckDB creates it
-    except OSError as exc:
-        raise _file_error(str(path), "opening", exc.errno, exc.strerror or str(exc)) from exc
-    if head[_MAGIC_AT:] != _MAGIC:
-        raise UnsupportedBackendError(
-            f"warehouse {str(path)!r} exists but is not a DuckDB database file "
-            f"(it starts with {head[:16]!r}); give another path, or move that file away"
-        )
-
-
-def _file_error(path: str, doing: str, code: int | None, detail: str) -> LocalFileError:
-    """The error for a warehouse file that cannot be opened or written."""
-    hints = {
-        errno.ENOSPC: "the disk is full: free some space, or connect to a warehouse elsewhere",
-        errno.EACCES: "its folder is not writable: connect to a warehouse in a writable folder",
-        errno.EROFS: "its folder is read-only: connect to a warehouse in a writable folder",
-        errno.EAGAIN: "another process holds it open: close that notebook or script "
-        "(or its connection), or use another warehouse file",
-    }
-    hint = hints.get(code or 0, "check the file and its folder")
-    return LocalFileError(
-        f"{doing} the DuckDB warehouse {path!r} failed: {hint} ({detail})",
-        errno=code,
-        filename=path,
-    )
-
-
-def _errno_of(exc: BaseException) -> int | None:
-    """The errno a DuckDB failure stands for, when its message tells (DuckDB gives no errno)."""
-    text = str(exc)
-    for pattern, code in (
-        (_LOCKED, errno.EAGAIN),
-        (_FULL, errno.ENOSPC),
-        (_DENIED, errno.EACCES),
-        (_READ_ONLY, errno.EROFS),
-    ):
-        if pattern.search(text):
-            return code
-    return None
-
-
-@contextlib.contextmanager
-def _translated(path: str, doing: str, note: str = "") -> Iterator[None]:
-    """DuckDB's failures inside the block as dicomlab errors naming ``path``.
-
-    ``doing`` completes "… the DuckDB warehouse PATH failed" (``"opening"``);
-    ``note`` follows the message (``", the table is unchanged"``).
-    """
-    try:
-        yield
-    except duckdb.InterruptException as exc:
-        raise KeyboardInterrupt(f"{doing} the DuckDB warehouse {path!r} was interrupted") from exc
-    except duckdb.Error as exc:
-        code = _errno_of(exc)
-        if code is None and not isinstance(exc, duckdb.IOException):
-            raise DicomlabError(
-                f"{doing} the DuckDB warehouse {path!r} failed{note}: {exc}"
-            ) from exc
-        raise _file_error(path, doing, code, f"{exc}{note}") from exc
-    except RuntimeError as exc:
-        if str(exc).startswith(_INTERRUPTED):
-            raise KeyboardInterrupt(
-                f"{doing} the DuckDB warehouse {path!r} was interrupted{note}"
-            ) from exc
-        raise
