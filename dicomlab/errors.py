@@ -14,6 +14,7 @@ working for code that does not know dicomlab::
     ├── CredentialsError (RuntimeError)       no Google credentials where they are needed
     ├── AlreadyExistsError (FileExistsError)  refusing to overwrite a table or object
     ├── NotFoundError (LookupError)           an instance, table or object is missing
+    ├── LocalFileError (OSError)              a local file is locked, read-only or its disk full
     ├── DicomReadError (ValueError)           a file is not readable DICOM
     ├── RenderError (ValueError)              an instance has no pixels we can show
     ├── RemoteError (RuntimeError)            a server answered with an error
@@ -32,6 +33,7 @@ __all__ = [
     "InvalidIdentifierError",
     "InvalidRequestError",
     "InvalidResourceError",
+    "LocalFileError",
     "NotFoundError",
     "QueryError",
     "RemoteError",
@@ -82,6 +84,23 @@ class AlreadyExistsError(DicomlabError, FileExistsError):
 
 class NotFoundError(DicomlabError, LookupError):
     """An instance, table, file or object does not exist."""
+
+
+class LocalFileError(DicomlabError, OSError):
+    """A local file cannot be opened or written: another process holds it, its
+    folder is read-only, or the disk is full.
+
+    ``errno`` (e.g. ``errno.ENOSPC``) and ``filename`` say which, and where.
+    """
+
+    def __init__(self, message: str, *, errno: int | None = None, filename: str = "") -> None:
+        super().__init__(message)
+        self.errno = errno
+        self.filename = filename
+
+    def __str__(self) -> str:
+        # OSError would print "[Errno N] None: 'file'" once errno is set.
+        return str(self.args[0])
 
 
 class DicomReadError(DicomlabError, ValueError):

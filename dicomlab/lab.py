@@ -194,6 +194,11 @@ class Lab:
     def sql(self, text: str, /, *, table: str | None = None, **params: Any) -> pd.DataFrame:
         """Run your own BigQuery SQL against ``dicom_metadata`` with ``@named`` parameters.
 
+        On DuckDB the SQL is translated so that it gives BigQuery's answer; SQL
+        with no faithful translation (``FORMAT('%t', …)``) raises a
+        :class:`~dicomlab.errors.QueryError` naming the function, as does
+        ``text`` that is not query text (``None``).
+
         >>> sql = "SELECT COUNT(*) AS n FROM dicom_metadata WHERE Modality = @m"
         >>> lab.sql(sql, m="MR")                                       # doctest: +SKIP
         """

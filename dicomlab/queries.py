@@ -22,7 +22,11 @@ True
 On DuckDB, ``CONCAT`` and ``CAST(x AS STRING)`` print TIME and TIMESTAMP (BigQuery's
 DATETIME) values as BigQuery does, with 0, 3 or 6 fractional digits (``07:59:11``,
 ``07:59:11.500``, ``07:59:11.123456``), not DuckDB's trimmed ``07:59:11.5``.
-TIMESTAMP WITH TIME ZONE values keep DuckDB's form.
+TIMESTAMP WITH TIME ZONE values keep DuckDB's form. Functions that DuckDB
+would answer differently from BigQuery (``FORMAT``, casts to INT64, BOOL and
+NUMERIC, ``EXTRACT(DAYOFWEEK|WEEK …)``, ``SUBSTR``) are rewritten, or refused
+with a :class:`~dicomlab.errors.QueryError` naming them
+(:mod:`dicomlab.sqlcompat`).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from sqlglot.errors import ErrorLevel, SqlglotError
 
 from dicomlab.errors import InvalidIdentifierError, NotFoundError, QueryError
 from dicomlab.resources import BigQueryTable, validate_table_name
+from dicomlab.sqlcompat import bigquery_semantics_for_duckdb
 
 __all__ = [
     "TABLE_PLACEHOLDER",
@@ -55,6 +60,7 @@ __all__ = [
     "parse_query",
     "queries_dir",
     "translate",
+    "validate_sql",
 ]
 
 TABLE_PLACEHOLDER = "dicom_metadata"
@@ -316,6 +322,22 @@ def _parse_bigquery(sql: str) -> exp.Expr:
     return statements[0]
 
 
+def validate_sql(sql: object) -> str:
+    """Return ``sql`` if it is query text (a non-blank str), else raise :class:`QueryError`.
+
+    >>> validate_sql(None)
+    Traceback (most recent call last):
+    ...
+    dicomlab.errors.QueryError: the SQL is None, not query text: pass a str ...
+    """
+    if not isinstance(sql, str) or not sql.strip():
+        raise QueryError(
+            f"the SQL is {reprlib.repr(sql)}, not query text: pass a str such as "
+            '"SELECT COUNT(*) AS n FROM dicom_metadata"'
+        )
+    return sql
+
+
 def translate(
     sql: str,
     *,
@@ -340,6 +362,7 @@ def translate(
     WHERE
       Modality = $m
     """
+    validate_sql(sql)
     if table is not None and not isinstance(table, (str, BigQueryTable)):
         raise InvalidIdentifierError(f"table {table!r} is not a str", value=table)
     types = tuple(sorted(column_types.items())) if column_types else ()
@@ -366,6 +389,7 @@ def _translate(
     if parts is not None:
         _replace_table(tree, parts)
     if dialect == "duckdb":
+        bigquery_semantics_for_duckdb(tree, dict(types))
         _in_unnest_as_subquery(tree)
         _bigquery_strings_for_duckdb(tree, dict(types))
     try:
@@ -494,6 +518,7 @@ def _bigquery_strings_for_duckdb(tree: exp.Expr, types: Mapping[str, str]) -> No
             isinstance(node, exp.Cast)
             and node.to.is_type(*exp.DataType.TEXT_TYPES)
             and not node.args.get("format")
+            and "bq_text" not in node.meta  # made for DuckDB's sake, not BigQuery text
         ):
             node.replace(_bigquery_text(node.this.copy(), types))
 

@@ -66,7 +66,11 @@ class Warehouse(Protocol):
         ...
 
     def count_rows(self, table: str) -> int | None:
-        """Rows in ``table``, or ``None`` when it does not exist."""
+        """Rows in ``table``, or ``None`` when it does not exist.
+
+        Names match by the warehouse's own rule: DuckDB ignores case; BigQuery
+        does not, unless the dataset was created case-insensitive.
+        """
         ...
 
     def run_query(

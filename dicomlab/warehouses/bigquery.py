@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import importlib.util
 import logging
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from dicomlab.errors import NotFoundError, QueryError, RemoteError
+from dicomlab.errors import NotFoundError, QueryError, RemoteError, UnsupportedBackendError
 from dicomlab.resources import BigQueryDataset, validate_table_name
 from dicomlab.warehouses.base import validate_write_disposition
 from dicomlab.warehouses.frames import to_frame
@@ -52,6 +53,19 @@ _SCALAR_TYPES: tuple[tuple[type, str], ...] = (
     (dt.date, "DATE"),
     (dt.time, "TIME"),
 )
+
+
+def _require_client_library(url: str) -> None:
+    """Refuse, saying what to install, when google-cloud-bigquery is not importable."""
+    try:
+        found = importlib.util.find_spec("google.cloud.bigquery") is not None
+    except (ImportError, ValueError):  # a missing parent package, or a blocked one
+        found = False
+    if not found:
+        raise UnsupportedBackendError(
+            f"warehouse {url!r} needs Google's BigQuery client library, which is not "
+            "installed: pip install 'dicomlab[gcp]' (or google-cloud-bigquery), then connect again"
+        )
 
 
 class CostLimitError(QueryError):
@@ -173,6 +187,8 @@ class BigQueryWarehouse:
         self.dataset = (
             dataset if isinstance(dataset, BigQueryDataset) else BigQueryDataset.parse(dataset)
         )
+        if client is None:
+            _require_client_library(str(self.dataset))
         self._client = client
         self.max_bytes_billed = max_bytes_billed
         self.location = location
@@ -232,12 +248,14 @@ class BigQueryWarehouse:
 
         The chunks are written to a local Parquet file first (bounded memory),
         then sent with the schema taken from their Arrow schema (nested and
-        repeated fields included) and ``write_disposition``.
+        repeated fields included) and ``write_disposition``. An append to an
+        existing table sends the table's schema with the new fields added
+        (BigQuery's ``ALLOW_FIELD_ADDITION``, nested fields too), and is refused
+        before anything is sent when a field's type or mode differs
+        (:func:`~dicomlab.warehouses.bigquery_schema.merged_fields`).
         """
         import pyarrow.parquet as pq
         from google.cloud import bigquery
-
-        from dicomlab.bqschema import schema_from_arrow
 
         validate_write_disposition(write_disposition)
         table_id = self.table_id(table)
@@ -253,17 +271,46 @@ class BigQueryWarehouse:
             if writer is None:
                 return 0
             writer.close()
+            fields, updates = self._load_schema(table_id, schema, write_disposition)
             config = bigquery.LoadJobConfig(
                 source_format=bigquery.SourceFormat.PARQUET,
-                schema=schema_from_arrow(schema),
+                schema=[bigquery.SchemaField.from_api_repr(f) for f in fields],
                 write_disposition=write_disposition,
                 create_disposition="CREATE_IF_NEEDED",
             )
+            if updates:
+                config.schema_update_options = updates
             with _translated(f"load into {table_id}"), open(spill.name, "rb") as handle:
                 job = self.client.load_table_from_file(handle, table_id, job_config=config)
                 job.result()
         logger.info("loaded %d rows into %s (%s)", rows, table_id, write_disposition)
         return rows
+
+    def _load_schema(
+        self, table_id: str, schema: Any, write_disposition: str
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """The REST schema fields a load sends, and its schema update options."""
+        import pyarrow as pa
+
+        from dicomlab.bqschema import schema_from_arrow
+        from dicomlab.warehouses.bigquery_schema import added_fields, merged_fields
+
+        fields = [f.to_api_repr() for f in schema_from_arrow(schema)]
+        if write_disposition != "WRITE_APPEND":
+            return fields, []
+        try:
+            with _translated(f"table {table_id}"):
+                existing = [f.to_api_repr() for f in self.client.get_table(table_id).schema]
+        except NotFoundError:
+            return fields, []  # the load creates the table
+        # A column that holds only NULLs in these rows takes the table's type.
+        nulls = {f.name.lower() for f in schema if pa.types.is_null(f.type)}
+        by_name = {str(f["name"]).lower(): f for f in existing}
+        fields = [
+            by_name.get(f["name"].lower(), f) if f["name"].lower() in nulls else f for f in fields
+        ]
+        merged = merged_fields(existing, fields)
+        return merged, (["ALLOW_FIELD_ADDITION"] if added_fields(existing, merged) else [])
 
     # ---- queries -------------------------------------------------------------------------
 
@@ -282,8 +329,9 @@ class BigQueryWarehouse:
 
     def run_sql(self, sql: str, params: Mapping[str, Any], *, table: str) -> pd.DataFrame:
         """Run ad-hoc BigQuery SQL (``dicom_metadata`` names ``table``); types follow the values."""
-        from dicomlab.queries import translate
+        from dicomlab.queries import translate, validate_sql
 
+        validate_sql(sql)
         text = translate(sql, table=self.table_id(table), dialect="bigquery")
         return self._run(text, params, {}, "SQL")
 

@@ -2,6 +2,13 @@
 
 Each operation opens its own short-lived connection, so a notebook and a script
 (or two notebooks) can share one warehouse file without holding its lock.
+
+Table names follow DuckDB's rule: they are case-insensitive (``DICOM_METADATA``
+is the table ``dicom_metadata``), and a table keeps the spelling it was created
+with. DuckDB's failures are translated in one place (:mod:`dicomlab.warehouses.duckdb_errors`): a
+file held by another process, a read-only folder or a full disk become
+:class:`~dicomlab.errors.LocalFileError` naming the file, and Ctrl-C stays a
+``KeyboardInterrupt``.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ import duckdb
 from dicomlab.errors import DicomlabError, QueryError
 from dicomlab.resources import validate_table_name
 from dicomlab.warehouses.base import not_empty_error, validate_write_disposition
+from dicomlab.warehouses.duckdb_errors import check_file, file_error, translated
+from dicomlab.warehouses.duckdb_schema import merged_type
 from dicomlab.warehouses.frames import to_frame
 
 if TYPE_CHECKING:
@@ -58,6 +67,8 @@ class DuckDBWarehouse:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = str(path) if str(path) == ":memory:" else str(Path(path).expanduser().resolve())
         self._memory = duckdb.connect(":memory:") if self.path == ":memory:" else None
+        if self._memory is None:
+            check_file(Path(self.path))
 
     @property
     def url(self) -> str:
@@ -72,16 +83,22 @@ class DuckDBWarehouse:
         if self._memory is not None:
             yield self._memory.cursor()
             return
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(self.path)
+        path = Path(self.path)
+        check_file(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise file_error(self.path, "opening", exc.errno, str(exc)) from exc
+        with translated(self.path, "opening"):
+            con = duckdb.connect(self.path)
         try:
             yield con
         finally:
             con.close()
 
     def tables(self) -> list[str]:
-        """Names of the tables in the main schema."""
-        with self.connection() as con:
+        """Names of the tables in the main schema, as they were spelled when created."""
+        with self.connection() as con, translated(self.path, "reading"):
             rows = con.execute(
                 "SELECT table_name FROM information_schema.tables "
                 "WHERE table_schema = 'main' ORDER BY table_name"
@@ -89,10 +106,19 @@ class DuckDBWarehouse:
         return [r[0] for r in rows if not r[0].startswith(_STAGING_PREFIX)]
 
     def count_rows(self, table: str) -> int | None:
+        """Rows in ``table`` (its name in any case), or ``None`` when it does not exist.
+
+        >>> import pyarrow as pa
+        >>> wh = DuckDBWarehouse(":memory:")
+        >>> wh.load("dicom_metadata", pa.table({"A": ["x"]}))
+        1
+        >>> wh.count_rows("DICOM_METADATA")
+        1
+        """
         validate_table_name(table)
-        if table not in self.tables():
-            return None
-        with self.connection() as con:
+        with self.connection() as con, translated(self.path, "reading"):
+            if _existing_name(con, table) is None:
+                return None
             result = con.execute(f"SELECT COUNT(*) FROM {_quote(table)}").fetchone()
         return int(result[0]) if result else 0
 
@@ -139,13 +165,12 @@ class DuckDBWarehouse:
         staging = f"{_STAGING_PREFIX}{uuid.uuid4().hex}"
         with self.connection() as con:
             try:
-                rows = _stage(con, staging, chunks)
-                if rows is not None:
-                    _publish(con, staging, table, write_disposition)
-            except duckdb.Error as exc:
-                raise DicomlabError(
-                    f"loading into DuckDB table {table!r} failed, the table is unchanged: {exc}"
-                ) from exc
+                with translated(
+                    self.path, f"loading table {table!r} into", ", the table is unchanged"
+                ):
+                    rows = _stage(con, staging, chunks)
+                    if rows is not None:
+                        _publish(con, staging, table, write_disposition)
             finally:
                 _drop_quietly(con, staging)
         return rows or 0
@@ -171,8 +196,9 @@ class DuckDBWarehouse:
 
     def run_sql(self, sql: str, params: Mapping[str, Any], *, table: str) -> pd.DataFrame:
         """Run ad-hoc BigQuery SQL, translated to DuckDB, with bound parameters."""
-        from dicomlab.queries import translate
+        from dicomlab.queries import translate, validate_sql
 
+        validate_sql(sql)
         name = validate_table_name(table)
 
         def build(types: Mapping[str, str]) -> str:
@@ -228,22 +254,26 @@ def _stage(con: duckdb.DuckDBPyConnection, staging: str, chunks: Iterable[pa.Tab
 def _publish(
     con: duckdb.DuckDBPyConnection, staging: str, table: str, write_disposition: str
 ) -> None:
-    """Apply the write disposition to ``table`` from ``staging``, in one transaction."""
+    """Apply the write disposition to ``table`` from ``staging``, in one transaction.
+
+    An existing table keeps its name as spelled when it was created, whatever
+    the case of ``table``.
+    """
     con.execute("BEGIN TRANSACTION")
     try:
-        exists = _exists(con, table)
-        if exists and write_disposition == "WRITE_EMPTY":
-            result = con.execute(f"SELECT COUNT(*) FROM {_quote(table)}").fetchone()
+        name = _existing_name(con, table)
+        if name is not None and write_disposition == "WRITE_EMPTY":
+            result = con.execute(f"SELECT COUNT(*) FROM {_quote(name)}").fetchone()
             if result and result[0]:  # rows arrived while the chunks were staged
                 raise not_empty_error(table, int(result[0]))
-        if exists and write_disposition == "WRITE_APPEND":
-            _append(con, table, staging)
+        if name is not None and write_disposition == "WRITE_APPEND":
+            _append(con, name, staging)
         else:
-            con.execute(f"DROP TABLE IF EXISTS {_quote(table)}")
-            con.execute(f"ALTER TABLE {_quote(staging)} RENAME TO {_quote(table)}")
+            con.execute(f"DROP TABLE IF EXISTS {_quote(name or table)}")
+            con.execute(f"ALTER TABLE {_quote(staging)} RENAME TO {_quote(name or table)}")
         con.execute("COMMIT")
     except BaseException:
-        with contextlib.suppress(duckdb.Error):  # DuckDB may have rolled back already
+        with contextlib.suppress(duckdb.Error, RuntimeError):  # DuckDB may have rolled back
             con.execute("ROLLBACK")
         raise
 
@@ -252,23 +282,38 @@ def _drop_quietly(con: duckdb.DuckDBPyConnection, staging: str) -> None:
     """Drop the staging table without hiding the error that brought us here."""
     try:
         con.execute(f"DROP TABLE IF EXISTS {_quote(staging)}")
-    except duckdb.Error:
+    except (duckdb.Error, RuntimeError):
         logger.warning("could not drop the staging table %s", staging, exc_info=True)
 
 
-def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+def _existing_name(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
+    """The table's name as created, matched as DuckDB matches names (ignoring case)."""
     found = con.execute(
-        "SELECT COUNT(*) FROM information_schema.tables "
-        "WHERE table_schema = 'main' AND table_name = $name",
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_schema = 'main' AND lower(table_name) = lower($name)",
         {"name": table},
     ).fetchone()
-    return bool(found and found[0])
+    return str(found[0]) if found else None
 
 
 def _append(con: duckdb.DuckDBPyConnection, table: str, source: str) -> None:
-    """Insert ``source``'s rows into ``table`` by column name, adding missing columns."""
-    have = {r[0] for r in con.execute(f"DESCRIBE {_quote(table)}").fetchall()}
-    for name, kind, *_ in con.execute(f"DESCRIBE {_quote(source)}").fetchall():
-        if name not in have:
+    """Insert ``source``'s rows into ``table`` by column name, widening ``table`` first.
+
+    Columns and nested fields ``table`` lacks are added; a column whose type
+    cannot hold the new values unchanged is refused (:func:`merged_type`),
+    before any row moves.
+    """
+    have = con.table(table)
+    types = {
+        name.lower(): (name, kind) for name, kind in zip(have.columns, have.dtypes, strict=True)
+    }
+    new = con.table(source)
+    for name, kind in zip(new.columns, new.dtypes, strict=True):
+        if name.lower() not in types:
             con.execute(f"ALTER TABLE {_quote(table)} ADD COLUMN {_quote(name)} {kind}")
+            continue
+        column, current = types[name.lower()]
+        wanted = merged_type(column, current, kind)
+        if wanted != current:
+            con.execute(f"ALTER TABLE {_quote(table)} ALTER COLUMN {_quote(column)} TYPE {wanted}")
     con.execute(f"INSERT INTO {_quote(table)} BY NAME SELECT * FROM {_quote(source)}")

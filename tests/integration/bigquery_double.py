@@ -42,7 +42,17 @@ CSV loads, extract formats other than CSV (and one file per extract), streaming
 inserts, the Storage Read API, ``jobs.list``/``cancel``, ``datasets.insert``,
 ``tables.list``/``insert``/``patch``, RUNNING jobs, IAM, locations other than
 ``US``, query caching, authentication (no header is checked), table and field
-descriptions, REQUIRED fields inside RECORDs, case-sensitive names.
+descriptions, REQUIRED fields inside RECORDs, case-insensitive dataset names.
+
+Table names are case-sensitive, as in BigQuery (``T`` and ``t`` are two
+tables), unless the dataset was created with ``case_insensitive=True``
+(BigQuery's ``isCaseInsensitive``). DuckDB's own names ignore case, so a
+table whose name differs only in case from another's is kept under another
+DuckDB name (:meth:`BigQueryDouble.duckdb_name`).
+
+Appends with a schema check it against the table's, as BigQuery does: every
+table field must be in it with its type and mode, and new fields (nested ones
+too) need ``schemaUpdateOptions: ["ALLOW_FIELD_ADDITION"]``; they are then added.
 """
 
 from __future__ import annotations
@@ -283,7 +293,11 @@ def _position(sql: str, name: str) -> str:
 
 
 def prepare_sql(
-    sql: str, params: dict[str, _Parameter], project: str, default_dataset: str | None
+    sql: str,
+    params: dict[str, _Parameter],
+    project: str,
+    default_dataset: str | None,
+    resolve: Callable[[str, str], str] = lambda dataset, table: table,
 ) -> _Prepared:
     """Parse BigQuery SQL, point its tables at DuckDB schemas, cast its parameters."""
     try:
@@ -296,7 +310,7 @@ def prepare_sql(
     if len(trees) != 1 or not isinstance(trees[0], exp.Query):
         raise _not_modelled("statements other than one SELECT")
     tree = trees[0]
-    tables = _rewrite_tables(tree, project, default_dataset)
+    tables = _rewrite_tables(tree, project, default_dataset, resolve)
     anonymous = (e for e in tree.selects if not isinstance(e, (exp.Alias, exp.Column, exp.Star)))
     for number, expression in enumerate(list(anonymous)):  # BigQuery's names: f0_, f1_, ...
         expression.replace(exp.alias_(expression.copy(), f"f{number}_"))
@@ -319,7 +333,9 @@ def prepare_sql(
     return _Prepared(duck, bound, tables, columns)
 
 
-def _rewrite_tables(tree: exp.Expr, project: str, default: str | None) -> list[tuple[str, str]]:
+def _rewrite_tables(
+    tree: exp.Expr, project: str, default: str | None, resolve: Callable[[str, str], str]
+) -> list[tuple[str, str]]:
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     tables: list[tuple[str, str]] = []
     for node in list(tree.find_all(exp.Table)):
@@ -335,9 +351,10 @@ def _rewrite_tables(tree: exp.Expr, project: str, default: str | None) -> list[t
             raise BigQueryApiError("accessDenied", f"Access Denied: Project {node.catalog}")
         node.set("catalog", None)
         node.set("db", exp.to_identifier(dataset, quoted=True))
-        node.set("this", exp.to_identifier(node.name, quoted=True))
-        if (dataset, node.name) not in tables:
-            tables.append((dataset, node.name))
+        name = node.name
+        node.set("this", exp.to_identifier(resolve(dataset, name), quoted=True))
+        if (dataset, name) not in tables:
+            tables.append((dataset, name))
     return tables
 
 
@@ -378,6 +395,46 @@ def _field(name: str, kind: pa.DataType, required: bool = False) -> dict[str, An
         return out | {"type": "RECORD", "fields": [_field(f.name, f.type) for f in kind]}
     bq = next((bq for test, bq in ARROW_TO_BIGQUERY if test(kind)), "STRING")
     return out | {"type": bq}
+
+
+_FIELD_TYPE_ALIASES = {
+    "INT64": "INTEGER",
+    "FLOAT64": "FLOAT",
+    "BOOL": "BOOLEAN",
+    "STRUCT": "RECORD",
+}
+
+
+def _type_mode(field: dict[str, Any]) -> tuple[str, str]:
+    kind = str(field.get("type", "STRING")).upper()
+    return _FIELD_TYPE_ALIASES.get(kind, kind), str(field.get("mode") or "NULLABLE").upper()
+
+
+def _schema_diff(
+    table: list[dict[str, Any]], load: list[dict[str, Any]], path: str = ""
+) -> tuple[list[str], list[str]]:
+    """Fields a load's schema adds to a table's (``a.b`` when nested), and BigQuery's
+    objections: a table field missing from the load, or one whose type or mode changed."""
+    given = {f["name"].lower(): f for f in load}
+    problems = [f"Field {path}{f['name']} is missing in new schema"
+                for f in table if f["name"].lower() not in given]  # fmt: skip
+    have = {f["name"].lower(): f for f in table}
+    added: list[str] = []
+    for spec in load:
+        name, old = f"{path}{spec['name']}", have.get(spec["name"].lower())
+        if old is None:
+            added.append(name)
+        elif _type_mode(old) != _type_mode(spec):
+            (was, was_mode), (now, now_mode) = _type_mode(old), _type_mode(spec)
+            problems.append(
+                f"Field {name} has changed type from {was} to {now}"
+                if was != now
+                else f"Field {name} has changed mode from {was_mode} to {now_mode}"
+            )
+        elif _type_mode(spec)[0] == "RECORD":
+            more, wrong = _schema_diff(old.get("fields", []), spec.get("fields", []), f"{name}.")
+            added, problems = added + more, problems + wrong
+    return added, problems
 
 
 def duckdb_type(spec: dict[str, Any]) -> str:
@@ -472,6 +529,8 @@ class BigQueryDouble:
         self.jobs: dict[str, _Job] = {}
         self._uploads: dict[str, tuple[dict[str, Any], bytearray]] = {}
         self._con = duckdb.connect(str(database))
+        self._case_insensitive: set[str] = set()  # datasets with isCaseInsensitive
+        self._aliases: dict[tuple[str, str], str] = {}  # (dataset, DuckDB name) -> table name
         self._con.execute("SET TimeZone = 'UTC'")
         self._tmp = tempfile.TemporaryDirectory(prefix="bigquery-double-")
         self._lock = threading.RLock()
@@ -509,13 +568,19 @@ class BigQueryDouble:
         with self._lock:
             for name in self._datasets():
                 self._con.execute(f"DROP SCHEMA {_q(name)} CASCADE")
-            for state in (self.requests, self.jobs, self._uploads, self.extracted):
+            for state in (self.requests, self.jobs, self._uploads, self.extracted, self._aliases):
                 state.clear()
+            self._case_insensitive.clear()
 
-    def create_dataset(self, dataset: str) -> None:
-        """Create a dataset (a DuckDB schema) if it is missing."""
+    def create_dataset(self, dataset: str, *, case_insensitive: bool = False) -> None:
+        """Create a dataset (a DuckDB schema) if it is missing.
+
+        ``case_insensitive``: its table names ignore case (BigQuery's ``isCaseInsensitive``).
+        """
         with self._lock:
             self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {_q(_check_name(dataset))}")
+            if case_insensitive:
+                self._case_insensitive.add(dataset)
 
     def create_table(self, table: str, data: Any, *, schema: list[Any] | None = None) -> None:
         """Create or replace ``dataset.table`` (and its dataset) from a DataFrame or Arrow table.
@@ -534,7 +599,8 @@ class BigQueryDouble:
         """The rows of ``dataset.table``, as Arrow."""
         dataset, name = self._split(table)
         with self._lock:
-            return self._con.sql(f"SELECT * FROM {_q(dataset)}.{_q(name)}").to_arrow_table()
+            self._require(dataset, name)
+            return self._con.sql(f"SELECT * FROM {self._ref(dataset, name)}").to_arrow_table()
 
     def _split(self, table: str) -> tuple[str, str]:
         parts = table.removeprefix(f"{self.project}.").split(".")
@@ -560,9 +626,33 @@ class BigQueryDouble:
         rows = self._con.sql("SELECT schema_name FROM information_schema.schemata").fetchall()
         return sorted({r[0] for r in rows} - _HIDDEN_SCHEMAS)
 
+    def _duckdb_tables(self, dataset: str) -> list[str]:
+        sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = $d"
+        return [r[0] for r in self._con.sql(sql, params={"d": dataset}).fetchall()]
+
+    def duckdb_name(self, dataset: str, table: str) -> str | None:
+        """The DuckDB table holding BigQuery table ``dataset.table``, or None."""
+        fold = dataset in self._case_insensitive
+        for duck in self._duckdb_tables(dataset):
+            name = self._aliases.get((dataset, duck), duck)
+            if name == table or (fold and name.lower() == table.lower()):
+                return duck
+        return None
+
+    def _new_duckdb_name(self, dataset: str, table: str) -> str:
+        """A DuckDB name for a new table: its own, unless another differs only in case."""
+        if table.lower() not in {t.lower() for t in self._duckdb_tables(dataset)}:
+            return table
+        duck = f"{table}__case_{uuid.uuid4().hex[:8]}"
+        self._aliases[(dataset, duck)] = table
+        return duck
+
+    def _ref(self, dataset: str, table: str) -> str:
+        """``"dataset"."duckdb table"`` for an existing BigQuery table."""
+        return f"{_q(dataset)}.{_q(self.duckdb_name(dataset, table) or table)}"
+
     def _exists(self, dataset: str, table: str) -> bool:
-        sql = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = $d"
-        return bool(self._value(f"{sql} AND table_name = $t", {"d": dataset, "t": table}))
+        return self.duckdb_name(dataset, table) is not None
 
     def _require(self, dataset: str, table: str | None = None, where: str = "") -> None:
         """Raise BigQuery's 404 unless the dataset (and table) exist."""
@@ -575,29 +665,41 @@ class BigQueryDouble:
             raise BigQueryApiError("notFound", f"Not found: Table {name}{where}")
 
     def _count(self, dataset: str, table: str) -> int:
-        return int(self._value(f"SELECT COUNT(*) FROM {_q(dataset)}.{_q(table)}"))
+        return int(self._value(f"SELECT COUNT(*) FROM {self._ref(dataset, table)}"))
 
     def _table_fields(self, dataset: str, table: str) -> list[dict[str, Any]]:
-        arrow = self._con.sql(f"SELECT * FROM {_q(dataset)}.{_q(table)} LIMIT 0").to_arrow_table()
+        arrow = self._con.sql(f"SELECT * FROM {self._ref(dataset, table)} LIMIT 0").to_arrow_table()
         required = self._con.sql(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = $d "
             "AND table_name = $t AND is_nullable = 'NO'",
-            params={"d": dataset, "t": table},
+            params={"d": dataset, "t": self.duckdb_name(dataset, table) or table},
         ).fetchall()
         return schema_fields(arrow.schema, [r[0] for r in required])
 
     def _table_bytes(self, dataset: str, table: str, columns: set[str] | None) -> int:
-        described = self._con.sql(f"DESCRIBE {_q(dataset)}.{_q(table)}").fetchall()
+        described = self._con.sql(f"DESCRIBE {self._ref(dataset, table)}").fetchall()
         parts = [_column_bytes_sql(name, kind) for name, kind, *_ in described
                  if columns is None or name.lower() in columns]  # fmt: skip
-        total = f"SELECT {' + '.join(parts)} FROM {_q(dataset)}.{_q(table)}"
+        total = f"SELECT {' + '.join(parts)} FROM {self._ref(dataset, table)}"
         return int(self._value(total) or 0) if parts else 0
 
     def _publish(
-        self, dataset: str, table: str, source: str, fields: Any, write: str, create: str = ""
+        self,
+        dataset: str,
+        table: str,
+        source: str,
+        fields: Any,
+        write: str,
+        create: str = "",
+        widen: Iterable[str] = (),
     ) -> int:
-        """Write ``source`` (a FROM item) into a table in one transaction; the rows written."""
-        exists, target = self._exists(dataset, table), f"{_q(dataset)}.{_q(table)}"
+        """Write ``source`` (a FROM item) into a table in one transaction; the rows written.
+
+        ``widen``: statements adding fields to an existing table first (same transaction).
+        """
+        exists = self._exists(dataset, table)
+        duck = self.duckdb_name(dataset, table) if exists else self._new_duckdb_name(dataset, table)
+        target = f"{_q(dataset)}.{_q(duck or table)}"
         name = f"{self.project}:{dataset}.{table}"
         if write not in ("WRITE_EMPTY", "WRITE_APPEND", "WRITE_TRUNCATE"):
             raise _invalid(f"Invalid write disposition {write!r}")
@@ -607,7 +709,7 @@ class BigQueryDouble:
         if write == "WRITE_EMPTY" and before:
             raise BigQueryApiError("duplicate", f"Already Exists: Table {name}")
         if exists and write != "WRITE_TRUNCATE":
-            statements = [f"INSERT INTO {target} BY NAME SELECT * FROM {source}"]
+            statements = [*widen, f"INSERT INTO {target} BY NAME SELECT * FROM {source}"]
         elif fields is not None:
             columns = ", ".join(f"{_q(f['name'])} {duckdb_type(f)}"
                                 + (" NOT NULL" if f.get("mode") == "REQUIRED" else "")
@@ -704,7 +806,9 @@ class BigQueryDouble:
     ) -> tuple[_Prepared, int, int]:
         """The DuckDB statement, the bytes it processes and the bytes it bills."""
         default = (query.get("defaultDataset") or {}).get("datasetId")
-        prepared = prepare_sql(query["query"], params, self.project, default)
+        prepared = prepare_sql(
+            query["query"], params, self.project, default, lambda d, t: self.duckdb_name(d, t) or t
+        )
         for dataset, table in prepared.tables:
             self._require(dataset, table, f" was not found in location {LOCATION}")
         try:  # like BigQuery, a dry run validates the query: unknown columns are invalidQuery
@@ -750,13 +854,42 @@ class BigQueryDouble:
         path.write_bytes(media)
         try:
             appending = self._exists(dataset, table) and write != "WRITE_TRUNCATE"
+            widen = self._widening(dataset, table, fields, load) if appending and fields else []
             source = self._load_source(load, path, fields, appending and f"{dataset}.{table}")
             create = load.get("createDisposition", "")
-            rows = self._publish(dataset, table, source, fields, write, create)
+            rows = self._publish(dataset, table, source, fields, write, create, widen)
         finally:
             path.unlink()
         return {"load": {"inputFiles": "1", "inputFileBytes": str(len(media)),
                          "outputRows": str(rows), "outputBytes": "0"}}  # fmt: skip
+
+    def _widening(
+        self, dataset: str, table: str, fields: list[dict[str, Any]], load: dict[str, Any]
+    ) -> list[str]:
+        """The statements that give the table a load's new fields, or BigQuery's refusal.
+
+        A load's schema must hold every field of the table, with its type and
+        mode; fields it adds (nested ones too) need ``ALLOW_FIELD_ADDITION``.
+        """
+        name = f"{self.project}:{dataset}.{table}"
+        added, problems = _schema_diff(self._table_fields(dataset, table), fields)
+        if problems:
+            raise _invalid(f"Provided Schema does not match Table {name}. {problems[0]}")
+        if added and "ALLOW_FIELD_ADDITION" not in (load.get("schemaUpdateOptions") or []):
+            raise _invalid(
+                f"Provided Schema does not match Table {name}. Cannot add fields "
+                f"(field: {added[0]})"
+            )
+        target = self._ref(dataset, table)
+        have = {f["name"].lower() for f in self._table_fields(dataset, table)}
+        tops = {a.split(".")[0].lower() for a in added}
+        return [
+            f"ALTER TABLE {target} ADD COLUMN {_q(f['name'])} {duckdb_type(f)}"
+            if f["name"].lower() not in have
+            else f"ALTER TABLE {target} ALTER COLUMN {_q(f['name'])} TYPE {duckdb_type(f)}"
+            for f in fields
+            if f["name"].lower() in tops
+        ]
 
     def _load_source(self, load: dict[str, Any], path: Path, fields: Any, existing: Any) -> str:
         """A DuckDB FROM item reading the uploaded file in its ``sourceFormat``."""
@@ -768,7 +901,7 @@ class BigQueryDouble:
         if fields:
             columns = {f["name"]: duckdb_type(f) for f in fields}
         elif existing:
-            described = self._con.sql(f"DESCRIBE {'.'.join(map(_q, existing.split('.')))}")
+            described = self._con.sql(f"DESCRIBE {self._ref(*existing.split('.'))}")
             columns = {name: kind for name, kind, *_ in described.fetchall()}
         elif load.get("autodetect"):
             return f"read_json_auto({where}, format = 'newline_delimited')"
@@ -889,6 +1022,7 @@ class BigQueryDouble:
             "id": f"{self.project}:{dataset}",
             "datasetReference": {"projectId": self.project, "datasetId": dataset},
             "location": LOCATION,
+            "isCaseInsensitive": dataset in self._case_insensitive,
         }
 
     def _get_table(self, rec: Recorded, dataset: str, table: str) -> dict[str, Any]:
@@ -909,7 +1043,9 @@ class BigQueryDouble:
 
     def _delete_table(self, rec: Recorded, dataset: str, table: str) -> _Reply:
         self._require(dataset, table)
-        self._con.execute(f"DROP TABLE {_q(dataset)}.{_q(table)}")
+        duck = self.duckdb_name(dataset, table) or table
+        self._con.execute(f"DROP TABLE {_q(dataset)}.{_q(duck)}")
+        self._aliases.pop((dataset, duck), None)
         return _Reply(204, None)
 
     def _list_data(self, rec: Recorded, dataset: str, table: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import struct
+import sys
 import threading
 import time
 import warnings
@@ -691,6 +692,29 @@ def test_injection_values_match_nothing(lab, state, name, params):
     before = state()
     assert lab.query(name, **params).empty
     assert state() == before
+
+
+@pytest.mark.parametrize(
+    "text",
+    [None, 42, b"SELECT 1", "", "   \n"],
+    ids=["none", "int", "bytes", "empty", "blank"],
+)
+def test_sql_that_is_no_query_text_is_refused(lab, state, text):
+    before = state()
+    with pytest.raises(QueryError) as info:
+        lab.sql(text)
+    assert type(info.value) is QueryError
+    assert repr(text) in str(info.value)
+    assert state() == before
+
+
+def test_bigquery_warehouse_without_google_libraries_says_what_to_install(home, monkeypatch):
+    monkeypatch.setitem(sys.modules, "google.cloud.bigquery", None)  # as if not installed
+    with pytest.raises(UnsupportedBackendError) as info:
+        dicomlab.connect(home=home, warehouse="bq://my-project.imaging")
+    assert "'bq://my-project.imaging'" in str(info.value)
+    assert "pip install 'dicomlab[gcp]'" in str(info.value)
+    assert not (home / "warehouse.duckdb").exists()
 
 
 # ---- 6. filter-file text ---------------------------------------------------------------------

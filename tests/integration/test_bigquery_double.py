@@ -395,6 +395,94 @@ def test_load_dataframe_honours_each_write_disposition(
     assert uploads == {"multipart"}
 
 
+@pytest.mark.parametrize(
+    ("schema", "options", "message"),
+    [
+        pytest.param(
+            [
+                bigquery.SchemaField("A", "STRING"),
+                bigquery.SchemaField("S", "RECORD", fields=[bigquery.SchemaField("X", "STRING")]),
+                bigquery.SchemaField("B", "INTEGER"),
+            ],
+            [],
+            r"Cannot add fields \(field: B\)",
+            id="new-field-without-addition",
+        ),
+        pytest.param(
+            [
+                bigquery.SchemaField("A", "STRING"),
+                bigquery.SchemaField(
+                    "S",
+                    "RECORD",
+                    fields=[
+                        bigquery.SchemaField("X", "STRING"),
+                        bigquery.SchemaField("Y", "STRING"),
+                    ],
+                ),
+            ],
+            [],
+            r"Cannot add fields \(field: S\.Y\)",
+            id="new-nested-field-without-addition",
+        ),
+        pytest.param(
+            [bigquery.SchemaField("A", "STRING")],
+            ["ALLOW_FIELD_ADDITION"],
+            "Field S is missing in new schema",
+            id="missing-field",
+        ),
+        pytest.param(
+            [
+                bigquery.SchemaField("A", "INTEGER"),
+                bigquery.SchemaField("S", "RECORD", fields=[bigquery.SchemaField("X", "STRING")]),
+            ],
+            ["ALLOW_FIELD_ADDITION"],
+            "Field A has changed type from STRING to INTEGER",
+            id="changed-type",
+        ),
+    ],
+)
+def test_an_append_schema_must_keep_the_tables_fields(
+    bq: BigQueryDouble, client: bigquery.Client, schema, options, message
+) -> None:
+    bq.create_dataset("ds")
+    table_schema = [
+        bigquery.SchemaField("A", "STRING"),
+        bigquery.SchemaField("S", "RECORD", fields=[bigquery.SchemaField("X", "STRING")]),
+    ]
+    frame = pd.DataFrame({"A": ["a"], "S": [{"X": "x"}]})
+    config = bigquery.LoadJobConfig(schema=table_schema, write_disposition="WRITE_EMPTY")
+    client.load_table_from_dataframe(frame, f"{PROJECT}.ds.t", job_config=config).result()
+    before = bq.read_table("ds.t")
+    append = bigquery.LoadJobConfig(schema=schema, write_disposition="WRITE_APPEND")
+    append.schema_update_options = options
+    with pytest.raises(exceptions.BadRequest, match=message):
+        client.load_table_from_json([{"A": "b"}], f"{PROJECT}.ds.t", job_config=append).result()
+    assert bq.read_table("ds.t").equals(before)
+
+
+def test_an_append_with_field_addition_adds_nested_fields(
+    bq: BigQueryDouble, client: bigquery.Client
+) -> None:
+    bq.create_dataset("ds")
+    old = [bigquery.SchemaField("S", "RECORD", mode="REPEATED",
+                                fields=[bigquery.SchemaField("X", "STRING")])]  # fmt: skip
+    new = [bigquery.SchemaField("S", "RECORD", mode="REPEATED",
+                                fields=[bigquery.SchemaField("X", "STRING"),
+                                        bigquery.SchemaField("Y", "INTEGER")])]  # fmt: skip
+    config = bigquery.LoadJobConfig(schema=old, write_disposition="WRITE_EMPTY")
+    frame = pd.DataFrame({"S": [[{"X": "a"}]]})
+    client.load_table_from_dataframe(frame, f"{PROJECT}.ds.t", job_config=config).result()
+    append = bigquery.LoadJobConfig(schema=new, write_disposition="WRITE_APPEND")
+    append.schema_update_options = ["ALLOW_FIELD_ADDITION"]
+    frame = pd.DataFrame({"S": [[{"X": "b", "Y": 2}]]})
+    client.load_table_from_dataframe(frame, f"{PROJECT}.ds.t", job_config=append).result()
+    assert client.get_table(f"{PROJECT}.ds.t").schema == new
+    assert bq.read_table("ds.t").to_pylist() == [
+        {"S": [{"X": "a", "Y": None}]},
+        {"S": [{"X": "b", "Y": 2}]},
+    ]
+
+
 def test_tables_get_returns_the_loaded_schema(bq: BigQueryDouble, client: bigquery.Client) -> None:
     bq.create_dataset("ds")
     client.load_table_from_dataframe(

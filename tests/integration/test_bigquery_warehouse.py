@@ -241,3 +241,119 @@ def test_an_export_whose_columns_change_between_chunks_is_one_load(
     assert (
         result.columns == bq_lab.export_metadata("whole", progress=False, workers=1).columns
     )  # one chunk: the same columns
+
+
+# ---- appends add fields (BigQuery's ALLOW_FIELD_ADDITION); they never drop or convert one ----
+
+
+def _loads(double: BigQueryDouble) -> list[dict]:
+    return [j.resource["configuration"]["load"] for j in double.jobs.values()
+            if "load" in j.resource["configuration"]]  # fmt: skip
+
+
+def test_append_keeps_a_nested_field_the_table_lacks(double, bq_lab):
+    import pyarrow as pa
+
+    warehouse = bq_lab.warehouse
+    first = pa.table(
+        {
+            "SOPInstanceUID": ["1.1"],
+            "ReferencedImageSequence": [[{"ReferencedSOPInstanceUID": "9.1"}]],
+        }
+    )
+    second = pa.table({
+        "SOPInstanceUID": ["1.2"],
+        "ReferencedImageSequence": [
+            [{"ReferencedSOPInstanceUID": "9.2", "ReferencedFrameNumber": ["2", "3"]}]
+        ],
+        "Modality": ["SEG"],
+    })  # fmt: skip
+    warehouse.load("refs", first, write_disposition="WRITE_TRUNCATE")
+    assert warehouse.load("refs", second, write_disposition="WRITE_APPEND") == 1
+    assert _loads(double)[-1]["schemaUpdateOptions"] == ["ALLOW_FIELD_ADDITION"]
+    rows = sorted(double.read_table("imaging.refs").to_pylist(), key=lambda r: r["SOPInstanceUID"])
+    items = [row["ReferencedImageSequence"][0] for row in rows]
+    assert [i["ReferencedFrameNumber"] for i in items] == [None, ["2", "3"]]
+    assert [i["ReferencedSOPInstanceUID"] for i in items] == ["9.1", "9.2"]
+    assert [row["Modality"] for row in rows] == [None, "SEG"]
+
+
+def test_append_of_the_same_fields_asks_for_no_schema_change(double, bq_lab):
+    import pyarrow as pa
+
+    warehouse = bq_lab.warehouse
+    warehouse.load("same", pa.table({"A": ["x"], "B": [1]}), write_disposition="WRITE_TRUNCATE")
+    warehouse.load("same", pa.table({"B": [2], "A": [None]}), write_disposition="WRITE_APPEND")
+    assert "schemaUpdateOptions" not in _loads(double)[-1]
+    assert warehouse.count_rows("same") == 2
+
+
+@pytest.mark.parametrize(
+    ("table", "rows", "field"),
+    [
+        pytest.param({"A": ["7"]}, {"A": [1]}, "A", id="string-column-gets-ints"),
+        pytest.param({"A": [1]}, {"A": [1.5]}, "A", id="int-column-gets-floats"),
+        pytest.param({"A": [["x"]]}, {"A": ["x"]}, "A", id="repeated-gets-single"),
+        pytest.param(
+            {"S": [[{"N": 1}]]}, {"S": [[{"N": "one"}]]}, "S.N", id="nested-int-gets-string"
+        ),
+    ],
+)
+def test_append_of_another_type_is_refused_before_any_load(double, bq_lab, table, rows, field):
+    import pyarrow as pa
+
+    from dicomlab.errors import InvalidRequestError
+
+    warehouse = bq_lab.warehouse
+    warehouse.load("typed", pa.table(table), write_disposition="WRITE_TRUNCATE")
+    before, loads = double.read_table("imaging.typed"), len(_loads(double))
+    with pytest.raises(InvalidRequestError, match=f"field {field!r}") as info:
+        warehouse.load("typed", pa.table(rows), write_disposition="WRITE_APPEND")
+    assert info.value.value == field
+    assert len(_loads(double)) == loads  # nothing was sent
+    assert double.read_table("imaging.typed").equals(before)
+
+
+# ---- table names follow BigQuery's rule: case-sensitive unless the dataset says otherwise ----
+
+
+def test_names_differing_in_case_are_two_tables_in_bigquery(double, bq_lab):
+    rows = bq_lab.warehouse.count_rows("dicom_metadata")
+    before = double.read_table("imaging.dicom_metadata")
+    assert bq_lab.warehouse.count_rows("DICOM_METADATA") is None
+    own = dicomlab.Lab(bq_lab.store, bq_lab.warehouse, bq_lab.bucket)
+    result = own.export_metadata(table="DICOM_METADATA", progress=False, workers=1)
+    assert result.success == rows
+    assert bq_lab.warehouse.count_rows("DICOM_METADATA") == rows
+    assert double.read_table("imaging.dicom_metadata").equals(before)  # the other is untouched
+    assert double.read_table("imaging.DICOM_METADATA").num_rows == rows
+
+
+@pytest.fixture(scope="module")
+def folded_lab(double, bq_lab):
+    """A lab on a dataset created with isCaseInsensitive, its table exported."""
+    double.create_dataset("folded", case_insensitive=True)
+    warehouse = BigQueryWarehouse(f"bq://{PROJECT}.folded", client=bq_lab.warehouse.client)
+    lab = dicomlab.Lab(bq_lab.store, warehouse, bq_lab.bucket)
+    lab.export_metadata(progress=False, workers=1)
+    return lab
+
+
+def test_a_case_insensitive_dataset_refuses_write_empty_in_another_case(double, folded_lab):
+    rows = folded_lab.warehouse.count_rows("dicom_metadata")
+    assert folded_lab.warehouse.count_rows("DICOM_METADATA") == rows
+    before = double.read_table("folded.dicom_metadata")
+    own = dicomlab.Lab(folded_lab.store, folded_lab.warehouse, folded_lab.bucket)
+    with pytest.raises(AlreadyExistsError, match="'DICOM_METADATA'"):
+        own.export_metadata(table="DICOM_METADATA", progress=False, workers=1)
+    assert double.read_table("folded.dicom_metadata").equals(before)
+
+
+def test_a_case_insensitive_dataset_appends_in_another_case(double, folded_lab):
+    rows = folded_lab.warehouse.count_rows("dicom_metadata")
+    own = dicomlab.Lab(folded_lab.store, folded_lab.warehouse, folded_lab.bucket)
+    own.export_metadata(
+        table="Dicom_Metadata", write_disposition="WRITE_APPEND", progress=False, workers=1
+    )
+    assert folded_lab.warehouse.count_rows("DICOM_METADATA") == 2 * rows
+    assert double.duckdb_name("folded", "Dicom_Metadata") == "dicom_metadata"  # one table

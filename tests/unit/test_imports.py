@@ -32,6 +32,7 @@ PURE_CORE = [
     "dicomlab.flatten",
     "dicomlab.dicomvalues",
     "dicomlab.queries",
+    "dicomlab.sqlcompat",
     "dicomlab.render",
     "dicomlab.dicomjson",
     "dicomlab.errors",
