@@ -34,6 +34,7 @@ PURE_CORE = [
     "dicomlab.render",
     "dicomlab.dicomjson",
     "dicomlab.errors",
+    "dicomlab.redaction",
     "dicomlab.healthcare_requests",
     "dicomlab.stores.profiles",
     "dicomlab.stores.cache",
