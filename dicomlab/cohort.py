@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dicomlab.errors import AlreadyExistsError, DicomlabError, UnsupportedBackendError
+from dicomlab.redaction import redact_values
 from dicomlab.stores.base import InstanceRef, MetadataItem
 
 if TYPE_CHECKING:
@@ -241,6 +242,7 @@ def export_cohort(
         "finished": _now(),
         "seconds": round(time.perf_counter() - clock, 3),
     }
+    record = redact_values(record)  # stored in the bucket and shown: no URL credential
     filter_name = filter_uri.rsplit("/", 1)[-1]
     provenance_uri = lab.bucket.upload_bytes(
         json.dumps(record, indent=2, default=str).encode(),

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dicomlab.errors import DicomlabError, UnsupportedBackendError
+from dicomlab.redaction import redact_url
 from dicomlab.resources import validate_table_name
 
 if TYPE_CHECKING:
@@ -91,19 +92,29 @@ class Lab:
         """``table``, or ``lab.table`` when it is ``None`` (an empty name is an error)."""
         return validate_table_name(self.table if table is None else table)
 
-    def __repr__(self) -> str:
+    def _urls(self) -> tuple[str, str, str]:
+        """The store's, warehouse's and bucket's URLs as they may be shown (no credentials)."""
         return (
-            f"Lab(store={self.store.url!r}, warehouse={self.warehouse.url!r}, "
-            f"bucket={self.bucket.url!r}, table={self.table!r})"
+            redact_url(str(self.store.url)),
+            redact_url(str(self.warehouse.url)),
+            redact_url(str(self.bucket.url)),
+        )
+
+    def __repr__(self) -> str:
+        store, warehouse, bucket = self._urls()
+        return (
+            f"Lab(store={store!r}, warehouse={warehouse!r}, "
+            f"bucket={bucket!r}, table={self.table!r})"
         )
 
     def _repr_html_(self) -> str:
         rows = self.warehouse.count_rows(self.table)
         status = "not exported yet" if rows is None else f"{rows} rows"
+        store, warehouse, bucket = self._urls()
         cells = [
-            ("store", self.store.url),
-            ("warehouse", self.warehouse.url),
-            ("bucket", self.bucket.url),
+            ("store", store),
+            ("warehouse", warehouse),
+            ("bucket", bucket),
             ("table", f"{self.table} ({status})"),
         ]
         body = "".join(

@@ -33,6 +33,7 @@ from dicomlab.errors import (
     RemoteError,
     UnsupportedBackendError,
 )
+from dicomlab.redaction import safe_cause
 from dicomlab.resources import GcsUri, validate_object_name
 
 __all__ = ["SERVICE", "GcsBucket", "default_storage_client", "translate_error"]
@@ -216,7 +217,8 @@ def _translated(resource: str, *, missing_bucket: str | None = None) -> Iterator
     try:
         yield
     except _foreign_errors() as exc:
-        raise translate_error(exc, resource=resource, missing_bucket=missing_bucket) from exc
+        error = translate_error(exc, resource=resource, missing_bucket=missing_bucket)
+        raise error from safe_cause(exc)
 
 
 def translate_error(
