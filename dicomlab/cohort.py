@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from dicomlab.errors import AlreadyExistsError, DicomlabError, UnsupportedBackendError
 from dicomlab.redaction import redact_values
 from dicomlab.stores.base import InstanceRef, MetadataItem
+from dicomlab.validation import validate_flag
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -210,6 +211,8 @@ def export_cohort(
     from dicomlab import __version__
     from dicomlab.filterfile import FilterFile
 
+    overwrite = validate_flag(overwrite, "overwrite")
+    progress = validate_flag(progress, "progress")
     filter_file = FilterFile.from_dataframe(df, level)  # type: ignore[arg-type]
     if not len(filter_file):
         raise DicomlabError("the DataFrame names no instance: nothing to export")

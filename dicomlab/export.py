@@ -208,9 +208,12 @@ def export_store_metadata(
     """
     from dicomlab.redaction import redact_url
     from dicomlab.resources import validate_table_name
+    from dicomlab.validation import validate_flag
 
     validate_table_name(table)
     validate_write_disposition(write_disposition)
+    progress = validate_flag(progress, "progress")
+    streaming_columns = validate_flag(streaming_columns, "streaming_columns")
     workers = _check_sizes(workers, chunk_size)
     result = ExportResult(
         table, redact_url(warehouse.url), redact_url(store.url), write_disposition

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from dicomlab.errors import DicomlabError, UnsupportedBackendError
 from dicomlab.redaction import redact_url
 from dicomlab.resources import validate_table_name
+from dicomlab.validation import validate_flag
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -236,6 +237,7 @@ class Lab:
         """
         from dicomlab.filterfile import FilterFile
 
+        overwrite = validate_flag(overwrite, "overwrite")  # "no" must not replace an object
         if not isinstance(filter_file, FilterFile):
             raise DicomlabError(
                 f"upload takes a FilterFile, not {type(filter_file).__name__}; build one with "
@@ -317,6 +319,7 @@ class Lab:
         from dicomlab.queries import filter_lines_sql, load_query
         from dicomlab.warehouses.bigquery import BigQueryWarehouse
 
+        overwrite = validate_flag(overwrite, "overwrite")
         if not isinstance(self.warehouse, BigQueryWarehouse):
             raise UnsupportedBackendError(
                 f"filter_file_in_cloud runs in BigQuery, but the warehouse is "
@@ -366,6 +369,8 @@ class Lab:
         from dicomlab.gallery import distinct_rows, page_tiles
         from dicomlab.widgets import ThumbnailGrid, Tile
 
+        progress = validate_flag(progress, "progress")
+        viewer = validate_flag(viewer, "viewer")
         if limit < 1:
             raise DicomlabError(f"limit is the number of tiles per page, at least 1, not {limit}")
         rows = distinct_rows(df)

@@ -35,6 +35,7 @@ from dicomlab.errors import (
 )
 from dicomlab.redaction import safe_cause
 from dicomlab.resources import GcsUri, validate_object_name
+from dicomlab.validation import validate_flag
 
 __all__ = ["SERVICE", "GcsBucket", "default_storage_client", "translate_error"]
 
@@ -137,6 +138,7 @@ class GcsBucket:
         Raises :class:`~dicomlab.errors.AlreadyExistsError` if the object
         exists and ``overwrite`` is false.
         """
+        overwrite = validate_flag(overwrite, "overwrite")  # "no" must not replace an object
         uri = self._object_uri(name)
         blob = self._blob(name)
         # With the precondition the client retries transient failures; a retry after a

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from dicomlab.errors import AlreadyExistsError, NotFoundError
 from dicomlab.resources import validate_object_name
+from dicomlab.validation import validate_flag
 
 __all__ = ["LocalBucket"]
 
@@ -45,6 +46,7 @@ class LocalBucket:
         self, data: bytes, name: str, *, overwrite: bool = False, content_type: str = "text/plain"
     ) -> str:
         """Write ``data`` as object ``name`` and return its ``file://`` URI."""
+        overwrite = validate_flag(overwrite, "overwrite")  # "no" must not replace an object
         target = self._target(name)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")

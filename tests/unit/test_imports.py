@@ -35,6 +35,7 @@ PURE_CORE = [
     "dicomlab.dicomjson",
     "dicomlab.errors",
     "dicomlab.redaction",
+    "dicomlab.validation",
     "dicomlab.healthcare_requests",
     "dicomlab.stores.profiles",
     "dicomlab.stores.cache",
