@@ -77,6 +77,8 @@ def test_the_quickstart_flow_never_shows_the_token(
 def test_an_executed_notebook_never_shows_the_token(orthanc: OrthancServer, tmp_path, monkeypatch):
     monkeypatch.setenv("DICOMLAB_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("DICOMLAB_TEST_TOKEN", TOKEN)
+    # Orthanc here asks for no password: it ignores the HTTP Basic header it gets.
+    monkeypatch.setenv("DICOMLAB_TEST_URL", _with_userinfo(orthanc.dicomweb_url))
     cells = [
         "import logging, os, requests, dicomlab\n"
         "from dicomlab.stores.dicomweb import DICOMwebStore\n"
@@ -89,6 +91,9 @@ def test_an_executed_notebook_never_shows_the_token(orthanc: OrthancServer, tmp_
         "hits = lab.query('patient_dicomweb_paths', patient_id='77654033')\nhits",
         "lab.images(hits, size=32)",
         "store.fetch_instance(dicomlab.stores.base.InstanceRef('1.2', '1.2.3', '1.2.3.4'))",
+        "other = dicomlab.connect(store=os.environ['DICOMLAB_TEST_URL'])\nother",
+        "other.store.search_studies(limit=1)\nother.store",
+        "other.store.fetch_instance(dicomlab.stores.base.InstanceRef('1.2', '1.2.3', '1.2.4'))",
     ]
     notebook = new_notebook(cells=[new_code_cell(c) for c in cells])
     client = NotebookClient(notebook, timeout=300, kernel_name="python3", allow_errors=True)
@@ -97,6 +102,14 @@ def test_an_executed_notebook_never_shows_the_token(orthanc: OrthancServer, tmp_
     assert "NotFoundError" in text  # the last cell failed as planned, and its traceback is here
     assert "patient_dicomweb_paths" in text or "DICOMwebPath" in text
     assert TOKEN not in text and TOKEN[:20] not in text
+    # The cells with the password in the URL ran: a display, a search, a traceback.
+    shown, searched, failed = (
+        [o for o in cell.outputs if o["output_type"] != "stream"] for cell in notebook.cells[-3:]
+    )  # the DEBUG log lines are stream outputs
+    assert "dicomlab Lab" in shown[0]["data"]["text/html"]
+    assert searched[0]["data"]["text/plain"] == f"DICOMwebStore({orthanc.dicomweb_url!r})"
+    assert failed[0]["output_type"] == "error" and failed[0]["ename"] == "NotFoundError"
+    assert not _leaks([text])
 
 
 # ---- a password in the store URL -----------------------------------------------------------
