@@ -102,28 +102,26 @@ def _translated(resource: str) -> Iterator[None]:
     """Turn ``requests`` failures inside the block into dicomlab errors about ``resource``."""
     import requests
 
-    from dicomlab.redaction import redact_url, safe_cause
+    from dicomlab.redaction import safe_cause
 
-    # Messages and chained causes go through redaction: a foreign exception's text
-    # may hold a URL with a password or a token.
+    # A foreign exception's text may hold a URL with a password or a token: the
+    # messages are redacted (DicomlabError does it) and such a cause is not chained.
     try:
         yield
     except requests.HTTPError as exc:
-        status = _http_status(exc)
+        status, cause = _http_status(exc), safe_cause(exc)
         detail = (exc.response.text[:200].strip() if exc.response is not None else "") or str(exc)
         if status == 404:
-            raise NotFoundError(f"{resource} was not found on the DICOMweb server") from safe_cause(
-                exc
-            )
+            raise NotFoundError(f"{resource} was not found on the DICOMweb server") from cause
         raise RemoteError(
-            redact_url(f"DICOMweb request for {resource} failed with HTTP {status}: {detail}"),
+            f"DICOMweb request for {resource} failed with HTTP {status}: {detail}",
             service=SERVICE,
             resource=resource,
             status=status,
-        ) from safe_cause(exc)
+        ) from cause
     except requests.RequestException as exc:
         raise RemoteError(
-            redact_url(f"DICOMweb request for {resource} failed: {type(exc).__name__}: {exc}"),
+            f"DICOMweb request for {resource} failed: {type(exc).__name__}: {exc}",
             service=SERVICE,
             resource=resource,
         ) from safe_cause(exc)

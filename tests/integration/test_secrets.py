@@ -26,6 +26,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 import dicomlab
 from dicomlab.errors import (
     DicomlabError,
+    InvalidRequestError,
     InvalidResourceError,
     RemoteError,
     UnsupportedBackendError,
@@ -262,6 +263,14 @@ def test_a_refused_uri_never_echoes_its_secret(tmp_path, argument, spec, error, 
     assert type(info.value) is error
     assert shown in str(info.value)  # the value is named, redacted
     assert not _leaks([*_everything_about(info.value), repr(vars(info.value))])
+
+
+def test_credentials_in_the_url_and_in_auth_are_refused():
+    url = _with_userinfo("http://127.0.0.1:9/dicom-web")
+    with pytest.raises(InvalidRequestError) as info:
+        DICOMwebStore(url, auth=(USER, PASSWORD))
+    assert "'http://127.0.0.1:9/dicom-web'" in str(info.value)
+    assert not _leaks(_everything_about(info.value))
 
 
 def test_the_cli_never_echoes_a_warehouse_password(tmp_path):
