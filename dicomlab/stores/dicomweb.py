@@ -241,8 +241,10 @@ class DICOMwebStore(BulkRetrieval):
             )
         self._url = clean.rstrip("/")
         self.session = session if session is not None else requests.Session()
-        if auth is not None or url_auth is not None:
-            self.session.auth = auth or url_auth
+        credentials = auth or url_auth
+        if credentials is not None:
+            # HTTPBasicAuth's repr shows no password (a tuple's would).
+            self.session.auth = requests.auth.HTTPBasicAuth(*credentials)
         # Scoped to this server: a caller's session keeps its behaviour elsewhere.
         self.session.mount(self._url + "/", _raw_query_adapter(max(1, max_attempts), backoff))
         self.session.hooks["response"].append(self._note_warning)

@@ -158,6 +158,7 @@ def test_a_password_in_the_store_url_authenticates_and_never_shows(
     lab = dicomlab.connect(store=url, home=tmp_path)
     assert lab.store.store_files(sample_files).counter == {"success": 81, "failure": 0}
     seen: list[str] = [repr(lab), lab._repr_html_(), repr(lab.store), lab.store.url]
+    seen += [repr(vars(lab.store)), repr(vars(lab.store.session))]  # a session.auth too
     assert lab.store.url == guarded.dicomweb_url  # the same server, without the userinfo
     result = lab.export_metadata(progress=False, workers=1)
     assert result.success == 81
