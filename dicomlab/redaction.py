@@ -16,7 +16,6 @@ records, error messages and the command line.
 from __future__ import annotations
 
 import re
-import traceback
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -161,6 +160,14 @@ def split_store_url(url: str) -> tuple[str, tuple[str, str] | None]:
     return clean, (unquote(user), unquote(password))
 
 
+def _text(exc: BaseException) -> str:
+    """What a traceback prints for ``exc`` itself: its message (or its repr)."""
+    try:
+        return str(exc)
+    except Exception:  # a broken __str__: the traceback shows the repr instead
+        return repr(exc)
+
+
 def safe_cause(exc: BaseException) -> BaseException | None:
     """``exc`` if its traceback shows no secret, else ``None`` (to chain nothing).
 
@@ -173,5 +180,18 @@ def safe_cause(exc: BaseException) -> BaseException | None:
     >>> safe_cause(ValueError("GET http://u:PW@h/x failed")) is None
     True
     """
-    text = "".join(traceback.format_exception(exc))
-    return exc if redact_url(text) == text else None
+    # The frames of a traceback show source lines, not values: only the exceptions'
+    # own lines (type, message, notes), along the whole chain, can hold a secret.
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        text = "\n".join([_text(current), *map(str, getattr(current, "__notes__", ()))])
+        if redact_url(text) != text:
+            return None
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+        pending += getattr(current, "exceptions", ())  # the members of an exception group
+    return exc

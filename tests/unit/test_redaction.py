@@ -121,3 +121,6 @@ def test_safe_cause_drops_a_cause_that_would_show_a_secret():
     nested = ValueError("outer")
     nested.__context__ = ValueError("http://u:PW@h")
     assert safe_cause(nested) is None  # a secret anywhere in the chain counts
+    noted = ValueError("outer")
+    noted.__notes__ = ["retrying http://u:PW@h"]  # what add_note() stores, printed too
+    assert safe_cause(noted) is None
