@@ -79,6 +79,7 @@ class LocalBucket:
         except FileNotFoundError:
             yield None
             return
+        missing = False
         try:
             for depth, part in enumerate(parts[:-1]):
                 if create:
@@ -87,17 +88,17 @@ class LocalBucket:
                 try:
                     child = os.open(part, os.O_RDONLY | _DIRECTORY | _NOFOLLOW, dir_fd=fd)
                 except FileNotFoundError:
-                    yield None
-                    return
-                except OSError as exc:
-                    shown = "/".join(parts[: depth + 1])
+                    missing = True
+                    break
+                except OSError as exc:  # a link (ELOOP) or a file (ENOTDIR) on the way
                     if create or self._is_link(fd, part):
+                        shown = "/".join(parts[: depth + 1])
                         raise self._refusal(name, shown, fd, part) from exc
-                    yield None  # a file where a folder would be: no such object
-                    return
+                    missing = True  # a file where a folder would be: no such object
+                    break
                 os.close(fd)
                 fd = child
-            yield fd
+            yield None if missing else fd
         finally:
             os.close(fd)
 
