@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from dicomlab import cli_output as output
-from dicomlab.errors import DicomlabError
+from dicomlab.errors import DicomlabError, InvalidIdentifierError, UnsupportedBackendError
 from dicomlab.redaction import redact_url
 
 __all__ = ["main"]
@@ -374,7 +374,10 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     if args.command == "filter":
         _filter_build(args)
         return
-    lab = connect(args.store, args.warehouse, args.bucket, home=args.home)
+    try:
+        lab = connect(args.store, args.warehouse, args.bucket, home=args.home)
+    except (UnsupportedBackendError, InvalidIdentifierError) as exc:
+        parser.error(str(exc))  # a --store, --warehouse or --bucket value of no known form
     if args.command == "export-metadata":
         output.say(lab.export_metadata(args.table, args.write_disposition, workers=args.workers))
     elif args.command == "query":

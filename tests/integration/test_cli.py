@@ -74,11 +74,16 @@ def test_usage_errors_exit_2(tmp_path, capsys):
     assert "NAME=VALUE" in capsys.readouterr().err
 
 
-def test_bad_backend_is_a_one_line_failure(tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("option", "forms"), [("--store", "dicom-web"), ("--warehouse", "bq://"), ("--bucket", "gs://")]
+)
+def test_a_backend_of_no_known_form_is_a_one_line_usage_error(tmp_path, capsys, option, forms):
     spec = "postgres://db.example.org/lab"
-    assert main(["--home", str(tmp_path), "--warehouse", spec, "queries"]) == 1
+    with pytest.raises(SystemExit) as info:
+        main(["--home", str(tmp_path), option, spec, "queries"])
+    assert info.value.code == 2
     err = capsys.readouterr().err
-    assert spec in err and "duckdb:///" in err and "bq://" in err and len(err.splitlines()) == 1
+    assert spec in err and forms in err and len(err.splitlines()) == 1  # names the forms too
 
 
 def test_query_formats_and_sql(exported_lab, tmp_path, capsys):
