@@ -1,18 +1,25 @@
 """The ``dicomlab`` command line: the notebook's jobs from a shell or a scheduler.
 
-Exit codes: 0 success, 1 failure (one-line reason on stderr), 2 usage error.
+Exit codes: 0 success, 1 failure (one-line reason on stderr), 2 usage error
+(one line naming the bad value), 141 when the reader of the output went away
+(``dicomlab query … | head -1``): the status of a command killed by SIGPIPE,
+as ``cat`` or ``git log`` end in the same pipe, with nothing on stderr. An
+output that cannot be written (a closed or full standard output) is a failure.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from dicomlab.errors import DicomlabError
+from dicomlab import cli_output as output
+from dicomlab.errors import DicomlabError, InvalidIdentifierError, UnsupportedBackendError
+from dicomlab.redaction import redact_url
 
 __all__ = ["main"]
 
@@ -25,15 +32,72 @@ ENV_DEFAULTS = {
 FORMATS = ("csv", "json", "table")
 
 
-def _parser() -> argparse.ArgumentParser:
-    import os
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one line (and URLs in them redacted)."""
 
-    parser = argparse.ArgumentParser(
+    def error(self, message: str) -> NoReturn:
+        text = redact_url(" ".join(message.split()))
+        self.exit(2, f"{self.prog}: error: {text}; see '{self.prog} --help'\n")
+
+
+def _checked(check: Callable[[str], Any], what: str) -> Callable[[str], Any]:
+    """An argparse ``type`` that runs ``check`` and turns its error into a usage error."""
+
+    def convert(text: str) -> Any:
+        try:
+            return check(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = what  # argparse names the type in some messages
+    return convert
+
+
+def _positive_int(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ValueError(f"{text!r} is not a positive whole number")
+    return number
+
+
+def _table_name(text: str) -> str:
+    from dicomlab.resources import validate_table_name
+
+    return validate_table_name(text)
+
+
+def _object_name(text: str) -> str:
+    from dicomlab.resources import validate_object_name
+
+    return validate_object_name(text)
+
+
+def _query_name(text: str) -> str:
+    from dicomlab.queries import list_queries
+
+    known = list_queries()
+    if text not in known:
+        raise ValueError(f"{text!r} is not a canned query; known: {', '.join(known)}")
+    return text
+
+
+POSITIVE = _checked(_positive_int, "positive whole number")
+TABLE = _checked(_table_name, "table name")
+OBJECT = _checked(_object_name, "object name")
+QUERY = _checked(_query_name, "query name")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
         prog="dicomlab",
         description="DICOM stores, metadata tables and cohorts from the shell.",
         epilog="--store, --warehouse and --bucket default to $DICOMLAB_STORE, "
         "$DICOMLAB_WAREHOUSE and $DICOMLAB_BUCKET. Exit codes: 0 success, "
-        "1 failure (one line on stderr), 2 usage error.",
+        "1 failure (one line on stderr), 2 usage error, 141 when the reader of "
+        "the output went away (| head).",
     )
     parser.add_argument(
         "--home",
@@ -78,10 +142,13 @@ def _demo_parser(commands: Any) -> None:
 
 def _export_parser(commands: Any) -> None:
     export = commands.add_parser("export-metadata", help="export the store's metadata into a table")
-    export.add_argument("--table", default="dicom_metadata")
+    export.add_argument("--table", type=TABLE, default="dicom_metadata")
     _write_disposition(export)
     export.add_argument(
-        "--workers", type=int, default=None, help="processes reading files (default: one per CPU)"
+        "--workers",
+        type=POSITIVE,
+        default=None,
+        help="processes reading files (default: one per CPU)",
     )
 
 
@@ -95,10 +162,12 @@ def _write_disposition(parser: argparse.ArgumentParser) -> None:
 
 def _query_parsers(commands: Any) -> None:
     query = commands.add_parser("query", help="run a canned query")
-    query.add_argument("name", help="query name (see 'dicomlab queries')")
+    query.add_argument("name", type=QUERY, help="query name (see 'dicomlab queries')")
     _param_option(query, "query parameter NAME=VALUE, converted by its declared type")
-    query.add_argument("--table", default="dicom_metadata")
-    query.add_argument("--source", help="read another canned query's rows, e.g. current_state")
+    query.add_argument("--table", type=TABLE, default="dicom_metadata")
+    query.add_argument(
+        "--source", type=QUERY, help="read another canned query's rows, e.g. current_state"
+    )
     query.add_argument("--format", choices=FORMATS, default="csv", help="output format")
 
     sql = commands.add_parser("sql", help="run your own BigQuery SQL against dicom_metadata")
@@ -108,7 +177,7 @@ def _query_parsers(commands: Any) -> None:
         "parameter NAME[:TYPE]=VALUE (TYPE: STRING (default), INT64, FLOAT64, "
         "BOOL, DATE, ARRAY<STRING>…)",
     )
-    sql.add_argument("--table", default="dicom_metadata")
+    sql.add_argument("--table", type=TABLE, default="dicom_metadata")
     sql.add_argument("--format", choices=FORMATS, default="csv", help="output format")
 
     commands.add_parser("queries", help="list the canned queries and their parameters")
@@ -129,7 +198,9 @@ def _cohort_parsers(commands: Any) -> None:
 
     upload = commands.add_parser("upload", help="upload a filter file to the bucket")
     upload.add_argument("file", type=Path, help="the filter file")
-    upload.add_argument("--name", help="object name (default: derived from the content)")
+    upload.add_argument(
+        "--name", type=OBJECT, help="object name (default: derived from the content)"
+    )
     upload.add_argument("--overwrite", action="store_true", help="replace an existing object")
 
     cohort = commands.add_parser(
@@ -140,14 +211,14 @@ def _cohort_parsers(commands: Any) -> None:
         "--destination", required=True, help="bq://P.D.T, gs://B/PREFIX, a table name or a folder"
     )
     cohort.add_argument("--level", choices=("study", "series", "instance"))
-    cohort.add_argument("--name", help="the filter file's object name")
+    cohort.add_argument("--name", type=OBJECT, help="the filter file's object name")
     cohort.add_argument("--overwrite", action="store_true")
     _write_disposition(cohort)
 
     images = commands.add_parser("images", help="save thumbnails of a CSV's rows into a folder")
     _from_option(images)
     images.add_argument("--out", type=Path, required=True, help="output folder")
-    images.add_argument("--size", type=int, default=256)
+    images.add_argument("--size", type=POSITIVE, default=256, help="pixels (default: 256)")
     images.add_argument("--media-type", choices=("image/jpeg", "image/png"), default="image/jpeg")
     images.add_argument("--overwrite", action="store_true", help="replace existing files")
 
@@ -216,11 +287,11 @@ def _sql_params(pairs: Sequence[str], parser: argparse.ArgumentParser) -> dict[s
 
 def _print_frame(frame: Any, fmt: str) -> None:
     if fmt == "json":
-        print(frame.to_json(orient="records", date_format="iso", default_handler=str))
+        output.say(frame.to_json(orient="records", date_format="iso", default_handler=str))
     elif fmt == "table":
-        print(frame.to_string(index=False))
+        output.say(frame.to_string(index=False))
     else:
-        frame.to_csv(sys.stdout, index=False)
+        output.write(frame.to_csv(index=False))
 
 
 def _read_rows(path: Path) -> Any:
@@ -251,10 +322,10 @@ def _filter_build(args: argparse.Namespace) -> None:
 
     filter_file = FilterFile.from_dataframe(_read_rows(args.source_csv), args.level)
     if args.output == "-":
-        sys.stdout.write(filter_file.to_text())
+        output.write(filter_file.to_text())
         return
     _write_new(Path(args.output), filter_file.to_bytes(), args.overwrite)
-    print(f"{args.output}: {len(filter_file)} lines ({filter_file.level} level)")
+    output.say(f"{args.output}: {len(filter_file)} lines ({filter_file.level} level)")
 
 
 def _upload(lab: Any, args: argparse.Namespace) -> None:
@@ -263,7 +334,7 @@ def _upload(lab: Any, args: argparse.Namespace) -> None:
     if not args.file.is_file():
         raise DicomlabError(f"filter file {str(args.file)!r} does not exist")
     filter_file = FilterFile.parse(args.file.read_text(encoding="utf-8", errors="replace"))
-    print(lab.upload(filter_file, args.name, overwrite=args.overwrite))
+    output.say(lab.upload(filter_file, args.name, overwrite=args.overwrite))
 
 
 def _export_cohort(lab: Any, args: argparse.Namespace) -> None:
@@ -277,7 +348,7 @@ def _export_cohort(lab: Any, args: argparse.Namespace) -> None:
         overwrite=args.overwrite,
         write_disposition=args.write_disposition,
     )
-    print(json.dumps(done.provenance, indent=2, default=str))
+    output.say(json.dumps(done.provenance, indent=2, default=str))
 
 
 def _images(lab: Any, args: argparse.Namespace) -> None:
@@ -288,7 +359,7 @@ def _images(lab: Any, args: argparse.Namespace) -> None:
     uids = rows.get("SOPInstanceUID", rows.get("SeriesInstanceUID", rows["StudyInstanceUID"]))
     for number, (image, uid) in enumerate(zip(images, uids, strict=True), start=1):
         _write_new(args.out / f"{number:04d}-{uid}.{extension}", image, args.overwrite)
-    print(f"{len(images)} thumbnails in {args.out}")
+    output.say(f"{len(images)} thumbnails in {args.out}")
 
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -300,14 +371,17 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         notebook = args.notebook if str(args.notebook) not in ("", ".") else None
         if notebook is not None and not notebook.is_file():
             parser.error(f"notebook {str(notebook)!r} does not exist")
-        run_demo(args.out, home=args.home, notebook=notebook)
+        run_demo(args.out, home=args.home, notebook=notebook, say=output.say)
         return
     if args.command == "filter":
         _filter_build(args)
         return
-    lab = connect(args.store, args.warehouse, args.bucket, home=args.home)
+    try:
+        lab = connect(args.store, args.warehouse, args.bucket, home=args.home)
+    except (UnsupportedBackendError, InvalidIdentifierError) as exc:
+        parser.error(str(exc))  # a --store, --warehouse or --bucket value of no known form
     if args.command == "export-metadata":
-        print(lab.export_metadata(args.table, args.write_disposition, workers=args.workers))
+        output.say(lab.export_metadata(args.table, args.write_disposition, workers=args.workers))
     elif args.command == "query":
         params = _params(args.name, args.param, parser)
         _print_frame(
@@ -318,7 +392,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
             lab.sql(args.text, table=args.table, **_sql_params(args.param, parser)), args.format
         )
     elif args.command == "queries":
-        print(lab.queries().to_string(index=False))
+        output.say(lab.queries().to_string(index=False))
     else:
         {"upload": _upload, "export-cohort": _export_cohort, "images": _images}[args.command](
             lab, args
@@ -334,9 +408,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
+        output.check_output()
         _run(args, parser)
+        output.flush()
+    except output.ReaderGone:
+        output.discard_output()  # quiet, as any command whose reader left
+        return output.EXIT_READER_GONE
+    except output.OutputError as exc:
+        output.discard_output()
+        output.fail(f"{exc}; the results could not be shown: send them to a file or a pipe")
+        return 1
     except (DicomlabError, OSError) as exc:
-        print(f"dicomlab: error: {exc}", file=sys.stderr)
+        output.fail(str(exc))
         return 1
     return 0
 

@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dicomlab.errors import AlreadyExistsError, DicomlabError, UnsupportedBackendError
+from dicomlab.redaction import redact_values
 from dicomlab.stores.base import InstanceRef, MetadataItem
+from dicomlab.validation import validate_flag
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -209,6 +211,8 @@ def export_cohort(
     from dicomlab import __version__
     from dicomlab.filterfile import FilterFile
 
+    overwrite = validate_flag(overwrite, "overwrite")
+    progress = validate_flag(progress, "progress")
     filter_file = FilterFile.from_dataframe(df, level)  # type: ignore[arg-type]
     if not len(filter_file):
         raise DicomlabError("the DataFrame names no instance: nothing to export")
@@ -241,6 +245,7 @@ def export_cohort(
         "finished": _now(),
         "seconds": round(time.perf_counter() - clock, 3),
     }
+    record = redact_values(record)  # stored in the bucket and shown: no URL credential
     filter_name = filter_uri.rsplit("/", 1)[-1]
     provenance_uri = lab.bucket.upload_bytes(
         json.dumps(record, indent=2, default=str).encode(),

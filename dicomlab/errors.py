@@ -24,6 +24,8 @@ working for code that does not know dicomlab::
 
 from __future__ import annotations
 
+from dicomlab.redaction import redact_url
+
 __all__ = [
     "AlreadyExistsError",
     "CredentialsError",
@@ -43,7 +45,14 @@ __all__ = [
 
 
 class DicomlabError(Exception):
-    """Base class of every error raised by dicomlab."""
+    """Base class of every error raised by dicomlab.
+
+    Text arguments pass through :func:`~dicomlab.redaction.redact_url`, so a
+    message that quotes a URL never shows its password or token.
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact_url(a) if isinstance(a, str) else a for a in args))
 
 
 class InvalidIdentifierError(DicomlabError, ValueError):
@@ -51,7 +60,7 @@ class InvalidIdentifierError(DicomlabError, ValueError):
 
     def __init__(self, message: str, *, value: object = None) -> None:
         super().__init__(message)
-        self.value = value
+        self.value = redact_url(value) if isinstance(value, str) else value
 
 
 class InvalidResourceError(InvalidIdentifierError):
@@ -132,7 +141,7 @@ class RemoteError(DicomlabError, RuntimeError):
     ) -> None:
         super().__init__(message)
         self.service = service
-        self.resource = resource
+        self.resource = redact_url(resource)
         self.status = status
 
 
@@ -141,7 +150,7 @@ class InvalidRequestError(DicomlabError, ValueError):
 
     def __init__(self, message: str, *, value: object = None) -> None:
         super().__init__(message)
-        self.value = value
+        self.value = redact_url(value) if isinstance(value, str) else value
 
 
 class CredentialsError(DicomlabError, RuntimeError):

@@ -206,12 +206,18 @@ def export_store_metadata(
     >>> result.counter                                                     # doctest: +SKIP
     {'success': 81, 'failure': 0}
     """
+    from dicomlab.redaction import redact_url
     from dicomlab.resources import validate_table_name
+    from dicomlab.validation import validate_flag
 
     validate_table_name(table)
     validate_write_disposition(write_disposition)
+    progress = validate_flag(progress, "progress")
+    streaming_columns = validate_flag(streaming_columns, "streaming_columns")
     workers = _check_sizes(workers, chunk_size)
-    result = ExportResult(table, warehouse.url, store.url, write_disposition)
+    result = ExportResult(
+        table, redact_url(warehouse.url), redact_url(store.url), write_disposition
+    )
     started = time.perf_counter()
     # The worker processes start first, and warm up while the table and the store are counted.
     with _pool(store, workers) as pool:
@@ -223,7 +229,7 @@ def export_store_metadata(
         result.workers = plan.workers
         _run(store, warehouse, plan, pool, result, total, progress, streaming_columns)
     if not result.success:
-        logger.warning("no instance could be exported from %s", store.url)
+        logger.warning("no instance could be exported from %s", result.store)
     result.seconds = time.perf_counter() - started
     return result
 

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from dicomlab.arguments import check_count
 from dicomlab.errors import DicomlabError, UnsupportedBackendError
+from dicomlab.redaction import redact_url
 from dicomlab.resources import validate_table_name
+from dicomlab.validation import validate_flag
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -93,19 +95,29 @@ class Lab:
         """``table``, or ``lab.table`` when it is ``None`` (an empty name is an error)."""
         return validate_table_name(self.table if table is None else table)
 
-    def __repr__(self) -> str:
+    def _urls(self) -> tuple[str, str, str]:
+        """The store's, warehouse's and bucket's URLs as they may be shown (no credentials)."""
         return (
-            f"Lab(store={self.store.url!r}, warehouse={self.warehouse.url!r}, "
-            f"bucket={self.bucket.url!r}, table={self.table!r})"
+            redact_url(str(self.store.url)),
+            redact_url(str(self.warehouse.url)),
+            redact_url(str(self.bucket.url)),
+        )
+
+    def __repr__(self) -> str:
+        store, warehouse, bucket = self._urls()
+        return (
+            f"Lab(store={store!r}, warehouse={warehouse!r}, "
+            f"bucket={bucket!r}, table={self.table!r})"
         )
 
     def _repr_html_(self) -> str:
         rows = self.warehouse.count_rows(self.table)
         status = "not exported yet" if rows is None else f"{rows} rows"
+        store, warehouse, bucket = self._urls()
         cells = [
-            ("store", self.store.url),
-            ("warehouse", self.warehouse.url),
-            ("bucket", self.bucket.url),
+            ("store", store),
+            ("warehouse", warehouse),
+            ("bucket", bucket),
             ("table", f"{self.table} ({status})"),
         ]
         body = "".join(
@@ -232,6 +244,7 @@ class Lab:
         """
         from dicomlab.filterfile import FilterFile
 
+        overwrite = validate_flag(overwrite, "overwrite")  # "no" must not replace an object
         if not isinstance(filter_file, FilterFile):
             raise DicomlabError(
                 f"upload takes a FilterFile, not {type(filter_file).__name__}; build one with "
@@ -313,6 +326,7 @@ class Lab:
         from dicomlab.queries import filter_lines_sql, load_query
         from dicomlab.warehouses.bigquery import BigQueryWarehouse
 
+        overwrite = validate_flag(overwrite, "overwrite")
         if not isinstance(self.warehouse, BigQueryWarehouse):
             raise UnsupportedBackendError(
                 f"filter_file_in_cloud runs in BigQuery, but the warehouse is "
@@ -362,6 +376,8 @@ class Lab:
         from dicomlab.gallery import distinct_rows, page_tiles
         from dicomlab.widgets import ThumbnailGrid, Tile
 
+        progress = validate_flag(progress, "progress")
+        viewer = validate_flag(viewer, "viewer")
         limit = check_count("limit", limit, hint="the number of tiles on a page")
         size = check_count("size", size, hint="the tiles' width in pixels")
         check_count("columns", columns, hint="the number of tiles in a row")

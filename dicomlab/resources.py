@@ -193,6 +193,12 @@ def _split_bq(uri: object, *, parts: int) -> tuple[str, list[str]]:
     if not isinstance(uri, str) or not uri.startswith("bq://"):
         raise InvalidResourceError(f"{uri!r} is not a BigQuery URI; expected {form}", value=uri)
     body = uri[len("bq://") :]
+    if "@" in body:  # a user name or password: quote only the redacted URI
+        raise InvalidResourceError(
+            f"{uri!r} holds a user name or password, which a BigQuery URI never takes; "
+            f"expected {form} (credentials come from Application Default Credentials)",
+            value=uri,
+        )
     # A domain-scoped project ("example.com:proj") contains dots before its colon.
     prefix = ""
     if ":" in body:
@@ -275,6 +281,13 @@ class GcsUri:
                 f"{uri!r} is not a Cloud Storage URI; expected gs://BUCKET/PATH", value=uri
             )
         bucket, _, name = uri[len("gs://") :].partition("/")
+        if "@" in bucket:  # a user name or password: quote only the redacted URI
+            raise InvalidResourceError(
+                f"{uri!r} holds a user name or password, which a Cloud Storage URI never "
+                "takes; expected gs://BUCKET/PATH (credentials come from Application Default "
+                "Credentials)",
+                value=uri,
+            )
         return cls(bucket, name)
 
     def __truediv__(self, name: str) -> GcsUri:

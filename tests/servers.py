@@ -46,10 +46,11 @@ def free_port() -> int:
         return port
 
 
-def _answers(url: str) -> bool:
-    """Whether ``GET url`` answers 200 within a second."""
+def _answers(url: str, headers: dict[str, str] | None = None) -> bool:
+    """Whether ``GET url`` (with ``headers``) answers 200 within a second."""
     try:
-        with urllib.request.urlopen(url, timeout=1) as response:
+        request = urllib.request.Request(url, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=1) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
@@ -77,6 +78,7 @@ def wait_ready(
     log: Path,
     timeout: float,
     interval: float = 0.05,
+    headers: dict[str, str] | None = None,
 ) -> None:
     """Poll ``GET probe`` until it answers 200; ``RuntimeError`` if ``process`` exits first or
     ``timeout`` seconds pass. The error names the server ``name`` and ends with the tail of ``log``.
@@ -86,7 +88,7 @@ def wait_ready(
         if process.poll() is not None:
             problem = f"{name} exited with code {process.returncode}"
             break
-        if _answers(probe):
+        if _answers(probe, headers):
             return
         time.sleep(interval)
     else:

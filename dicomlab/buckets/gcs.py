@@ -33,7 +33,9 @@ from dicomlab.errors import (
     RemoteError,
     UnsupportedBackendError,
 )
+from dicomlab.redaction import safe_cause
 from dicomlab.resources import GcsUri, validate_object_name
+from dicomlab.validation import validate_flag
 
 __all__ = ["SERVICE", "GcsBucket", "default_storage_client", "translate_error"]
 
@@ -136,6 +138,7 @@ class GcsBucket:
         Raises :class:`~dicomlab.errors.AlreadyExistsError` if the object
         exists and ``overwrite`` is false.
         """
+        overwrite = validate_flag(overwrite, "overwrite")  # "no" must not replace an object
         uri = self._object_uri(name)
         blob = self._blob(name)
         # With the precondition the client retries transient failures; a retry after a
@@ -216,7 +219,8 @@ def _translated(resource: str, *, missing_bucket: str | None = None) -> Iterator
     try:
         yield
     except _foreign_errors() as exc:
-        raise translate_error(exc, resource=resource, missing_bucket=missing_bucket) from exc
+        error = translate_error(exc, resource=resource, missing_bucket=missing_bucket)
+        raise error from safe_cause(exc)
 
 
 def translate_error(

@@ -22,6 +22,7 @@ from dicomlab.arguments import check_count
 from dicomlab.errors import AlreadyExistsError, DicomlabError
 from dicomlab.stores.base import InstanceRef, Store
 from dicomlab.stores.cache import CacheKey, RenderCache
+from dicomlab.validation import validate_flag
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -220,6 +221,8 @@ def fetch_thumbnails(
     """
     from dicomlab.render import render_placeholder
 
+    progress = validate_flag(progress, "progress")
+    placeholder = validate_flag(placeholder, "placeholder")
     check_count("size", size, hint="the thumbnails' width in pixels")
     if workers is not None:
         check_count("workers", workers, hint="how many images are fetched at once")
@@ -323,6 +326,8 @@ def download(
     ``overwrite=True``. An instance that cannot be fetched is a failure in the
     result; the others are still saved.
     """
+    overwrite = validate_flag(overwrite, "overwrite")  # "no" must not replace files
+    progress = validate_flag(progress, "progress")
     refs, failures = expand_rows(df, store)
     result = DownloadResult(Path(folder).expanduser().resolve(), failures=failures)
     workers = workers or int(getattr(store, "thumbnail_concurrency", 1))

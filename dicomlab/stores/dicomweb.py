@@ -21,7 +21,12 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from dicomlab.errors import InvalidIdentifierError, NotFoundError, RemoteError
+from dicomlab.errors import (
+    InvalidIdentifierError,
+    InvalidRequestError,
+    NotFoundError,
+    RemoteError,
+)
 from dicomlab.stores.base import InstanceRef, MetadataItem, frame_numbers
 from dicomlab.stores.bulk import BulkRetrieval
 from dicomlab.stores.cache import RenderCache
@@ -97,25 +102,29 @@ def _translated(resource: str) -> Iterator[None]:
     """Turn ``requests`` failures inside the block into dicomlab errors about ``resource``."""
     import requests
 
+    from dicomlab.redaction import safe_cause
+
+    # A foreign exception's text may hold a URL with a password or a token: the
+    # messages are redacted (DicomlabError does it) and such a cause is not chained.
     try:
         yield
     except requests.HTTPError as exc:
-        status = _http_status(exc)
+        status, cause = _http_status(exc), safe_cause(exc)
         detail = (exc.response.text[:200].strip() if exc.response is not None else "") or str(exc)
         if status == 404:
-            raise NotFoundError(f"{resource} was not found on the DICOMweb server") from exc
+            raise NotFoundError(f"{resource} was not found on the DICOMweb server") from cause
         raise RemoteError(
             f"DICOMweb request for {resource} failed with HTTP {status}: {detail}",
             service=SERVICE,
             resource=resource,
             status=status,
-        ) from exc
+        ) from cause
     except requests.RequestException as exc:
         raise RemoteError(
             f"DICOMweb request for {resource} failed: {type(exc).__name__}: {exc}",
             service=SERVICE,
             resource=resource,
-        ) from exc
+        ) from safe_cause(exc)
 
 
 def _http_status(exc: requests.HTTPError) -> int | None:
@@ -170,7 +179,9 @@ class DICOMwebStore(BulkRetrieval):
     Parameters
     ----------
     url
-        The DICOMweb base URL (QIDO, WADO and STOW share it).
+        The DICOMweb base URL (QIDO, WADO and STOW share it). A
+        ``user:password@`` in it is sent as HTTP Basic authentication and
+        dropped from the URL (never shown); a query string is refused.
     session
         A ready ``requests.Session`` (authentication lives there, e.g. Google's
         ``AuthorizedSession``); a new one if ``None``.
@@ -217,10 +228,23 @@ class DICOMwebStore(BulkRetrieval):
         import requests
         from dicomweb_client import DICOMwebClient
 
-        self._url = url.rstrip("/")
+        from dicomlab.redaction import split_store_url
+
+        # Credentials in the URL move to HTTP Basic auth: the URL kept, shown and
+        # sent never holds them.
+        clean, url_auth = split_store_url(url)
+        if url_auth is not None and auth is not None:
+            raise InvalidRequestError(
+                f"store URL {clean!r} gets credentials twice (user:password@ in the URL and "
+                "auth=): give them once",
+                value=clean,
+            )
+        self._url = clean.rstrip("/")
         self.session = session if session is not None else requests.Session()
-        if auth is not None:
-            self.session.auth = auth
+        credentials = auth or url_auth
+        if credentials is not None:
+            # HTTPBasicAuth's repr shows no password (a tuple's would).
+            self.session.auth = requests.auth.HTTPBasicAuth(*credentials)
         # Scoped to this server: a caller's session keeps its behaviour elsewhere.
         self.session.mount(self._url + "/", _raw_query_adapter(max(1, max_attempts), backoff))
         self.session.hooks["response"].append(self._note_warning)

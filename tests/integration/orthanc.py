@@ -11,6 +11,7 @@ The server listens on a free port, answers only loopback clients
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 from dataclasses import dataclass
@@ -40,9 +41,12 @@ def missing_reason() -> str | None:
     return None
 
 
-def write_config(folder: Path, port: int) -> Path:
-    """A throwaway Orthanc configuration with DICOMweb enabled; returns its path."""
-    config = {
+def write_config(folder: Path, port: int, users: dict[str, str] | None = None) -> Path:
+    """A throwaway Orthanc configuration with DICOMweb enabled; returns its path.
+
+    With ``users`` (name to password), every request needs HTTP Basic authentication.
+    """
+    config: dict[str, object] = {
         "Name": "dicomlab-test",
         "StorageDirectory": str(folder / "storage"),
         "IndexDirectory": str(folder / "storage"),
@@ -59,6 +63,8 @@ def write_config(folder: Path, port: int) -> Path:
             "SeriesMetadata": "Full",
         },
     }
+    if users:
+        config.update(AuthenticationEnabled=True, RegisteredUsers=users)
     path = folder / "orthanc.json"
     path.write_text(json.dumps(config, indent=2))
     return path
@@ -71,6 +77,7 @@ class OrthancServer:
     process: subprocess.Popen[bytes]
     port: int
     folder: Path
+    users: dict[str, str] | None = None
 
     @property
     def url(self) -> str:
@@ -83,19 +90,29 @@ class OrthancServer:
         return f"{self.url}/dicom-web"
 
     @classmethod
-    def start(cls, folder: Path) -> OrthancServer:
-        """Start Orthanc with its state in ``folder`` and wait until it answers."""
+    def start(cls, folder: Path, users: dict[str, str] | None = None) -> OrthancServer:
+        """Start Orthanc with its state in ``folder`` and wait until it answers.
+
+        With ``users`` it answers only requests with their HTTP Basic credentials.
+        """
         folder.mkdir(parents=True, exist_ok=True)
         port = servers.free_port()
-        config = write_config(folder, port)
+        config = write_config(folder, port, users)
         command = [str(ORTHANC_BINARY), str(config)]
         process = servers.start_process(command, folder / LOG_NAME)
-        return servers.ready_or_stopped(cls(process, port, folder))
+        return servers.ready_or_stopped(cls(process, port, folder, users))
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Poll ``GET /system`` until it answers 200 (or the process dies)."""
         probe, log = f"{self.url}/system", self.folder / LOG_NAME
-        servers.wait_ready(self.process, probe, name="Orthanc", log=log, timeout=timeout)
+        headers = None
+        if self.users:
+            user, password = next(iter(self.users.items()))
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
+            headers = {"Authorization": f"Basic {token}"}
+        servers.wait_ready(
+            self.process, probe, name="Orthanc", log=log, timeout=timeout, headers=headers
+        )
 
     def stop(self) -> None:
         """SIGTERM the process and wait for it (SIGKILL if it does not exit)."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import dicomlab
 from dicomlab.cli import main
 from dicomlab.filterfile import FilterFile
 
@@ -73,11 +74,16 @@ def test_usage_errors_exit_2(tmp_path, capsys):
     assert "NAME=VALUE" in capsys.readouterr().err
 
 
-def test_bad_backend_is_a_one_line_failure(tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("option", "forms"), [("--store", "dicom-web"), ("--warehouse", "bq://"), ("--bucket", "gs://")]
+)
+def test_a_backend_of_no_known_form_is_a_one_line_usage_error(tmp_path, capsys, option, forms):
     spec = "postgres://db.example.org/lab"
-    assert main(["--home", str(tmp_path), "--warehouse", spec, "queries"]) == 1
+    with pytest.raises(SystemExit) as info:
+        main(["--home", str(tmp_path), option, spec, "queries"])
+    assert info.value.code == 2
     err = capsys.readouterr().err
-    assert spec in err and "duckdb:///" in err and "bq://" in err and len(err.splitlines()) == 1
+    assert spec in err and forms in err and len(err.splitlines()) == 1  # names the forms too
 
 
 def test_query_formats_and_sql(exported_lab, tmp_path, capsys):
@@ -166,3 +172,93 @@ def test_every_subcommand_has_help(capsys):
             main([*command, "--help"])
         assert info.value.code == 0
         assert "usage: dicomlab" in capsys.readouterr().out
+
+
+# ---- the output's reader, and bad option values ------------------------------------------
+
+MANY_ROWS = "SELECT x FROM UNNEST(GENERATE_ARRAY(1, 200000)) AS x"  # 1.3 MB: over any pipe buffer
+
+
+def dicomlab_command(lab: dicomlab.Lab, *args: str) -> list[str]:
+    """The command line for ``args`` on the exported lab (read only)."""
+    return [sys.executable, "-m", "dicomlab", "--home", str(exported_lab_home(lab)), *args]
+
+
+def test_a_reader_that_leaves_ends_the_command_quietly_with_141(exported_lab):
+    command = dicomlab_command(exported_lab, "sql", MANY_ROWS)
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.readline() == b"x\n"  # `| head -1`: one line, then gone
+        process.stdout.close()
+        err = process.stderr.read()
+        assert process.wait(timeout=120) == 141  # 128 + SIGPIPE, as cat or git log end
+    assert err == b""
+
+
+def test_all_rows_reach_a_reader_that_stays(exported_lab):
+    done = subprocess.run(
+        dicomlab_command(exported_lab, "sql", MANY_ROWS), capture_output=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == b"200000" and len(done.stdout.splitlines()) == 200001
+
+
+@pytest.mark.parametrize(
+    ("redirect", "reason"),
+    [
+        pytest.param(">&-", "standard output is closed", id="closed"),
+        pytest.param(">/dev/full", "No space left on device", id="full"),
+        pytest.param("1</dev/null", "Bad file descriptor", id="read-only"),
+    ],
+)
+def test_an_output_that_cannot_be_written_is_a_one_line_failure(exported_lab, redirect, reason):
+    if redirect == ">/dev/full" and not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    script = f'exec "$@" {redirect}'
+    command = ["sh", "-c", script, "sh", *dicomlab_command(exported_lab, "sql", MANY_ROWS)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert len(done.stderr.splitlines()) == 1 and reason in done.stderr, done.stderr
+
+
+def test_a_negative_size_is_a_usage_error_not_a_traceback(tmp_path):
+    done = run_cli(
+        "images", "--from", "hits.csv", "--out", "pictures", "--size", "-5",
+        cwd=tmp_path, home=tmp_path / "home",
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "dicomlab images: error: argument --size: '-5' is not a positive whole number; "
+        "see 'dicomlab images --help'"
+    ]
+    assert not (tmp_path / "pictures").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["images", "--from", "h.csv", "--out", "o", "--size", "0"], "'0'"),
+        (["images", "--from", "h.csv", "--out", "o", "--size", "abc"], "'abc'"),
+        (["images", "--from", "h.csv", "--out", "o", "--size", "1.5"], "'1.5'"),
+        (["images", "--from", "h.csv", "--out", "o", "--media-type", "image/gif"], "'image/gif'"),
+        (["export-metadata", "--workers", "0"], "'0'"),
+        (["export-metadata", "--table", "1bad"], "'1bad'"),
+        (["export-metadata", "--write-disposition", "WRITE_MAYBE"], "'WRITE_MAYBE'"),
+        (["query", "no_such_query"], "'no_such_query'"),
+        (["query", "latest_studies", "--source", "nope"], "'nope'"),
+        (["query", "latest_studies", "--table", "a;b"], "'a;b'"),
+        (["query", "latest_studies", "--format", "xml"], "'xml'"),
+        (["query", "latest_studies", "--param", "oops"], "'oops'"),
+        (["query", "latest_studies", "--param", "limit=many"], "'many'"),
+        (["sql", "SELECT 1", "--param", "m:WIDGET=1"], "'WIDGET'"),
+        (["upload", "c.txt", "--name", "../c.txt"], "'../c.txt'"),
+        (["export-cohort", "--from", "h.csv", "--destination", "t", "--name", "a//b"], "'a//b'"),
+        (["filter", "build", "--from", "h.csv", "-o", "-", "--level", "planet"], "'planet'"),
+    ],
+)
+def test_every_bad_option_value_exits_2_with_one_line_naming_it(tmp_path, capsys, args, named):
+    with pytest.raises(SystemExit) as info:
+        main(["--home", str(tmp_path), *args])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and named in err, err

@@ -36,6 +36,8 @@ PURE_CORE = [
     "dicomlab.render",
     "dicomlab.dicomjson",
     "dicomlab.errors",
+    "dicomlab.redaction",
+    "dicomlab.validation",
     "dicomlab.healthcare_requests",
     "dicomlab.stores.profiles",
     "dicomlab.stores.cache",
