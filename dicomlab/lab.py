@@ -6,11 +6,10 @@ import html
 import os
 from typing import TYPE_CHECKING, Any
 
-from dicomlab.arguments import check_count
 from dicomlab.errors import DicomlabError, UnsupportedBackendError
 from dicomlab.redaction import redact_url
 from dicomlab.resources import validate_table_name
-from dicomlab.validation import validate_flag
+from dicomlab.validation import validate_count, validate_flag
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -378,10 +377,10 @@ class Lab:
 
         progress = validate_flag(progress, "progress")
         viewer = validate_flag(viewer, "viewer")
-        limit = check_count("limit", limit, hint="the number of tiles on a page")
-        size = check_count("size", size, hint="the tiles' width in pixels")
-        check_count("columns", columns, hint="the number of tiles in a row")
-        check_count("concurrency", concurrency, hint="how many images are fetched at once")
+        limit = validate_count(limit, "limit", hint="the number of tiles on a page")
+        size = validate_count(size, "size", hint="the tiles' width in pixels")
+        validate_count(columns, "columns", hint="the number of tiles in a row")
+        validate_count(concurrency, "concurrency", hint="how many images are fetched at once")
         rows = distinct_rows(df)
 
         def page(number: int) -> list[Tile]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dicomlab.errors import InvalidRequestError
 
-__all__ = ["validate_flag"]
+__all__ = ["validate_count", "validate_flag"]
 
 
 def validate_flag(value: object, name: str) -> bool:
@@ -40,3 +40,44 @@ def validate_flag(value: object, name: str) -> bool:
             f"{name}={value!r} is not a flag: pass True or False", value=value
         )
     return value
+
+
+def validate_count(value: object, name: str, *, minimum: int = 1, hint: str = "") -> int:
+    """Return ``value`` if it is a whole number (not a bool) of at least ``minimum``.
+
+    Python's own comparisons turn ``size="64"`` into a bare ``TypeError`` deep
+    in a call, and ``limit=2.5`` into a page of two and a half tiles.
+
+    Parameters
+    ----------
+    value
+        The argument as given.
+    name
+        The parameter's name, for the message.
+    minimum
+        The smallest number allowed.
+    hint
+        What the argument means, added to the message.
+
+    Raises
+    ------
+    InvalidRequestError
+        ``value`` is not an integer of at least ``minimum``; the message names it.
+
+    Examples
+    --------
+    >>> validate_count(64, "size")
+    64
+    >>> validate_count("64", "size")
+    Traceback (most recent call last):
+    ...
+    dicomlab.errors.InvalidRequestError: size='64' is not a whole number of at least 1
+    """
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        detail = f"; {hint}" if hint else ""
+        raise InvalidRequestError(
+            f"{name}={value!r} is not a whole number of at least {minimum}{detail}", value=value
+        )
+    return int(value)

@@ -28,9 +28,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from dicomlab.arguments import check_count
 from dicomlab.errors import InvalidRequestError, NotFoundError, RenderError
 from dicomlab.stores.base import InstanceRef, Store
+from dicomlab.validation import validate_count
 from dicomlab.viewing import (
     _MESSAGE_STYLE,
     _PRESET_LABELS,
@@ -118,8 +118,8 @@ class SeriesViewer:
         ohif_base: str | None = None,
         cache_size: int = 16,
     ) -> None:
-        check_count("size", size, hint="the viewer's width in pixels")
-        check_count("cache_size", cache_size, hint="how many frames are kept decoded")
+        validate_count(size, "size", hint="the viewer's width in pixels")
+        validate_count(cache_size, "cache_size", hint="how many frames are kept decoded")
         self.store, self.size, self.ohif_base = store, size, ohif_base
         self.study_uid, self.series_uid = study_uid, series_uid
         found = store.search_instances(StudyInstanceUID=study_uid, SeriesInstanceUID=series_uid)

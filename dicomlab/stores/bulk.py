@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from dicomlab.arguments import check_count
 from dicomlab.errors import AlreadyExistsError, DicomlabError
 from dicomlab.stores.base import InstanceRef, Store
 from dicomlab.stores.cache import CacheKey, RenderCache
-from dicomlab.validation import validate_flag
+from dicomlab.validation import validate_count, validate_flag
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -223,9 +222,9 @@ def fetch_thumbnails(
 
     progress = validate_flag(progress, "progress")
     placeholder = validate_flag(placeholder, "placeholder")
-    check_count("size", size, hint="the thumbnails' width in pixels")
+    validate_count(size, "size", hint="the thumbnails' width in pixels")
     if workers is not None:
-        check_count("workers", workers, hint="how many images are fetched at once")
+        validate_count(workers, "workers", hint="how many images are fetched at once")
     rows = resolve_rows(df, store)
     workers = workers or int(getattr(store, "thumbnail_concurrency", 1))
 
@@ -386,7 +385,7 @@ class BulkRetrieval:
         renderer. Results are kept in the store's cache when it has one, keyed
         by (store, UIDs, frame, media type, size, options).
         """
-        check_count("size", size, hint="the thumbnail's width in pixels")
+        validate_count(size, "size", hint="the thumbnail's width in pixels")
         key = CacheKey(
             self.url,
             (ref.study, ref.series, ref.instance),

@@ -24,7 +24,6 @@ HEAVY = [
     "pyarrow",
 ]
 PURE_CORE = [
-    "dicomlab.arguments",
     "dicomlab.uids",
     "dicomlab.resources",
     "dicomlab.filterfile",
