@@ -19,6 +19,7 @@ from dicomlab.errors import (
     DicomlabError,
     DicomReadError,
     FilterFileError,
+    InstanceMismatchError,
     InvalidIdentifierError,
     InvalidRequestError,
     InvalidResourceError,
@@ -26,6 +27,7 @@ from dicomlab.errors import (
     QueryError,
     RemoteError,
     RenderError,
+    ServerDownError,
     UnsupportedBackendError,
 )
 from dicomlab.filterfile import FilterFile
@@ -42,6 +44,7 @@ __all__ = [
     "DicomlabError",
     "FilterFile",
     "FilterFileError",
+    "InstanceMismatchError",
     "InvalidIdentifierError",
     "InvalidRequestError",
     "InvalidResourceError",
@@ -50,6 +53,7 @@ __all__ = [
     "QueryError",
     "RemoteError",
     "RenderError",
+    "ServerDownError",
     "UnsupportedBackendError",
     "__version__",
     "connect",

@@ -18,9 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from dicomlab.errors import AlreadyExistsError, DicomlabError
+from dicomlab.errors import (
+    AlreadyExistsError,
+    DicomlabError,
+    DicomReadError,
+    InstanceMismatchError,
+    ServerDownError,
+)
 from dicomlab.stores.base import InstanceRef, Store
 from dicomlab.stores.cache import CacheKey, RenderCache
+from dicomlab.stores.integrity import check_instance, read_checked
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -239,24 +246,37 @@ def fetch_thumbnails(
 
 @dataclass
 class DownloadResult:
-    """What :func:`download` did: files written, files already there, and failures."""
+    """What :func:`download` did: files written, already there, repaired, and failures.
+
+    ``repaired`` lists files that were there but failed the check (cut short,
+    not DICOM, or another instance) and were fetched again. The download is
+    :attr:`complete` only when nothing failed.
+    """
 
     folder: Path
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
+    repaired: list[Path] = field(default_factory=list)
 
     @property
     def counter(self) -> dict[str, int]:
-        """``{"written": n, "skipped": m, "failure": k}``."""
+        """``{"written": n, "skipped": m, "repaired": r, "failure": k}``."""
         return {
             "written": len(self.written),
             "skipped": len(self.skipped),
+            "repaired": len(self.repaired),
             "failure": len(self.failures),
         }
 
+    @property
+    def complete(self) -> bool:
+        """Whether every instance asked for is now in the folder, checked."""
+        return not self.failures
+
     def __repr__(self) -> str:
-        return f"DownloadResult(folder={str(self.folder)!r}, {self.counter})"
+        state = "complete" if self.complete else "INCOMPLETE"
+        return f"DownloadResult(folder={str(self.folder)!r}, {self.counter}, {state})"
 
 
 def expand_rows(
@@ -282,26 +302,96 @@ def expand_rows(
     return list(refs), failures
 
 
-def _save(dataset: Any, target: Path, overwrite: bool) -> None:
-    """Write a Part 10 file atomically; never replace one unless ``overwrite``."""
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where the platform allows it)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _save(dataset: Any, target: Path, ref: InstanceRef, *, replace: bool) -> None:
+    """Write a Part 10 file that is checked on disk before it takes its name.
+
+    The file is written to a temporary name beside ``target``, flushed to
+    disk, read back whole and checked (complete, the UIDs of ``ref``), and
+    only then renamed: a crash or a bad answer never leaves a short file
+    under the instance's name. An existing ``target`` is replaced only when
+    ``replace``.
+    """
     import tempfile
 
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".dcm")
-    os.close(fd)
     try:
-        meta = getattr(dataset, "file_meta", None)
-        dataset.save_as(temporary, enforce_file_format=bool(meta and "TransferSyntaxUID" in meta))
-        if overwrite:
+        with os.fdopen(fd, "wb") as handle:
+            meta = getattr(dataset, "file_meta", None)
+            part10 = bool(meta and "TransferSyntaxUID" in meta)
+            dataset.save_as(handle, enforce_file_format=part10)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            read_checked(temporary, ref)
+        except DicomlabError as exc:
+            raise DicomReadError(f"{target} was not written: {exc}", path=target) from exc
+        if replace:
             os.replace(temporary, target)
         else:
             try:
                 os.link(temporary, target)  # fails if the target exists: no race
             except FileExistsError as exc:
                 raise AlreadyExistsError(f"{target} already exists") from exc
+        _fsync_folder(target.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
+
+
+def _existing_is_good(target: Path, ref: InstanceRef) -> bool:
+    """Whether ``target`` holds the whole instance ``ref``; a bad file is logged."""
+    try:
+        read_checked(target, ref)
+    except (DicomReadError, InstanceMismatchError) as exc:
+        logger.warning("fetching %s again: %s", target, exc)
+        return False
+    return True
+
+
+def _download_one(store: Store, ref: InstanceRef, folder: Path, overwrite: bool) -> tuple[str, Any]:
+    """``(outcome, path or error)`` for one instance; see :func:`download`."""
+    target = folder / ref.study / ref.series / f"{ref.instance}.dcm"
+    repair = False
+    if target.exists() and not overwrite:
+        if _existing_is_good(target, ref):
+            return "skipped", target
+        repair = True
+    try:
+        dataset = store.fetch_instance(ref)
+        check_instance(ref, dataset, f"instance {ref.instance!r} as {store.url} returned it")
+        _save(dataset, target, ref, replace=overwrite or repair)
+    except AlreadyExistsError:  # written meanwhile by another download: checked as any
+        if _existing_is_good(target, ref):
+            return "skipped", target
+        return "failed", f"{target} appeared meanwhile and fails the check"
+    except ServerDownError as exc:
+        return "down", exc
+    except (DicomlabError, OSError, ValueError) as exc:
+        return "failed", exc
+    return ("repaired" if repair else "written"), target
+
+
+def _server_down(result: DownloadResult, error: ServerDownError, total: int) -> ServerDownError:
+    """One error for a download stopped by a server that is down, with what was done."""
+    done = len(result.written) + len(result.skipped) + len(result.repaired)
+    return ServerDownError(
+        f"download to {str(result.folder)!r} stopped: {error} ({done} of {total} instances "
+        "are in the folder, checked; run the same download again to fetch the rest)",
+        service=error.service,
+        resource=error.resource,
+        retry_at=error.retry_at,
+    )
 
 
 def download(
@@ -315,36 +405,42 @@ def download(
 ) -> DownloadResult:
     """Save every instance the rows name as ``folder/STUDY/SERIES/INSTANCE.dcm``.
 
-    Files already there are skipped (and listed), not replaced, unless
-    ``overwrite=True``. An instance that cannot be fetched is a failure in the
-    result; the others are still saved.
+    Every instance is checked before it counts (complete, readable, the UIDs
+    asked for): written to a temporary file, flushed, read back, then renamed.
+    A file already there is checked too: a good one is skipped (never
+    replaced unless ``overwrite=True``); one that fails the check is fetched
+    again and listed in ``result.repaired``. An instance that cannot be
+    fetched, or comes back wrong, is a failure in the result (nothing is
+    written for it) and the others are still saved; ``result.complete`` is
+    then false.
+
+    Raises
+    ------
+    ServerDownError
+        The server failed request after request (see ``DICOMwebStore``'s
+        circuit breaker); files written so far are kept.
     """
     refs, failures = expand_rows(df, store)
     result = DownloadResult(Path(folder).expanduser().resolve(), failures=failures)
     workers = workers or int(getattr(store, "thumbnail_concurrency", 1))
 
-    def one(ref: InstanceRef) -> tuple[str, Path | str]:
-        target = result.folder / ref.study / ref.series / f"{ref.instance}.dcm"
-        if target.exists() and not overwrite:
-            return "skipped", target
-        try:
-            _save(store.fetch_instance(ref), target, overwrite)
-        except AlreadyExistsError:
-            return "skipped", target
-        except (DicomlabError, OSError, ValueError) as exc:
-            return "failed", f"{ref.instance}: {exc}"
-        return "written", target
+    def one(ref: InstanceRef) -> tuple[str, Any]:
+        return _download_one(store, ref, result.folder, overwrite)
 
     outcomes = map_bounded(
         one, refs, workers=workers, desc="Download", unit="instance", progress=progress
     )
+    down: ServerDownError | None = None
     for (outcome, value), ref in zip(outcomes, refs, strict=True):
-        if outcome == "written":
-            result.written.append(Path(value))
-        elif outcome == "skipped":
-            result.skipped.append(Path(value))
+        if outcome in ("written", "skipped", "repaired"):
+            getattr(result, outcome).append(Path(value))
         else:
+            down = value if outcome == "down" else down
             result.failures.append((ref.instance, str(value)))
+    if down is not None:
+        raise _server_down(result, down, len(refs)) from down
+    if not result.complete:
+        logger.warning("%s: %d instances not downloaded", result.folder, len(result.failures))
     return result
 
 
@@ -432,7 +528,7 @@ class BulkRetrieval:
         """Save the instances the rows name under ``folder`` (see :func:`download`).
 
         >>> lab.store.download(cohort, "cohort-files").counter           # doctest: +SKIP
-        {'written': 24, 'skipped': 0, 'failure': 0}
+        {'written': 24, 'skipped': 0, 'repaired': 0, 'failure': 0}
         """
         store: Store = self  # type: ignore[assignment]
         return download(store, df, folder, overwrite=overwrite, workers=workers, progress=progress)
