@@ -83,6 +83,19 @@ def retry_policy(max_attempts: int, backoff: float) -> Any:
     )
 
 
+def _server(url: str) -> str:
+    """Scheme, host and port of ``url`` (never its user information).
+
+    >>> _server("https://user:secret@example.org:8443/dicom-web/studies")
+    'https://example.org:8443'
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}"
+
+
 class CircuitBreaker:
     """Counts requests failing in a row to one server; opens after ``threshold`` of them.
 
@@ -120,8 +133,8 @@ class CircuitBreaker:
                 self._probing = True
                 return
         raise CircuitOpen(
-            f"not sent to {url}: the server failed {self.failures} requests in a row "
-            f"(last: {self.last_error}); it looks down",
+            f"not sent: the server at {_server(url)} failed {self.failures} requests in a "
+            f"row (last: {self.last_error}); it looks down",
             retry_at=retry_at,
         )
 
@@ -181,7 +194,7 @@ class GuardedAdapter(HTTPAdapter):
         self, request: Any, stream: bool = False, *args: Any, **kwargs: Any
     ) -> requests.Response:
         request.url = unquote_query(request.url)
-        self.breaker.admit(request.url.partition("?")[0])
+        self.breaker.admit(request.url)
         started = time.monotonic()
         try:
             response = super().send(request, True, *args, **kwargs)
