@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pydicom
 import pytest
@@ -107,6 +108,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     drop: str | None = None  # "reset" (RST) or "close" (FIN), without any answer
+    content_type: str = "application/dicom+json"
 
 
 @dataclass
@@ -147,7 +149,7 @@ def http() -> Iterator[tuple[str, dict[str, Script]]]:
             time.sleep(reply.delay)
             try:
                 self.send_response(reply.status)
-                self.send_header("Content-Type", "application/dicom+json")
+                self.send_header("Content-Type", reply.content_type)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(reply.body)))
@@ -1062,3 +1064,112 @@ def test_series_search_without_series_uid_is_a_clear_error(http, filled):
     else:
         assert result.failure == 1
     assert rows() == before
+
+
+# ---- 9. instance answers (WADO-RS) that are not one whole instance ---------------------------
+
+BOUNDARY = "b0und4ry"
+MULTIPART = f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'
+
+
+def _instance_bytes(instance: str) -> bytes:
+    """A real file (CT_small) re-addressed as study 1.2.3, series 1.2.3.4, ``instance``."""
+    import io
+
+    ds = pydicom.dcmread(pydicom.data.get_testdata_file("CT_small.dcm", download=False))
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = "1.2.3", "1.2.3.4", instance
+    ds.file_meta.MediaStorageSOPInstanceUID = instance
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    return buffer.getvalue()
+
+
+def _multipart(*parts: tuple[str, bytes], closed: bool = True) -> Reply:
+    body = b"".join(
+        f"--{BOUNDARY}\r\nContent-Type: {kind}\r\n\r\n".encode() + data + b"\r\n"
+        for kind, data in parts
+    )
+    if closed:
+        body += f"--{BOUNDARY}--\r\n".encode()
+    return Reply(body=body, content_type=MULTIPART)
+
+
+ASKED = ("1.2.3", "1.2.3.4", "1.2.3.4.5")
+
+
+@pytest.mark.parametrize(
+    ("reply", "named"),
+    [
+        pytest.param(
+            Reply(body=b"<html><body>502 Bad Gateway</body></html>", content_type="text/html"),
+            ["'text/html'", "b'<html><body>502 Bad Gateway"],
+            id="html-page",
+        ),
+        pytest.param(
+            _multipart(("application/dicom", b"not a DICOM file, a log line")),
+            ["'application/dicom'", "b'not a DICOM file, a log line'", "not DICOM"],
+            id="multipart-non-dicom",
+        ),
+        pytest.param(
+            _multipart(("application/dicom", _instance_bytes("1.2.3.4.5")[:3000]), closed=False),
+            ["cut short", "after"],
+            id="multipart-cut-short",
+        ),
+        pytest.param(
+            _multipart(*[("application/dicom", _instance_bytes("1.2.3.4.5"))] * 2),
+            ["2 parts instead of one"],
+            id="multipart-two-parts",
+        ),
+        pytest.param(
+            Reply(body=b"--x\r\n\r\nabc", content_type="multipart/related"),
+            ["names no boundary", "'multipart/related'"],
+            id="multipart-without-boundary",
+        ),
+        pytest.param(
+            Reply(body=json.dumps([INSTANCE]).encode()),
+            ["'application/dicom+json'", "not multipart/related"],
+            id="json-instead-of-dicom",
+        ),
+    ],
+)
+def test_an_instance_answer_that_is_not_dicom_is_a_remote_error(http, tmp_path, reply, named):
+    from dicomlab.stores.base import InstanceRef
+
+    store = scripted(http, Script(default=reply))
+    with pytest.raises(RemoteError) as info:
+        store.fetch_instance(InstanceRef(*ASKED))
+    assert type(info.value) is RemoteError
+    assert info.value.status == 200 and info.value.service == "DICOMweb"
+    assert info.value.resource == "studies/1.2.3/series/1.2.3.4/instances/1.2.3.4.5"
+    for text in [info.value.resource, *named]:
+        assert text in str(info.value), str(info.value)
+    # In a download it is one failure, nothing is written, and the result is not complete.
+    rows = pd.DataFrame(
+        [ASKED], columns=["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"]
+    )
+    result = store.download(rows, tmp_path, progress=False)
+    assert result.counter["failure"] == 1 and not result.complete
+    assert named[0] in result.failures[0][1]
+    assert snapshot(tmp_path) == {}
+
+
+def test_one_bad_answer_in_a_download_leaves_the_others_downloaded(http, tmp_path):
+    uids = ["1.2.3.4.5", "1.2.3.4.6", "1.2.3.4.7"]
+    routes = {
+        f"/instances/{u}": _multipart(("application/dicom", _instance_bytes(u))) for u in uids
+    }
+    routes["/instances/1.2.3.4.6"] = Reply(body=b"<html>oops</html>", content_type="text/html")
+    store = scripted(http, Script(routes=routes))
+    rows = pd.DataFrame(
+        [("1.2.3", "1.2.3.4", u) for u in uids],
+        columns=["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"],
+    )
+    result = store.download(rows, tmp_path, progress=False, workers=2)
+    assert result.counter == {"written": 2, "skipped": 0, "repaired": 0, "failure": 1}
+    assert not result.complete
+    instance, why = result.failures[0]
+    assert instance == "1.2.3.4.6" and "'text/html'" in why and "b'<html>oops</html>'" in why
+    assert sorted(p.name for p in result.written) == ["1.2.3.4.5.dcm", "1.2.3.4.7.dcm"]
+    assert sorted(snapshot(tmp_path)) == sorted(
+        p.relative_to(tmp_path).as_posix() for p in result.written
+    )
