@@ -27,7 +27,7 @@ from dicomlab.errors import (
 )
 from dicomlab.stores.base import InstanceRef, Store
 from dicomlab.stores.cache import CacheKey, RenderCache
-from dicomlab.stores.integrity import check_instance, read_checked
+from dicomlab.stores.integrity import check_instance, check_patient, read_checked
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -349,30 +349,46 @@ def _save(dataset: Any, target: Path, ref: InstanceRef, *, replace: bool) -> Non
             os.unlink(temporary)
 
 
-def _existing_is_good(target: Path, ref: InstanceRef) -> bool:
+def named_patients(df: pd.DataFrame) -> dict[InstanceRef, set[str]]:
+    """The PatientIDs rows with all three UIDs name for each instance (none without the column)."""
+    if "PatientID" not in df.columns:
+        return {}
+    named: dict[InstanceRef, set[str]] = {}
+    for row in df.to_dict("records"):
+        record = {str(k): v for k, v in row.items()}
+        if all(is_present(record.get(c)) for c in (*UID_COLUMNS, "PatientID")):
+            named.setdefault(_ref(record), set()).add(str(record["PatientID"]))
+    return named
+
+
+def _existing_is_good(target: Path, ref: InstanceRef, patient: str | None) -> bool:
     """Whether ``target`` holds the whole instance ``ref``; a bad file is logged."""
     try:
-        read_checked(target, ref)
+        check_patient(ref, read_checked(target, ref), patient, str(target))
     except (DicomReadError, InstanceMismatchError) as exc:
         logger.warning("fetching %s again: %s", target, exc)
         return False
     return True
 
 
-def _download_one(store: Store, ref: InstanceRef, folder: Path, overwrite: bool) -> tuple[str, Any]:
+def _download_one(
+    store: Store, ref: InstanceRef, folder: Path, overwrite: bool, patient: str | None
+) -> tuple[str, Any]:
     """``(outcome, path or error)`` for one instance; see :func:`download`."""
     target = folder / ref.study / ref.series / f"{ref.instance}.dcm"
     repair = False
     if target.exists() and not overwrite:
-        if _existing_is_good(target, ref):
+        if _existing_is_good(target, ref, patient):
             return "skipped", target
         repair = True
     try:
         dataset = store.fetch_instance(ref)
-        check_instance(ref, dataset, f"instance {ref.instance!r} as {store.url} returned it")
+        source = f"the instance {store.url} returned"
+        check_instance(ref, dataset, source)
+        check_patient(ref, dataset, patient, source)
         _save(dataset, target, ref, replace=overwrite or repair)
     except AlreadyExistsError:  # written meanwhile by another download: checked as any
-        if _existing_is_good(target, ref):
+        if _existing_is_good(target, ref, patient):
             return "skipped", target
         return "failed", f"{target} appeared meanwhile and fails the check"
     except ServerDownError as exc:
@@ -380,6 +396,14 @@ def _download_one(store: Store, ref: InstanceRef, folder: Path, overwrite: bool)
     except (DicomlabError, OSError, ValueError) as exc:
         return "failed", exc
     return ("repaired" if repair else "written"), target
+
+
+def _clash(ref: InstanceRef, patients: set[str]) -> str:
+    return (
+        f"rows name instance {ref.instance!r} (study {ref.study!r}, series {ref.series!r}) "
+        f"for patients {sorted(patients)}: two instances share these UIDs and cannot both be "
+        "saved under one name; nothing was saved for it; tell them apart in the store first"
+    )
 
 
 def _server_down(result: DownloadResult, error: ServerDownError, total: int) -> ServerDownError:
@@ -406,7 +430,10 @@ def download(
     """Save every instance the rows name as ``folder/STUDY/SERIES/INSTANCE.dcm``.
 
     Every instance is checked before it counts (complete, readable, the UIDs
-    asked for): written to a temporary file, flushed, read back, then renamed.
+    asked for, and the row's PatientID when it has one): written to a
+    temporary file, flushed, read back, then renamed. Rows naming one
+    instance (same three UIDs) for different patients fail: one file cannot
+    be both.
     A file already there is checked too: a good one is skipped (never
     replaced unless ``overwrite=True``); one that fails the check is fetched
     again and listed in ``result.repaired``. An instance that cannot be
@@ -421,11 +448,18 @@ def download(
         circuit breaker); files written so far are kept.
     """
     refs, failures = expand_rows(df, store)
+    patients = named_patients(df)
+    for ref, named in patients.items():
+        if len(named) > 1:  # one name, one file: which of them is meant cannot be known
+            refs.remove(ref)
+            failures.append((ref.instance, _clash(ref, named)))
     result = DownloadResult(Path(folder).expanduser().resolve(), failures=failures)
     workers = workers or int(getattr(store, "thumbnail_concurrency", 1))
 
     def one(ref: InstanceRef) -> tuple[str, Any]:
-        return _download_one(store, ref, result.folder, overwrite)
+        named = patients.get(ref)
+        patient = next(iter(named)) if named else None
+        return _download_one(store, ref, result.folder, overwrite, patient)
 
     outcomes = map_bounded(
         one, refs, workers=workers, desc="Download", unit="instance", progress=progress

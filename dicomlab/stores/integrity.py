@@ -27,7 +27,14 @@ from dicomlab.stores.base import InstanceRef
 if TYPE_CHECKING:
     from pydicom import Dataset
 
-__all__ = ["check_complete", "check_instance", "check_uids", "read_checked", "received_ref"]
+__all__ = [
+    "check_complete",
+    "check_instance",
+    "check_patient",
+    "check_uids",
+    "read_checked",
+    "received_ref",
+]
 
 UNDEFINED_LENGTH = 0xFFFFFFFF
 PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # Pixel Data, Float, Double Float
@@ -59,6 +66,29 @@ def check_uids(asked: InstanceRef, dataset: Dataset, source: str) -> None:
             "SOPInstanceUID, or a server or proxy answering for another",
             asked=asked,
             received=received,
+        )
+
+
+def check_patient(asked: InstanceRef, dataset: Dataset, patient: str | None, source: str) -> None:
+    """Refuse a dataset of another patient than the row that asked for it names.
+
+    Two files can share all three UIDs (a broken anonymiser, a copied
+    study): the UIDs cannot tell them apart, the PatientID a row carries can.
+    ``patient=None`` checks nothing.
+
+    Raises
+    ------
+    InstanceMismatchError
+        Naming the instance, the asked and the received PatientID.
+    """
+    received = str(dataset.get("PatientID", ""))
+    if patient is not None and received != patient:
+        raise InstanceMismatchError(
+            f"{source} is instance {asked.instance!r} of patient {received!r}, but the row "
+            f"asked for patient {patient!r}'s: two instances share these UIDs. Nothing is "
+            "saved for it; tell them apart in the store (e.g. re-identify one) first",
+            asked=asked,
+            received=received_ref(dataset),
         )
 
 

@@ -34,6 +34,7 @@ from dicomlab.buckets.local import LocalBucket
 from dicomlab.errors import (
     AlreadyExistsError,
     FilterFileError,
+    InstanceMismatchError,
     InvalidIdentifierError,
     InvalidResourceError,
     NotFoundError,
@@ -44,6 +45,7 @@ from dicomlab.errors import (
 from dicomlab.export import export_store_metadata
 from dicomlab.filterfile import FilterFile
 from dicomlab.resources import BigQueryDataset, BigQueryTable, HealthcareDicomStore
+from dicomlab.stores.base import InstanceRef
 from dicomlab.stores.dicomweb import DICOMwebStore
 from dicomlab.stores.folder import FolderStore
 from dicomlab.uids import validate_uid
@@ -1133,8 +1135,6 @@ ASKED = ("1.2.3", "1.2.3.4", "1.2.3.4.5")
     ],
 )
 def test_an_instance_answer_that_is_not_dicom_is_a_remote_error(http, tmp_path, reply, named):
-    from dicomlab.stores.base import InstanceRef
-
     store = scripted(http, Script(default=reply))
     with pytest.raises(RemoteError) as info:
         store.fetch_instance(InstanceRef(*ASKED))
@@ -1173,3 +1173,80 @@ def test_one_bad_answer_in_a_download_leaves_the_others_downloaded(http, tmp_pat
     assert sorted(snapshot(tmp_path)) == sorted(
         p.relative_to(tmp_path).as_posix() for p in result.written
     )
+
+
+# ---- 10. a folder store holding two instances under one set of UIDs --------------------------
+
+UID_COLUMNS = ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"]
+
+
+@pytest.fixture
+def twins(tmp_path: Path) -> tuple[FolderStore, pydicom.Dataset, pydicom.Dataset]:
+    """A folder with two files of two patients sharing Study, Series and SOP Instance UIDs."""
+    folder = tmp_path / "store"
+    folder.mkdir()
+    source = pydicom.data.get_testdata_file("CT_small.dcm", download=False)
+    first, second = pydicom.dcmread(source), pydicom.dcmread(source)
+    first.PatientID, second.PatientID = "first", "second"
+    second.PixelData = bytes(len(second.PixelData))  # different content, same UIDs
+    first.save_as(folder / "a.dcm")
+    second.save_as(folder / "b.dcm")
+    return FolderStore(folder), first, second
+
+
+def _rows_of(*datasets: pydicom.Dataset) -> pd.DataFrame:
+    return pd.DataFrame(
+        [[str(ds[c].value) for c in [*UID_COLUMNS, "PatientID"]] for ds in datasets],
+        columns=[*UID_COLUMNS, "PatientID"],
+    )
+
+
+def test_rows_naming_one_instance_for_two_patients_save_nothing(twins, tmp_path):
+    store, first, second = twins
+    out = tmp_path / "out"
+    result = store.download(_rows_of(first, second), out, progress=False)
+    assert result.counter == {"written": 0, "skipped": 0, "repaired": 0, "failure": 1}
+    instance, why = result.failures[0]
+    assert instance == first.SOPInstanceUID and "['first', 'second']" in why
+    assert snapshot(out) == {}
+
+
+def test_a_file_of_another_patient_is_never_saved(twins, tmp_path):
+    store, first, second = twins
+    outcomes = {}
+    for wanted in (first, second):
+        out = tmp_path / wanted.PatientID
+        result = store.download(_rows_of(wanted), out, progress=False)
+        if result.complete:  # the store returned this patient's file: saved, checked
+            assert result.counter["written"] == 1
+            saved = pydicom.dcmread(result.written[0])
+            assert saved.PatientID == wanted.PatientID and saved.PixelData == wanted.PixelData
+        else:  # the other patient's file: refused, naming both patients
+            assert result.counter["failure"] == 1
+            why = result.failures[0][1]
+            assert all(repr(ds.PatientID) in why for ds in (first, second)), why
+            assert snapshot(out) == {}
+        outcomes[wanted.PatientID] = result.complete
+    # The store holds one file under these UIDs: one patient is saved, the other refused.
+    assert sorted(outcomes.values()) == [False, True]
+
+
+def test_a_folder_file_replaced_by_another_instance_is_refused(tmp_path):
+    folder = tmp_path / "store"
+    folder.mkdir()
+    ct = pydicom.dcmread(pydicom.data.get_testdata_file("CT_small.dcm", download=False))
+    mr = pydicom.dcmread(pydicom.data.get_testdata_file("MR_small.dcm", download=False))
+    ct.save_as(folder / "x.dcm")
+    store = FolderStore(folder)
+    asked = InstanceRef(ct.StudyInstanceUID, ct.SeriesInstanceUID, ct.SOPInstanceUID)
+    assert store.fetch_instance(asked).SOPInstanceUID == ct.SOPInstanceUID  # indexed
+    mr.save_as(folder / "x.dcm")  # the file now holds another instance
+    with pytest.raises(InstanceMismatchError) as info:
+        store.fetch_instance(asked)
+    assert type(info.value) is InstanceMismatchError
+    assert info.value.asked == asked and info.value.received.instance == mr.SOPInstanceUID
+    assert repr(ct.SOPInstanceUID) in str(info.value) and repr(mr.SOPInstanceUID) in str(info.value)
+    out = tmp_path / "out"
+    result = store.download(pd.DataFrame([asked.__dict__.values()], columns=UID_COLUMNS), out)
+    assert result.counter["failure"] == 1 and repr(mr.SOPInstanceUID) in result.failures[0][1]
+    assert snapshot(out) == {}
