@@ -11,21 +11,45 @@ status, the content type and the first bytes that came back.
 from __future__ import annotations
 
 import io
+import re
 from typing import TYPE_CHECKING
 
-from dicomlab.errors import RemoteError
+from dicomlab.errors import InvalidRequestError, RemoteError
 
 if TYPE_CHECKING:
     import requests
     from pydicom import Dataset
 
-__all__ = ["INSTANCE_ACCEPT", "instance_from_answer", "split_multipart"]
+__all__ = [
+    "INSTANCE_ACCEPT",
+    "frames_accept",
+    "frames_from_answer",
+    "instance_from_answer",
+    "split_multipart",
+]
 
 SERVICE = "DICOMweb"
 # One media type only: Orthanc refuses an Accept listing several.
 INSTANCE_ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 # How much of an unexpected body an error message quotes.
 QUOTED_BYTES = 64
+# A media type as a header may carry it: type/subtype, no parameters, quotes or spaces.
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9][\w.+-]*/[\w.+*-]+")
+
+
+def frames_accept(media_type: str) -> str:
+    """The ``Accept`` header for frames of ``media_type`` (checked first).
+
+    >>> frames_accept("application/octet-stream")
+    'multipart/related; type="application/octet-stream"'
+    """
+    if not isinstance(media_type, str) or not _MEDIA_TYPE.fullmatch(media_type):
+        raise InvalidRequestError(
+            f"media type {media_type!r} is not of the form type/subtype "
+            "(e.g. 'application/octet-stream' or 'image/jpeg')",
+            value=media_type,
+        )
+    return f'multipart/related; type="{media_type}"'
 
 
 def _parameters(content_type: str) -> tuple[str, dict[str, str]]:
@@ -118,3 +142,21 @@ def instance_from_answer(response: requests.Response, resource: str) -> Dataset:
     except (InvalidDicomError, OSError, EOFError, ValueError, KeyError, TypeError) as exc:
         what = f"a part of type {part_type!r} that is not DICOM ({type(exc).__name__})"
         raise _failure(response, resource, what, content) from exc
+
+
+def frames_from_answer(response: requests.Response, resource: str, count: int) -> list[bytes]:
+    """The ``count`` frames of a WADO-RS frames answer, each a whole part.
+
+    Raises
+    ------
+    RemoteError
+        The body is not multipart, is cut short, or holds another number of parts.
+    """
+    body = response.content
+    try:
+        parts = split_multipart(body, response.headers.get("Content-Type", ""))
+    except ValueError as exc:
+        raise _failure(response, resource, f"no whole multipart body ({exc})", body) from exc
+    if len(parts) != count:
+        raise _failure(response, resource, f"{len(parts)} parts for {count} frames", body)
+    return [content for _, content in parts]

@@ -449,7 +449,7 @@ class DICOMwebStore(BulkRetrieval):
         """
         from dicomlab.stores.answers import INSTANCE_ACCEPT, instance_from_answer
 
-        resource = instance_path(ref)
+        resource = _path(ref.study, ref.series, ref.instance)  # UIDs checked before use
         with _translated(resource):
             response = self.session.get(
                 f"{self._url}/{resource}",
@@ -471,13 +471,21 @@ class DICOMwebStore(BulkRetrieval):
         """Frames (1-based) of an instance: raw pixels by default, or ``image/jpeg``…
 
         The media type is always sent explicitly (Orthanc answers nothing useful
-        without it).
+        without it). The answer must hold one whole part per frame
+        (:class:`~dicomlab.errors.RemoteError` otherwise, e.g. for a body cut short).
         """
+        from dicomlab.stores.answers import frames_accept, frames_from_answer
+
         numbers = frame_numbers(frames)
-        with _translated(f"{instance_path(ref)}/frames/{','.join(map(str, numbers))}"):
-            return self.client.retrieve_instance_frames(
-                ref.study, ref.series, ref.instance, numbers, media_types=(media_type,)
+        accept = frames_accept(media_type)
+        resource = f"{_path(ref.study, ref.series, ref.instance)}/frames/"
+        resource += ",".join(map(str, numbers))
+        with _translated(resource):
+            response = self.session.get(
+                f"{self._url}/{resource}", headers={"Accept": accept}, timeout=self.timeout
             )
+            response.raise_for_status()
+        return frames_from_answer(response, resource, len(numbers))
 
     def fetch_rendered(
         self,

@@ -1250,3 +1250,64 @@ def test_a_folder_file_replaced_by_another_instance_is_refused(tmp_path):
     result = store.download(pd.DataFrame([asked.__dict__.values()], columns=UID_COLUMNS), out)
     assert result.counter["failure"] == 1 and repr(mr.SOPInstanceUID) in result.failures[0][1]
     assert snapshot(out) == {}
+
+
+@pytest.mark.parametrize(
+    ("position", "value"),
+    [
+        pytest.param(0, "1.2/../9", id="study-path-traversal"),
+        pytest.param(1, "1.2.3?x=1", id="series-query"),
+        pytest.param(2, "", id="instance-empty"),
+    ],
+)
+def test_a_bad_uid_in_a_retrieval_sends_nothing(http, position, value):
+    store = scripted(http, script := Script())
+    uids = list(ASKED)
+    uids[position] = value
+    for call in (store.fetch_instance, store.fetch_frames):
+        with pytest.raises(InvalidIdentifierError) as info:
+            call(InstanceRef(*uids))
+        assert type(info.value) is InvalidIdentifierError and repr(value) in str(info.value)
+    assert script.requests == []
+
+
+@pytest.mark.parametrize(
+    "media_type",
+    ['image/jpeg"; q=1', "image/jpeg, image/png", "jpeg", "", None],
+)
+def test_a_bad_frame_media_type_sends_nothing(http, media_type):
+    from dicomlab.errors import InvalidRequestError
+
+    store = scripted(http, script := Script())
+    with pytest.raises(InvalidRequestError) as info:
+        store.fetch_frames(InstanceRef(*ASKED), media_type=media_type)
+    assert type(info.value) is InvalidRequestError and repr(media_type) in str(info.value)
+    assert script.requests == []
+
+
+@pytest.mark.parametrize(
+    ("reply", "named"),
+    [
+        pytest.param(
+            _multipart(("application/octet-stream", b"\x00" * 64), closed=False),
+            "cut short",
+            id="frames-cut-short",
+        ),
+        pytest.param(
+            _multipart(*[("application/octet-stream", b"\x00" * 64)] * 2),
+            "2 parts for 1 frames",
+            id="frames-extra-part",
+        ),
+        pytest.param(
+            Reply(body=b"<html>oops</html>", content_type="text/html"),
+            "'text/html'",
+            id="frames-html",
+        ),
+    ],
+)
+def test_a_frames_answer_that_is_not_whole_is_a_remote_error(http, reply, named):
+    store = scripted(http, Script(default=reply))
+    with pytest.raises(RemoteError) as info:
+        store.fetch_frames(InstanceRef(*ASKED), [1])
+    assert type(info.value) is RemoteError and info.value.status == 200
+    assert named in str(info.value) and "frames/1" in info.value.resource
