@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "INSTANCE_ACCEPT",
+    "check_image",
     "frames_accept",
     "frames_from_answer",
     "instance_from_answer",
@@ -160,3 +161,29 @@ def frames_from_answer(response: requests.Response, resource: str, count: int) -
     if len(parts) != count:
         raise _failure(response, resource, f"{len(parts)} parts for {count} frames", body)
     return [content for _, content in parts]
+
+
+def check_image(data: bytes, media_type: str, resource: str) -> None:
+    """Refuse a rendered image that does not decode whole (JPEG, PNG…; others pass).
+
+    Raises
+    ------
+    RemoteError
+        Naming the resource, the media type and the first bytes.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if not media_type.startswith("image/"):
+        return
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise RemoteError(
+            f"the DICOMweb server answered {resource} with a {media_type!r} image that does "
+            f"not decode ({type(exc).__name__}: {exc}; {len(data)} bytes, beginning "
+            f"{data[:QUOTED_BYTES]!r}); fetch it again",
+            service=SERVICE,
+            resource=resource,
+            status=200,
+        ) from exc

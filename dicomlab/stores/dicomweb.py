@@ -498,6 +498,9 @@ class DICOMwebStore(BulkRetrieval):
     ) -> bytes:
         """The server's rendering of an instance (or one frame): JPEG, or PNG on request.
 
+        The image is decoded once to check it is whole (a body cut short is a
+        :class:`~dicomlab.errors.RemoteError`, never a half image).
+
         ``viewport`` fits the image in a box (one side, or ``(width, height)``);
         ``params`` passes server extras (e.g. Orthanc's ``window``).
         """
@@ -505,16 +508,23 @@ class DICOMwebStore(BulkRetrieval):
         if viewport is not None:
             width, height = (viewport, viewport) if isinstance(viewport, int) else viewport
             query["viewport"] = f"{width},{height}"
+        from dicomlab.stores.answers import check_image
+
         args = (ref.study, ref.series, ref.instance)
         if frame is None:
-            with _translated(f"{instance_path(ref)}/rendered"):
-                return self.client.retrieve_instance_rendered(
+            resource = f"{instance_path(ref)}/rendered"
+            with _translated(resource):
+                data = self.client.retrieve_instance_rendered(
                     *args, media_types=(media_type,), params=query or None
                 )
-        with _translated(f"{instance_path(ref)}/frames/{frame}/rendered"):
-            return self.client.retrieve_instance_frames_rendered(
-                *args, frame_numbers([frame]), media_types=(media_type,), params=query or None
-            )
+        else:
+            resource = f"{instance_path(ref)}/frames/{frame}/rendered"
+            with _translated(resource):
+                data = self.client.retrieve_instance_frames_rendered(
+                    *args, frame_numbers([frame]), media_types=(media_type,), params=query or None
+                )
+        check_image(data, media_type, resource)  # never a cut image, nor one cached
+        return data
 
     def _render_thumbnail(
         self, ref: InstanceRef, size: int, media_type: str, options: dict[str, Any]

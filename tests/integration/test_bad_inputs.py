@@ -1311,3 +1311,36 @@ def test_a_frames_answer_that_is_not_whole_is_a_remote_error(http, reply, named)
         store.fetch_frames(InstanceRef(*ASKED), [1])
     assert type(info.value) is RemoteError and info.value.status == 200
     assert named in str(info.value) and "frames/1" in info.value.resource
+
+
+def _jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.linear_gradient("L").resize((64, 64)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def test_a_rendered_image_cut_short_is_refused_and_never_cached(http, tmp_path):
+    from dicomlab.stores.cache import RenderCache
+
+    whole = _jpeg()
+    cut = Reply(body=whole[: len(whole) // 2], content_type="image/jpeg")
+    store = scripted(http, Script(routes={"/rendered": cut}))
+    store.cache = RenderCache(tmp_path / "cache")
+    with pytest.raises(RemoteError) as info:
+        store.fetch_rendered(InstanceRef(*ASKED))
+    assert type(info.value) is RemoteError and info.value.status == 200
+    assert "'image/jpeg'" in str(info.value) and "does not decode" in str(info.value)
+    assert repr(whole[:4])[2:-1] in str(info.value)  # the first bytes
+    rows = pd.DataFrame([ASKED], columns=UID_COLUMNS)
+    assert store.fetch_thumbnails(rows, size=64, progress=False, placeholder=False) == [None]
+    store.cache.flush()
+    assert snapshot(tmp_path / "cache") == {}
+    # The same image whole is returned, and kept.
+    scripted(http, Script(routes={"/rendered": Reply(body=whole, content_type="image/jpeg")}))
+    assert store.fetch_thumbnails(rows, size=64, progress=False, placeholder=False) == [whole]
+    store.cache.flush()
+    assert list(snapshot(tmp_path / "cache").values()) == [whole]
