@@ -8,8 +8,10 @@ frames, renderings, STOW, deletes), from any thread, passes through it:
   by urllib3 with exponential back-off, honouring ``Retry-After``;
 - each request has a **total deadline**: requests' read timeout applies to
   each socket read, so a server sending a byte every half second would keep a
-  request alive for ever; the body is read here in small reads with the clock
-  checked between them;
+  request alive for ever. One watchdog thread shuts the request's socket down
+  when its deadline passes, wherever the request is (sending, waiting for
+  the headers, reading the body), and the request fails with
+  :class:`DeadlineExceeded`;
 - a **circuit breaker** shared by all the store's threads: after
   ``threshold`` requests in a row fail to connect or time out, further
   requests fail at once (:class:`CircuitOpen`) until ``cooldown`` seconds
@@ -22,12 +24,19 @@ percent-decode query values.
 
 from __future__ import annotations
 
+import contextlib
+import heapq
+import itertools
+import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 __all__ = ["CircuitBreaker", "CircuitOpen", "DeadlineExceeded", "GuardedAdapter", "unquote_query"]
 
@@ -153,6 +162,112 @@ class CircuitBreaker:
             self.failures, self._opened_at, self._probing = 0, None, False
 
 
+class Watchdog:
+    """One daemon thread that runs callbacks at given times unless they are cancelled first.
+
+    >>> fired = []
+    >>> dog = Watchdog()
+    >>> kept = dog.schedule(time.monotonic() + 0.01, lambda: fired.append("kept"))
+    >>> dropped = dog.schedule(time.monotonic() + 0.01, lambda: fired.append("dropped"))
+    >>> dog.cancel(dropped); time.sleep(0.1); fired
+    ['kept']
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._cancelled: set[int] = set()
+        self._counter = itertools.count()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, when: float, callback: Callable[[], None]) -> int:
+        """Run ``callback`` at ``when`` (``time.monotonic()``); returns a handle to cancel it."""
+        handle = next(self._counter)
+        with self._wake:
+            heapq.heappush(self._heap, (when, handle, callback))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="dicomlab-deadlines", daemon=True
+                )
+                self._thread.start()
+            self._wake.notify()
+        return handle
+
+    def cancel(self, handle: int) -> None:
+        """Forget a callback that has not run yet."""
+        with self._wake:
+            if any(entry[1] == handle for entry in self._heap):
+                self._cancelled.add(handle)
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    wait = self._heap[0][0] - time.monotonic() if self._heap else None
+                    self._wake.wait(wait)
+                _, handle, callback = heapq.heappop(self._heap)
+                if handle in self._cancelled:
+                    self._cancelled.discard(handle)
+                    continue
+            callback()
+
+
+_WATCHDOG = Watchdog()
+# The deadline of the request the current thread is sending (set by GuardedAdapter.send).
+_current = threading.local()
+
+
+class _Deadline:
+    """One request's deadline: shuts its connection's socket down when it passes."""
+
+    def __init__(self, when: float) -> None:
+        self.when = when
+        self.fired = False
+        self._handles: list[int] = []
+
+    def watch(self, connection: HTTPConnection) -> None:
+        """Shut ``connection``'s socket down at the deadline (it may connect later)."""
+
+        def expire() -> None:
+            self.fired = True
+            sock = getattr(connection, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):  # already closed
+                    sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked read or write
+
+        self._handles.append(_WATCHDOG.schedule(self.when, expire))
+
+    def cancel(self) -> None:
+        for handle in self._handles:
+            _WATCHDOG.cancel(handle)
+
+
+class _WatchedMixin:
+    """A urllib3 connection whose requests are watched by the current thread's deadline."""
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        deadline: _Deadline | None = getattr(_current, "deadline", None)
+        if deadline is not None:
+            deadline.watch(self)  # type: ignore[arg-type]
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+class _WatchedHTTPConnection(_WatchedMixin, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_WatchedMixin, HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
 def _read_body(response: requests.Response, deadline: float, limit: float) -> bytes:
     """The whole body of a streamed response, read before ``deadline`` (monotonic)."""
     from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
@@ -190,20 +305,51 @@ class GuardedAdapter(HTTPAdapter):
         self.deadline = deadline
         self.breaker = breaker
 
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        # Connections the watchdog can reach (requests' own, with a deadline hook).
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _WatchedHTTPPool,
+            "https": _WatchedHTTPSPool,
+        }
+
     def send(
         self, request: Any, stream: bool = False, *args: Any, **kwargs: Any
     ) -> requests.Response:
         request.url = unquote_query(request.url)
         self.breaker.admit(request.url)
-        started = time.monotonic()
+        deadline = _current.deadline = _Deadline(time.monotonic() + self.deadline)
+        try:
+            response = self._send_within(deadline, request, stream, *args, **kwargs)
+        except requests.RequestException as exc:
+            if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+                self.breaker.failed(f"{type(exc).__name__}: {exc}"[:300])
+            raise
+        finally:
+            # Always disarmed here: a pooled connection must never be shut later.
+            # (A streamed body, read by the caller afterwards, has no deadline.)
+            _current.deadline = None
+            deadline.cancel()
+        self.breaker.succeeded()
+        return response
+
+    def _send_within(
+        self, deadline: _Deadline, request: Any, stream: bool, *args: Any, **kwargs: Any
+    ) -> requests.Response:
         try:
             response = super().send(request, True, *args, **kwargs)
             if not stream:
-                body = _read_body(response, started + self.deadline, self.deadline)
+                body = _read_body(response, deadline.when, self.deadline)
+                if deadline.fired:  # the socket was shut: what came may be cut short
+                    raise DeadlineExceeded(self._overdue(len(body)), response=response)
                 response._content = body
                 response._content_consumed = True
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            self.breaker.failed(f"{type(exc).__name__}: {exc}"[:300])
+        except requests.RequestException as exc:
+            if deadline.fired and not isinstance(exc, DeadlineExceeded):
+                raise DeadlineExceeded(self._overdue(None), request=request) from exc
             raise
-        self.breaker.succeeded()
         return response
+
+    def _overdue(self, received: int | None) -> str:
+        got = "" if received is None else f" ({received} bytes received so far)"
+        return f"no whole answer within the deadline of {self.deadline:g} s{got}"
