@@ -15,6 +15,7 @@ import re
 from typing import TYPE_CHECKING
 
 from dicomlab.errors import InvalidRequestError, RemoteError
+from dicomlab.stores.integrity import check_complete
 
 if TYPE_CHECKING:
     import requests
@@ -126,6 +127,8 @@ def instance_from_answer(response: requests.Response, resource: str) -> Dataset:
     RemoteError
         The body is not multipart, is cut short, holds no part or several, or
         its part is not DICOM.
+    DicomReadError
+        The DICOM data in the part ends early (:func:`~dicomlab.stores.integrity.check_complete`).
     """
     import pydicom
     from pydicom.errors import InvalidDicomError
@@ -139,10 +142,12 @@ def instance_from_answer(response: requests.Response, resource: str) -> Dataset:
         raise _failure(response, resource, f"{len(parts)} parts instead of one instance", body)
     part_type, content = parts[0]
     try:
-        return pydicom.dcmread(io.BytesIO(content))
+        dataset = pydicom.dcmread(io.BytesIO(content))
     except (InvalidDicomError, OSError, EOFError, ValueError, KeyError, TypeError) as exc:
         what = f"a part of type {part_type!r} that is not DICOM ({type(exc).__name__})"
         raise _failure(response, resource, what, content) from exc
+    check_complete(dataset, f"the DICOMweb answer for {resource}", len(content))
+    return dataset
 
 
 def frames_from_answer(response: requests.Response, resource: str, count: int) -> list[bytes]:

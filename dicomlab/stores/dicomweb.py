@@ -32,7 +32,7 @@ from dicomlab.errors import (
 from dicomlab.stores.base import InstanceRef, MetadataItem, frame_numbers
 from dicomlab.stores.bulk import BulkRetrieval
 from dicomlab.stores.cache import RenderCache
-from dicomlab.stores.integrity import check_instance
+from dicomlab.stores.integrity import check_uids
 from dicomlab.stores.profiles import GENERIC, ORTHANC, PROFILES, ServerProfile, detect_profile
 from dicomlab.stores.stow import StowResult, json_body, record_stow, store_in_batches
 
@@ -457,8 +457,8 @@ class DICOMwebStore(BulkRetrieval):
                 timeout=self.timeout,
             )
             response.raise_for_status()
-        dataset = instance_from_answer(response, resource)
-        check_instance(ref, dataset, f"the DICOMweb answer for {resource}")
+        dataset = instance_from_answer(response, resource)  # whole, or an error
+        check_uids(ref, dataset, f"the DICOMweb answer for {resource}")
         return dataset
 
     def fetch_frames(

@@ -9,10 +9,17 @@ finds already written:
 
 - the Study, Series and SOP Instance UIDs are the ones asked for
   (:class:`~dicomlab.errors.InstanceMismatchError` otherwise);
-- every element has the length its header declares, every sequence parses,
-  an image has its Pixel Data, as many bytes of it as its rows, columns,
-  samples, bits and frames say (native), or its frames (encapsulated)
+- every element has the length its header declares; every sequence
+  parses; an image (a dataset with Rows and Columns) has
+  its Pixel Data: as many bytes as its rows, columns,
+  samples, bits and frames say (native), or whole fragments, its frames,
+  and for the JPEG family an end-of-image marker (encapsulated)
   (:class:`~dicomlab.errors.DicomReadError` otherwise).
+
+A cut inside an element's header leaves a few bytes pydicom skips without a
+word: the last element's end is compared with the size of the data read.
+Over DICOMweb the multipart framing catches a cut body first
+(:mod:`dicomlab.stores.answers`).
 """
 
 from __future__ import annotations
@@ -38,8 +45,8 @@ __all__ = [
 
 UNDEFINED_LENGTH = 0xFFFFFFFF
 PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # Pixel Data, Float, Double Float
-# The Image Pixel module's attributes: a dataset with all three describes pixels.
-IMAGE_KEYWORDS = ("Rows", "Columns", "BitsAllocated")
+# A dataset with both describes an image, which then needs its Pixel Data.
+IMAGE_KEYWORDS = ("Rows", "Columns")
 
 
 def received_ref(dataset: Dataset) -> InstanceRef:
@@ -92,8 +99,25 @@ def check_patient(asked: InstanceRef, dataset: Dataset, patient: str | None, sou
         )
 
 
+def _is_sequence(raw: object, tag: int) -> bool:
+    """Whether a raw element is a sequence (its VR, or the dictionary's for implicit VR)."""
+    from pydicom.datadict import dictionary_VR
+
+    vr = getattr(raw, "VR", None)
+    if vr is None:
+        try:
+            vr = dictionary_VR(tag)
+        except KeyError:  # a private or unknown tag: only its length can be checked
+            return False
+    return vr == "SQ"
+
+
 def _short_element(dataset: Dataset) -> str | None:
-    """The first element (at any depth) whose value is shorter than its header says."""
+    """The first element (at any depth) whose value is shorter than its header says.
+
+    Only sequences are converted (a cut item fails to parse); other values are
+    checked by their length alone, which is cheap.
+    """
     from pydicom.dataelem import RawDataElement
 
     for tag in list(dataset.keys()):
@@ -102,6 +126,34 @@ def _short_element(dataset: Dataset) -> str | None:
             declared, value = raw.length, raw.value
             if declared != UNDEFINED_LENGTH and value is not None and len(value) < declared:
                 return f"element {tag} has {len(value)} of its {declared} bytes"
+            if not _is_sequence(raw, int(tag)):
+                continue
+        elif getattr(raw, "VR", None) != "SQ":
+            continue
+        for item in dataset[tag].value:  # converting a cut sequence raises here
+            problem = _short_element(item)
+            if problem is not None:
+                return problem
+    return None
+
+
+def _fragments_problem(pixels: bytes, syntax: object) -> str | None:
+    """Why encapsulated pixel data ends early (a fragment cut short, or a JPEG not ended)."""
+    import struct
+
+    position, last = 0, b""
+    while position + 8 <= len(pixels):
+        tag, length = struct.unpack_from("<II", pixels, position)
+        if tag == 0xE0DDFFFE:  # the sequence delimiter: nothing follows
+            break
+        if position + 8 + length > len(pixels):
+            return f"a pixel data fragment has {len(pixels) - position - 8} of its {length} bytes"
+        last = pixels[position + 8 : position + 8 + length]
+        position += 8 + length
+    jpeg = str(syntax).startswith("1.2.840.10008.1.2.4.")  # JPEG, JPEG-LS, JPEG 2000 family
+    # The marker ends the codestream; some writers pad after it (0x00 or 0xFF).
+    if jpeg and last and b"\xff\xd9" not in last[-8:]:
+        return "the last pixel data fragment does not end its image (no end-of-image marker)"
     return None
 
 
@@ -116,18 +168,63 @@ def _pixel_problem(dataset: Dataset) -> str | None:
         return "an image without its Pixel Data (the data ends before it)"
     if 0x7FE00010 not in dataset:
         return None
+    if "BitsAllocated" not in dataset:
+        return "an image without Bits Allocated (the data ends before it)"
     pixels = dataset.PixelData
-    frames = int(dataset.get("NumberOfFrames") or 1)
+    try:
+        frames = int(dataset.get("NumberOfFrames") or 1)
+    except (ValueError, TypeError):  # a malformed value: count one frame at least
+        frames = 1
     syntax = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
     if syntax is not None and syntax.is_encapsulated:
+        problem = _fragments_problem(pixels, syntax)
+        if problem is not None:
+            return problem
         found = sum(1 for _ in generate_frames(pixels, number_of_frames=frames))
         return None if found >= frames else f"{found} of its {frames} frames"
-    expected = int(get_expected_length(dataset, unit="bytes"))
+    try:
+        expected = int(get_expected_length(dataset, unit="bytes"))
+    except (ValueError, TypeError, AttributeError, KeyError):  # a bad Rows (say): no geometry
+        return None
     return None if len(pixels) >= expected else f"{len(pixels)} of {expected} pixel bytes"
 
 
-def check_complete(dataset: Dataset, source: str) -> None:
+def _unread_tail(dataset: Dataset, size: int | None) -> str | None:
+    """Bytes after the last whole element (a cut inside an element's header), if any.
+
+    ``size`` is the length of the data the dataset was read from (the file's
+    size when ``None`` and the dataset has a file name). Only known for data
+    read as is (not deflated) whose last element is still unconverted.
+    """
+    from pydicom.dataelem import RawDataElement
+
+    if size is None:
+        name = getattr(dataset, "filename", None)
+        if not isinstance(name, str) or not os.path.isfile(name):
+            return None
+        size = os.path.getsize(name)
+    syntax = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
+    if not dataset.keys() or (syntax is not None and syntax.is_deflated):
+        return None
+    last = dataset.get_item(max(dataset.keys()))
+    if not isinstance(last, RawDataElement) or last.value is None:
+        return None
+    if last.length == UNDEFINED_LENGTH:
+        end = last.value_tell + len(last.value) + 8  # the value, then its delimiter item
+    else:
+        end = last.value_tell + last.length
+    if end == size:
+        return None
+    if end > size:
+        return f"element {last.tag} ends {end - size} bytes after the data (no delimiter)"
+    return f"{size - end} bytes after the last whole element (an element cut in its header)"
+
+
+def check_complete(dataset: Dataset, source: str, size: int | None = None) -> None:
     """Refuse a dataset that ends early (short element, broken sequence, short pixels).
+
+    ``size``: the length of the bytes it was read from, to see a cut inside an
+    element's header (the file's size by default, when it was read from one).
 
     Raises
     ------
@@ -135,11 +232,7 @@ def check_complete(dataset: Dataset, source: str) -> None:
         Naming ``source`` and what is missing.
     """
     try:
-        problem = _short_element(dataset)
-        if problem is None:
-            for _ in dataset.iterall():  # converts every value: a cut sequence fails here
-                pass
-            problem = _pixel_problem(dataset)
+        problem = _short_element(dataset) or _unread_tail(dataset, size) or _pixel_problem(dataset)
     except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as exc:
         problem = f"{type(exc).__name__}: {exc}"
     if problem is not None:
@@ -149,9 +242,11 @@ def check_complete(dataset: Dataset, source: str) -> None:
         )
 
 
-def check_instance(asked: InstanceRef, dataset: Dataset, source: str) -> None:
+def check_instance(
+    asked: InstanceRef, dataset: Dataset, source: str, size: int | None = None
+) -> None:
     """:func:`check_complete` then :func:`check_uids` (a cut file is reported as cut)."""
-    check_complete(dataset, source)
+    check_complete(dataset, source, size)
     check_uids(asked, dataset, source)
 
 
