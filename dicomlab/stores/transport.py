@@ -165,6 +165,9 @@ class CircuitBreaker:
 class Watchdog:
     """One daemon thread that runs callbacks at given times unless they are cancelled first.
 
+    Scheduling and cancelling cost O(log n): cancelled entries are dropped
+    from the heap lazily, and the heap is rebuilt when they outnumber the live ones.
+
     >>> fired = []
     >>> dog = Watchdog()
     >>> kept = dog.schedule(time.monotonic() + 0.01, lambda: fired.append("kept"))
@@ -174,8 +177,8 @@ class Watchdog:
     """
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Callable[[], None]]] = []
-        self._cancelled: set[int] = set()
+        self._heap: list[tuple[float, int]] = []
+        self._live: dict[int, Callable[[], None]] = {}
         self._counter = itertools.count()
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -184,20 +187,24 @@ class Watchdog:
         """Run ``callback`` at ``when`` (``time.monotonic()``); returns a handle to cancel it."""
         handle = next(self._counter)
         with self._wake:
-            heapq.heappush(self._heap, (when, handle, callback))
+            self._live[handle] = callback
+            heapq.heappush(self._heap, (when, handle))
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="dicomlab-deadlines", daemon=True
                 )
                 self._thread.start()
-            self._wake.notify()
+            if self._heap[0][1] == handle:  # a new earliest deadline: the thread must know
+                self._wake.notify()
         return handle
 
     def cancel(self, handle: int) -> None:
         """Forget a callback that has not run yet."""
         with self._wake:
-            if any(entry[1] == handle for entry in self._heap):
-                self._cancelled.add(handle)
+            self._live.pop(handle, None)
+            if len(self._heap) > 2 * len(self._live) + 64:
+                self._heap = [entry for entry in self._heap if entry[1] in self._live]
+                heapq.heapify(self._heap)
 
     def _run(self) -> None:
         while True:
@@ -205,11 +212,10 @@ class Watchdog:
                 while not self._heap or self._heap[0][0] > time.monotonic():
                     wait = self._heap[0][0] - time.monotonic() if self._heap else None
                     self._wake.wait(wait)
-                _, handle, callback = heapq.heappop(self._heap)
-                if handle in self._cancelled:
-                    self._cancelled.discard(handle)
-                    continue
-            callback()
+                _, handle = heapq.heappop(self._heap)
+                callback = self._live.pop(handle, None)
+            if callback is not None:
+                callback()
 
 
 _WATCHDOG = Watchdog()

@@ -245,3 +245,16 @@ def test_the_breaker_lets_one_probe_through_at_a_time():
     breaker.succeeded()
     breaker.admit("http://h/x")
     assert not breaker.is_open
+
+
+def test_the_watchdog_forgets_cancelled_deadlines():
+    from dicomlab.stores.transport import Watchdog
+
+    dog, fired = Watchdog(), []
+    far = time.monotonic() + 600  # as a request's deadline: long after it is done
+    for _ in range(10_000):
+        dog.cancel(dog.schedule(far, lambda: fired.append("late")))
+    assert len(dog._heap) <= 64 + 1  # not one entry per request ever made
+    dog.schedule(time.monotonic() + 0.01, lambda: fired.append("due"))
+    time.sleep(0.2)
+    assert fired == ["due"]
