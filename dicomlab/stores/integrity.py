@@ -101,10 +101,10 @@ def check_patient(asked: InstanceRef, dataset: Dataset, patient: str | None, sou
 
 def _is_sequence(raw: object, tag: int) -> bool:
     """Whether a raw element is a sequence (its VR, or the dictionary's for implicit VR)."""
-    from pydicom.datadict import dictionary_VR
-
     vr = getattr(raw, "VR", None)
     if vr is None:
+        from pydicom.datadict import dictionary_VR
+
         try:
             vr = dictionary_VR(tag)
         except KeyError:  # a private or unknown tag: only its length can be checked
@@ -206,7 +206,7 @@ def _unread_tail(dataset: Dataset, size: int | None) -> str | None:
     syntax = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
     if not dataset.keys() or (syntax is not None and syntax.is_deflated):
         return None
-    last = dataset.get_item(max(dataset.keys()))
+    last = dataset.get_item(max(map(int, list(dataset.keys()))))  # ints: cheap to compare
     if not isinstance(last, RawDataElement) or last.value is None:
         return None
     if last.length == UNDEFINED_LENGTH:
