@@ -77,11 +77,40 @@ def retry_policy(max_attempts: int, backoff: float) -> Any:
     Retried: connection failures and 408, 429, 500, 502, 503, 504 answers, for
     requests that are safe to repeat (GET, HEAD, DELETE; STOW's POST is not
     retried by the transport). After the last attempt the answer is returned
-    as is, so the caller sees the server's status.
+    as is, so the caller sees the server's status. Retries stop at the
+    request's deadline too: a back-off or ``Retry-After`` wait that would
+    reach past it is not waited for, and the last answer or error stands.
     """
     from urllib3.util.retry import Retry
 
-    return Retry(
+    class DeadlineRetry(Retry):
+        def _left(self) -> float | None:
+            deadline: _Deadline | None = getattr(_current, "deadline", None)
+            if deadline is None:
+                return None
+            return 0.0 if deadline.fired else deadline.when - time.monotonic()
+
+        def increment(
+            self,
+            method: str | None = None,
+            url: str | None = None,
+            response: Any = None,
+            error: Exception | None = None,
+            _pool: Any = None,
+            _stacktrace: Any = None,
+        ) -> DeadlineRetry:
+            following = super().increment(method, url, response, error, _pool, _stacktrace)
+            left = self._left()
+            if left is None:
+                return following
+            wait = self.get_retry_after(response) if response is not None else None
+            wait = max(wait or 0.0, following.get_backoff_time())
+            if wait >= left:  # no time to wait and try again: this attempt was the last
+                spent = self.new(total=0)
+                return Retry.increment(spent, method, url, response, error, _pool, _stacktrace)
+            return following
+
+    return DeadlineRetry(
         total=max_attempts - 1,
         backoff_factor=backoff,
         backoff_max=30,

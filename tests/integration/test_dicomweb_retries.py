@@ -258,3 +258,26 @@ def test_the_watchdog_forgets_cancelled_deadlines():
     dog.schedule(time.monotonic() + 0.01, lambda: fired.append("due"))
     time.sleep(0.2)
     assert fired == ["due"]
+
+
+@pytest.mark.parametrize("server", [Script((503, {"Retry-After": "30"}, 0))], indirect=True)
+def test_a_retry_after_past_the_deadline_is_not_waited_for(server):
+    url, script = server
+    started = time.monotonic()
+    with pytest.raises(RemoteError) as info:
+        DICOMwebStore(url, deadline=1, max_attempts=5).search_studies()
+    assert time.monotonic() - started < 0.9
+    assert info.value.status == 503 and len(script.times) == 1
+
+
+@pytest.mark.parametrize("server", [Script((503, {}, 0))], indirect=True)
+def test_back_offs_stop_at_the_deadline(server):
+    url, script = server
+    started = time.monotonic()
+    with pytest.raises(RemoteError) as info:
+        DICOMwebStore(url, deadline=1, max_attempts=10, backoff=0.3).search_studies()
+    took = time.monotonic() - started
+    # Without the deadline: 0.3 x (1 + 2 + 4 + ...) seconds, 30 s at most each, over 9 retries;
+    # with it, no back-off that would end past the deadline: the last 503 stands.
+    assert took < 1.0, took
+    assert info.value.status == 503 and 2 <= len(script.times) < 10
