@@ -186,6 +186,12 @@ class DICOMwebStore(BulkRetrieval):
         A :class:`~dicomlab.stores.cache.RenderCache` (or its folder) for
         rendered thumbnails; ``None`` caches nothing.
 
+    Attributes
+    ----------
+    breaker
+        The store's :class:`~dicomlab.stores.transport.CircuitBreaker`
+        (``store.breaker.is_open`` says whether calls are being refused).
+
     Examples
     --------
     >>> store = DICOMwebStore("http://127.0.0.1:8042/dicom-web")      # doctest: +SKIP

@@ -208,6 +208,7 @@ def download(
     temporary file, flushed, read back, then renamed. Rows naming one
     instance (same three UIDs) for different patients fail: one file cannot
     be both.
+
     A file already there is checked too: a good one is skipped (never
     replaced unless ``overwrite=True``); one that fails the check is fetched
     again and listed in ``result.repaired``. An instance that cannot be
@@ -220,6 +221,12 @@ def download(
     ServerDownError
         The server failed request after request (see ``DICOMwebStore``'s
         circuit breaker); files written so far are kept.
+
+    Examples
+    --------
+    >>> result = download(lab.store, cohort, "cohort-files")        # doctest: +SKIP
+    >>> result.complete, result.counter                               # doctest: +SKIP
+    (True, {'written': 24, 'skipped': 0, 'repaired': 0, 'failure': 0})
     """
     refs, failures = expand_rows(df, store)
     patients = named_patients(df)
