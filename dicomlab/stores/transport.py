@@ -295,11 +295,11 @@ class _WatchedHTTPSConnection(_WatchedMixin, HTTPSConnection):
     pass
 
 
-class _WatchedHTTPPool(HTTPConnectionPool):
+class WatchedHTTPConnectionPool(HTTPConnectionPool):
     ConnectionCls = _WatchedHTTPConnection
 
 
-class _WatchedHTTPSPool(HTTPSConnectionPool):
+class WatchedHTTPSConnectionPool(HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
 
 
@@ -344,8 +344,8 @@ class GuardedAdapter(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
         # Connections the watchdog can reach (requests' own, with a deadline hook).
         self.poolmanager.pool_classes_by_scheme = {
-            "http": _WatchedHTTPPool,
-            "https": _WatchedHTTPSPool,
+            "http": WatchedHTTPConnectionPool,
+            "https": WatchedHTTPSConnectionPool,
         }
 
     def send(
