@@ -296,10 +296,14 @@ class _WatchedHTTPSConnection(_WatchedMixin, HTTPSConnection):
 
 
 class WatchedHTTPConnectionPool(HTTPConnectionPool):
+    """urllib3's HTTP pool, with connections the deadline watchdog can reach."""
+
     ConnectionCls = _WatchedHTTPConnection
 
 
 class WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+    """urllib3's HTTPS pool, with connections the deadline watchdog can reach."""
+
     ConnectionCls = _WatchedHTTPSConnection
 
 
