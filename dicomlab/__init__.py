@@ -19,6 +19,7 @@ from dicomlab.errors import (
     DicomlabError,
     DicomReadError,
     FilterFileError,
+    InstanceMismatchError,
     InvalidIdentifierError,
     InvalidRequestError,
     InvalidResourceError,
@@ -27,6 +28,7 @@ from dicomlab.errors import (
     QueryError,
     RemoteError,
     RenderError,
+    ServerDownError,
     UnsupportedBackendError,
 )
 from dicomlab.filterfile import FilterFile
@@ -43,6 +45,7 @@ __all__ = [
     "DicomlabError",
     "FilterFile",
     "FilterFileError",
+    "InstanceMismatchError",
     "InvalidIdentifierError",
     "InvalidRequestError",
     "InvalidResourceError",
@@ -52,6 +55,7 @@ __all__ = [
     "QueryError",
     "RemoteError",
     "RenderError",
+    "ServerDownError",
     "UnsupportedBackendError",
     "__version__",
     "connect",

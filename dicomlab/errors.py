@@ -15,9 +15,11 @@ working for code that does not know dicomlab::
     ├── AlreadyExistsError (FileExistsError)  refusing to overwrite a table or object
     ├── NotFoundError (LookupError)           an instance, table or object is missing
     ├── LocalFileError (OSError)              a local file is locked, read-only or its disk full
-    ├── DicomReadError (ValueError)           a file is not readable DICOM
+    ├── DicomReadError (ValueError)           a file is not readable DICOM, or is cut short
+    ├── InstanceMismatchError (ValueError)    a store returned another instance than asked
     ├── RenderError (ValueError)              an instance has no pixels we can show
     ├── RemoteError (RuntimeError)            a server answered with an error
+    │   ├── ServerDownError                   too many failures in a row: calls stop at once
     │   └── OperationError                    a long-running operation failed (operations.py)
     └── OperationTimeoutError (TimeoutError)  waiting on an operation gave up (operations.py)
 """
@@ -32,6 +34,7 @@ __all__ = [
     "DicomReadError",
     "DicomlabError",
     "FilterFileError",
+    "InstanceMismatchError",
     "InvalidIdentifierError",
     "InvalidRequestError",
     "InvalidResourceError",
@@ -40,6 +43,7 @@ __all__ = [
     "QueryError",
     "RemoteError",
     "RenderError",
+    "ServerDownError",
     "UnsupportedBackendError",
 ]
 
@@ -120,6 +124,18 @@ class DicomReadError(DicomlabError, ValueError):
         self.path = path
 
 
+class InstanceMismatchError(DicomlabError, ValueError):
+    """A store returned another instance than the one asked for.
+
+    ``asked`` and ``received`` hold the UIDs (``InstanceRef``) of each.
+    """
+
+    def __init__(self, message: str, *, asked: object = None, received: object = None) -> None:
+        super().__init__(message)
+        self.asked = asked
+        self.received = received
+
+
 class RenderError(DicomlabError, ValueError):
     """An instance has no pixel data, or pixels that cannot be turned into an image."""
 
@@ -143,6 +159,19 @@ class RemoteError(DicomlabError, RuntimeError):
         self.service = service
         self.resource = redact_url(resource)
         self.status = status
+
+
+class ServerDownError(RemoteError):
+    """A server failed too many requests in a row; calls fail at once for a while.
+
+    ``retry_at`` is the :func:`time.monotonic` time after which a request is tried again.
+    """
+
+    def __init__(
+        self, message: str, *, service: str, resource: str = "", retry_at: float = 0.0
+    ) -> None:
+        super().__init__(message, service=service, resource=resource)
+        self.retry_at = retry_at
 
 
 class InvalidRequestError(DicomlabError, ValueError):

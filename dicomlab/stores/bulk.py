@@ -1,5 +1,7 @@
 """Bulk retrieval for any store: thumbnails for a DataFrame of hits, a cohort to a folder.
 
+Downloads themselves (checked writes, repairs) live in :mod:`dicomlab.stores.download`.
+
 Rows address instances (``SOPInstanceUID``), series or studies. For
 thumbnails a coarser row is shown by a representative instance (the middle
 one of its first series by ``InstanceNumber``); for downloads it stands for
@@ -14,11 +16,11 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from dicomlab.errors import AlreadyExistsError, DicomlabError
+from dicomlab.errors import (
+    DicomlabError,
+)
 from dicomlab.stores.base import InstanceRef, Store
 from dicomlab.stores.cache import CacheKey, RenderCache
 from dicomlab.validation import validate_count, validate_flag
@@ -26,12 +28,12 @@ from dicomlab.validation import validate_count, validate_flag
 if TYPE_CHECKING:
     import pandas as pd
 
+    from dicomlab.stores.download import DownloadResult
+
 __all__ = [
     "BulkRetrieval",
-    "DownloadResult",
     "StudyIndex",
     "check_uid_columns",
-    "download",
     "expand_rows",
     "fetch_thumbnails",
     "is_present",
@@ -243,28 +245,6 @@ def fetch_thumbnails(
     )
 
 
-@dataclass
-class DownloadResult:
-    """What :func:`download` did: files written, files already there, and failures."""
-
-    folder: Path
-    written: list[Path] = field(default_factory=list)
-    skipped: list[Path] = field(default_factory=list)
-    failures: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def counter(self) -> dict[str, int]:
-        """``{"written": n, "skipped": m, "failure": k}``."""
-        return {
-            "written": len(self.written),
-            "skipped": len(self.skipped),
-            "failure": len(self.failures),
-        }
-
-    def __repr__(self) -> str:
-        return f"DownloadResult(folder={str(self.folder)!r}, {self.counter})"
-
-
 def expand_rows(
     df: pd.DataFrame, store: Store, what: str = "downloads"
 ) -> tuple[list[InstanceRef], list[tuple[str, str]]]:
@@ -286,74 +266,6 @@ def expand_rows(
         except DicomlabError as exc:
             failures.append((str(record["StudyInstanceUID"]), str(exc)))
     return list(refs), failures
-
-
-def _save(dataset: Any, target: Path, overwrite: bool) -> None:
-    """Write a Part 10 file atomically; never replace one unless ``overwrite``."""
-    import tempfile
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".dcm")
-    os.close(fd)
-    try:
-        meta = getattr(dataset, "file_meta", None)
-        dataset.save_as(temporary, enforce_file_format=bool(meta and "TransferSyntaxUID" in meta))
-        if overwrite:
-            os.replace(temporary, target)
-        else:
-            try:
-                os.link(temporary, target)  # fails if the target exists: no race
-            except FileExistsError as exc:
-                raise AlreadyExistsError(f"{target} already exists") from exc
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-
-
-def download(
-    store: Store,
-    df: pd.DataFrame,
-    folder: str | os.PathLike[str],
-    *,
-    overwrite: bool = False,
-    workers: int | None = None,
-    progress: bool = True,
-) -> DownloadResult:
-    """Save every instance the rows name as ``folder/STUDY/SERIES/INSTANCE.dcm``.
-
-    Files already there are skipped (and listed), not replaced, unless
-    ``overwrite=True``. An instance that cannot be fetched is a failure in the
-    result; the others are still saved.
-    """
-    overwrite = validate_flag(overwrite, "overwrite")  # "no" must not replace files
-    progress = validate_flag(progress, "progress")
-    refs, failures = expand_rows(df, store)
-    result = DownloadResult(Path(folder).expanduser().resolve(), failures=failures)
-    workers = workers or int(getattr(store, "thumbnail_concurrency", 1))
-
-    def one(ref: InstanceRef) -> tuple[str, Path | str]:
-        target = result.folder / ref.study / ref.series / f"{ref.instance}.dcm"
-        if target.exists() and not overwrite:
-            return "skipped", target
-        try:
-            _save(store.fetch_instance(ref), target, overwrite)
-        except AlreadyExistsError:
-            return "skipped", target
-        except (DicomlabError, OSError, ValueError) as exc:
-            return "failed", f"{ref.instance}: {exc}"
-        return "written", target
-
-    outcomes = map_bounded(
-        one, refs, workers=workers, desc="Download", unit="instance", progress=progress
-    )
-    for (outcome, value), ref in zip(outcomes, refs, strict=True):
-        if outcome == "written":
-            result.written.append(Path(value))
-        elif outcome == "skipped":
-            result.skipped.append(Path(value))
-        else:
-            result.failures.append((ref.instance, str(value)))
-    return result
 
 
 class BulkRetrieval:
@@ -438,10 +350,14 @@ class BulkRetrieval:
         workers: int | None = None,
         progress: bool = True,
     ) -> DownloadResult:
-        """Save the instances the rows name under ``folder`` (see :func:`download`).
+        """Save the instances the rows name under ``folder``, checked.
+
+        See :func:`dicomlab.stores.download.download`.
 
         >>> lab.store.download(cohort, "cohort-files").counter           # doctest: +SKIP
-        {'written': 24, 'skipped': 0, 'failure': 0}
+        {'written': 24, 'skipped': 0, 'repaired': 0, 'failure': 0}
         """
+        from dicomlab.stores.download import download
+
         store: Store = self  # type: ignore[assignment]
         return download(store, df, folder, overwrite=overwrite, workers=workers, progress=progress)

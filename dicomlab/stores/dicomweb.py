@@ -17,19 +17,23 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dicomlab.errors import (
+    DicomlabError,
     InvalidIdentifierError,
     InvalidRequestError,
     NotFoundError,
     RemoteError,
+    ServerDownError,
 )
 from dicomlab.stores.base import InstanceRef, MetadataItem, frame_numbers
 from dicomlab.stores.bulk import BulkRetrieval
 from dicomlab.stores.cache import RenderCache
+from dicomlab.stores.integrity import check_uids
 from dicomlab.stores.profiles import GENERIC, ORTHANC, PROFILES, ServerProfile, detect_profile
 from dicomlab.stores.stow import StowResult, json_body, record_stow, store_in_batches
 
@@ -46,68 +50,33 @@ SERVICE = "DICOMweb"
 STOW_BATCH = 20
 # Statuses for which a server is taken to be unable to render an instance.
 RENDER_FALLBACK_STATUSES = frozenset({400, 406, 500})
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-# Characters legal in a query that some servers (Orthanc) only understand unencoded.
-_RAW_QUERY = {"%2A": "*", "%2a": "*", "%2C": ",", "%2c": ","}
 _UIDS = {"study": "0020000D", "series": "0020000E", "instance": "00080018"}
-
-
-def _unquote_query(url: str) -> str:
-    """``url`` with ``*`` and ``,`` sent literally in its query.
-
-    >>> _unquote_query("http://h/dicom-web/studies?PatientID=7765%2A&viewport=64%2C64")
-    'http://h/dicom-web/studies?PatientID=7765*&viewport=64,64'
-    """
-    base, sep, query = url.partition("?")
-    for encoded, raw in _RAW_QUERY.items():
-        query = query.replace(encoded, raw)
-    return base + sep + query
-
-
-def _retry(max_attempts: int, backoff: float) -> Any:
-    """urllib3's retry policy: back off exponentially, honour ``Retry-After``.
-
-    Retried: connection failures and 408, 429, 500, 502, 503, 504 answers, for
-    requests that are safe to repeat (GET, HEAD, DELETE; STOW's POST is not
-    retried by the transport). After the last attempt the answer is returned
-    as is, so the caller sees the server's status.
-    """
-    from urllib3.util.retry import Retry
-
-    return Retry(
-        total=max_attempts - 1,
-        backoff_factor=backoff,
-        backoff_max=30,
-        status_forcelist=RETRY_STATUSES,
-        allowed_methods=frozenset({"GET", "HEAD", "DELETE"}),
-        respect_retry_after_header=True,
-        raise_on_status=False,
-    )
-
-
-def _raw_query_adapter(max_attempts: int, backoff: float) -> requests.adapters.HTTPAdapter:
-    """A transport that retries and sends ``*`` and ``,`` in query strings unencoded."""
-    from requests.adapters import HTTPAdapter
-
-    class RawQueryAdapter(HTTPAdapter):
-        def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-            request.url = _unquote_query(request.url)
-            return super().send(request, *args, **kwargs)
-
-    return RawQueryAdapter(max_retries=_retry(max_attempts, backoff))
 
 
 @contextlib.contextmanager
 def _translated(resource: str) -> Iterator[None]:
     """Turn ``requests`` failures inside the block into dicomlab errors about ``resource``."""
     import requests
+    from pydicom.errors import InvalidDicomError
 
     from dicomlab.redaction import safe_cause
+    from dicomlab.stores.transport import CircuitOpen
 
     # A foreign exception's text may hold a URL with a password or a token: the
     # messages are redacted (DicomlabError does it) and such a cause is not chained.
     try:
         yield
+    except DicomlabError:
+        raise
+    except CircuitOpen as exc:
+        raise ServerDownError(
+            f"DICOMweb request for {resource} {exc}; nothing more is sent to it for "
+            f"{max(0.0, exc.retry_at - time.monotonic()):.0f} s. Check that the server is "
+            "running and reachable, then try again",
+            service=SERVICE,
+            resource=resource,
+            retry_at=exc.retry_at,
+        ) from exc
     except requests.HTTPError as exc:
         status, cause = _http_status(exc), safe_cause(exc)
         detail = (exc.response.text[:200].strip() if exc.response is not None else "") or str(exc)
@@ -122,6 +91,13 @@ def _translated(resource: str) -> Iterator[None]:
     except requests.RequestException as exc:
         raise RemoteError(
             f"DICOMweb request for {resource} failed: {type(exc).__name__}: {exc}",
+            service=SERVICE,
+            resource=resource,
+        ) from safe_cause(exc)
+    except (InvalidDicomError, ValueError) as exc:  # dicomweb-client read an unexpected body
+        raise RemoteError(
+            f"the DICOMweb server answered {resource} with a body that could not be read: "
+            f"{type(exc).__name__}: {exc}",
             service=SERVICE,
             resource=resource,
         ) from safe_cause(exc)
@@ -190,7 +166,11 @@ class DICOMwebStore(BulkRetrieval):
     auth
         ``(user, password)`` for HTTP basic authentication.
     timeout
-        ``(connect, read)`` seconds for each request.
+        ``(connect, read)`` seconds: to connect, and for each read from the socket.
+    deadline
+        Seconds a whole request may take, body included (a server sending a
+        trickle of bytes is cut off); a :class:`~dicomlab.errors.RemoteError`
+        saying so after that.
     max_attempts
         Attempts per request: connection failures and 408, 429, 500, 502, 503
         and 504 answers are retried with exponential back-off (``backoff`` ×
@@ -198,6 +178,12 @@ class DICOMwebStore(BulkRetrieval):
         header asks. ``1`` fails at once.
     backoff
         The first back-off in seconds.
+    failure_threshold, cooldown
+        After ``failure_threshold`` requests in a row (each after its retries)
+        fail to connect or time out, the server is taken to be down: every call
+        fails at once with :class:`~dicomlab.errors.ServerDownError`, from any
+        thread, for ``cooldown`` seconds; then one request probes the server
+        and, if it is answered, calls go through again.
     profile
         The server's :class:`~dicomlab.stores.profiles.ServerProfile` (or its
         name: ``"google"``, ``"orthanc"``, ``"generic"``); found from the URL
@@ -205,6 +191,12 @@ class DICOMwebStore(BulkRetrieval):
     cache
         A :class:`~dicomlab.stores.cache.RenderCache` (or its folder) for
         rendered thumbnails; ``None`` caches nothing.
+
+    Attributes
+    ----------
+    breaker
+        The store's :class:`~dicomlab.stores.transport.CircuitBreaker`
+        (``store.breaker.is_open`` says whether calls are being refused).
 
     Examples
     --------
@@ -220,8 +212,11 @@ class DICOMwebStore(BulkRetrieval):
         headers: dict[str, str] | None = None,
         auth: tuple[str, str] | None = None,
         timeout: float | tuple[float, float] = (5, 60),
+        deadline: float = 600.0,
         max_attempts: int = 5,
         backoff: float = 0.5,
+        failure_threshold: int = 3,
+        cooldown: float = 30.0,
         profile: ServerProfile | str | None = None,
         cache: RenderCache | str | os.PathLike[str] | None = None,
     ) -> None:
@@ -229,6 +224,7 @@ class DICOMwebStore(BulkRetrieval):
         from dicomweb_client import DICOMwebClient
 
         from dicomlab.redaction import split_store_url
+        from dicomlab.stores.transport import CircuitBreaker, GuardedAdapter
 
         # Credentials in the URL move to HTTP Basic auth: the URL kept, shown and
         # sent never holds them.
@@ -246,7 +242,14 @@ class DICOMwebStore(BulkRetrieval):
             # HTTPBasicAuth's repr shows no password (a tuple's would).
             self.session.auth = requests.auth.HTTPBasicAuth(*credentials)
         # Scoped to this server: a caller's session keeps its behaviour elsewhere.
-        self.session.mount(self._url + "/", _raw_query_adapter(max(1, max_attempts), backoff))
+        self.breaker = CircuitBreaker(failure_threshold, cooldown)
+        adapter = GuardedAdapter(
+            max_attempts=max(1, max_attempts),
+            backoff=backoff,
+            deadline=deadline,
+            breaker=self.breaker,
+        )
+        self.session.mount(self._url + "/", adapter)
         self.session.hooks["response"].append(self._note_warning)
         self.timeout = timeout
         self.client: DICOMwebClient = DICOMwebClient(
@@ -454,9 +457,33 @@ class DICOMwebStore(BulkRetrieval):
     # ---- instances, frames, rendered ----------------------------------------------------
 
     def fetch_instance(self, ref: InstanceRef) -> Dataset:
-        """One instance with its pixel data (WADO-RS)."""
-        with _translated(instance_path(ref)):
-            return self.client.retrieve_instance(ref.study, ref.series, ref.instance)
+        """One instance with its pixel data (WADO-RS), checked before it is returned.
+
+        The answer must be one whole DICOM part (:mod:`dicomlab.stores.answers`),
+        complete and carrying the UIDs asked for (:mod:`dicomlab.stores.integrity`).
+
+        Raises
+        ------
+        RemoteError
+            The server failed, or answered with something else than one whole instance.
+        InstanceMismatchError
+            The server answered with another instance.
+        DicomReadError
+            The instance came cut short.
+        """
+        from dicomlab.stores.answers import INSTANCE_ACCEPT, instance_from_answer
+
+        resource = _path(ref.study, ref.series, ref.instance)  # UIDs checked before use
+        with _translated(resource):
+            response = self.session.get(
+                f"{self._url}/{resource}",
+                headers={"Accept": INSTANCE_ACCEPT},
+                timeout=self.timeout,
+            )
+            response.raise_for_status()
+        dataset = instance_from_answer(response, resource)  # whole, or an error
+        check_uids(ref, dataset, f"the DICOMweb answer for {resource}")
+        return dataset
 
     def fetch_frames(
         self,
@@ -468,13 +495,21 @@ class DICOMwebStore(BulkRetrieval):
         """Frames (1-based) of an instance: raw pixels by default, or ``image/jpeg``…
 
         The media type is always sent explicitly (Orthanc answers nothing useful
-        without it).
+        without it). The answer must hold one whole part per frame
+        (:class:`~dicomlab.errors.RemoteError` otherwise, e.g. for a body cut short).
         """
+        from dicomlab.stores.answers import frames_accept, frames_from_answer
+
         numbers = frame_numbers(frames)
-        with _translated(f"{instance_path(ref)}/frames/{','.join(map(str, numbers))}"):
-            return self.client.retrieve_instance_frames(
-                ref.study, ref.series, ref.instance, numbers, media_types=(media_type,)
+        accept = frames_accept(media_type)
+        resource = f"{_path(ref.study, ref.series, ref.instance)}/frames/"
+        resource += ",".join(map(str, numbers))
+        with _translated(resource):
+            response = self.session.get(
+                f"{self._url}/{resource}", headers={"Accept": accept}, timeout=self.timeout
             )
+            response.raise_for_status()
+        return frames_from_answer(response, resource, len(numbers))
 
     def fetch_rendered(
         self,
@@ -487,6 +522,9 @@ class DICOMwebStore(BulkRetrieval):
     ) -> bytes:
         """The server's rendering of an instance (or one frame): JPEG, or PNG on request.
 
+        The image is decoded once to check it is whole (a body cut short is a
+        :class:`~dicomlab.errors.RemoteError`, never a half image).
+
         ``viewport`` fits the image in a box (one side, or ``(width, height)``);
         ``params`` passes server extras (e.g. Orthanc's ``window``).
         """
@@ -494,16 +532,23 @@ class DICOMwebStore(BulkRetrieval):
         if viewport is not None:
             width, height = (viewport, viewport) if isinstance(viewport, int) else viewport
             query["viewport"] = f"{width},{height}"
+        from dicomlab.stores.answers import check_image
+
         args = (ref.study, ref.series, ref.instance)
         if frame is None:
-            with _translated(f"{instance_path(ref)}/rendered"):
-                return self.client.retrieve_instance_rendered(
+            resource = f"{instance_path(ref)}/rendered"
+            with _translated(resource):
+                data = self.client.retrieve_instance_rendered(
                     *args, media_types=(media_type,), params=query or None
                 )
-        with _translated(f"{instance_path(ref)}/frames/{frame}/rendered"):
-            return self.client.retrieve_instance_frames_rendered(
-                *args, frame_numbers([frame]), media_types=(media_type,), params=query or None
-            )
+        else:
+            resource = f"{instance_path(ref)}/frames/{frame}/rendered"
+            with _translated(resource):
+                data = self.client.retrieve_instance_frames_rendered(
+                    *args, frame_numbers([frame]), media_types=(media_type,), params=query or None
+                )
+        check_image(data, media_type, resource)  # never a cut image, nor one cached
+        return data
 
     def _render_thumbnail(
         self, ref: InstanceRef, size: int, media_type: str, options: dict[str, Any]

@@ -300,9 +300,17 @@ class FolderStore(BulkRetrieval):
             return list(self.client.retrieve_study_metadata(study))
 
     def fetch_instance(self, ref: InstanceRef) -> Dataset:
-        """One instance with its pixel data."""
+        """One instance with its pixel data, checked: complete, with the UIDs asked for.
+
+        Raises :class:`~dicomlab.errors.InstanceMismatchError` when the file found
+        for the SOPInstanceUID belongs to another study or series.
+        """
+        from dicomlab.stores.integrity import check_instance
+
         with self._not_found(ref.study, ref.series, ref.instance):
-            return self.client.retrieve_instance(ref.study, ref.series, ref.instance)
+            dataset = self.client.retrieve_instance(ref.study, ref.series, ref.instance)
+        check_instance(ref, dataset, f"the file of instance {ref.instance!r} in {self.url}")
+        return dataset
 
     def fetch_frames(
         self,

@@ -8,6 +8,7 @@ body of a 400 or 409 answer to a partly failed batch) into a
 from __future__ import annotations
 
 import json
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -28,6 +29,7 @@ __all__ = [
     "store_in_batches",
 ]
 
+logger = logging.getLogger(__name__)
 JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
 BULK_LOCATION = "jpeg-image"
 
@@ -71,17 +73,34 @@ def store_in_batches(
 
 
 def read_batch(batch: list[str | os.PathLike[str]], result: StowResult) -> dict[str, Dataset]:
-    """The readable files of ``batch`` by SOPInstanceUID; unreadable ones become failures."""
+    """The readable files of ``batch`` by SOPInstanceUID; unreadable ones become failures.
+
+    A second file with a SOPInstanceUID already in the batch is a failure too
+    (naming both files): one request cannot say which of the two the server
+    should keep, and keeping the last silently dropped the first.
+    """
     from pydicom import dcmread
 
     datasets: dict[str, Dataset] = {}
+    sources: dict[str, str] = {}
     for path in batch:
         try:
             ds = dcmread(path)
-            datasets[str(ds.SOPInstanceUID)] = ds
+            uid = str(ds.SOPInstanceUID)
         except Exception as exc:  # a bad file is reported, never fatal
             reason = str(exc).split(" Use force=True")[0]
             result.failures.append((os.fspath(path), f"not readable as DICOM: {reason}"))
+            continue
+        if uid in datasets:
+            result.failures.append(
+                (
+                    os.fspath(path),
+                    f"not sent: SOPInstanceUID {uid!r} is also that of {sources[uid]!r} "
+                    "in the same upload batch; upload one of them on its own",
+                )
+            )
+            continue
+        datasets[uid], sources[uid] = ds, os.fspath(path)
     return datasets
 
 
@@ -92,20 +111,32 @@ def json_body(response: requests.Response | None) -> Dataset | None:
     if response is None:
         return None
     try:
-        return Dataset.from_json(response.json())
-    except ValueError:
+        body = response.json()
+        return Dataset.from_json(body) if isinstance(body, dict) else None
+    except (ValueError, TypeError, KeyError, AttributeError):  # not (valid) DICOM JSON
         return None
 
 
 def record_stow(response: Dataset, sent: dict[str, Dataset], result: StowResult) -> None:
-    """Read ReferencedSOPSequence and FailedSOPSequence of a STOW response into ``result``."""
-    stored = [
-        str(item.ReferencedSOPInstanceUID) for item in response.get("ReferencedSOPSequence", [])
+    """Read ReferencedSOPSequence and FailedSOPSequence of a STOW response into ``result``.
+
+    Only instances that were sent count as stored: an acknowledgement for a UID
+    that was not sent is logged and ignored (it says nothing of what was sent),
+    and one also listed as failed is a failure.
+    """
+    acknowledged = [
+        str(item.get("ReferencedSOPInstanceUID", ""))
+        for item in response.get("ReferencedSOPSequence", [])
     ]
     failed = {
-        str(item.ReferencedSOPInstanceUID): str(item.get("FailureReason", "unknown"))
+        str(item.get("ReferencedSOPInstanceUID", "")): str(item.get("FailureReason", "unknown"))
         for item in response.get("FailedSOPSequence", [])
     }
+    stored = [uid for uid in dict.fromkeys(acknowledged) if uid in sent and uid not in failed]
+    strangers = sorted(set(acknowledged) - set(sent))
+    if strangers:
+        logger.warning("STOW acknowledged instances that were not sent: %s", strangers)
+    failed = {uid: reason for uid, reason in failed.items() if uid in sent}
     result.stored.extend(stored)
     result.failures.extend(
         (uid, f"refused by the server (FailureReason {reason})") for uid, reason in failed.items()

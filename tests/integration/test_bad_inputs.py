@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pydicom
 import pytest
@@ -35,6 +36,7 @@ from dicomlab.buckets.local import LocalBucket
 from dicomlab.errors import (
     AlreadyExistsError,
     FilterFileError,
+    InstanceMismatchError,
     InvalidIdentifierError,
     InvalidRequestError,
     InvalidResourceError,
@@ -111,6 +113,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     drop: str | None = None  # "reset" (RST) or "close" (FIN), without any answer
+    content_type: str = "application/dicom+json"
 
 
 @dataclass
@@ -151,7 +154,7 @@ def http() -> Iterator[tuple[str, dict[str, Script]]]:
             time.sleep(reply.delay)
             try:
                 self.send_response(reply.status)
-                self.send_header("Content-Type", "application/dicom+json")
+                self.send_header("Content-Type", reply.content_type)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(reply.body)))
@@ -1204,3 +1207,281 @@ def test_series_search_without_series_uid_is_a_clear_error(http, filled):
     else:
         assert result.failure == 1
     assert rows() == before
+
+
+# ---- 9. instance answers (WADO-RS) that are not one whole instance ---------------------------
+
+BOUNDARY = "b0und4ry"
+MULTIPART = f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'
+
+
+def _instance_bytes(instance: str) -> bytes:
+    """A real file (CT_small) re-addressed as study 1.2.3, series 1.2.3.4, ``instance``."""
+    import io
+
+    ds = pydicom.dcmread(pydicom.data.get_testdata_file("CT_small.dcm", download=False))
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = "1.2.3", "1.2.3.4", instance
+    ds.file_meta.MediaStorageSOPInstanceUID = instance
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    return buffer.getvalue()
+
+
+def _multipart(*parts: tuple[str, bytes], closed: bool = True) -> Reply:
+    body = b"".join(
+        f"--{BOUNDARY}\r\nContent-Type: {kind}\r\n\r\n".encode() + data + b"\r\n"
+        for kind, data in parts
+    )
+    if closed:
+        body += f"--{BOUNDARY}--\r\n".encode()
+    return Reply(body=body, content_type=MULTIPART)
+
+
+ASKED = ("1.2.3", "1.2.3.4", "1.2.3.4.5")
+
+
+@pytest.mark.parametrize(
+    ("reply", "named"),
+    [
+        pytest.param(
+            Reply(body=b"<html><body>502 Bad Gateway</body></html>", content_type="text/html"),
+            ["'text/html'", "b'<html><body>502 Bad Gateway"],
+            id="html-page",
+        ),
+        pytest.param(
+            _multipart(("application/dicom", b"not a DICOM file, a log line")),
+            ["'application/dicom'", "b'not a DICOM file, a log line'", "not DICOM"],
+            id="multipart-non-dicom",
+        ),
+        pytest.param(
+            _multipart(("application/dicom", _instance_bytes("1.2.3.4.5")[:3000]), closed=False),
+            ["cut short", "after"],
+            id="multipart-cut-short",
+        ),
+        pytest.param(
+            _multipart(*[("application/dicom", _instance_bytes("1.2.3.4.5"))] * 2),
+            ["2 parts instead of one"],
+            id="multipart-two-parts",
+        ),
+        pytest.param(
+            Reply(body=b"--x\r\n\r\nabc", content_type="multipart/related"),
+            ["names no boundary", "'multipart/related'"],
+            id="multipart-without-boundary",
+        ),
+        pytest.param(
+            Reply(body=json.dumps([INSTANCE]).encode()),
+            ["'application/dicom+json'", "not multipart/related"],
+            id="json-instead-of-dicom",
+        ),
+    ],
+)
+def test_an_instance_answer_that_is_not_dicom_is_a_remote_error(http, tmp_path, reply, named):
+    store = scripted(http, Script(default=reply))
+    with pytest.raises(RemoteError) as info:
+        store.fetch_instance(InstanceRef(*ASKED))
+    assert type(info.value) is RemoteError
+    assert info.value.status == 200 and info.value.service == "DICOMweb"
+    assert info.value.resource == "studies/1.2.3/series/1.2.3.4/instances/1.2.3.4.5"
+    for text in [info.value.resource, *named]:
+        assert text in str(info.value), str(info.value)
+    # In a download it is one failure, nothing is written, and the result is not complete.
+    rows = pd.DataFrame(
+        [ASKED], columns=["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"]
+    )
+    result = store.download(rows, tmp_path, progress=False)
+    assert result.counter["failure"] == 1 and not result.complete
+    assert named[0] in result.failures[0][1]
+    assert snapshot(tmp_path) == {}
+
+
+def test_one_bad_answer_in_a_download_leaves_the_others_downloaded(http, tmp_path):
+    uids = ["1.2.3.4.5", "1.2.3.4.6", "1.2.3.4.7"]
+    routes = {
+        f"/instances/{u}": _multipart(("application/dicom", _instance_bytes(u))) for u in uids
+    }
+    routes["/instances/1.2.3.4.6"] = Reply(body=b"<html>oops</html>", content_type="text/html")
+    store = scripted(http, Script(routes=routes))
+    rows = pd.DataFrame(
+        [("1.2.3", "1.2.3.4", u) for u in uids],
+        columns=["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"],
+    )
+    result = store.download(rows, tmp_path, progress=False, workers=2)
+    assert result.counter == {"written": 2, "skipped": 0, "repaired": 0, "failure": 1}
+    assert not result.complete
+    instance, why = result.failures[0]
+    assert instance == "1.2.3.4.6" and "'text/html'" in why and "b'<html>oops</html>'" in why
+    assert sorted(p.name for p in result.written) == ["1.2.3.4.5.dcm", "1.2.3.4.7.dcm"]
+    assert sorted(snapshot(tmp_path)) == sorted(
+        p.relative_to(tmp_path).as_posix() for p in result.written
+    )
+
+
+# ---- 10. a folder store holding two instances under one set of UIDs --------------------------
+
+UID_COLUMNS = ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"]
+
+
+@pytest.fixture
+def twins(tmp_path: Path) -> tuple[FolderStore, pydicom.Dataset, pydicom.Dataset]:
+    """A folder with two files of two patients sharing Study, Series and SOP Instance UIDs."""
+    folder = tmp_path / "store"
+    folder.mkdir()
+    source = pydicom.data.get_testdata_file("CT_small.dcm", download=False)
+    first, second = pydicom.dcmread(source), pydicom.dcmread(source)
+    first.PatientID, second.PatientID = "first", "second"
+    second.PixelData = bytes(len(second.PixelData))  # different content, same UIDs
+    first.save_as(folder / "a.dcm")
+    second.save_as(folder / "b.dcm")
+    return FolderStore(folder), first, second
+
+
+def _rows_of(*datasets: pydicom.Dataset) -> pd.DataFrame:
+    return pd.DataFrame(
+        [[str(ds[c].value) for c in [*UID_COLUMNS, "PatientID"]] for ds in datasets],
+        columns=[*UID_COLUMNS, "PatientID"],
+    )
+
+
+def test_rows_naming_one_instance_for_two_patients_save_nothing(twins, tmp_path):
+    store, first, second = twins
+    out = tmp_path / "out"
+    result = store.download(_rows_of(first, second), out, progress=False)
+    assert result.counter == {"written": 0, "skipped": 0, "repaired": 0, "failure": 1}
+    instance, why = result.failures[0]
+    assert instance == first.SOPInstanceUID and "['first', 'second']" in why
+    assert snapshot(out) == {}
+
+
+def test_a_file_of_another_patient_is_never_saved(twins, tmp_path):
+    store, first, second = twins
+    outcomes = {}
+    for wanted in (first, second):
+        out = tmp_path / wanted.PatientID
+        result = store.download(_rows_of(wanted), out, progress=False)
+        if result.complete:  # the store returned this patient's file: saved, checked
+            assert result.counter["written"] == 1
+            saved = pydicom.dcmread(result.written[0])
+            assert saved.PatientID == wanted.PatientID and saved.PixelData == wanted.PixelData
+        else:  # the other patient's file: refused, naming both patients
+            assert result.counter["failure"] == 1
+            why = result.failures[0][1]
+            assert all(repr(ds.PatientID) in why for ds in (first, second)), why
+            assert snapshot(out) == {}
+        outcomes[wanted.PatientID] = result.complete
+    # The store holds one file under these UIDs: one patient is saved, the other refused.
+    assert sorted(outcomes.values()) == [False, True]
+
+
+def test_a_folder_file_replaced_by_another_instance_is_refused(tmp_path):
+    folder = tmp_path / "store"
+    folder.mkdir()
+    ct = pydicom.dcmread(pydicom.data.get_testdata_file("CT_small.dcm", download=False))
+    mr = pydicom.dcmread(pydicom.data.get_testdata_file("MR_small.dcm", download=False))
+    ct.save_as(folder / "x.dcm")
+    store = FolderStore(folder)
+    asked = InstanceRef(ct.StudyInstanceUID, ct.SeriesInstanceUID, ct.SOPInstanceUID)
+    assert store.fetch_instance(asked).SOPInstanceUID == ct.SOPInstanceUID  # indexed
+    mr.save_as(folder / "x.dcm")  # the file now holds another instance
+    with pytest.raises(InstanceMismatchError) as info:
+        store.fetch_instance(asked)
+    assert type(info.value) is InstanceMismatchError
+    assert info.value.asked == asked and info.value.received.instance == mr.SOPInstanceUID
+    assert repr(ct.SOPInstanceUID) in str(info.value) and repr(mr.SOPInstanceUID) in str(info.value)
+    out = tmp_path / "out"
+    result = store.download(pd.DataFrame([asked.__dict__.values()], columns=UID_COLUMNS), out)
+    assert result.counter["failure"] == 1 and repr(mr.SOPInstanceUID) in result.failures[0][1]
+    assert snapshot(out) == {}
+
+
+@pytest.mark.parametrize(
+    ("position", "value"),
+    [
+        pytest.param(0, "1.2/../9", id="study-path-traversal"),
+        pytest.param(1, "1.2.3?x=1", id="series-query"),
+        pytest.param(2, "", id="instance-empty"),
+    ],
+)
+def test_a_bad_uid_in_a_retrieval_sends_nothing(http, position, value):
+    store = scripted(http, script := Script())
+    uids = list(ASKED)
+    uids[position] = value
+    for call in (store.fetch_instance, store.fetch_frames):
+        with pytest.raises(InvalidIdentifierError) as info:
+            call(InstanceRef(*uids))
+        assert type(info.value) is InvalidIdentifierError and repr(value) in str(info.value)
+    assert script.requests == []
+
+
+@pytest.mark.parametrize(
+    "media_type",
+    ['image/jpeg"; q=1', "image/jpeg, image/png", "jpeg", "", None],
+)
+def test_a_bad_frame_media_type_sends_nothing(http, media_type):
+    from dicomlab.errors import InvalidRequestError
+
+    store = scripted(http, script := Script())
+    with pytest.raises(InvalidRequestError) as info:
+        store.fetch_frames(InstanceRef(*ASKED), media_type=media_type)
+    assert type(info.value) is InvalidRequestError and repr(media_type) in str(info.value)
+    assert script.requests == []
+
+
+@pytest.mark.parametrize(
+    ("reply", "named"),
+    [
+        pytest.param(
+            _multipart(("application/octet-stream", b"\x00" * 64), closed=False),
+            "cut short",
+            id="frames-cut-short",
+        ),
+        pytest.param(
+            _multipart(*[("application/octet-stream", b"\x00" * 64)] * 2),
+            "2 parts for 1 frames",
+            id="frames-extra-part",
+        ),
+        pytest.param(
+            Reply(body=b"<html>oops</html>", content_type="text/html"),
+            "'text/html'",
+            id="frames-html",
+        ),
+    ],
+)
+def test_a_frames_answer_that_is_not_whole_is_a_remote_error(http, reply, named):
+    store = scripted(http, Script(default=reply))
+    with pytest.raises(RemoteError) as info:
+        store.fetch_frames(InstanceRef(*ASKED), [1])
+    assert type(info.value) is RemoteError and info.value.status == 200
+    assert named in str(info.value) and "frames/1" in info.value.resource
+
+
+def _jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.linear_gradient("L").resize((64, 64)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def test_a_rendered_image_cut_short_is_refused_and_never_cached(http, tmp_path):
+    from dicomlab.stores.cache import RenderCache
+
+    whole = _jpeg()
+    cut = Reply(body=whole[: len(whole) // 2], content_type="image/jpeg")
+    store = scripted(http, Script(routes={"/rendered": cut}))
+    store.cache = RenderCache(tmp_path / "cache")
+    with pytest.raises(RemoteError) as info:
+        store.fetch_rendered(InstanceRef(*ASKED))
+    assert type(info.value) is RemoteError and info.value.status == 200
+    assert "'image/jpeg'" in str(info.value) and "does not decode" in str(info.value)
+    assert repr(whole[:4])[2:-1] in str(info.value)  # the first bytes
+    rows = pd.DataFrame([ASKED], columns=UID_COLUMNS)
+    assert store.fetch_thumbnails(rows, size=64, progress=False, placeholder=False) == [None]
+    store.cache.flush()
+    assert snapshot(tmp_path / "cache") == {}
+    # The same image whole is returned, and kept.
+    scripted(http, Script(routes={"/rendered": Reply(body=whole, content_type="image/jpeg")}))
+    assert store.fetch_thumbnails(rows, size=64, progress=False, placeholder=False) == [whole]
+    store.cache.flush()
+    assert list(snapshot(tmp_path / "cache").values()) == [whole]

@@ -251,3 +251,47 @@ def test_basic_auth_and_bearer_headers_reach_the_server_and_never_the_repr(ortha
     assert seen and seen[0]["Authorization"].startswith("Basic ")
     assert seen[0]["X-Token"] == "Bearer tok-123"
     assert "s3cret" not in repr(store) and "tok-123" not in repr(store)
+
+
+def test_stow_counts_only_what_was_sent_and_not_refused():
+    response = pydicom.Dataset()
+    items = []
+    for uid in ("1.2.1", "1.2.2", "9.9.9"):  # 9.9.9 was never sent
+        item = pydicom.Dataset()
+        item.ReferencedSOPInstanceUID = uid
+        items.append(item)
+    failed = pydicom.Dataset()
+    failed.ReferencedSOPInstanceUID, failed.FailureReason = "1.2.2", 49152
+    response.ReferencedSOPSequence, response.FailedSOPSequence = items, [failed]
+    result = StowResult()
+    record_stow(response, {uid: pydicom.Dataset() for uid in ("1.2.1", "1.2.2")}, result)
+    assert result.stored == ["1.2.1"]
+    assert result.failures == [("1.2.2", "refused by the server (FailureReason 49152)")]
+
+
+def test_two_files_with_one_sop_uid_in_a_batch_are_not_silently_merged(sample_files, tmp_path):
+    from dicomlab.stores.stow import read_batch
+
+    twin = pydicom.dcmread(sample_files[0])
+    twin.PatientID = "someone else"
+    copy = tmp_path / "copy.dcm"
+    twin.save_as(copy)
+    result = StowResult()
+    datasets = read_batch([sample_files[0], copy], result)
+    assert list(datasets) == [twin.SOPInstanceUID]
+    assert datasets[twin.SOPInstanceUID].PatientID != "someone else"  # the first file is sent
+    ((source, why),) = result.failures
+    assert source == str(copy) and repr(twin.SOPInstanceUID) in why
+    assert repr(str(sample_files[0])) in why
+
+
+@pytest.mark.parametrize("body", [b"[1, 2]", b"null", b'"text"', b"<html>", b'{"x": 1}'])
+def test_a_stow_body_that_is_not_dicom_json_is_no_response(body):
+    import requests
+
+    from dicomlab.stores.stow import json_body
+
+    response = requests.Response()
+    response._content, response.status_code = body, 400
+    parsed = json_body(response)
+    assert parsed is None or "ReferencedSOPSequence" not in parsed

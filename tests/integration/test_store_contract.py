@@ -188,16 +188,40 @@ def test_download_writes_each_instance_once_and_never_overwrites(store, oracle, 
         ["StudyInstanceUID", "SeriesInstanceUID"]
     ]
     result = store.download(series_rows, tmp_path, progress=False)
-    assert result.counter == {"written": len(patient), "skipped": 0, "failure": 0}
+    assert result.counter == {"written": len(patient), "skipped": 0, "repaired": 0, "failure": 0}
+    assert result.complete
     written = {pydicom.dcmread(p).SOPInstanceUID for p in result.written}
     assert written == _uids(patient)
+    # A good file the researcher edited (same instance, whole) is never replaced.
     first = result.written[0]
-    first.write_bytes(b"changed by the researcher")
+    edited = pydicom.dcmread(first)
+    edited.StudyDescription = "changed by the researcher"
+    edited.save_as(first)
+    kept = first.read_bytes()
     again = store.download(patient, tmp_path, progress=False)
-    assert again.counter == {"written": 0, "skipped": len(patient), "failure": 0}
-    assert first.read_bytes() == b"changed by the researcher"
+    assert again.counter == {"written": 0, "skipped": len(patient), "repaired": 0, "failure": 0}
+    assert first.read_bytes() == kept
     replaced = store.download(patient.head(1), tmp_path, overwrite=True, progress=False)
     assert replaced.counter["written"] == 1
+
+
+def test_download_repairs_files_that_fail_the_check(store, oracle, tmp_path):
+    images = oracle[oracle.pixels].head(3)
+    first = store.download(images, tmp_path, progress=False)
+    assert first.counter["written"] == 3
+    cut, junk, other = first.written
+    good = {p: p.read_bytes() for p in first.written}
+    cut.write_bytes(good[cut][: len(good[cut]) // 2])  # a short file from an interrupted download
+    junk.write_bytes(b"<html>proxy error</html>")
+    other.write_bytes(good[cut])  # another instance under this instance's name
+    again = store.download(images, tmp_path, progress=False)
+    assert again.counter == {"written": 0, "skipped": 0, "repaired": 3, "failure": 0}
+    assert sorted(again.repaired) == sorted(first.written)
+    for path, row in zip(first.written, images.itertuples(), strict=True):
+        ds = pydicom.dcmread(path)
+        assert ds.SOPInstanceUID == path.stem == row.SOPInstanceUID
+        assert ds.PixelData == pydicom.dcmread(row.path).PixelData
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".tmp-")]
 
 
 def test_store_then_delete_an_instance_series_and_study(store):
