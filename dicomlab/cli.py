@@ -81,6 +81,12 @@ def _export_parser(commands: Any) -> None:
     export.add_argument(
         "--workers", type=int, default=None, help="processes reading files (default: one per CPU)"
     )
+    export.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="when the store cannot be read for some instances, export the rest "
+        "(default: fail and leave the table as it was)",
+    )
 
 
 def _write_disposition(parser: argparse.ArgumentParser) -> None:
@@ -305,7 +311,14 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         return
     lab = connect(args.store, args.warehouse, args.bucket, home=args.home)
     if args.command == "export-metadata":
-        print(lab.export_metadata(args.table, args.write_disposition, workers=args.workers))
+        print(
+            lab.export_metadata(
+                args.table,
+                args.write_disposition,
+                workers=args.workers,
+                allow_partial=args.allow_partial,
+            )
+        )
     elif args.command == "query":
         params = _params(args.name, args.param, parser)
         _print_frame(

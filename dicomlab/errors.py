@@ -14,11 +14,18 @@ working for code that does not know dicomlab::
     ├── CredentialsError (RuntimeError)       no Google credentials where they are needed
     ├── AlreadyExistsError (FileExistsError)  refusing to overwrite a table or object
     ├── NotFoundError (LookupError)           an instance, table or object is missing
+    ├── DuplicateInstanceError (LookupError)  one SOPInstanceUID, files with other content
     ├── DicomReadError (ValueError)           a file is not readable DICOM
     ├── RenderError (ValueError)              an instance has no pixels we can show
     ├── RemoteError (RuntimeError)            a server answered with an error
+    │   ├── IncompleteReadError               the store could not be read for some instances
     │   └── OperationError                    a long-running operation failed (operations.py)
     └── OperationTimeoutError (TimeoutError)  waiting on an operation gave up (operations.py)
+
+Warnings::
+
+    UserWarning
+    └── SkippedFilesWarning                   a folder store left out files it could not read
 """
 
 from __future__ import annotations
@@ -28,7 +35,9 @@ __all__ = [
     "CredentialsError",
     "DicomReadError",
     "DicomlabError",
+    "DuplicateInstanceError",
     "FilterFileError",
+    "IncompleteReadError",
     "InvalidIdentifierError",
     "InvalidRequestError",
     "InvalidResourceError",
@@ -36,6 +45,7 @@ __all__ = [
     "QueryError",
     "RemoteError",
     "RenderError",
+    "SkippedFilesWarning",
     "UnsupportedBackendError",
 ]
 
@@ -84,6 +94,18 @@ class NotFoundError(DicomlabError, LookupError):
     """An instance, table, file or object does not exist."""
 
 
+class DuplicateInstanceError(DicomlabError, LookupError):
+    """One SOPInstanceUID names files with other content: dicomlab will not guess which is meant.
+
+    ``paths`` lists the files (copies with the same bytes count as one).
+    """
+
+    def __init__(self, message: str, *, uid: str, paths: list[str]) -> None:
+        super().__init__(message)
+        self.uid = uid
+        self.paths = list(paths)
+
+
 class DicomReadError(DicomlabError, ValueError):
     """A file could not be read as DICOM."""
 
@@ -117,6 +139,25 @@ class RemoteError(DicomlabError, RuntimeError):
         self.status = status
 
 
+class IncompleteReadError(RemoteError):
+    """The store could not be read for some instances (a connection, a timeout, a
+    server error, a file that cannot be opened), so an export stopped and wrote nothing.
+
+    ``unread`` lists ``(source, reason)`` for each of them.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        service: str,
+        resource: str = "",
+        unread: list[tuple[str, str]] | None = None,
+    ) -> None:
+        super().__init__(message, service=service, resource=resource)
+        self.unread = list(unread or [])
+
+
 class InvalidRequestError(DicomlabError, ValueError):
     """Options that cannot go together, or a request the API would refuse."""
 
@@ -127,3 +168,10 @@ class InvalidRequestError(DicomlabError, ValueError):
 
 class CredentialsError(DicomlabError, RuntimeError):
     """No Google Application Default Credentials were found where they are needed."""
+
+
+class SkippedFilesWarning(UserWarning):
+    """A folder store left out files or folders it could not read (named in the message).
+
+    The store's ``skipped`` attribute lists them with the reason.
+    """

@@ -15,8 +15,23 @@ BigQuery, for any store and any warehouse, in bounded memory:
    :meth:`~dicomlab.warehouses.base.Warehouse.load_chunks`, which replaces or
    extends the target table only when the last chunk is in.
 
-Unreadable files are reported in :attr:`ExportResult.failures` with a reason,
-never fatal. The spilled rows take a few kilobytes per instance in the
+What cannot be exported is told apart by its cause:
+
+- *content*: an item that is not a valid instance (a file that opens but is
+  not DICOM, a DICOMDIR, malformed metadata, a FIFO or device in a folder) is
+  listed in :attr:`ExportResult.failures` with the reason; the export goes on;
+- *transport*: the store could not be read for an item (a connection or
+  timeout, a server error after retries, a file that cannot be opened): the
+  export stops with :class:`~dicomlab.errors.IncompleteReadError` naming what
+  could not be read, and the table stays exactly as it was, whatever the
+  write disposition. ``allow_partial=True`` exports what could be read
+  instead; the result is then marked partial (:attr:`ExportResult.partial`);
+- *duplicates*: a later file with a SOPInstanceUID already taken is left out
+  (one row per instance), and reported with both files in
+  :attr:`ExportResult.duplicates`; unless the two files have the same bytes
+  it is also a failure (:mod:`dicomlab.ledger`).
+
+The spilled rows take a few kilobytes per instance in the
 temporary folder (``$TMPDIR``), removed when the export ends.
 """
 
@@ -46,7 +61,8 @@ from dicomlab.chunks import (
     flatten_items,
     read_arrow_chunk,
 )
-from dicomlab.errors import DicomlabError, InvalidIdentifierError
+from dicomlab.errors import DicomlabError, IncompleteReadError, InvalidIdentifierError
+from dicomlab.ledger import Duplicate, InstanceLedger
 from dicomlab.schema import STREAMING_COLUMNS, Column, merge_columns
 from dicomlab.stores.base import FileStore, Store
 from dicomlab.warehouses.base import Warehouse, not_empty_error, validate_write_disposition
@@ -68,11 +84,15 @@ class ExportResult:
     """What an export did: rows written, files that failed and why.
 
     ``counter`` has the shape of the Healthcare operation's counter.
+    ``failures`` lists every instance without a row; ``unread`` those of them
+    the store could not be read for (only with ``allow_partial=True``: the
+    export is then :attr:`partial`); ``duplicates`` the files left out because
+    an earlier one has their SOPInstanceUID.
 
     >>> r = ExportResult("t", "duckdb:///:memory:", "file:///s", "WRITE_EMPTY", success=3)
     >>> r.failures.append(("notes.txt", "not readable as DICOM"))
-    >>> r.counter
-    {'success': 3, 'failure': 1}
+    >>> r.counter, r.partial
+    ({'success': 3, 'failure': 1}, False)
     """
 
     table: str
@@ -87,11 +107,18 @@ class ExportResult:
     dropped: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     workers: int = 1
+    unread: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: list[Duplicate] = field(default_factory=list)
 
     @property
     def failure(self) -> int:
         """How many files were not exported."""
         return len(self.failures)
+
+    @property
+    def partial(self) -> bool:
+        """Whether the store could not be read for some instances (``allow_partial=True``)."""
+        return bool(self.unread)
 
     @property
     def counter(self) -> dict[str, int]:
@@ -105,25 +132,44 @@ class ExportResult:
         self.dropped.update(summary.dropped)
 
     def __repr__(self) -> str:
+        partial = f", PARTIAL: unread={len(self.unread)}" if self.partial else ""
+        duplicates = f", duplicates={len(self.duplicates)}" if self.duplicates else ""
         return (
             f"ExportResult(table={self.table!r}, success={self.success}, "
-            f"failure={self.failure}, columns={self.columns}, seconds={self.seconds:.2f})"
+            f"failure={self.failure}{partial}{duplicates}, columns={self.columns}, "
+            f"seconds={self.seconds:.2f})"
         )
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<li><code>{html.escape(src)}</code>: {html.escape(why)}</li>"
-            for src, why in self.failures[:10]
+        partial = (
+            f"<p style='color:#b00'><b>Partial export</b>: the store could not be read for "
+            f"{len(self.unread)} instances; the table lacks them.</p>"
+            if self.partial
+            else ""
         )
-        more = f"<li>… {self.failure - 10} more</li>" if self.failure > 10 else ""
-        summary = f"<summary>{self.failure} not exported</summary>"
-        failed = f"<details>{summary}<ul>{rows}{more}</ul></details>"
+        failed = _html_list(f"{self.failure} not exported", self.failures)
+        duplicates = _html_list(
+            f"{len(self.duplicates)} duplicate SOPInstanceUIDs left out",
+            [(d.other, d.reason()) for d in self.duplicates],
+        )
         return (
-            f"<div><b>Exported</b> {self.success} instances × {self.columns} columns into "
-            f"<code>{html.escape(self.table)}</code> on <code>{html.escape(self.warehouse)}</code> "
-            f"({self.write_disposition}, {self.seconds:.1f} s)"
-            f"{failed if self.failures else ''}</div>"
+            f"<div>{partial}<b>Exported</b> {self.success} instances × {self.columns} columns "
+            f"into <code>{html.escape(self.table)}</code> on "
+            f"<code>{html.escape(self.warehouse)}</code> "
+            f"({self.write_disposition}, {self.seconds:.1f} s){failed}{duplicates}</div>"
         )
+
+
+def _html_list(title: str, items: list[tuple[str, str]], shown: int = 10) -> str:
+    """A folded list of ``(source, reason)`` pairs (empty when there are none)."""
+    if not items:
+        return ""
+    rows = "".join(
+        f"<li><code>{html.escape(src)}</code>: {html.escape(why)}</li>"
+        for src, why in items[:shown]
+    )
+    more = f"<li>… {len(items) - shown} more</li>" if len(items) > shown else ""
+    return f"<details><summary>{html.escape(title)}</summary><ul>{rows}{more}</ul></details>"
 
 
 def default_workers() -> int:
@@ -167,6 +213,7 @@ def export_store_metadata(
     workers: int | None = None,
     chunk_size: int = 2000,
     streaming_columns: bool = False,
+    allow_partial: bool = False,
 ) -> ExportResult:
     """Export every instance's metadata from ``store`` into ``warehouse.table``.
 
@@ -196,6 +243,20 @@ def export_store_metadata(
         API streams into, so queries written for those tables (``current_state``)
         run here. Every row gets ``Type = 'CREATE'`` (Google does not document the
         values; this is an assumption) and ``LastUpdated`` = the export's start.
+    allow_partial
+        What to do when the store cannot be read for some instances (a
+        connection, a timeout, a server error after retries, a file that cannot
+        be opened). ``False``: stop with
+        :class:`~dicomlab.errors.IncompleteReadError` at the first chunk that
+        has such an instance, naming them, and leave the table as it was.
+        ``True``: export the rest, list them in ``result.unread`` and mark the
+        result ``partial``. Instances that are not valid DICOM never stop the
+        export: they are listed in ``result.failures``.
+
+    Raises
+    ------
+    IncompleteReadError
+        The store could not be read for some instances (``allow_partial=False``).
 
     Examples
     --------
@@ -211,6 +272,12 @@ def export_store_metadata(
     validate_table_name(table)
     validate_write_disposition(write_disposition)
     workers = _check_sizes(workers, chunk_size)
+    if not isinstance(allow_partial, bool):
+        raise InvalidIdentifierError(
+            f"allow_partial={allow_partial!r} is not True or False: pass True to export what "
+            "can be read when the store cannot be read for some instances",
+            value=allow_partial,
+        )
     result = ExportResult(table, warehouse.url, store.url, write_disposition)
     started = time.perf_counter()
     # The worker processes start first, and warm up while the table and the store are counted.
@@ -221,7 +288,8 @@ def export_store_metadata(
         total = store.count_instances()
         plan = _plan(workers if pool is not None else 1, chunk_size, total)
         result.workers = plan.workers
-        _run(store, warehouse, plan, pool, result, total, progress, streaming_columns)
+        options = _Options(progress, streaming_columns, allow_partial)
+        _run(store, warehouse, plan, pool, result, total, options)
     if not result.success:
         logger.warning("no instance could be exported from %s", store.url)
     result.seconds = time.perf_counter() - started
@@ -235,17 +303,18 @@ def _run(
     pool: ProcessPoolExecutor | None,
     result: ExportResult,
     total: int,
-    progress: bool,
-    streaming_columns: bool,
+    options: _Options,
 ) -> None:
     """Both passes: read every instance (counted in ``result``), and load the table."""
     table, write_disposition = result.table, result.write_disposition
-    stamp = datetime.now(timezone.utc) if streaming_columns else None
+    stamp = datetime.now(timezone.utc) if options.streaming_columns else None
     with (
         tempfile.TemporaryDirectory(prefix="dicomlab-export-") as tmp,
-        _progress(total, progress) as bar,
+        _progress(total, options.progress) as bar,
+        contextlib.closing(InstanceLedger(Path(tmp) / "instances.sqlite")) as ledger,
     ):
-        reading = _Reading(_flatten_chunks(store, plan, pool, Path(tmp)), result, bar)
+        chunks = _flatten_chunks(store, plan, pool, Path(tmp))
+        reading = _Reading(chunks, result, bar, ledger, options.allow_partial)
         try:
             # Chunks that fit the first chunk's columns load while the store is read.
             tables = reading.tables_as_read()
@@ -255,6 +324,15 @@ def _run(
             tables = reading.tables_fitted()
             result.success = _load(warehouse, table, write_disposition, tables, stamp)
         result.columns = len(reading.columns) + (len(STREAMING_COLUMNS) if stamp else 0)
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The caller's choices that shape the read and the load."""
+
+    progress: bool
+    streaming_columns: bool
+    allow_partial: bool
 
 
 @dataclass(frozen=True)
@@ -363,25 +441,60 @@ class _Reading:
     fitted to the final columns.
     """
 
-    def __init__(self, chunks: Iterator[ChunkSummary], result: ExportResult, bar: Any) -> None:
+    def __init__(
+        self,
+        chunks: Iterator[ChunkSummary],
+        result: ExportResult,
+        bar: Any,
+        ledger: InstanceLedger,
+        allow_partial: bool,
+    ) -> None:
         self._chunks = chunks
         self._result = result
         self._bar = bar
+        self._ledger = ledger
+        self._allow_partial = allow_partial
         self.summaries: list[ChunkSummary] = []
+        self.left_out: list[list[int]] = []  # per chunk, the rows a duplicate UID leaves out
         self.columns: dict[str, Column] = {}
         self.rows = 0
 
     def _read(self) -> Iterator[ChunkSummary]:
-        """The chunks not read yet, counted in the result and the progress bar."""
+        """The chunks not read yet, counted in the result and the progress bar.
+
+        Raises :class:`IncompleteReadError` at the first chunk with instances
+        the store could not be read for, unless partial exports are allowed.
+        """
+        result = self._result
         for summary in self._chunks:
+            if summary.unread and not self._allow_partial:
+                raise _incomplete(result, summary.unread)
+            drop, duplicates = self._ledger.admit(summary.instances)
             self.columns = merge_columns([self.columns, summary.columns])
             self.summaries.append(summary)
-            self._result._add(summary)
-            self.rows += summary.rows
-            counter = {"success": self.rows, "failure": self._result.failure}
+            self.left_out.append(drop)
+            result._add(summary)
+            result.unread.extend(summary.unread)
+            result.duplicates.extend(duplicates)
+            result.failures.extend((d.other, d.reason()) for d in duplicates if not d.identical)
+            self.rows += summary.rows - len(drop)
+            counter = {"success": self.rows, "failure": result.failure}
             self._bar.set_postfix(ordered_dict=counter, refresh=False)
             self._bar.update(summary.rows + len(summary.failures))
             yield summary
+
+    def _table(self, index: int, columns: dict[str, Column]) -> pa.Table:
+        """Chunk ``index`` fitted to ``columns``, without the rows of duplicate UIDs."""
+        summary = self.summaries[index]
+        assert summary.spill is not None
+        table = read_arrow_chunk(summary.spill, summary.columns, columns)
+        drop = self.left_out[index]
+        if not drop:
+            return table
+        import pyarrow as pa
+
+        dropped = set(drop)
+        return table.filter(pa.array([row not in dropped for row in range(table.num_rows)]))
 
     def tables_as_read(self) -> Iterator[pa.Table]:
         """Each chunk as it is read, fitted to the first chunk's columns."""
@@ -392,15 +505,29 @@ class _Reading:
             first = summary.columns if first is None else first
             if merge_columns([first, summary.columns]) != first:
                 raise _SchemaChanged
-            yield read_arrow_chunk(summary.spill, summary.columns, first)
+            yield self._table(len(self.summaries) - 1, first)
 
     def tables_fitted(self) -> Iterator[pa.Table]:
         """Every chunk, once all are read, fitted to the table's final columns."""
         for _ in self._read():
             pass
-        for summary in self.summaries:
+        for index, summary in enumerate(self.summaries):
             if summary.spill is not None:
-                yield read_arrow_chunk(summary.spill, summary.columns, self.columns)
+                yield self._table(index, self.columns)
+
+
+def _incomplete(result: ExportResult, unread: list[tuple[str, str]]) -> IncompleteReadError:
+    """The error that stops an export the store could not be read for, naming what failed."""
+    shown = "; ".join(f"{source}: {why}" for source, why in unread[:5])
+    more = f" (and {len(unread) - 5} more)" if len(unread) > 5 else ""
+    return IncompleteReadError(
+        f"the store could not be read for {len(unread)} instance(s), so the export stopped "
+        f"and table {result.table!r} is unchanged: {shown}{more}. Export again once the "
+        "store can be read, or pass allow_partial=True to export what can be read",
+        service="files" if result.store.startswith("file:") else "DICOMweb",
+        resource=result.store,
+        unread=unread,
+    )
 
 
 def _flatten_chunks(

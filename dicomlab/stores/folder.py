@@ -1,7 +1,12 @@
 """A folder of DICOM Part 10 files as a store.
 
 Search and retrieval go through dicomweb-client's ``DICOMfileClient`` (a
-DICOMweb-like index of the folder); images are rendered locally.
+DICOMweb-like index of the folder, built from the files that can be read:
+:mod:`dicomlab.stores.folderindex`); images are rendered locally. Files and
+folders that cannot be read are left out of searches and listed in
+:attr:`FolderStore.skipped`; a call about one instance whose file cannot be
+read, or whose SOPInstanceUID names files with other content, raises a typed
+error naming the paths.
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from dicomlab.errors import NotFoundError
+from dicomlab.errors import DicomReadError, DuplicateInstanceError, NotFoundError, RenderError
 from dicomlab.stores.base import InstanceRef, MetadataItem, frame_numbers
 from dicomlab.stores.bulk import BulkRetrieval, index_records
 from dicomlab.stores.cache import RenderCache
+from dicomlab.stores.folderindex import FolderIndex, build_file_client
+from dicomlab.stores.localfiles import WHOLE_FILE_BYTES, open_regular
 from dicomlab.stores.stow import StowResult, record_stow, store_in_batches
 
 if TYPE_CHECKING:
@@ -27,10 +34,25 @@ if TYPE_CHECKING:
     from dicomweb_client import DICOMfileClient
     from pydicom import Dataset
 
-__all__ = ["DICOMDIR_SOP_CLASS", "FolderStore", "read_instance_metadata"]
+__all__ = [
+    "DICOMDIR_SOP_CLASS",
+    "MAX_HEADER_BYTES",
+    "MAX_HEADER_ELEMENTS",
+    "FolderStore",
+    "parse_instance_metadata",
+    "read_instance_metadata",
+]
 
 logger = logging.getLogger(__name__)
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+
+
+#: Top-level elements read before pixel data, at most: a real header has a few
+#: thousand; a file of zeros after ``DICM`` reads as millions of empty ones.
+MAX_HEADER_ELEMENTS = 100_000
+#: Bytes of values read before pixel data, at most (values over
+#: :data:`~dicomlab.flatten.MAX_VALUE_BYTES` are passed over unread, and not counted).
+MAX_HEADER_BYTES = 64 << 20
 
 
 def read_instance_metadata(
@@ -39,26 +61,142 @@ def read_instance_metadata(
     """Read one file's metadata (no pixel data), or say why it is not an instance.
 
     Never raises for a bad file: a file that is not DICOM, is truncated, is a
-    DICOMDIR or has no SOPInstanceUID comes back with ``error`` set. ``data``:
-    the file's bytes when the caller has read them already.
+    DICOMDIR, has no SOPInstanceUID or is not a regular file (a FIFO, a
+    device) comes back with ``error`` set; a file that cannot be opened or
+    read (permissions, a broken link, an I/O error) also has ``transport`` set:
+    it may well be a good instance. Only the header is read, within
+    :data:`MAX_HEADER_ELEMENTS` and :data:`MAX_HEADER_BYTES`. ``data``: the
+    file's bytes when the caller has read them already.
 
     Examples
     --------
-    >>> read_instance_metadata("/no/such/file.dcm", "file.dcm").error
-    "not readable as DICOM: [Errno 2] No such file or directory: '/no/such/file.dcm'"
+    >>> item = read_instance_metadata("/no/such/file.dcm", "file.dcm")
+    >>> item.error, item.transport
+    ("could not be opened: [Errno 2] No such file or directory: '/no/such/file.dcm'", True)
     """
-    from pydicom import dcmread
-    from pydicom.errors import InvalidDicomError
-
+    if data is not None:
+        return parse_instance_metadata(io.BytesIO(data), source, len(data))
     try:
-        ds = dcmread(path if data is None else io.BytesIO(data), stop_before_pixels=True)
-    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError) as exc:
+        handle = open_regular(path)
+    except DicomReadError as exc:  # a FIFO, a device, a folder: never read
+        return MetadataItem(source, error=str(exc))
+    except OSError as exc:
+        return MetadataItem(source, error=f"could not be opened: {exc}", transport=True)
+    with handle:
+        try:
+            size = os.fstat(handle.fileno()).st_size
+            if size <= WHOLE_FILE_BYTES:
+                return parse_instance_metadata(io.BytesIO(handle.read()), source, size)
+        except OSError as exc:
+            return MetadataItem(source, error=f"could not be read: {exc}", transport=True)
+        return parse_instance_metadata(handle, source, size)
+
+
+class _HeaderTooLarge(Exception):
+    """The header goes on past the bounds: not a DICOM instance we read."""
+
+
+def parse_instance_metadata(handle: BinaryIO, source: str, size: int) -> MetadataItem:
+    """The metadata of the file open as ``handle`` (``size`` bytes long), as in
+    :func:`read_instance_metadata`.
+
+    Large values (over :data:`~dicomlab.flatten.MAX_VALUE_BYTES`, dropped by
+    the export anyway) are deferred: passed over, never read.
+    """
+    from pydicom.errors import InvalidDicomError
+    from pydicom.filereader import read_partial
+
+    from dicomlab.flatten import MAX_VALUE_BYTES
+
+    bounded = _BoundedReader(handle)
+    try:
+        ds = read_partial(bounded, _header_bounds(), defer_size=MAX_VALUE_BYTES, force=False)
+        if isinstance(getattr(handle, "name", None), str):
+            # A value read later (a deferred sequence) comes from the file, opened again.
+            ds.fileobj_type, ds.buffer = open, None
+    except _HeaderTooLarge as exc:
+        return MetadataItem(source, error=f"not read as DICOM: {exc}")
+    except OSError as exc:
+        if exc.errno is not None and not isinstance(handle, io.BytesIO):
+            return MetadataItem(source, error=f"could not be read: {exc}", transport=True)
+        return MetadataItem(source, error=f"not readable as DICOM: {exc}")
+    except (InvalidDicomError, ValueError, EOFError, KeyError) as exc:
         # pydicom's hint to pass force=True names an option our callers do not have.
         reason = str(exc).split(" Use force=True")[0]
         return MetadataItem(source, error=f"not readable as DICOM: {reason}")
     except Exception as exc:  # a malformed file must never stop an export
-        logger.debug("reading %s failed", path, exc_info=True)
+        logger.debug("reading %s failed", source, exc_info=True)
         return MetadataItem(source, error=f"not readable as DICOM: {type(exc).__name__}: {exc}")
+    return _checked(ds, source, size)
+
+
+class _BoundedReader:
+    """A file object for pydicom that gives up past the header bounds.
+
+    pydicom reads some runs of elements with no ``stop_when`` (group 0000, for
+    one): a file of zeros after ``DICM`` is a billion of them. Every element
+    takes a ``read``, so reads are counted, and so are the bytes they return;
+    a value pydicom passes over (``defer_size``) is a ``seek``, not counted.
+    """
+
+    # Reads per element: the tag and VR, a long length, the value.
+    MAX_READS = 3 * MAX_HEADER_ELEMENTS
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._reads = 0
+        self._bytes = 0
+        name = getattr(raw, "name", None)
+        if isinstance(name, str):
+            self.name = name
+
+    def read(self, size: int = -1) -> bytes:
+        self._reads += 1
+        if self._reads > self.MAX_READS:
+            raise _HeaderTooLarge(f"over {MAX_HEADER_ELEMENTS} elements before pixel data")
+        data = self._raw.read(size)
+        self._bytes += len(data)
+        if self._bytes > MAX_HEADER_BYTES:
+            raise _HeaderTooLarge(f"over {MAX_HEADER_BYTES} bytes of values before pixel data")
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._raw.closed)
+
+
+def _header_bounds() -> Any:
+    """A ``stop_when`` for pydicom: stop at pixel data, give up past the header bounds."""
+    from dicomlab.flatten import MAX_VALUE_BYTES
+
+    seen = [0, 0]  # elements, bytes of values read
+
+    def stop_when(tag: int, vr: str | None, length: int) -> bool:
+        if tag in _PIXEL_TAGS:
+            return True
+        seen[0] += 1
+        if length != 0xFFFFFFFF and length <= MAX_VALUE_BYTES:
+            seen[1] += length
+        if seen[0] > MAX_HEADER_ELEMENTS:
+            raise _HeaderTooLarge(f"over {MAX_HEADER_ELEMENTS} elements before pixel data")
+        if seen[1] > MAX_HEADER_BYTES:
+            raise _HeaderTooLarge(f"over {MAX_HEADER_BYTES} bytes of values before pixel data")
+        return False
+
+    return stop_when
+
+
+_PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})  # where dcmread stops
+
+
+def _checked(ds: Dataset, source: str, size: int) -> MetadataItem:
+    """``ds`` as an item, or why it is not an instance."""
     meta = getattr(ds, "file_meta", None)
     if meta is not None and meta.get("MediaStorageSOPClassUID") == DICOMDIR_SOP_CLASS:
         return MetadataItem(source, error="a DICOMDIR (file-set index), not an instance")
@@ -69,13 +207,13 @@ def read_instance_metadata(
         return MetadataItem(
             source, error=f"has no {', '.join(missing)}: truncated, or not a DICOM instance"
         )
-    short = _cut_short(ds)
+    short = _cut_short(ds, size)
     if short is not None:
         return MetadataItem(source, error=f"is truncated: {short}")
     return MetadataItem(source, dataset=ds)
 
 
-def _cut_short(ds: Dataset) -> str | None:
+def _cut_short(ds: Dataset, size: int) -> str | None:
     """Why the file ends inside an element's value (the last one read), or ``None``."""
     from pydicom.dataelem import RawDataElement
 
@@ -85,7 +223,10 @@ def _cut_short(ds: Dataset) -> str | None:
     last = ds.get_item(tags[-1])
     if not isinstance(last, RawDataElement) or last.length in (0xFFFFFFFF, None):
         return None
-    have = len(last.value) if isinstance(last.value, (bytes, bytearray)) else last.length
+    if last.value is None:  # deferred: passed over, not read
+        have = max(0, min(last.length, size - last.value_tell))
+    else:
+        have = len(last.value) if isinstance(last.value, (bytes, bytearray)) else last.length
     if have < last.length:
         return f"element {last.tag} holds {have} of its {last.length} bytes"
     return None
@@ -157,6 +298,7 @@ class FolderStore(BulkRetrieval):
         self._listing: pd.DataFrame | None = None
         self._studies: dict[str, pd.DataFrame] | None = None
         self._records: dict[str, list[dict[str, Any]]] = {}
+        self._index = FolderIndex()
         self.cache = RenderCache(cache) if isinstance(cache, (str, os.PathLike)) else cache
 
     @property
@@ -178,16 +320,21 @@ class FolderStore(BulkRetrieval):
         """``(source, path)`` per file: the path relative to the folder, and the full path.
 
         Non-hidden files only, in a stable order (strings all the way: a store
-        can hold millions of files).
+        can hold millions of files). A folder that cannot be listed is given
+        as a path too: reading it fails, and says so, where its files would.
         """
         top = str(self.path)
         cut = len(os.path.join(top, ""))
-        for root, dirs, files in os.walk(top):
+        unlisted: list[OSError] = []
+        for root, dirs, files in os.walk(top, onerror=unlisted.append):
+            yield from ((str(e.filename)[cut:], str(e.filename)) for e in unlisted)
+            unlisted.clear()
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in sorted(files):
                 if not name.startswith("."):
                     path = os.path.join(root, name)
                     yield path[cut:], path
+        yield from ((str(e.filename)[cut:], str(e.filename)) for e in unlisted)
 
     def iter_metadata(self) -> Iterator[MetadataItem]:
         """Each file's metadata (no pixel data), or the reason it is not an instance."""
@@ -196,13 +343,60 @@ class FolderStore(BulkRetrieval):
 
     @cached_property
     def client(self) -> DICOMfileClient:
-        """The dicomweb-client view of the folder (built on first use)."""
-        from dicomweb_client import DICOMfileClient
+        """The dicomweb-client view of the folder (built on first use).
 
-        if self._index_dir is None:
-            return DICOMfileClient(self.url, in_memory=True)
-        self._index_dir.mkdir(parents=True, exist_ok=True)
-        return DICOMfileClient(self.url, update_db=True, db_dir=self._index_dir)
+        Files and folders that cannot be read are left out, with a
+        :class:`~dicomlab.errors.SkippedFilesWarning` (see :attr:`skipped`).
+        """
+        client, self._index = build_file_client(self.url, self.path, self._index_dir)
+        return client
+
+    @property
+    def skipped(self) -> list[tuple[str, str]]:
+        """``(path, reason)`` of the files and folders the index could not read."""
+        self.client  # noqa: B018 (the index is built on first use)
+        return list(self._index.skipped)
+
+    @property
+    def conflicts(self) -> dict[str, list[str]]:
+        """SOPInstanceUIDs found in several files with other content, with their paths."""
+        self.client  # noqa: B018 (the index is built on first use)
+        return {uid: list(paths) for uid, paths in self._index.conflicts.items()}
+
+    def _instance_file(self, ref: InstanceRef) -> str:
+        """The path of ``ref``'s file, checked: one file, and one that can be read.
+
+        Raises :class:`DuplicateInstanceError` when its SOPInstanceUID names
+        files with other content, :class:`DicomReadError` when its file cannot
+        be opened, :class:`NotFoundError` when the store does not have it.
+        """
+        paths = self._index.conflicts.get(ref.instance) if "client" in self.__dict__ else None
+        if paths is None:
+            paths = self.conflicts.get(ref.instance)
+        if paths:
+            raise DuplicateInstanceError(
+                f"SOPInstanceUID {ref.instance} names {len(paths)} files with other content "
+                f"({', '.join(map(repr, paths))}): dicomlab will not guess which is meant; "
+                "remove or fix all but one of them",
+                uid=ref.instance,
+                paths=paths,
+            )
+        try:
+            path = str(
+                self.client._db_manager.get_instance_file_path(ref.study, ref.series, ref.instance)
+            )
+        except OSError as exc:  # how dicomweb-client says it has no such instance
+            name = f"{ref.study}/{ref.series}/{ref.instance}"
+            raise NotFoundError(f"{name} is not in {self.path}: {exc}") from exc
+        try:
+            open_regular(path).close()
+        except OSError as exc:
+            raise DicomReadError(
+                f"the file of instance {ref.instance}, {path!r}, could not be read: "
+                f"{exc.strerror or exc}; check its permissions",
+                path=path,
+            ) from exc
+        return path
 
     # ---- search -------------------------------------------------------------------------
 
@@ -301,7 +495,8 @@ class FolderStore(BulkRetrieval):
 
     def fetch_instance(self, ref: InstanceRef) -> Dataset:
         """One instance with its pixel data."""
-        with self._not_found(ref.study, ref.series, ref.instance):
+        path = self._instance_file(ref)
+        with self._not_found(ref.study, ref.series, ref.instance, path=path):
             return self.client.retrieve_instance(ref.study, ref.series, ref.instance)
 
     def fetch_frames(
@@ -313,7 +508,8 @@ class FolderStore(BulkRetrieval):
     ) -> list[bytes]:
         """Frames (1-based) of an instance as stored, uncompressed by default."""
         numbers = frame_numbers(frames)
-        with self._not_found(ref.study, ref.series, ref.instance):
+        path = self._instance_file(ref)
+        with self._not_found(ref.study, ref.series, ref.instance, path=path):
             return self.client.retrieve_instance_frames(
                 ref.study, ref.series, ref.instance, numbers, media_types=(media_type,)
             )
@@ -332,30 +528,38 @@ class FolderStore(BulkRetrieval):
 
         size = max(viewport) if isinstance(viewport, tuple) else viewport
         options = dict(params or {})
-        return render_dataset(
-            self.fetch_instance(ref),
-            size=size,
-            media_type=media_type,
-            frame=(frame or 1) - 1,
-            **options,
-        )
+        dataset = self.fetch_instance(ref)
+        with _render_errors(ref, dataset):
+            return render_dataset(
+                dataset, size=size, media_type=media_type, frame=(frame or 1) - 1, **options
+            )
 
     def _render_thumbnail(
         self, ref: InstanceRef, size: int, media_type: str, options: dict[str, Any]
     ) -> bytes:
         from dicomlab.render import render_dataset
 
-        return render_dataset(self.fetch_instance(ref), size=size, media_type=media_type, **options)
+        dataset = self.fetch_instance(ref)
+        with _render_errors(ref, dataset):
+            return render_dataset(dataset, size=size, media_type=media_type, **options)
 
     @contextlib.contextmanager
-    def _not_found(self, *uids: str | None) -> Iterator[None]:
-        """How DICOMfileClient reports an unknown resource, as a NotFoundError."""
+    def _not_found(self, *uids: str | None, path: str | None = None) -> Iterator[None]:
+        """How DICOMfileClient reports an unknown resource, as a NotFoundError.
+
+        With the instance's ``path`` known (it is in the store), a failure is
+        its file's: a :class:`DicomReadError` naming it.
+        """
         import requests
 
         name = "/".join(u for u in uids if u)
         try:
             yield
         except (IndexError, ValueError, requests.HTTPError) as exc:
+            if path is not None:
+                raise DicomReadError(
+                    f"the file of instance {name}, {path!r}, could not be read: {exc}", path=path
+                ) from exc
             raise NotFoundError(f"{name} is not in {self.path}: {exc}") from exc
 
     # ---- store and delete ---------------------------------------------------------------
@@ -418,9 +622,26 @@ class FolderStore(BulkRetrieval):
         # dicomweb-client 0.61 removes the files but not their index rows (its
         # executemany is given a string): index the folder again, which drops them.
         self.__dict__.pop("client", None)
+        self._index = FolderIndex()
         self._listing, self._studies, self._records = None, None, {}
         if self.cache is not None:
             self.cache.discard(self.url, tuple(u for u in (study, series, instance) if u))
+
+
+@contextlib.contextmanager
+def _render_errors(ref: InstanceRef, dataset: Dataset) -> Iterator[None]:
+    """Pixels that cannot be decoded (a damaged JPEG 2000 file): a RenderError naming the file."""
+    from dicomlab.errors import DicomlabError
+
+    try:
+        yield
+    except DicomlabError:
+        raise
+    except Exception as exc:
+        path = getattr(dataset, "filename", None) or ref.instance
+        raise RenderError(
+            f"instance {ref.instance} ({path!s}) could not be rendered: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _in_range(item: Mapping[str, Any], keyword: str, low: str, high: str) -> bool:
