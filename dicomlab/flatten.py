@@ -265,7 +265,7 @@ def _flatten_level(sources: list[Dataset], walk: _Walk) -> _Level:
             if number in _LEFT_OUT or not number & 0xFFFF:
                 walk.skipped += 1
                 continue
-            raw = dataset.get_item(tag)
+            raw = dataset.get_item(tag, keep_deferred=True)
             if _deferred_and_dropped(raw, number):
                 walk.dropped.append(_tag_info(number).name)
                 continue

@@ -110,7 +110,12 @@ def parse_instance_metadata(handle: BinaryIO, source: str, size: int) -> Metadat
 
     bounded = _BoundedReader(handle)
     try:
-        ds = read_partial(bounded, _header_bounds(), defer_size=MAX_VALUE_BYTES, force=False)
+        ds = read_partial(
+            bounded,  # type: ignore[arg-type]  # read, seek and tell are what it uses
+            _header_bounds(),
+            defer_size=MAX_VALUE_BYTES,
+            force=False,
+        )
         if isinstance(getattr(handle, "name", None), str):
             # A value read later (a deferred sequence) comes from the file, opened again.
             ds.fileobj_type, ds.buffer = open, None
@@ -220,7 +225,7 @@ def _cut_short(ds: Dataset, size: int) -> str | None:
     tags = list(ds.keys())
     if not tags:
         return None
-    last = ds.get_item(tags[-1])
+    last = ds.get_item(tags[-1], keep_deferred=True)
     if not isinstance(last, RawDataElement) or last.length in (0xFFFFFFFF, None):
         return None
     if last.value is None:  # deferred: passed over, not read
