@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -113,58 +112,62 @@ def _flatten_file(path: str, source: str) -> FlatRow | str:
     """The row of one file, or why there is none (an :class:`Unread` reason when it
     could not be opened or read). Only the header is read (:func:`_read_header`)."""
     from dicomlab.errors import DicomReadError
+    from dicomlab.flatten import flatten_part10
     from dicomlab.stores.folder import parse_instance_metadata
-    from dicomlab.stores.localfiles import open_regular
+    from dicomlab.stores.localfiles import WHOLE_FILE_BYTES, open_regular, read_start
 
     try:
-        handle = open_regular(path)
+        data, size = read_start(path, WHOLE_FILE_BYTES)
     except DicomReadError as exc:  # a FIFO, a device, a folder: skipped, never read
         return str(exc)
     except OSError as exc:
         return Unread(f"could not be opened: {exc}")
-    with handle:
+    if size <= len(data):  # the common case: the whole file, read in one call
         try:
-            size = os.fstat(handle.fileno()).st_size
-            row, data = _read_header(handle, size)
-        except OSError as exc:
-            return Unread(f"could not be read: {exc}")
-        if row is not None:
-            return row
-        # Declined: pydicom reads it (from the bytes already read, when they are the whole file).
-        if data is not None and len(data) == size:
-            return _flatten_item(parse_instance_metadata(io.BytesIO(data), source, size))
-        handle.seek(0)
-        return _flatten_item(parse_instance_metadata(handle, source, size))
+            row = flatten_part10(data)
+        except Exception:  # the fast path must never lose a file pydicom can read
+            logger.debug("fast flattening of %s failed", path, exc_info=True)
+            row = None
+        # Declined: pydicom reads the same bytes (the file is not read twice).
+        return row or _flatten_item(parse_instance_metadata(io.BytesIO(data), source, size))
+    try:
+        with open_regular(path) as handle:
+            handle.seek(len(data))
+            row = _read_header(handle, size, data)
+            if row is not None:
+                return row
+            handle.seek(0)
+            return _flatten_item(parse_instance_metadata(handle, source, size))
+    except DicomReadError as exc:  # replaced by a FIFO meanwhile
+        return str(exc)
+    except OSError as exc:
+        return Unread(f"could not be read: {exc}")
 
 
-def _read_header(handle: BinaryIO, size: int) -> tuple[FlatRow | None, bytes | None]:
-    """The fast path's row of an open file (``None``: declined), and the bytes it read.
+def _read_header(handle: BinaryIO, size: int, data: bytes) -> FlatRow | None:
+    """The fast path's row of a large file whose first bytes are ``data`` (``None``: declined).
 
-    A file up to :data:`~dicomlab.stores.localfiles.WHOLE_FILE_BYTES` is read
-    whole in one call. A larger one is read from its start, further only while
-    its header goes on (never more than
+    The file is read further only while its header goes on (never past
     :data:`~dicomlab.stores.folder.MAX_HEADER_BYTES`): pixel data and large
     values are passed over, so memory does not grow with the file.
     """
     from dicomlab.flatten import MoreBytesNeeded, flatten_part10
     from dicomlab.stores.folder import MAX_HEADER_BYTES
-    from dicomlab.stores.localfiles import WHOLE_FILE_BYTES
 
-    data = handle.read(min(size, WHOLE_FILE_BYTES))
     while True:
         try:
-            return flatten_part10(data, file_size=max(size, len(data))), data
+            return flatten_part10(data, file_size=max(size, len(data)))
         except MoreBytesNeeded as more:
             if more.needed > MAX_HEADER_BYTES:
-                return None, data  # pydicom reads it, within its own bounds
+                return None  # pydicom reads it, within its own bounds
             wanted = min(size, max(more.needed, 2 * len(data)))
             extra = handle.read(wanted - len(data))
             if not extra:  # the file shrank while it was read: let pydicom say so
-                return None, data
+                return None
             data += extra
         except Exception:  # the fast path must never lose a file pydicom can read
             logger.debug("fast flattening failed", exc_info=True)
-            return None, data
+            return None
 
 
 def _flatten_item(item: MetadataItem) -> FlatRow | str:
