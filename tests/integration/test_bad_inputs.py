@@ -33,6 +33,7 @@ from dicomlab.buckets.local import LocalBucket
 from dicomlab.errors import (
     AlreadyExistsError,
     FilterFileError,
+    IncompleteReadError,
     InvalidIdentifierError,
     InvalidResourceError,
     NotFoundError,
@@ -350,6 +351,25 @@ def test_bad_write_disposition_changes_nothing(lab, state, disposition):
         lab.export_metadata(write_disposition=disposition, progress=False, workers=1)
     assert type(info.value) is InvalidIdentifierError
     assert_names(info.value, disposition)
+    assert state() == before
+
+
+@pytest.mark.parametrize(
+    "allow_partial",
+    [
+        pytest.param(1, id="one"),
+        pytest.param("yes", id="string"),
+        pytest.param(None, id="none"),
+    ],
+)
+def test_allow_partial_must_be_a_bool(lab, state, allow_partial):
+    before = state()
+    with pytest.raises(InvalidIdentifierError) as info:
+        lab.export_metadata(
+            "other_table", "WRITE_TRUNCATE", allow_partial=allow_partial, progress=False, workers=1
+        )
+    assert type(info.value) is InvalidIdentifierError
+    assert_names(info.value, allow_partial)
     assert state() == before
 
 
@@ -1040,6 +1060,39 @@ def test_malformed_metadata_never_stops_an_export(http, filled, metadata, reason
         source, why = result.failures[0]
         assert source.startswith("studies/1.2.3/series/1.2.3.4") and reason in why
     assert rows() == before
+
+
+@pytest.mark.parametrize(
+    ("metadata", "reason"),
+    [
+        pytest.param(Reply(body=b"{not json"), "JSONDecodeError", id="metadata-not-json"),
+        pytest.param(Reply(status=500, body=b"oops"), "HTTP 500", id="metadata-500"),
+        pytest.param(Reply(status=404), "not found", id="metadata-404"),
+        pytest.param(Reply(drop="reset"), "ConnectionError", id="metadata-connection-reset"),
+    ],
+)
+def test_metadata_that_cannot_be_fetched_stops_the_export(http, filled, metadata, reason):
+    """A transport failure: IncompleteReadError naming the series, the table as it was."""
+    warehouse, rows = filled
+    before = rows()
+    store = scripted(http, _series_script(metadata))
+    with pytest.raises(IncompleteReadError) as info:
+        _export(store, warehouse)
+    assert "studies/1.2.3/series/1.2.3.4/metadata" in str(info.value)
+    assert [source for source, _ in info.value.unread] == ["studies/1.2.3/series/1.2.3.4/metadata"]
+    assert reason in info.value.unread[0][1]
+    assert rows() == before
+
+
+def test_malformed_instance_metadata_is_a_content_failure(http, filled):
+    """The server answered, but an instance is not valid: reported, the export goes on."""
+    warehouse, rows = filled
+    body = json.dumps([{"00080060": {"vr": "CS", "Value": ["CT"]}}, INSTANCE]).encode()
+    store = scripted(http, _series_script(Reply(body=body)))
+    result = _export(store, warehouse)
+    assert result.counter == {"success": 1, "failure": 1} and not result.partial
+    assert "SOPInstanceUID" in result.failures[0][1]
+    assert [row["SOPInstanceUID"] for row in rows()] == ["1.2.3.4.5"]
 
 
 def test_series_search_without_series_uid_is_a_clear_error(http, filled):
