@@ -127,8 +127,11 @@ def _index_class(base: type) -> type:
             )
 
         def _update_db(self) -> None:
-            indexed = set(self._get_indexed_file_paths())
-            found: set[Path] = set()
+            # Every file is read again, even in a kept index (index_dir): one changed since
+            # is then seen as it is, and a UID is checked against every file that has it.
+            self._cursor.execute("SELECT _file_path FROM instances")
+            indexed = {row[0] for row in self._cursor.fetchall()}
+            found: set[str] = set()
             rows: dict[str, tuple[Any, ...]] = {}
             studies: dict[str, Any] = {}
             series: dict[str, Any] = {}
@@ -140,10 +143,8 @@ def _index_class(base: type) -> type:
                 path = Path(name)
                 if path.name == "DICOMDIR":
                     continue
-                found.add(path)
                 relative = path.relative_to(self.base_dir)
-                if relative in indexed:
-                    continue
+                found.add(str(relative))
                 entry = self._entry(path, relative)
                 if entry is None:
                     continue
@@ -155,7 +156,28 @@ def _index_class(base: type) -> type:
                 first_path[uid] = name
                 studies[uids[0]], series[uids[1]], rows[uid] = study, one_series, instance
             self._insert_into_db(studies.values(), series.values(), rows.values())
-            self._cleanup_db([p for p in indexed if p not in found])
+            self._forget(sorted(indexed - found))
+
+        def _forget(self, gone: list[str]) -> None:
+            """Drop the index rows of files gone since (a kept index).
+
+            dicomweb-client 0.61's own clean-up compares absolute paths with the
+            relative ones it stores, and its delete is given strings: neither works.
+            """
+            if not gone:
+                return
+            with self._connection as connection:
+                connection.executemany(
+                    "DELETE FROM instances WHERE _file_path = ?", [(p,) for p in gone]
+                )
+                connection.execute(
+                    "DELETE FROM series WHERE SeriesInstanceUID NOT IN "
+                    "(SELECT SeriesInstanceUID FROM instances)"
+                )
+                connection.execute(
+                    "DELETE FROM studies WHERE StudyInstanceUID NOT IN "
+                    "(SELECT StudyInstanceUID FROM instances)"
+                )
 
         def _note_duplicate(self, uid: str, first: str, other: str) -> None:
             if same_bytes(first, other):

@@ -187,6 +187,24 @@ def test_the_folder_store_will_not_guess_which_file_a_uid_means(tmp_path):
     assert set(folder.conflicts) == {ref.instance}
 
 
+def test_a_kept_index_still_refuses_a_duplicate_found_later(tmp_path):
+    store = tmp_path / "store"
+    first = _write(store, 2)[0]
+    index = tmp_path / "index"
+    assert len(FolderStore(store, index_dir=index).search_instances()) == 2
+    other = build_instance(CohortPosition(3, 0, 0, 0, 0))
+    other.PatientID = "ANOTHER"
+    other.save_as(store / "900-other-patient.dcm", enforce_file_format=True)
+    again = FolderStore(store, index_dir=index)
+    found = again.search_instances(SOPInstanceUID=first.SOPInstanceUID)
+    assert list(found.PatientID) == [first.PatientID]  # the file indexed first is not replaced
+    with pytest.raises(DuplicateInstanceError, match=r"900-other-patient\.dcm"):
+        again.fetch_instance(_ref(first))
+    # A file gone since is gone from the kept index too.
+    (store / "001.dcm").unlink()
+    assert len(FolderStore(store, index_dir=index).search_instances()) == 1
+
+
 # ---- large files: only the header is read ------------------------------------------------------
 
 
