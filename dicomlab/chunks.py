@@ -96,7 +96,7 @@ def flatten_files(files: Sequence[tuple[str, str]], spill: str | Path) -> ChunkS
     Each file is flattened straight from its bytes where it can be
     (:func:`dicomlab.flatten.flatten_part10`); the others are read with pydicom
     (no pixel data) with the checks of
-    :func:`dicomlab.stores.folder.read_instance_metadata`, which also explain
+    :func:`dicomlab.stores.headers.read_instance_metadata`, which also explain
     what is wrong with a bad file.
     """
     return _write_chunk(
@@ -113,7 +113,7 @@ def _flatten_file(path: str, source: str) -> FlatRow | str:
     could not be opened or read). Only the header is read (:func:`_read_header`)."""
     from dicomlab.errors import DicomReadError
     from dicomlab.flatten import flatten_part10
-    from dicomlab.stores.folder import parse_instance_metadata
+    from dicomlab.stores.headers import parse_instance_metadata
     from dicomlab.stores.localfiles import WHOLE_FILE_BYTES, open_regular, read_start
 
     try:
@@ -148,11 +148,11 @@ def _read_header(handle: BinaryIO, size: int, data: bytes) -> FlatRow | None:
     """The fast path's row of a large file whose first bytes are ``data`` (``None``: declined).
 
     The file is read further only while its header goes on (never past
-    :data:`~dicomlab.stores.folder.MAX_HEADER_BYTES`): pixel data and large
+    :data:`~dicomlab.stores.headers.MAX_HEADER_BYTES`): pixel data and large
     values are passed over, so memory does not grow with the file.
     """
     from dicomlab.flatten import MoreBytesNeeded, flatten_part10
-    from dicomlab.stores.folder import MAX_HEADER_BYTES
+    from dicomlab.stores.headers import MAX_HEADER_BYTES
 
     while True:
         try:

@@ -93,7 +93,7 @@ class FileStore(Protocol):
     """A store whose instances are local files that worker processes can open themselves.
 
     Export reads such stores in parallel: each worker opens the files with
-    :func:`dicomlab.stores.folder.read_instance_metadata`. Stores that cannot
+    :func:`dicomlab.stores.headers.read_instance_metadata`. Stores that cannot
     hand out paths (DICOMweb servers) are read through :meth:`Store.iter_metadata`.
     """
 

@@ -15,7 +15,7 @@ left out, as the export reads them) and indexes them here, so that:
 - a SOPInstanceUID found in files with other content is listed in
   :attr:`FolderIndex.conflicts` with every such path (copies with the same
   bytes count as one): the store refuses to guess which file it means;
-- headers are read within the bounds of :func:`~dicomlab.stores.folder.parse_instance_metadata`.
+- headers are read within the bounds of :func:`~dicomlab.stores.headers.parse_instance_metadata`.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def _index_class(base: type) -> type:
             from pydicom.filereader import read_partial
 
             from dicomlab.flatten import MAX_VALUE_BYTES
-            from dicomlab.stores.folder import _header_bounds
+            from dicomlab.stores.headers import header_bounds
 
             tags = [
                 tag
@@ -123,7 +123,7 @@ def _index_class(base: type) -> type:
                 if tag is not None
             ]
             return read_partial(
-                fp, _header_bounds(), defer_size=MAX_VALUE_BYTES, force=True, specific_tags=tags
+                fp, header_bounds(), defer_size=MAX_VALUE_BYTES, force=True, specific_tags=tags
             )
 
         def _update_db(self) -> None:
