@@ -30,12 +30,13 @@ the workers.
 
 from __future__ import annotations
 
+import io
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from dicomlab.schema import Column, FlatRow, conform, merge_columns
 
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ChunkSummary",
+    "Unread",
     "conform_chunk",
     "flatten_files",
     "flatten_items",
@@ -61,12 +63,19 @@ class ChunkSummary:
     """What flattening one chunk gave: where its rows are, their columns, what failed.
 
     ``spill`` is ``None`` when no instance of the chunk could be flattened.
+    ``failures`` lists every instance without a row, ``unread`` those of them
+    the store could not be read for (see :attr:`MetadataItem.transport
+    <dicomlab.stores.base.MetadataItem>`). ``instances`` gives each row's
+    ``(SOPInstanceUID, source, path)``, in row order (``path`` is ``""`` for
+    an instance that is not a local file).
     """
 
     spill: str | None = None
     rows: int = 0
     columns: dict[str, Column] = field(default_factory=dict)
     failures: list[tuple[str, str]] = field(default_factory=list)
+    unread: list[tuple[str, str]] = field(default_factory=list)
+    instances: list[tuple[str, str, str]] = field(default_factory=list)
     skipped: int = 0
     unparsed: Counter[str] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)
@@ -78,7 +87,7 @@ def flatten_items(items: Iterable[MetadataItem], spill: str | Path) -> ChunkSumm
     A failed read (``item.error``) or a flattening error becomes a failure
     entry ``(source, reason)``; nothing raises for one bad instance.
     """
-    return _write_chunk(((item.source, _flatten_item(item)) for item in items), spill)
+    return _write_chunk(((item.source, "", _flatten_item(item)) for item in items), spill)
 
 
 def flatten_files(files: Sequence[tuple[str, str]], spill: str | Path) -> ChunkSummary:
@@ -87,30 +96,78 @@ def flatten_files(files: Sequence[tuple[str, str]], spill: str | Path) -> ChunkS
     Each file is flattened straight from its bytes where it can be
     (:func:`dicomlab.flatten.flatten_part10`); the others are read with pydicom
     (no pixel data) with the checks of
-    :func:`dicomlab.stores.folder.read_instance_metadata`, which also explain
+    :func:`dicomlab.stores.headers.read_instance_metadata`, which also explain
     what is wrong with a bad file.
     """
-    return _write_chunk(((source, _flatten_file(path, source)) for source, path in files), spill)
+    return _write_chunk(
+        ((source, path, _flatten_file(path, source)) for source, path in files), spill
+    )
+
+
+class Unread(str):
+    """Why an instance has no row, when the store could not be read for it."""
 
 
 def _flatten_file(path: str, source: str) -> FlatRow | str:
+    """The row of one file, or why there is none (an :class:`Unread` reason when it
+    could not be opened or read). Only the header is read (:func:`_read_header`)."""
+    from dicomlab.errors import DicomReadError
     from dicomlab.flatten import flatten_part10
-    from dicomlab.stores.folder import read_instance_metadata
+    from dicomlab.stores.headers import parse_instance_metadata
+    from dicomlab.stores.localfiles import WHOLE_FILE_BYTES, open_regular, read_start
 
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError:  # pydicom's read below says what is wrong
-        return _flatten_item(read_instance_metadata(path, source))
+        data, size = read_start(path, WHOLE_FILE_BYTES)
+    except DicomReadError as exc:  # a FIFO, a device, a folder: skipped, never read
+        return str(exc)
+    except OSError as exc:
+        return Unread(f"could not be opened: {exc}")
+    if size <= len(data):  # the common case: the whole file, read in one call
+        try:
+            row = flatten_part10(data)
+        except Exception:  # the fast path must never lose a file pydicom can read
+            logger.debug("fast flattening of %s failed", path, exc_info=True)
+            row = None
+        # Declined: pydicom reads the same bytes (the file is not read twice).
+        return row or _flatten_item(parse_instance_metadata(io.BytesIO(data), source, size))
     try:
-        row = flatten_part10(data)
-    except Exception:  # the fast path must never lose a file pydicom can read
-        logger.debug("fast flattening of %s failed", path, exc_info=True)
-        row = None
-    if row is not None:
-        return row
-    # Declined: pydicom reads the same bytes (the file is not read twice).
-    return _flatten_item(read_instance_metadata(path, source, data=data))
+        with open_regular(path) as handle:
+            handle.seek(len(data))
+            row = _read_header(handle, size, data)
+            if row is not None:
+                return row
+            handle.seek(0)
+            return _flatten_item(parse_instance_metadata(handle, source, size))
+    except DicomReadError as exc:  # replaced by a FIFO meanwhile
+        return str(exc)
+    except OSError as exc:
+        return Unread(f"could not be read: {exc}")
+
+
+def _read_header(handle: BinaryIO, size: int, data: bytes) -> FlatRow | None:
+    """The fast path's row of a large file whose first bytes are ``data`` (``None``: declined).
+
+    The file is read further only while its header goes on (never past
+    :data:`~dicomlab.stores.headers.MAX_HEADER_BYTES`): pixel data and large
+    values are passed over, so memory does not grow with the file.
+    """
+    from dicomlab.flatten import MoreBytesNeeded, flatten_part10
+    from dicomlab.stores.headers import MAX_HEADER_BYTES
+
+    while True:
+        try:
+            return flatten_part10(data, file_size=max(size, len(data)))
+        except MoreBytesNeeded as more:
+            if more.needed > MAX_HEADER_BYTES:
+                return None  # pydicom reads it, within its own bounds
+            wanted = min(size, max(more.needed, 2 * len(data)))
+            extra = handle.read(wanted - len(data))
+            if not extra:  # the file shrank while it was read: let pydicom say so
+                return None
+            data += extra
+        except Exception:  # the fast path must never lose a file pydicom can read
+            logger.debug("fast flattening failed", exc_info=True)
+            return None
 
 
 def _flatten_item(item: MetadataItem) -> FlatRow | str:
@@ -118,7 +175,8 @@ def _flatten_item(item: MetadataItem) -> FlatRow | str:
     from dicomlab.flatten import flatten_dataset, flatten_json
 
     if item.error is not None or (item.dataset is None and item.json is None):
-        return item.error or "no metadata"
+        reason = item.error or "no metadata"
+        return Unread(reason) if item.transport else reason
     try:
         if item.json is not None:
             return flatten_json(item.json)
@@ -129,15 +187,23 @@ def _flatten_item(item: MetadataItem) -> FlatRow | str:
         return f"could not be flattened: {exc}"
 
 
-def _write_chunk(results: Iterable[tuple[str, FlatRow | str]], spill: str | Path) -> ChunkSummary:
-    """Write a chunk's rows to ``spill`` as Arrow; a string in place of a row is a failure."""
+def _write_chunk(
+    results: Iterable[tuple[str, str, FlatRow | str]], spill: str | Path
+) -> ChunkSummary:
+    """Write a chunk's rows to ``spill`` as Arrow; a string in place of a row is a failure.
+
+    ``results`` are ``(source, path, row or reason)``.
+    """
     summary = ChunkSummary()
     sets = _ColumnSets()
     rows: list[tuple[dict[str, Any], int]] = []
-    for source, flat in results:
+    for source, path, flat in results:
         if isinstance(flat, str):
-            summary.failures.append((source, flat))
+            summary.failures.append((source, str(flat)))
+            if isinstance(flat, Unread):
+                summary.unread.append((source, str(flat)))
             continue
+        summary.instances.append((str(flat.values.get("SOPInstanceUID")), source, path))
         rows.append((flat.values, sets.index(flat.columns)))
         summary.skipped += flat.skipped
         summary.unparsed.update(flat.unparsed)

@@ -150,6 +150,12 @@ def _export_parser(commands: Any) -> None:
         default=None,
         help="processes reading files (default: one per CPU)",
     )
+    export.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="when the store cannot be read for some instances, export the rest "
+        "(default: fail and leave the table as it was)",
+    )
 
 
 def _write_disposition(parser: argparse.ArgumentParser) -> None:
@@ -381,7 +387,14 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     except (UnsupportedBackendError, InvalidIdentifierError) as exc:
         parser.error(str(exc))  # a --store, --warehouse or --bucket value of no known form
     if args.command == "export-metadata":
-        output.say(lab.export_metadata(args.table, args.write_disposition, workers=args.workers))
+        output.say(
+            lab.export_metadata(
+                args.table,
+                args.write_disposition,
+                workers=args.workers,
+                allow_partial=args.allow_partial,
+            )
+        )
     elif args.command == "query":
         params = _params(args.name, args.param, parser)
         _print_frame(

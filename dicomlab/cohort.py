@@ -354,8 +354,8 @@ class _CohortStore:
             source = f"studies/{study}/series/{uid}"
             try:
                 items = self.store.fetch_metadata(study, uid)  # type: ignore[attr-defined]
-            except DicomlabError as exc:
-                yield MetadataItem(source, error=str(exc))
+            except DicomlabError as exc:  # the store could not be read: not the instances' fault
+                yield MetadataItem(source, error=str(exc), transport=True)
                 continue
             for item in items:
                 instance = item.get("00080018", {}).get("Value", [""])[0]

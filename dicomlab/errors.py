@@ -15,13 +15,20 @@ working for code that does not know dicomlab::
     ├── AlreadyExistsError (FileExistsError)  refusing to overwrite a table or object
     ├── NotFoundError (LookupError)           an instance, table or object is missing
     ├── LocalFileError (OSError)              a local file is locked, read-only or its disk full
+    ├── DuplicateInstanceError (LookupError)  one SOPInstanceUID, files with other content
     ├── DicomReadError (ValueError)           a file is not readable DICOM, or is cut short
     ├── InstanceMismatchError (ValueError)    a store returned another instance than asked
     ├── RenderError (ValueError)              an instance has no pixels we can show
     ├── RemoteError (RuntimeError)            a server answered with an error
     │   ├── ServerDownError                   too many failures in a row: calls stop at once
+    │   ├── IncompleteReadError               the store could not be read for some instances
     │   └── OperationError                    a long-running operation failed (operations.py)
     └── OperationTimeoutError (TimeoutError)  waiting on an operation gave up (operations.py)
+
+Warnings::
+
+    UserWarning
+    └── SkippedFilesWarning                   a folder store left out files it could not read
 """
 
 from __future__ import annotations
@@ -33,7 +40,9 @@ __all__ = [
     "CredentialsError",
     "DicomReadError",
     "DicomlabError",
+    "DuplicateInstanceError",
     "FilterFileError",
+    "IncompleteReadError",
     "InstanceMismatchError",
     "InvalidIdentifierError",
     "InvalidRequestError",
@@ -44,6 +53,7 @@ __all__ = [
     "RemoteError",
     "RenderError",
     "ServerDownError",
+    "SkippedFilesWarning",
     "UnsupportedBackendError",
 ]
 
@@ -116,6 +126,18 @@ class LocalFileError(DicomlabError, OSError):
         return str(self.args[0])
 
 
+class DuplicateInstanceError(DicomlabError, LookupError):
+    """One SOPInstanceUID names files with other content: dicomlab will not guess which is meant.
+
+    ``paths`` lists the files (copies with the same bytes count as one).
+    """
+
+    def __init__(self, message: str, *, uid: str, paths: list[str]) -> None:
+        super().__init__(message)
+        self.uid = uid
+        self.paths = list(paths)
+
+
 class DicomReadError(DicomlabError, ValueError):
     """A file could not be read as DICOM."""
 
@@ -174,6 +196,25 @@ class ServerDownError(RemoteError):
         self.retry_at = retry_at
 
 
+class IncompleteReadError(RemoteError):
+    """The store could not be read for some instances (a connection, a timeout, a
+    server error, a file that cannot be opened), so an export stopped and wrote nothing.
+
+    ``unread`` lists ``(source, reason)`` for each of them.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        service: str,
+        resource: str = "",
+        unread: list[tuple[str, str]] | None = None,
+    ) -> None:
+        super().__init__(message, service=service, resource=resource)
+        self.unread = list(unread or [])
+
+
 class InvalidRequestError(DicomlabError, ValueError):
     """Options that cannot go together, or a request the API would refuse."""
 
@@ -184,3 +225,10 @@ class InvalidRequestError(DicomlabError, ValueError):
 
 class CredentialsError(DicomlabError, RuntimeError):
     """No Google Application Default Credentials were found where they are needed."""
+
+
+class SkippedFilesWarning(UserWarning):
+    """A folder store left out files or folders it could not read (named in the message).
+
+    The store's ``skipped`` attribute lists them with the reason.
+    """

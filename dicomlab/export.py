@@ -15,26 +15,39 @@ BigQuery, for any store and any warehouse, in bounded memory:
    :meth:`~dicomlab.warehouses.base.Warehouse.load_chunks`, which replaces or
    extends the target table only when the last chunk is in.
 
-Unreadable files are reported in :attr:`ExportResult.failures` with a reason,
-never fatal. The spilled rows take a few kilobytes per instance in the
+What cannot be exported is told apart by its cause:
+
+- *content*: an item that is not a valid instance (a file that opens but is
+  not DICOM, a DICOMDIR, malformed metadata, a FIFO or device in a folder) is
+  listed in :attr:`ExportResult.failures` with the reason; the export goes on;
+- *transport*: the store could not be read for an item (a connection or
+  timeout, a server error after retries, a file that cannot be opened): the
+  export stops with :class:`~dicomlab.errors.IncompleteReadError` naming what
+  could not be read, and the table stays exactly as it was, whatever the
+  write disposition. ``allow_partial=True`` exports what could be read
+  instead; the result is then marked partial (:attr:`ExportResult.partial`);
+- *duplicates*: a later file with a SOPInstanceUID already taken is left out
+  (one row per instance), and reported with both files in
+  :attr:`ExportResult.duplicates`; unless the two files have the same bytes
+  it is also a failure (:mod:`dicomlab.ledger`).
+
+The spilled rows take a few kilobytes per instance in the
 temporary folder (``$TMPDIR``), removed when the export ends.
 """
 
 from __future__ import annotations
 
 import contextlib
-import html
 import logging
 import math
 import os
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import count, islice
 from pathlib import Path
@@ -47,6 +60,8 @@ from dicomlab.chunks import (
     read_arrow_chunk,
 )
 from dicomlab.errors import DicomlabError, InvalidIdentifierError
+from dicomlab.exportresult import ExportResult, incomplete_error
+from dicomlab.ledger import InstanceLedger
 from dicomlab.schema import STREAMING_COLUMNS, Column, merge_columns
 from dicomlab.stores.base import FileStore, Store
 from dicomlab.warehouses.base import Warehouse, not_empty_error, validate_write_disposition
@@ -61,69 +76,6 @@ logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 # Chunks per worker at least: the smaller the last ones, the less a core idles at the end.
 TASKS_PER_WORKER = 8
-
-
-@dataclass
-class ExportResult:
-    """What an export did: rows written, files that failed and why.
-
-    ``counter`` has the shape of the Healthcare operation's counter.
-
-    >>> r = ExportResult("t", "duckdb:///:memory:", "file:///s", "WRITE_EMPTY", success=3)
-    >>> r.failures.append(("notes.txt", "not readable as DICOM"))
-    >>> r.counter
-    {'success': 3, 'failure': 1}
-    """
-
-    table: str
-    warehouse: str
-    store: str
-    write_disposition: str
-    success: int = 0
-    failures: list[tuple[str, str]] = field(default_factory=list)
-    columns: int = 0
-    skipped_elements: int = 0
-    unparsed: Counter[str] = field(default_factory=Counter)
-    dropped: Counter[str] = field(default_factory=Counter)
-    seconds: float = 0.0
-    workers: int = 1
-
-    @property
-    def failure(self) -> int:
-        """How many files were not exported."""
-        return len(self.failures)
-
-    @property
-    def counter(self) -> dict[str, int]:
-        """``{"success": n, "failure": m}``, like the Healthcare operation's ``counter``."""
-        return {"success": self.success, "failure": self.failure}
-
-    def _add(self, summary: ChunkSummary) -> None:
-        self.failures.extend(summary.failures)
-        self.skipped_elements += summary.skipped
-        self.unparsed.update(summary.unparsed)
-        self.dropped.update(summary.dropped)
-
-    def __repr__(self) -> str:
-        return (
-            f"ExportResult(table={self.table!r}, success={self.success}, "
-            f"failure={self.failure}, columns={self.columns}, seconds={self.seconds:.2f})"
-        )
-
-    def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<li><code>{html.escape(src)}</code>: {html.escape(why)}</li>"
-            for src, why in self.failures[:10]
-        )
-        more = f"<li>… {self.failure - 10} more</li>" if self.failure > 10 else ""
-        summary = f"<summary>{self.failure} not exported</summary>"
-        failed = f"<details>{summary}<ul>{rows}{more}</ul></details>"
-        return (
-            f"<div><b>Exported</b> {self.success} instances × {self.columns} columns into "
-            f"<code>{html.escape(self.table)}</code> on <code>{html.escape(self.warehouse)}</code> "
-            f"({self.write_disposition}, {self.seconds:.1f} s)"
-            f"{failed if self.failures else ''}</div>"
-        )
 
 
 def default_workers() -> int:
@@ -167,6 +119,7 @@ def export_store_metadata(
     workers: int | None = None,
     chunk_size: int = 2000,
     streaming_columns: bool = False,
+    allow_partial: bool = False,
 ) -> ExportResult:
     """Export every instance's metadata from ``store`` into ``warehouse.table``.
 
@@ -196,6 +149,20 @@ def export_store_metadata(
         API streams into, so queries written for those tables (``current_state``)
         run here. Every row gets ``Type = 'CREATE'`` (Google does not document the
         values; this is an assumption) and ``LastUpdated`` = the export's start.
+    allow_partial
+        What to do when the store cannot be read for some instances (a
+        connection, a timeout, a server error after retries, a file that cannot
+        be opened). ``False``: stop with
+        :class:`~dicomlab.errors.IncompleteReadError` at the first chunk that
+        has such an instance, naming them, and leave the table as it was.
+        ``True``: export the rest, list them in ``result.unread`` and mark the
+        result ``partial``. Instances that are not valid DICOM never stop the
+        export: they are listed in ``result.failures``.
+
+    Raises
+    ------
+    IncompleteReadError
+        The store could not be read for some instances (``allow_partial=False``).
 
     Examples
     --------
@@ -215,6 +182,7 @@ def export_store_metadata(
     progress = validate_flag(progress, "progress")
     streaming_columns = validate_flag(streaming_columns, "streaming_columns")
     workers = _check_sizes(workers, chunk_size)
+    allow_partial = validate_flag(allow_partial, "allow_partial")
     result = ExportResult(
         table, redact_url(warehouse.url), redact_url(store.url), write_disposition
     )
@@ -227,7 +195,8 @@ def export_store_metadata(
         total = store.count_instances()
         plan = _plan(workers if pool is not None else 1, chunk_size, total)
         result.workers = plan.workers
-        _run(store, warehouse, plan, pool, result, total, progress, streaming_columns)
+        options = _Options(progress, streaming_columns, allow_partial)
+        _run(store, warehouse, plan, pool, result, total, options)
     if not result.success:
         logger.warning("no instance could be exported from %s", result.store)
     result.seconds = time.perf_counter() - started
@@ -241,17 +210,18 @@ def _run(
     pool: ProcessPoolExecutor | None,
     result: ExportResult,
     total: int,
-    progress: bool,
-    streaming_columns: bool,
+    options: _Options,
 ) -> None:
     """Both passes: read every instance (counted in ``result``), and load the table."""
     table, write_disposition = result.table, result.write_disposition
-    stamp = datetime.now(timezone.utc) if streaming_columns else None
+    stamp = datetime.now(timezone.utc) if options.streaming_columns else None
     with (
         tempfile.TemporaryDirectory(prefix="dicomlab-export-") as tmp,
-        _progress(total, progress) as bar,
+        _progress(total, options.progress) as bar,
+        contextlib.closing(InstanceLedger(Path(tmp) / "instances.sqlite")) as ledger,
     ):
-        reading = _Reading(_flatten_chunks(store, plan, pool, Path(tmp)), result, bar)
+        chunks = _flatten_chunks(store, plan, pool, Path(tmp))
+        reading = _Reading(chunks, result, bar, ledger, options.allow_partial)
         try:
             # Chunks that fit the first chunk's columns load while the store is read.
             tables = reading.tables_as_read()
@@ -261,6 +231,15 @@ def _run(
             tables = reading.tables_fitted()
             result.success = _load(warehouse, table, write_disposition, tables, stamp)
         result.columns = len(reading.columns) + (len(STREAMING_COLUMNS) if stamp else 0)
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The caller's choices that shape the read and the load."""
+
+    progress: bool
+    streaming_columns: bool
+    allow_partial: bool
 
 
 @dataclass(frozen=True)
@@ -369,25 +348,60 @@ class _Reading:
     fitted to the final columns.
     """
 
-    def __init__(self, chunks: Iterator[ChunkSummary], result: ExportResult, bar: Any) -> None:
+    def __init__(
+        self,
+        chunks: Iterator[ChunkSummary],
+        result: ExportResult,
+        bar: Any,
+        ledger: InstanceLedger,
+        allow_partial: bool,
+    ) -> None:
         self._chunks = chunks
         self._result = result
         self._bar = bar
+        self._ledger = ledger
+        self._allow_partial = allow_partial
         self.summaries: list[ChunkSummary] = []
+        self.left_out: list[list[int]] = []  # per chunk, the rows a duplicate UID leaves out
         self.columns: dict[str, Column] = {}
         self.rows = 0
 
     def _read(self) -> Iterator[ChunkSummary]:
-        """The chunks not read yet, counted in the result and the progress bar."""
+        """The chunks not read yet, counted in the result and the progress bar.
+
+        Raises :class:`IncompleteReadError` at the first chunk with instances
+        the store could not be read for, unless partial exports are allowed.
+        """
+        result = self._result
         for summary in self._chunks:
+            if summary.unread and not self._allow_partial:
+                raise incomplete_error(result, summary.unread)
+            drop, duplicates = self._ledger.admit(summary.instances)
             self.columns = merge_columns([self.columns, summary.columns])
             self.summaries.append(summary)
-            self._result._add(summary)
-            self.rows += summary.rows
-            counter = {"success": self.rows, "failure": self._result.failure}
+            self.left_out.append(drop)
+            result._add(summary)
+            result.unread.extend(summary.unread)
+            result.duplicates.extend(duplicates)
+            result.failures.extend((d.other, d.reason()) for d in duplicates if not d.identical)
+            self.rows += summary.rows - len(drop)
+            counter = {"success": self.rows, "failure": result.failure}
             self._bar.set_postfix(ordered_dict=counter, refresh=False)
             self._bar.update(summary.rows + len(summary.failures))
             yield summary
+
+    def _table(self, index: int, columns: dict[str, Column]) -> pa.Table:
+        """Chunk ``index`` fitted to ``columns``, without the rows of duplicate UIDs."""
+        summary = self.summaries[index]
+        assert summary.spill is not None
+        table = read_arrow_chunk(summary.spill, summary.columns, columns)
+        drop = self.left_out[index]
+        if not drop:
+            return table
+        import pyarrow as pa
+
+        dropped = set(drop)
+        return table.filter(pa.array([row not in dropped for row in range(table.num_rows)]))
 
     def tables_as_read(self) -> Iterator[pa.Table]:
         """Each chunk as it is read, fitted to the first chunk's columns."""
@@ -398,15 +412,15 @@ class _Reading:
             first = summary.columns if first is None else first
             if merge_columns([first, summary.columns]) != first:
                 raise _SchemaChanged
-            yield read_arrow_chunk(summary.spill, summary.columns, first)
+            yield self._table(len(self.summaries) - 1, first)
 
     def tables_fitted(self) -> Iterator[pa.Table]:
         """Every chunk, once all are read, fitted to the table's final columns."""
         for _ in self._read():
             pass
-        for summary in self.summaries:
+        for index, summary in enumerate(self.summaries):
             if summary.spill is not None:
-                yield read_arrow_chunk(summary.spill, summary.columns, self.columns)
+                yield self._table(index, self.columns)
 
 
 def _flatten_chunks(

@@ -62,7 +62,13 @@ from dicomlab.schema import (
     merge_columns,
 )
 
-__all__ = ["MAX_VALUE_BYTES", "flatten_dataset", "flatten_json"]
+__all__ = [
+    "MAX_VALUE_BYTES",
+    "MoreBytesNeeded",
+    "flatten_dataset",
+    "flatten_json",
+    "flatten_part10",
+]
 
 MAX_VALUE_BYTES = 1_000_000  # "about 1 MB" (SPEC.md §1)
 # VRs whose raw conversion needs the dataset's context (pydicom corrects them on access).
@@ -259,7 +265,10 @@ def _flatten_level(sources: list[Dataset], walk: _Walk) -> _Level:
             if number in _LEFT_OUT or not number & 0xFFFF:
                 walk.skipped += 1
                 continue
-            raw = dataset.get_item(tag)
+            raw = dataset.get_item(tag, keep_deferred=True)
+            if _deferred_and_dropped(raw, number):
+                walk.dropped.append(_tag_info(number).name)
+                continue
             vr, value = _element(dataset, tag, raw, charsets)
             if vr == "SQ":
                 items = [_flatten_level([item], walk) for item in value or []]
@@ -267,6 +276,25 @@ def _flatten_level(sources: list[Dataset], walk: _Walk) -> _Level:
             else:
                 _place(number, vr, _items(value), _size(raw), level, walk)
     return _close(level)
+
+
+def _deferred_and_dropped(raw: Any, number: int) -> bool:
+    """Whether ``raw`` is a value pydicom left unread (``defer_size``) that is dropped anyway.
+
+    A value over :data:`MAX_VALUE_BYTES` goes to ``DroppedTags`` whatever it
+    holds: it is never read. A deferred sequence is read (its items are flattened).
+    """
+    if not isinstance(raw, RawDataElement) or raw.value is not None:
+        return False
+    if raw.length in (None, 0xFFFFFFFF) or raw.length <= MAX_VALUE_BYTES:
+        return False
+    vr = raw.VR
+    if vr is None:  # implicit VR: the dictionary's
+        try:
+            vr = dictionary_VR(number)
+        except KeyError:
+            vr = "UN"
+    return "SQ" not in str(vr)
 
 
 def _close(level: _Level) -> _Level:
@@ -371,6 +399,17 @@ class _Declined(Exception):
     """The file is outside the fast path: read it with pydicom."""
 
 
+class MoreBytesNeeded(Exception):
+    """The header goes on past the bytes given: read the file up to :attr:`needed` and retry.
+
+    Raised by :func:`flatten_part10` when it is given the start of a larger file.
+    """
+
+    def __init__(self, needed: int) -> None:
+        super().__init__(f"the header goes on past byte {needed}")
+        self.needed = needed
+
+
 @functools.lru_cache(maxsize=64)
 def _explicit_little_endian(transfer_syntax: str) -> bool:
     from pydicom.uid import UID
@@ -401,10 +440,17 @@ def _encoding(raw: bytes) -> str | None:
 class _Part10:
     """One file's bytes being walked; ``_Declined`` at the first thing off the fast path."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, file_size: int) -> None:
         self.data = data
         self.size = len(data)
+        self.file_size = file_size
         self.walk = _Walk()
+
+    def short(self, needed: int) -> Exception:
+        """What to raise when the bytes up to ``needed`` are not all there."""
+        if self.size < needed <= self.file_size:
+            return MoreBytesNeeded(needed)
+        return _Declined()  # the file itself ends there: cut short
 
     def elements(self, pos: int, end: int, level: _Level, *, part: str, encoding: str) -> int:
         """Read elements from ``pos`` to ``end`` into ``level``; the position after them.
@@ -418,7 +464,7 @@ class _Part10:
         last = -1
         while pos < end:
             if pos + 8 > size:
-                raise _Declined
+                raise self.short(pos + 8)
             group, element, vr_code, length = _ELEMENT.unpack_from(data, pos)
             number = group << 16 | element
             if part == "meta" and group != 2:
@@ -435,7 +481,7 @@ class _Part10:
                 raise _Declined  # UN (pydicom may re-type it), or not explicit VR after all
             if vr in _LONG_VRS:
                 if pos + 12 > size:
-                    raise _Declined
+                    raise self.short(pos + 12)
                 length = _LONG_LENGTH.unpack_from(data, pos + 8)[0]
                 pos += 12
             else:
@@ -447,12 +493,21 @@ class _Part10:
                 _add_sequence(_tag_info(number).name, items, level)
                 continue
             stop = pos + length
-            if length == _UNDEFINED or stop > size:
-                raise _Declined  # undefined length outside a sequence, or cut short
+            if length == _UNDEFINED:
+                raise _Declined  # undefined length outside a sequence
             if number in _LEFT_OUT or not element:
                 walk.skipped += 1
                 pos = stop
                 continue
+            if vr in EXCLUDED_VRS or length > MAX_VALUE_BYTES:
+                # Dropped whatever it holds: its bytes are never needed, only its length.
+                if stop > self.file_size:
+                    raise _Declined  # cut short
+                _place(number, vr, [], length, level, walk)
+                pos = stop
+                continue
+            if stop > size:
+                raise self.short(stop)
             if number == _CHARSET_TAG:
                 if part != "top":
                     raise _Declined  # an item with its own character set
@@ -462,17 +517,14 @@ class _Part10:
                 encoding = found
             elif vr in _CHARSET_DEPENDENT_VRS and part == "top" and number < _CHARSET_TAG:
                 raise _Declined  # text before the character set is known
-            if vr in EXCLUDED_VRS:
-                _place(number, vr, [], length, level, walk)
-            else:
-                try:
-                    items = decode_raw(vr, data[pos:stop], encoding)
-                except (UnicodeDecodeError, LookupError, struct.error):
-                    raise _Declined from None  # pydicom's conversion copes with bad bytes
-                _place(number, vr, items, length, level, walk)
+            try:
+                items = decode_raw(vr, data[pos:stop], encoding)
+            except (UnicodeDecodeError, LookupError, struct.error):
+                raise _Declined from None  # pydicom's conversion copes with bad bytes
+            _place(number, vr, items, length, level, walk)
             pos = stop
         if part == "open item":
-            raise _Declined  # an undefined-length item without its delimiter
+            raise self.short(pos + 8)  # an undefined-length item without its delimiter
         return pos
 
     def sequence(self, pos: int, length: int, encoding: str) -> tuple[list[_Level], int]:
@@ -480,11 +532,11 @@ class _Part10:
         data, size = self.data, self.size
         end = size if length == _UNDEFINED else pos + length
         if end > size:
-            raise _Declined
+            raise self.short(end)
         items: list[_Level] = []
         while pos < end:
             if pos + 8 > size:
-                raise _Declined
+                raise self.short(pos + 8)
             group, element, item_length = _TAG_LENGTH.unpack_from(data, pos)
             number = group << 16 | element
             pos += 8
@@ -505,11 +557,11 @@ class _Part10:
                 pos = stop
             items.append(_close(level))
         if length == _UNDEFINED:
-            raise _Declined  # no sequence delimiter before the end of the file
+            raise self.short(pos + 8)  # no sequence delimiter before the end of the bytes
         return items, pos
 
 
-def flatten_part10(data: bytes) -> FlatRow | None:
+def flatten_part10(data: bytes, *, file_size: int | None = None) -> FlatRow | None:
     """Flatten a DICOM Part 10 file from its bytes, or ``None`` when pydicom must read it.
 
     The fast path of an export: files in Explicit VR Little Endian (compressed
@@ -521,29 +573,41 @@ def flatten_part10(data: bytes) -> FlatRow | None:
     series or instance UID): read those with pydicom, which also says what is
     wrong with a bad file.
 
+    ``data`` may be the start of a file of ``file_size`` bytes: the header is
+    read up to pixel data, and values that are dropped whatever they hold
+    (binary VRs, values over :data:`MAX_VALUE_BYTES`) are passed over unread,
+    so a large file's pixels and bulk data are never needed. When the header
+    goes on past ``data``, :class:`MoreBytesNeeded` says how far to read.
+
     Examples
     --------
     >>> from pydicom.data import get_testdata_file
     >>> path = get_testdata_file("CT_small.dcm")
-    >>> row = flatten_part10(open(path, "rb").read())
+    >>> data = open(path, "rb").read()
+    >>> row = flatten_part10(data)
     >>> import pydicom
     >>> row.values == flatten_dataset(pydicom.dcmread(path, stop_before_pixels=True)).values
     True
+    >>> flatten_part10(data[:1000], file_size=len(data))
+    Traceback (most recent call last):
+    ...
+    dicomlab.flatten.MoreBytesNeeded: the header goes on past byte 1066
     >>> flatten_part10(b"not DICOM") is None
     True
     """
+    size = len(data) if file_size is None else max(file_size, len(data))
     if len(data) < 132 or data[128:132] != b"DICM":
         return None
-    reader = _Part10(data)
+    reader = _Part10(data, size)
     level = _Level()
     try:
-        pos = reader.elements(132, len(data), level, part="meta", encoding=_DEFAULT_ENCODING)
+        pos = reader.elements(132, size, level, part="meta", encoding=_DEFAULT_ENCODING)
         transfer_syntax = level.values.get("TransferSyntaxUID")
         if not isinstance(transfer_syntax, str) or not _explicit_little_endian(transfer_syntax):
             return None
         if level.values.get("MediaStorageSOPClassUID") == _DICOMDIR:
             return None
-        reader.elements(pos, len(data), level, part="top", encoding=_DEFAULT_ENCODING)
+        reader.elements(pos, size, level, part="top", encoding=_DEFAULT_ENCODING)
     except _Declined:
         return None
     if any(key not in level.values for key in _REQUIRED):

@@ -134,6 +134,7 @@ class Lab:
         workers: int | None = None,
         chunk_size: int = 2000,
         streaming_columns: bool = False,
+        allow_partial: bool = False,
     ) -> ExportResult:
         """Export every instance's metadata into the warehouse table.
 
@@ -155,6 +156,12 @@ class Lab:
         streaming_columns
             Add the ``Type`` and ``LastUpdated`` columns of a streamed Healthcare
             table (see :func:`dicomlab.export.export_store_metadata`).
+        allow_partial
+            When the store cannot be read for some instances (an outage, a file
+            that cannot be opened): ``False`` raises
+            :class:`~dicomlab.errors.IncompleteReadError` and leaves the table
+            as it was; ``True`` exports the rest and marks the result
+            ``partial``. Files that are not DICOM are reported either way.
 
         Examples
         --------
@@ -174,6 +181,7 @@ class Lab:
             workers=workers,
             chunk_size=chunk_size,
             streaming_columns=streaming_columns,
+            allow_partial=allow_partial,
         )
         self.table = name
         return result

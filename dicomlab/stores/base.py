@@ -42,12 +42,16 @@ class MetadataItem:
 
     The metadata is a pydicom ``dataset``, or ``json`` (DICOM JSON, PS3.18 F.2)
     from stores that receive it so (DICOMweb): export flattens either.
+    ``transport`` tells why an ``error`` item has no metadata: ``True`` when
+    the store could not be read (a connection or server failure, a file that
+    cannot be opened), ``False`` when the item itself is not a valid instance.
     """
 
     source: str
     dataset: Dataset | None = None
     error: str | None = None
     json: Mapping[str, Any] | None = None
+    transport: bool = False
 
 
 @runtime_checkable
@@ -89,7 +93,7 @@ class FileStore(Protocol):
     """A store whose instances are local files that worker processes can open themselves.
 
     Export reads such stores in parallel: each worker opens the files with
-    :func:`dicomlab.stores.folder.read_instance_metadata`. Stores that cannot
+    :func:`dicomlab.stores.headers.read_instance_metadata`. Stores that cannot
     hand out paths (DICOMweb servers) are read through :meth:`Store.iter_metadata`.
     """
 

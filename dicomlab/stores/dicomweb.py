@@ -421,15 +421,19 @@ class DICOMwebStore(BulkRetrieval):
     def iter_json(self) -> Iterator[MetadataItem]:
         """Every instance's DICOM JSON (``MetadataItem.json``), one WADO-RS request per series.
 
-        A series whose metadata cannot be read becomes one failure item named
-        after the series; the other series are still read.
+        A series whose metadata cannot be fetched (no answer, a server error
+        after retries, a series gone since it was listed, an answer that is not
+        a list of objects) becomes one failure item named after the series,
+        with ``transport`` set: the store failed, not the instances. An
+        instance whose metadata is malformed is a failure of its own
+        (``transport`` unset). The other series are still read.
         """
         for study, series in self.iter_series():
             resource = f"studies/{study}/series/{series}/metadata"
             try:
                 items = self.fetch_metadata(study, series)
             except (RemoteError, NotFoundError) as exc:
-                yield MetadataItem(resource, error=str(exc))
+                yield MetadataItem(resource, error=str(exc), transport=True)
                 continue
             for meta in items:
                 instance = _uid(meta, "instance")

@@ -1,13 +1,17 @@
 """A folder of DICOM Part 10 files as a store.
 
 Search and retrieval go through dicomweb-client's ``DICOMfileClient`` (a
-DICOMweb-like index of the folder); images are rendered locally.
+DICOMweb-like index of the folder, built from the files that can be read:
+:mod:`dicomlab.stores.folderindex`); images are rendered locally. Files and
+folders that cannot be read are left out of searches and listed in
+:attr:`FolderStore.skipped`; a call about one instance whose file cannot be
+read, or whose SOPInstanceUID names files with other content, raises a typed
+error naming the paths.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
 import re
@@ -16,10 +20,19 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dicomlab.errors import NotFoundError
+from dicomlab.errors import DicomReadError, DuplicateInstanceError, NotFoundError, RenderError
 from dicomlab.stores.base import InstanceRef, MetadataItem, frame_numbers
 from dicomlab.stores.bulk import BulkRetrieval, index_records
 from dicomlab.stores.cache import RenderCache
+from dicomlab.stores.folderindex import FolderIndex, build_file_client
+from dicomlab.stores.headers import (
+    DICOMDIR_SOP_CLASS,
+    MAX_HEADER_BYTES,
+    MAX_HEADER_ELEMENTS,
+    parse_instance_metadata,
+    read_instance_metadata,
+)
+from dicomlab.stores.localfiles import open_regular
 from dicomlab.stores.stow import StowResult, record_stow, store_in_batches
 
 if TYPE_CHECKING:
@@ -27,70 +40,16 @@ if TYPE_CHECKING:
     from dicomweb_client import DICOMfileClient
     from pydicom import Dataset
 
-__all__ = ["DICOMDIR_SOP_CLASS", "FolderStore", "read_instance_metadata"]
+__all__ = [
+    "DICOMDIR_SOP_CLASS",
+    "MAX_HEADER_BYTES",
+    "MAX_HEADER_ELEMENTS",
+    "FolderStore",
+    "parse_instance_metadata",
+    "read_instance_metadata",
+]
 
 logger = logging.getLogger(__name__)
-DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
-
-
-def read_instance_metadata(
-    path: str | os.PathLike[str], source: str, *, data: bytes | None = None
-) -> MetadataItem:
-    """Read one file's metadata (no pixel data), or say why it is not an instance.
-
-    Never raises for a bad file: a file that is not DICOM, is truncated, is a
-    DICOMDIR or has no SOPInstanceUID comes back with ``error`` set. ``data``:
-    the file's bytes when the caller has read them already.
-
-    Examples
-    --------
-    >>> read_instance_metadata("/no/such/file.dcm", "file.dcm").error
-    "not readable as DICOM: [Errno 2] No such file or directory: '/no/such/file.dcm'"
-    """
-    from pydicom import dcmread
-    from pydicom.errors import InvalidDicomError
-
-    try:
-        ds = dcmread(path if data is None else io.BytesIO(data), stop_before_pixels=True)
-    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError) as exc:
-        # pydicom's hint to pass force=True names an option our callers do not have.
-        reason = str(exc).split(" Use force=True")[0]
-        return MetadataItem(source, error=f"not readable as DICOM: {reason}")
-    except Exception as exc:  # a malformed file must never stop an export
-        logger.debug("reading %s failed", path, exc_info=True)
-        return MetadataItem(source, error=f"not readable as DICOM: {type(exc).__name__}: {exc}")
-    meta = getattr(ds, "file_meta", None)
-    if meta is not None and meta.get("MediaStorageSOPClassUID") == DICOMDIR_SOP_CLASS:
-        return MetadataItem(source, error="a DICOMDIR (file-set index), not an instance")
-    missing = [
-        k for k in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID") if k not in ds
-    ]
-    if missing:
-        return MetadataItem(
-            source, error=f"has no {', '.join(missing)}: truncated, or not a DICOM instance"
-        )
-    short = _cut_short(ds)
-    if short is not None:
-        return MetadataItem(source, error=f"is truncated: {short}")
-    return MetadataItem(source, dataset=ds)
-
-
-def _cut_short(ds: Dataset) -> str | None:
-    """Why the file ends inside an element's value (the last one read), or ``None``."""
-    from pydicom.dataelem import RawDataElement
-
-    tags = list(ds.keys())
-    if not tags:
-        return None
-    last = ds.get_item(tags[-1])
-    if not isinstance(last, RawDataElement) or last.length in (0xFFFFFFFF, None):
-        return None
-    have = len(last.value) if isinstance(last.value, (bytes, bytearray)) else last.length
-    if have < last.length:
-        return f"element {last.tag} holds {have} of its {last.length} bytes"
-    return None
-
-
 _DATE_RANGE = re.compile(r"(\d{8})?-(\d{8})?")
 _UID_KEYWORDS = frozenset({"StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"})
 
@@ -157,6 +116,7 @@ class FolderStore(BulkRetrieval):
         self._listing: pd.DataFrame | None = None
         self._studies: dict[str, pd.DataFrame] | None = None
         self._records: dict[str, list[dict[str, Any]]] = {}
+        self._index = FolderIndex()
         self.cache = RenderCache(cache) if isinstance(cache, (str, os.PathLike)) else cache
 
     @property
@@ -178,16 +138,21 @@ class FolderStore(BulkRetrieval):
         """``(source, path)`` per file: the path relative to the folder, and the full path.
 
         Non-hidden files only, in a stable order (strings all the way: a store
-        can hold millions of files).
+        can hold millions of files). A folder that cannot be listed is given
+        as a path too: reading it fails, and says so, where its files would.
         """
         top = str(self.path)
         cut = len(os.path.join(top, ""))
-        for root, dirs, files in os.walk(top):
+        unlisted: list[OSError] = []
+        for root, dirs, files in os.walk(top, onerror=unlisted.append):
+            yield from ((str(e.filename)[cut:], str(e.filename)) for e in unlisted)
+            unlisted.clear()
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in sorted(files):
                 if not name.startswith("."):
                     path = os.path.join(root, name)
                     yield path[cut:], path
+        yield from ((str(e.filename)[cut:], str(e.filename)) for e in unlisted)
 
     def iter_metadata(self) -> Iterator[MetadataItem]:
         """Each file's metadata (no pixel data), or the reason it is not an instance."""
@@ -196,13 +161,60 @@ class FolderStore(BulkRetrieval):
 
     @cached_property
     def client(self) -> DICOMfileClient:
-        """The dicomweb-client view of the folder (built on first use)."""
-        from dicomweb_client import DICOMfileClient
+        """The dicomweb-client view of the folder (built on first use).
 
-        if self._index_dir is None:
-            return DICOMfileClient(self.url, in_memory=True)
-        self._index_dir.mkdir(parents=True, exist_ok=True)
-        return DICOMfileClient(self.url, update_db=True, db_dir=self._index_dir)
+        Files and folders that cannot be read are left out, with a
+        :class:`~dicomlab.errors.SkippedFilesWarning` (see :attr:`skipped`).
+        """
+        client, self._index = build_file_client(self.url, self.path, self._index_dir)
+        return client
+
+    @property
+    def skipped(self) -> list[tuple[str, str]]:
+        """``(path, reason)`` of the files and folders the index could not read."""
+        self.client  # noqa: B018 (the index is built on first use)
+        return list(self._index.skipped)
+
+    @property
+    def conflicts(self) -> dict[str, list[str]]:
+        """SOPInstanceUIDs found in several files with other content, with their paths."""
+        self.client  # noqa: B018 (the index is built on first use)
+        return {uid: list(paths) for uid, paths in self._index.conflicts.items()}
+
+    def _instance_file(self, ref: InstanceRef) -> str:
+        """The path of ``ref``'s file, checked: one file, and one that can be read.
+
+        Raises :class:`DuplicateInstanceError` when its SOPInstanceUID names
+        files with other content, :class:`DicomReadError` when its file cannot
+        be opened, :class:`NotFoundError` when the store does not have it.
+        """
+        paths = self._index.conflicts.get(ref.instance) if "client" in self.__dict__ else None
+        if paths is None:
+            paths = self.conflicts.get(ref.instance)
+        if paths:
+            raise DuplicateInstanceError(
+                f"SOPInstanceUID {ref.instance} names {len(paths)} files with other content "
+                f"({', '.join(map(repr, paths))}): dicomlab will not guess which is meant; "
+                "remove or fix all but one of them",
+                uid=ref.instance,
+                paths=paths,
+            )
+        try:
+            path = str(
+                self.client._db_manager.get_instance_file_path(ref.study, ref.series, ref.instance)
+            )
+        except OSError as exc:  # how dicomweb-client says it has no such instance
+            name = f"{ref.study}/{ref.series}/{ref.instance}"
+            raise NotFoundError(f"{name} is not in {self.path}: {exc}") from exc
+        try:
+            open_regular(path).close()
+        except OSError as exc:
+            raise DicomReadError(
+                f"the file of instance {ref.instance}, {path!r}, could not be read: "
+                f"{exc.strerror or exc}; check its permissions",
+                path=path,
+            ) from exc
+        return path
 
     # ---- search -------------------------------------------------------------------------
 
@@ -303,11 +315,14 @@ class FolderStore(BulkRetrieval):
         """One instance with its pixel data, checked: complete, with the UIDs asked for.
 
         Raises :class:`~dicomlab.errors.InstanceMismatchError` when the file found
-        for the SOPInstanceUID belongs to another study or series.
+        for the SOPInstanceUID belongs to another study or series, and
+        :class:`~dicomlab.errors.DuplicateInstanceError` when the UID names files
+        with other content.
         """
         from dicomlab.stores.integrity import check_instance
 
-        with self._not_found(ref.study, ref.series, ref.instance):
+        path = self._instance_file(ref)
+        with self._not_found(ref.study, ref.series, ref.instance, path=path):
             dataset = self.client.retrieve_instance(ref.study, ref.series, ref.instance)
         check_instance(ref, dataset, f"the file of instance {ref.instance!r} in {self.url}")
         return dataset
@@ -321,7 +336,8 @@ class FolderStore(BulkRetrieval):
     ) -> list[bytes]:
         """Frames (1-based) of an instance as stored, uncompressed by default."""
         numbers = frame_numbers(frames)
-        with self._not_found(ref.study, ref.series, ref.instance):
+        path = self._instance_file(ref)
+        with self._not_found(ref.study, ref.series, ref.instance, path=path):
             return self.client.retrieve_instance_frames(
                 ref.study, ref.series, ref.instance, numbers, media_types=(media_type,)
             )
@@ -340,30 +356,38 @@ class FolderStore(BulkRetrieval):
 
         size = max(viewport) if isinstance(viewport, tuple) else viewport
         options = dict(params or {})
-        return render_dataset(
-            self.fetch_instance(ref),
-            size=size,
-            media_type=media_type,
-            frame=(frame or 1) - 1,
-            **options,
-        )
+        dataset = self.fetch_instance(ref)
+        with _render_errors(ref, dataset):
+            return render_dataset(
+                dataset, size=size, media_type=media_type, frame=(frame or 1) - 1, **options
+            )
 
     def _render_thumbnail(
         self, ref: InstanceRef, size: int, media_type: str, options: dict[str, Any]
     ) -> bytes:
         from dicomlab.render import render_dataset
 
-        return render_dataset(self.fetch_instance(ref), size=size, media_type=media_type, **options)
+        dataset = self.fetch_instance(ref)
+        with _render_errors(ref, dataset):
+            return render_dataset(dataset, size=size, media_type=media_type, **options)
 
     @contextlib.contextmanager
-    def _not_found(self, *uids: str | None) -> Iterator[None]:
-        """How DICOMfileClient reports an unknown resource, as a NotFoundError."""
+    def _not_found(self, *uids: str | None, path: str | None = None) -> Iterator[None]:
+        """How DICOMfileClient reports an unknown resource, as a NotFoundError.
+
+        With the instance's ``path`` known (it is in the store), a failure is
+        its file's: a :class:`DicomReadError` naming it.
+        """
         import requests
 
         name = "/".join(u for u in uids if u)
         try:
             yield
         except (IndexError, ValueError, requests.HTTPError) as exc:
+            if path is not None:
+                raise DicomReadError(
+                    f"the file of instance {name}, {path!r}, could not be read: {exc}", path=path
+                ) from exc
             raise NotFoundError(f"{name} is not in {self.path}: {exc}") from exc
 
     # ---- store and delete ---------------------------------------------------------------
@@ -426,9 +450,26 @@ class FolderStore(BulkRetrieval):
         # dicomweb-client 0.61 removes the files but not their index rows (its
         # executemany is given a string): index the folder again, which drops them.
         self.__dict__.pop("client", None)
+        self._index = FolderIndex()
         self._listing, self._studies, self._records = None, None, {}
         if self.cache is not None:
             self.cache.discard(self.url, tuple(u for u in (study, series, instance) if u))
+
+
+@contextlib.contextmanager
+def _render_errors(ref: InstanceRef, dataset: Dataset) -> Iterator[None]:
+    """Pixels that cannot be decoded (a damaged JPEG 2000 file): a RenderError naming the file."""
+    from dicomlab.errors import DicomlabError
+
+    try:
+        yield
+    except DicomlabError:
+        raise
+    except Exception as exc:
+        path = getattr(dataset, "filename", None) or ref.instance
+        raise RenderError(
+            f"instance {ref.instance} ({path!s}) could not be rendered: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _in_range(item: Mapping[str, Any], keyword: str, low: str, high: str) -> bool:

@@ -36,6 +36,7 @@ from dicomlab.buckets.local import LocalBucket
 from dicomlab.errors import (
     AlreadyExistsError,
     FilterFileError,
+    IncompleteReadError,
     InstanceMismatchError,
     InvalidIdentifierError,
     InvalidRequestError,
@@ -408,6 +409,25 @@ def test_bad_write_disposition_changes_nothing(lab, state, disposition):
         lab.export_metadata(write_disposition=disposition, progress=False, workers=1)
     assert type(info.value) is InvalidIdentifierError
     assert_names(info.value, disposition)
+    assert state() == before
+
+
+@pytest.mark.parametrize(
+    "allow_partial",
+    [
+        pytest.param(1, id="one"),
+        pytest.param("yes", id="string"),
+        pytest.param(None, id="none"),
+    ],
+)
+def test_allow_partial_must_be_a_bool(lab, state, allow_partial):
+    before = state()
+    with pytest.raises(InvalidRequestError) as info:
+        lab.export_metadata(
+            "other_table", "WRITE_TRUNCATE", allow_partial=allow_partial, progress=False, workers=1
+        )
+    assert type(info.value) is InvalidRequestError
+    assert_names(info.value, allow_partial)
     assert state() == before
 
 
@@ -1187,6 +1207,39 @@ def test_malformed_metadata_never_stops_an_export(http, filled, metadata, reason
     assert rows() == before
 
 
+@pytest.mark.parametrize(
+    ("metadata", "reason"),
+    [
+        pytest.param(Reply(body=b"{not json"), "JSONDecodeError", id="metadata-not-json"),
+        pytest.param(Reply(status=500, body=b"oops"), "HTTP 500", id="metadata-500"),
+        pytest.param(Reply(status=404), "not found", id="metadata-404"),
+        pytest.param(Reply(drop="reset"), "ConnectionError", id="metadata-connection-reset"),
+    ],
+)
+def test_metadata_that_cannot_be_fetched_stops_the_export(http, filled, metadata, reason):
+    """A transport failure: IncompleteReadError naming the series, the table as it was."""
+    warehouse, rows = filled
+    before = rows()
+    store = scripted(http, _series_script(metadata))
+    with pytest.raises(IncompleteReadError) as info:
+        _export(store, warehouse)
+    assert "studies/1.2.3/series/1.2.3.4/metadata" in str(info.value)
+    assert [source for source, _ in info.value.unread] == ["studies/1.2.3/series/1.2.3.4/metadata"]
+    assert reason in info.value.unread[0][1]
+    assert rows() == before
+
+
+def test_malformed_instance_metadata_is_a_content_failure(http, filled):
+    """The server answered, but an instance is not valid: reported, the export goes on."""
+    warehouse, rows = filled
+    body = json.dumps([{"00080060": {"vr": "CS", "Value": ["CT"]}}, INSTANCE]).encode()
+    store = scripted(http, _series_script(Reply(body=body)))
+    result = _export(store, warehouse)
+    assert result.counter == {"success": 1, "failure": 1} and not result.partial
+    assert "SOPInstanceUID" in result.failures[0][1]
+    assert [row["SOPInstanceUID"] for row in rows()] == ["1.2.3.4.5"]
+
+
 def test_series_search_without_series_uid_is_a_clear_error(http, filled):
     warehouse, rows = filled
     before = rows()
@@ -1353,23 +1406,16 @@ def test_rows_naming_one_instance_for_two_patients_save_nothing(twins, tmp_path)
 
 
 def test_a_file_of_another_patient_is_never_saved(twins, tmp_path):
+    """The folder store will not guess which of the two files the UIDs mean."""
     store, first, second = twins
-    outcomes = {}
     for wanted in (first, second):
         out = tmp_path / wanted.PatientID
         result = store.download(_rows_of(wanted), out, progress=False)
-        if result.complete:  # the store returned this patient's file: saved, checked
-            assert result.counter["written"] == 1
-            saved = pydicom.dcmread(result.written[0])
-            assert saved.PatientID == wanted.PatientID and saved.PixelData == wanted.PixelData
-        else:  # the other patient's file: refused, naming both patients
-            assert result.counter["failure"] == 1
-            why = result.failures[0][1]
-            assert all(repr(ds.PatientID) in why for ds in (first, second)), why
-            assert snapshot(out) == {}
-        outcomes[wanted.PatientID] = result.complete
-    # The store holds one file under these UIDs: one patient is saved, the other refused.
-    assert sorted(outcomes.values()) == [False, True]
+        assert not result.complete
+        assert result.counter == {"written": 0, "skipped": 0, "repaired": 0, "failure": 1}
+        why = result.failures[0][1]
+        assert "a.dcm" in why and "b.dcm" in why and "will not guess" in why, why
+        assert snapshot(out) == {}
 
 
 def test_a_folder_file_replaced_by_another_instance_is_refused(tmp_path):

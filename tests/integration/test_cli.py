@@ -64,6 +64,23 @@ def test_export_and_query_commands(tmp_path, capsys):
     assert "patient_dicomweb_paths" in capsys.readouterr().out
 
 
+def test_export_of_a_store_that_cannot_be_read_fails_unless_allow_partial(tmp_path, capsys):
+    from dicomlab.sample import sample_files
+
+    store = tmp_path / "store"
+    store.mkdir()
+    for path in sample_files()[:3]:
+        (store / path.name).write_bytes(path.read_bytes())
+    os.symlink(tmp_path / "gone.dcm", store / "gone.dcm")  # listed, but cannot be opened
+    common = ["--home", str(tmp_path / "home"), "--store", str(store), "export-metadata"]
+    assert main([*common, "--workers", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "gone.dcm" in err and "allow_partial=True" in err
+    assert main([*common, "--workers", "1", "--allow-partial"]) == 0
+    out = capsys.readouterr().out
+    assert "success=3" in out and "PARTIAL: unread=1" in out
+
+
 def test_usage_errors_exit_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["query"])
