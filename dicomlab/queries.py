@@ -411,7 +411,7 @@ def _translate(
     if parts is not None:
         _replace_table(tree, parts)
     if dialect == "duckdb":
-        _for_duckdb(tree, dict(types))
+        _for_duckdb(tree, dict(types), local=table is not None)
     try:
         return tree.sql(
             dialect=dialect, pretty=True, comments=False, unsupported_level=ErrorLevel.RAISE
@@ -420,11 +420,17 @@ def _translate(
         raise QueryError(f"cannot translate the SQL to {dialect}: {exc}") from exc
 
 
-def _for_duckdb(tree: exp.Expr, types: Mapping[str, str]) -> set[str]:
+def _for_duckdb(tree: exp.Expr, types: Mapping[str, str], local: bool) -> set[str]:
     """Rewrite ``tree`` in place to give BigQuery's answer on DuckDB; the
-    ``INFORMATION_SCHEMA`` views it reads (:mod:`dicomlab.sqlrewrite`)."""
+    ``INFORMATION_SCHEMA`` views it reads (:mod:`dicomlab.sqlrewrite`).
+
+    ``local``: the SQL runs on the embedded warehouse (a ``table`` was given),
+    whose one schema holds every table, so qualified names lose their qualifiers;
+    otherwise ``dataset.table`` stays a DuckDB ``schema.table``.
+    """
     views = information_schema_views(tree)
-    local_table_names(tree)
+    if local:
+        local_table_names(tree)
     name_unnamed_columns(tree)
     unnest_offsets_from_zero(tree)
     bigquery_semantics_for_duckdb(tree, types)
@@ -464,7 +470,7 @@ def _translate_script(
     def finish(tree: exp.Expr) -> None:
         if parts is not None:
             _replace_table(tree, parts)
-        views.update(_for_duckdb(tree, dict(types)))
+        views.update(_for_duckdb(tree, dict(types), local=table is not None))
 
     try:
         script = to_duckdb_script(statements, columns=[n for n, _ in types], finish=finish)

@@ -115,7 +115,7 @@ def information_schema_views(tree: exp.Expr) -> set[str]:
                 f"it has {', '.join(f'INFORMATION_SCHEMA.{v}' for v in INFORMATION_SCHEMA_VIEWS)}"
                 ", or run the query on BigQuery"
             )
-        if not node.alias:
+        if not node.alias or "." in node.alias:  # sqlglot may alias it by its whole path
             node.set("alias", exp.TableAlias(this=exp.to_identifier(view)))
         node.set("this", exp.to_identifier(local, quoted=True))
         node.set("db", None)

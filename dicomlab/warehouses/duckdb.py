@@ -237,8 +237,8 @@ class DuckDBWarehouse:
                 if isinstance(script, str):
                     script = DuckDBScript((), Statement(script, frozenset(params)))
                 fill_views(con, script.views, _table_names(con))
-                for statement in script.setup:
-                    con.execute(statement.sql, _bound(params, statement))
+                for statement in script.setup:  # rows of earlier queries are discarded
+                    con.execute(statement.sql, _bound(params, statement)).fetchall()
                 query = script.query
                 result = con.sql(query.sql, params=_bound(params, query)).to_arrow_table()
                 return to_frame(result)  # the dtypes BigQuery's client gives

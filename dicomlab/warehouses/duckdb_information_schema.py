@@ -148,8 +148,8 @@ def fill_views(
     """Create the temporary tables behind ``views`` (``"COLUMNS"``, ``"TABLES"``) on ``con``."""
     if not views:
         return
-    row = con.execute("SELECT current_database()").fetchone()
-    catalog = str(row[0]) if row else "memory"
+    rows = con.execute("SELECT current_database()").fetchall()  # fetched to the end
+    catalog = str(rows[0][0]) if rows else "memory"
     for view in views:
         data = _columns(con, tables, catalog) if view == "COLUMNS" else _tables(tables, catalog)
         local = INFORMATION_SCHEMA_VIEWS[view]
