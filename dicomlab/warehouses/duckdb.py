@@ -375,7 +375,9 @@ def _append(con: duckdb.DuckDBPyConnection, table: str, source: str) -> None:
     new = con.table(source)
     for name, kind in zip(new.columns, new.dtypes, strict=True):
         if name.lower() not in types:
-            con.execute(f"ALTER TABLE {_quote(table)} ADD COLUMN {_quote(name)} {kind}")
+            # Rows already there hold an empty list, not NULL, as a REPEATED column in BigQuery.
+            default = " DEFAULT []" if kind.id == "list" else ""
+            con.execute(f"ALTER TABLE {_quote(table)} ADD COLUMN {_quote(name)} {kind}{default}")
             continue
         column, current = types[name.lower()]
         wanted = merged_type(column, current, kind)

@@ -136,3 +136,36 @@ def test_duckdb_never_prints_its_own_progress_bar(tmp_path, monkeypatch):
         with warehouse.connection() as con:
             setting = con.execute("SELECT current_setting('enable_progress_bar')").fetchall()
         assert setting == [(False,)]
+
+
+# ---- an empty REPEATED value: BigQuery returns [], never NULL ---------------------------------
+
+
+def test_a_list_column_added_by_an_append_holds_empty_lists_in_older_rows():
+    import pyarrow as pa
+
+    warehouse = DuckDBWarehouse(":memory:")
+    warehouse.load("t", pa.table({"SOPInstanceUID": ["1.1"]}))
+    newer = pa.table({"SOPInstanceUID": ["1.2"], "ImageType": [["ORIGINAL"]]})
+    warehouse.load("t", newer, write_disposition="WRITE_APPEND")
+    rows = warehouse.run_sql(
+        "SELECT SOPInstanceUID, ImageType, ARRAY_LENGTH(ImageType) AS n FROM t "
+        "WHERE ARRAY_LENGTH(ImageType) = 0",
+        {},
+        table="t",
+    )
+    assert rows.SOPInstanceUID.tolist() == ["1.1"]  # BigQuery: an empty array, length 0
+    assert list(rows.ImageType.iloc[0]) == [] and rows.n.tolist() == [0]
+
+
+def test_null_arrays_in_results_come_back_empty_at_every_depth():
+    warehouse = DuckDBWarehouse(":memory:")
+    frame = warehouse.run_sql(
+        "SELECT CAST(NULL AS ARRAY<STRING>) AS a, "
+        "STRUCT(CAST(NULL AS ARRAY<INT64>) AS l) AS s, "
+        "[STRUCT(CAST(NULL AS ARRAY<STRING>) AS l)] AS r",
+        {},
+        table="t",
+    )
+    row = frame.iloc[0]
+    assert list(row.a) == [] and list(row.s["l"]) == [] and list(row.r[0]["l"]) == []
