@@ -19,6 +19,16 @@ such SQL run on DuckDB with BigQuery's answers:
 - ``UNNEST(arr) AS x WITH OFFSET AS i`` counts ``i`` from 0, as BigQuery does,
   where DuckDB's ``WITH ORDINALITY`` counts from 1.
 
+Sources: the legacy form is in Google's "Export DICOM metadata to BigQuery"
+(SPEC.md S0/S1, "Create a filter file using BigQuery") and legacy SQL's FROM
+clause (https://cloud.google.com/bigquery/docs/reference/legacy-sql#from);
+INFORMATION_SCHEMA views with a ``project.dataset`` or ``dataset`` qualifier:
+https://cloud.google.com/bigquery/docs/information-schema-columns; WITH OFFSET
+"a zero-based offset": https://cloud.google.com/bigquery/docs/reference/standard-sql/query-syntax#unnest_operator;
+``f<n>_`` is what BigQuery's result schema calls an anonymous column
+(``SELECT Modality, COUNT(*)`` gives ``Modality, f0_``) [M: observed, the REST
+double in tests/integration names them the same way].
+
 >>> import sqlglot
 >>> tree = sqlglot.parse_one("SELECT COUNT(*) FROM `p.d.dicom_metadata`", read="bigquery")
 >>> name_unnamed_columns(tree); local_table_names(tree)

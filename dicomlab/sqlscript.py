@@ -15,6 +15,14 @@ BigQuery                                            DuckDB
 a query before the last                             run, its rows discarded
 ==================================================  =============================================
 
+Sources: https://cloud.google.com/bigquery/docs/multi-statement-queries (the
+last statement's result is the script's), the procedural language's
+``DECLARE`` and ``SET`` (https://cloud.google.com/bigquery/docs/reference/standard-sql/procedural-language),
+temporary SQL and JavaScript functions
+(https://cloud.google.com/bigquery/docs/user-defined-functions); DuckDB's
+``SET VARIABLE``/``getvariable`` (https://duckdb.org/docs/sql/statements/set_variable)
+and ``CREATE MACRO`` (https://duckdb.org/docs/sql/statements/create_macro).
+
 A variable is read as ``getvariable('x')`` wherever its name stands alone and
 is no column of the table (a column of that name wins). Everything else
 (``LANGUAGE js`` functions, DML, DDL on permanent tables, ``IF``/``LOOP``/
