@@ -97,6 +97,10 @@ def to_duckdb_script(
     for number, tree in enumerate(before, start=1):
         setup.extend(_statement(tree, number, state))
     if not isinstance(last, exp.Query):
+        if not isinstance(last, (exp.Declare, exp.Set)) and not (
+            isinstance(last, exp.Create) and _temporary(last)
+        ):
+            raise _refused(last, len(statements))
         raise QueryError(
             f"the last statement ({_shown(last)}) returns no rows: end the script with "
             "the query whose rows you want"
@@ -168,7 +172,11 @@ def _statement(tree: exp.Expr, number: int, state: _State) -> list[Statement]:
             return [Statement(f"CREATE TEMP TABLE {name} AS {query.sql}", query.parameters)]
     if isinstance(tree, exp.Query):
         return [_query(tree, state)]
-    raise QueryError(
+    raise _refused(tree, number)
+
+
+def _refused(tree: exp.Expr, number: int) -> QueryError:
+    return QueryError(
         f"statement {number} ({_shown(tree)}) cannot run on the embedded warehouse: a script "
         f"may hold {_SUPPORTED}, and never changes the warehouse; run it on BigQuery"
     )
