@@ -266,7 +266,10 @@ def _temp_function(tree: exp.Create, state: _State) -> Statement:
             column.replace(exp.cast(exp.column(column.name.lower()), kind))
     returns = tree.args["properties"].find(exp.ReturnsProperty)
     kind = returns.this if returns is not None and isinstance(returns.this, exp.DataType) else None
-    value = _expression(body, kind, state, once=False)
+    # Inside the body a parameter hides a script variable of the same name.
+    visible = {k: v for k, v in state.variables.items() if k not in params}
+    scope = _State(state.columns, state.finish, visible)
+    value = _expression(body, kind, scope, once=False)
     names = ", ".join(exp.to_identifier(p).sql("duckdb") for p in params)
     macro = exp.to_identifier(name).sql("duckdb")
     return Statement(f"CREATE OR REPLACE TEMP MACRO {macro}({names}) AS {value.sql}",

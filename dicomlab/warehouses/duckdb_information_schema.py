@@ -93,7 +93,7 @@ def _columns(con: duckdb.DuckDBPyConnection, tables: Iterable[str], catalog: str
         k: [] for k in ("table_name", "column_name", "ordinal_position", "is_nullable", "data_type")
     }
     for table in tables:
-        relation = con.table(f'"{table}"')
+        relation = con.table('"' + table.replace('"', '""') + '"')
         for position, (name, kind) in enumerate(
             zip(relation.columns, relation.dtypes, strict=True), start=1
         ):

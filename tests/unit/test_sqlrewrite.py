@@ -156,6 +156,16 @@ def test_a_temporary_sql_function_casts_its_arguments_and_result(con) -> None:
     assert run(con, sql) == (["f0_", "f1_"], [(1.5, "<CT>"), (1.5, "<MR>")])
 
 
+def test_a_function_parameter_hides_a_variable_of_the_same_name(con) -> None:
+    sql = (
+        "DECLARE x INT64 DEFAULT 100;\n"
+        "CREATE TEMP FUNCTION plus_x(x INT64, y INT64) AS (x + y);\n"
+        "CREATE TEMP FUNCTION plus_var(y INT64) AS (x + y);\n"
+        "SELECT plus_x(1, 2) AS a, plus_var(2) AS b"
+    )
+    assert run(con, sql) == (["a", "b"], [(3, 102)])
+
+
 def test_a_temporary_table_and_earlier_queries_run_before_the_last(con) -> None:
     sql = (
         "SELECT 1;\n"
