@@ -230,13 +230,14 @@ class DuckDBWarehouse:
         with self.connection() as con:
             types: dict[str, str] = {}
             try:
-                if _existing_name(con, table) is not None:
+                with contextlib.suppress(duckdb.CatalogException):  # no table: SQL may not need it
                     relation = con.table(table)  # binds the table: its types, at no cost
                     types = dict(zip(relation.columns, map(str, relation.dtypes), strict=True))
                 script = build(types)
                 if isinstance(script, str):
                     script = DuckDBScript((), Statement(script, frozenset(params)))
-                fill_views(con, script.views, _table_names(con))
+                if script.views:
+                    fill_views(con, script.views, _table_names(con))
                 for statement in script.setup:  # rows of earlier queries are discarded
                     con.execute(statement.sql, _bound(params, statement)).fetchall()
                 query = script.query
