@@ -72,7 +72,7 @@ class DuckDBScript:
 
 @dataclass
 class _State:
-    """What the statements so far declared: variables (with their types) and functions."""
+    """What the statements so far declared: variables, with their types (``None``: any)."""
 
     columns: Collection[str]
     finish: Callable[[exp.Expr], object]
