@@ -17,10 +17,11 @@ PN SQ                                   RECORD
 ======================================  ==========
 
 A dictionary VM other than ``1`` makes a column ``REPEATED``; sequences are
-``RECORD REPEATED``, with an ``OtherElements`` field only where an item has a
-private element (as in Google's exports: IDC's ``dicom_all`` schema has none in
-sequences whose items hold none), nested at most :data:`MAX_NESTING` RECORD
-levels deep (:func:`limit_nesting`). :func:`merge_columns`
+``RECORD REPEATED``, with an ``OtherElements`` field only where an item has
+something for it (a private element, or a value that does not fit its VR), as
+in Google's exports (IDC's ``dicom_all`` schema has none in sequences whose
+items hold none), nested at most :data:`MAX_NESTING` RECORD levels deep
+(:func:`limit_nesting`). :func:`merge_columns`
 unions the columns of many rows (never narrowing) and :func:`conform` fits a
 row's values to the merged shape. Rows come from :mod:`dicomlab.flatten`.
 
