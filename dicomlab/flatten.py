@@ -9,12 +9,18 @@ Rules (SPEC.md §1; where it is silent, the choice is named here):
 - standard elements become columns named by keyword, typed by the VR table in
   :mod:`dicomlab.schema`; a dictionary VM other than ``1`` makes them REPEATED;
 - PN is the ``{Alphabetic, Ideographic, Phonetic}`` × name-part record;
-- sequences are ``RECORD REPEATED``, recursively, each level with its own
-  ``OtherElements``; private sequences are named ``Tag_GGGGEEEE``;
+- sequences are ``RECORD REPEATED``, recursively, at most 15 RECORD levels deep
+  (deeper ones are cut and listed in ``DroppedTags``: :func:`~dicomlab.schema.limit_nesting`);
+  an ``OtherElements`` field exists at a level (the top one included) only where
+  an item has an element for it, as in Google's exports; a sequence with no
+  exportable element in any item gets no column; private sequences are named
+  ``Tag_GGGGEEEE``;
 - other private elements (creators included) go to
   ``OtherElements {Tag: "Tag_GGGGEEEE", Data: [STRING]}``;
 - repeating groups (50xx, 60xx) become ``{Id: "6000", Value: …}`` records;
-- excluded VRs (OB OD OF OL OV OW UN) and values over ~1 MB go to
+- excluded VRs (OB OD OF OL OV OW UN), elements whose dictionary VR may be OW
+  (``LUTData`` "US or OW", ``OverlayData`` "OB or OW": binary, even when a file
+  encodes them as US; Google's schemas have no such column) and values over ~1 MB go to
   ``DroppedTags {TagName}`` at the top level, never to a column; pixel data and
   group lengths are left out silently;
 - a value that does not fit its VR (a bad date, a number that is not one), an
@@ -59,6 +65,7 @@ from dicomlab.schema import (
     Column,
     FlatRow,
     conform,
+    limit_nesting,
     merge_columns,
 )
 
@@ -134,6 +141,7 @@ class _TagInfo:
     dictionary_type: str | None
     repeated: bool
     repeating_group: bool
+    binary: bool = False  # the dictionary allows OW ("US or OW"): bytes whatever the file says
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -141,16 +149,18 @@ def _tag_info(tag: int) -> _TagInfo:
     base = BaseTag(tag)
     keyword = "" if base.is_private else keyword_for_tag(base)
     try:
-        dictionary_type = VR_TYPES.get(dictionary_VR(base).split(" or ")[0])
+        vrs = dictionary_VR(base).split(" or ")
+        dictionary_type = VR_TYPES.get(vrs[0])
         repeated = dictionary_VM(base) != "1"
     except KeyError:
-        dictionary_type, repeated = None, False
+        vrs, dictionary_type, repeated = [], None, False
     return _TagInfo(
         keyword,
         keyword or _tag_name(tag),
         dictionary_type,
         repeated,
         (base.group & 0xFF00) in (0x5000, 0x6000),
+        binary=bool(keyword) and "OW" in vrs,
     )
 
 
@@ -173,7 +183,7 @@ class _Plan:
 @functools.lru_cache(maxsize=1 << 16)
 def _plan(number: int, vr: str) -> _Plan:
     info = _tag_info(number)
-    if vr in EXCLUDED_VRS:
+    if vr in EXCLUDED_VRS or info.binary:
         kind = _DROP
     elif not info.keyword or vr not in VR_TYPES:
         kind = _OTHER
@@ -298,15 +308,21 @@ def _deferred_and_dropped(raw: Any, number: int) -> bool:
 
 
 def _close(level: _Level) -> _Level:
-    """Add the level's ``OtherElements`` (always present, possibly empty)."""
-    level.values["OtherElements"] = level.other
-    level.columns["OtherElements"] = OTHER_ELEMENTS
+    """Add the level's ``OtherElements``, when it has any (Google adds none otherwise)."""
+    if level.other:
+        level.values["OtherElements"] = level.other
+        level.columns["OtherElements"] = OTHER_ELEMENTS
     return level
 
 
 def _add_sequence(name: str, flattened: list[_Level], level: _Level) -> None:
-    """A sequence whose items are flattened: a REPEATED record of their merged columns."""
-    fields = merge_columns([{"OtherElements": OTHER_ELEMENTS}] + [f.columns for f in flattened])
+    """A sequence whose items are flattened: a REPEATED record of their merged columns.
+
+    No item with an exportable element: no column (BigQuery has no empty RECORD).
+    """
+    fields = merge_columns([f.columns for f in flattened])
+    if not fields:
+        return
     column = Column(name, "RECORD", "REPEATED", tuple(fields.values()))
     record = Column(name, "RECORD", "NULLABLE", column.fields)
     level.values[name] = [
@@ -323,7 +339,9 @@ def _value_column(name: str, vr: str, repeated: bool) -> Column:
 
 
 def _finish(level: _Level, walk: _Walk) -> FlatRow:
-    row = FlatRow(level.values, level.columns, walk.skipped, walk.unparsed, walk.dropped)
+    columns, cut = limit_nesting(level.values, level.columns)
+    walk.dropped.extend(cut)
+    row = FlatRow(level.values, columns, walk.skipped, walk.unparsed, walk.dropped)
     if walk.dropped:
         row.values["DroppedTags"] = [{"TagName": name} for name in walk.dropped]
         row.columns["DroppedTags"] = DROPPED_TAGS

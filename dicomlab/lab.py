@@ -211,12 +211,17 @@ class Lab:
         return result
 
     def sql(self, text: str, /, *, table: str | None = None, **params: Any) -> pd.DataFrame:
-        """Run your own BigQuery SQL against ``dicom_metadata`` with ``@named`` parameters.
+        """Run your own BigQuery SQL or script on ``dicom_metadata`` with ``@named`` parameters.
 
-        On DuckDB the SQL is translated so that it gives BigQuery's answer; SQL
-        with no faithful translation (``FORMAT('%t', …)``) raises a
-        :class:`~dicomlab.errors.QueryError` naming the function, as does
-        ``text`` that is not query text (``None``).
+        On BigQuery the text goes as written (an unqualified ``dicom_metadata``
+        becomes the lab's table). On DuckDB it is translated so that it gives
+        BigQuery's answer: ``project.dataset.table`` reads the local table of
+        that name, ``DECLARE``/``SET``/``CREATE TEMP FUNCTION`` scripts run with
+        the last statement's rows returned, and ``INFORMATION_SCHEMA.COLUMNS``
+        gives BigQuery's types. SQL with no faithful translation
+        (``FORMAT('%t', …)``, a JavaScript function, DML) raises a
+        :class:`~dicomlab.errors.QueryError` naming it, as does ``text`` that
+        is not query text (``None``).
 
         >>> sql = "SELECT COUNT(*) AS n FROM dicom_metadata WHERE Modality = @m"
         >>> lab.sql(sql, m="MR")                                       # doctest: +SKIP

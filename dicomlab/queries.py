@@ -31,6 +31,7 @@ with a :class:`~dicomlab.errors.QueryError` naming them
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import numbers
@@ -49,17 +50,27 @@ from sqlglot.errors import ErrorLevel, SqlglotError
 from dicomlab.errors import InvalidIdentifierError, NotFoundError, QueryError
 from dicomlab.resources import BigQueryTable, validate_table_name
 from dicomlab.sqlcompat import bigquery_semantics_for_duckdb
+from dicomlab.sqlrewrite import (
+    expand_legacy_tables,
+    information_schema_views,
+    local_table_names,
+    name_unnamed_columns,
+    unnest_offsets_from_zero,
+)
+from dicomlab.sqlscript import DuckDBScript, to_duckdb_script
 
 __all__ = [
     "TABLE_PLACEHOLDER",
     "CannedQuery",
     "QueryParameter",
     "filter_lines_sql",
+    "for_bigquery",
     "list_queries",
     "load_query",
     "parse_query",
     "queries_dir",
     "translate",
+    "translate_script",
     "validate_sql",
 ]
 
@@ -311,14 +322,25 @@ def _parse_header(text: str, where: str) -> tuple[dict[str, str], list[QueryPara
 
 
 @functools.lru_cache(maxsize=64)
-def _parse_bigquery(sql: str) -> exp.Expr:
-    """The syntax tree of one BigQuery statement (shared: copy it before changing it)."""
+def _parse_statements(sql: str) -> tuple[exp.Expr, ...]:
+    """The syntax trees of a BigQuery statement or script (shared: copy before changing)."""
     try:
         statements = [s for s in sqlglot.parse(sql, read="bigquery") if s is not None]
     except SqlglotError as exc:
         raise QueryError(f"the SQL does not parse as BigQuery: {exc}") from exc
+    if not statements:
+        raise QueryError("the SQL holds no statement")
+    return tuple(statements)
+
+
+def _parse_bigquery(sql: str) -> exp.Expr:
+    """The syntax tree of one BigQuery statement (shared: copy it before changing it)."""
+    statements = _parse_statements(sql)
     if len(statements) != 1:
-        raise QueryError(f"expected one SQL statement, found {len(statements)}")
+        raise QueryError(
+            f"expected one SQL statement, found {len(statements)}; a script of several "
+            "runs with lab.sql"
+        )
     return statements[0]
 
 
@@ -382,22 +404,112 @@ def _translate(
         sqlglot.Dialect.get_or_raise(dialect)
     except ValueError as exc:
         raise QueryError(f"unknown SQL dialect {dialect!r}: {exc}") from exc
-    tree = _parse_bigquery(sql).copy()
+    tree = _parse_bigquery(expand_legacy_tables(sql)).copy()
     parts = _table_identifiers(table, dialect) if table is not None else None
     if source is not None:
         _read_from(tree, source, parts)
     if parts is not None:
         _replace_table(tree, parts)
     if dialect == "duckdb":
-        bigquery_semantics_for_duckdb(tree, dict(types))
-        _in_unnest_as_subquery(tree)
-        _bigquery_strings_for_duckdb(tree, dict(types))
+        _for_duckdb(tree, dict(types), local=table is not None)
     try:
         return tree.sql(
             dialect=dialect, pretty=True, comments=False, unsupported_level=ErrorLevel.RAISE
         )
     except SqlglotError as exc:
         raise QueryError(f"cannot translate the SQL to {dialect}: {exc}") from exc
+
+
+def _for_duckdb(tree: exp.Expr, types: Mapping[str, str], local: bool) -> set[str]:
+    """Rewrite ``tree`` in place to give BigQuery's answer on DuckDB; the
+    ``INFORMATION_SCHEMA`` views it reads (:mod:`dicomlab.sqlrewrite`).
+
+    ``local``: the SQL runs on the embedded warehouse (a ``table`` was given),
+    whose one schema holds every table, so qualified names lose their qualifiers;
+    otherwise ``dataset.table`` stays a DuckDB ``schema.table``.
+    """
+    views = information_schema_views(tree)
+    if local:
+        local_table_names(tree)
+    name_unnamed_columns(tree)
+    unnest_offsets_from_zero(tree)
+    bigquery_semantics_for_duckdb(tree, types)
+    _in_unnest_as_subquery(tree)
+    _bigquery_strings_for_duckdb(tree, types)
+    return views
+
+
+def translate_script(
+    sql: str,
+    *,
+    table: str | None = None,
+    column_types: Mapping[str, str] | None = None,
+) -> DuckDBScript:
+    """A BigQuery query or script as DuckDB statements (:mod:`dicomlab.sqlscript`).
+
+    ``table`` replaces ``dicom_metadata`` as in :func:`translate`; ``column_types``
+    (DuckDB type names by column) are the table's.
+
+    >>> script = translate_script("DECLARE x FLOAT64 DEFAULT 0.5; SELECT x * 2", table="t")
+    >>> [s.sql for s in script.setup], script.query.sql
+    (['SET VARIABLE x = (SELECT CAST(0.5 AS DOUBLE) AS v)'], "SELECT GETVARIABLE('x') * 2 AS f0_")
+    """
+    validate_sql(sql)
+    types = tuple(sorted(column_types.items())) if column_types else ()
+    return _translate_script(sql, table, types)
+
+
+@functools.lru_cache(maxsize=64)
+def _translate_script(
+    sql: str, table: str | None, types: tuple[tuple[str, str], ...]
+) -> DuckDBScript:
+    statements = _parse_statements(expand_legacy_tables(sql))
+    parts = _table_identifiers(table, "duckdb") if table is not None else None
+    views: set[str] = set()
+
+    def finish(tree: exp.Expr) -> None:
+        if parts is not None:
+            _replace_table(tree, parts)
+        views.update(_for_duckdb(tree, dict(types), local=table is not None))
+
+    try:
+        script = to_duckdb_script(statements, columns=[n for n, _ in types], finish=finish)
+    except SqlglotError as exc:
+        raise QueryError(f"cannot translate the SQL to DuckDB: {exc}") from exc
+    return dataclasses.replace(script, views=frozenset(views))
+
+
+def for_bigquery(sql: str, table: str | BigQueryTable) -> str:
+    """``sql`` as BigQuery runs it: untouched, but for ``dicom_metadata`` and legacy names.
+
+    Each unqualified ``dicom_metadata`` becomes ``table`` (keeping its name as the
+    alias) and a legacy ``[project:dataset.table]`` GoogleSQL's backticked name;
+    every other character, qualified names and script statements included, is
+    left as written. SQL that sqlglot cannot parse goes as it is, for BigQuery to judge.
+
+    >>> for_bigquery("DECLARE n INT64 DEFAULT 5; SELECT n FROM dicom_metadata", "my-proj.d.t")
+    'DECLARE n INT64 DEFAULT 5; SELECT n FROM `my-proj.d.t` AS dicom_metadata'
+    """
+    validate_sql(sql)
+    text = expand_legacy_tables(sql)
+    target = ".".join(part.name for part in _table_identifiers(table, "bigquery"))
+    try:
+        statements = _parse_statements(text)
+    except QueryError:
+        return text
+    spans: list[tuple[int, int, str]] = []
+    for tree in statements:
+        if any(cte.alias == TABLE_PLACEHOLDER for cte in tree.find_all(exp.CTE)):
+            continue
+        for node in tree.find_all(exp.Table):
+            where = node.this.meta if isinstance(node.this, exp.Identifier) else {}
+            if node.name != TABLE_PLACEHOLDER or node.db or node.catalog or "start" not in where:
+                continue
+            alias = "" if node.alias else f" AS {TABLE_PLACEHOLDER}"
+            spans.append((where["start"], where["end"] + 1, f"`{target}`{alias}"))
+    for start, end, replacement in sorted(spans, reverse=True):
+        text = text[:start] + replacement + text[end:]
+    return text
 
 
 def _table_identifiers(table: str | BigQueryTable, dialect: str) -> list[exp.Identifier]:

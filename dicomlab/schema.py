@@ -17,7 +17,11 @@ PN SQ                                   RECORD
 ======================================  ==========
 
 A dictionary VM other than ``1`` makes a column ``REPEATED``; sequences are
-``RECORD REPEATED`` with their own ``OtherElements``. :func:`merge_columns`
+``RECORD REPEATED``, with an ``OtherElements`` field only where an item has
+something for it (a private element, or a value that does not fit its VR), as
+in Google's exports (IDC's ``dicom_all`` schema has none in sequences whose
+items hold none), nested at most :data:`MAX_NESTING` RECORD levels deep
+(:func:`limit_nesting`). :func:`merge_columns`
 unions the columns of many rows (never narrowing) and :func:`conform` fits a
 row's values to the merged shape. Rows come from :mod:`dicomlab.flatten`.
 
@@ -39,6 +43,7 @@ from dicomlab.dicomvalues import PN_COMPONENTS, PN_GROUPS
 __all__ = [
     "DROPPED_TAGS",
     "EXCLUDED_VRS",
+    "MAX_NESTING",
     "OTHER_ELEMENTS",
     "PN_FIELDS",
     "STREAMING_COLUMNS",
@@ -47,6 +52,7 @@ __all__ = [
     "FlatRow",
     "conform",
     "duckdb_type",
+    "limit_nesting",
     "merge_columns",
 ]
 
@@ -180,3 +186,78 @@ def duckdb_type(column: Column) -> str:
     else:
         kind = _DUCKDB_TYPES[column.type]
     return f"{kind}[]" if column.repeated else kind
+
+
+# BigQuery: "A schema cannot contain more than 15 levels of nested RECORD types ... independent
+# of whether the RECORDs are scalar or array-based (repeated)"
+# (https://cloud.google.com/bigquery/docs/nested-repeated#limitations); a load of a deeper
+# schema is refused. What Google's DICOM export does past it is not documented in the
+# material found (SPEC.md §1 lists no such rule), so dicomlab keeps the first 15 levels and
+# lists each RECORD it cuts (a deeper sequence, or a person name that would reach level 16)
+# in DroppedTags, as it does for other elements it cannot export.
+MAX_NESTING = 15
+
+
+def limit_nesting(
+    values: dict[str, Any], columns: Mapping[str, Column], limit: int = MAX_NESTING
+) -> tuple[dict[str, Column], list[str]]:
+    """``columns`` without RECORDs nested deeper than ``limit``; the names cut, once each.
+
+    ``values`` (a row shaped like ``columns``) loses the same fields, in place. A
+    top-level RECORD is level 1; a RECORD left with no field is cut whole.
+
+    >>> inner = Column("S", "RECORD", "REPEATED", (Column("B", "STRING"),))
+    >>> deep = Column("S", "RECORD", "REPEATED", (Column("A", "STRING"), inner))
+    >>> row = {"S": [{"A": "x", "S": [{"B": "y"}]}]}
+    >>> kept, cut = limit_nesting(row, {"S": deep}, limit=1)
+    >>> row, cut, kept["S"].fields
+    ({'S': [{'A': 'x'}]}, ['S'], (Column(name='A', type='STRING', mode='NULLABLE', fields=()),))
+    """
+    cut: list[str] = []
+    root = Column("", "RECORD", "NULLABLE", tuple(columns.values()))
+    if _height(root) - 1 <= limit:
+        return dict(columns), cut
+    pruned = _within(root, [values], 0, limit, cut)
+    names = list(dict.fromkeys(cut))
+    return {f.name: f for f in pruned.fields}, names
+
+
+def _height(column: Column) -> int:
+    """RECORD levels in ``column`` (0 for a scalar)."""
+    if column.type != "RECORD":
+        return 0
+    return 1 + max((_height(f) for f in column.fields), default=0)
+
+
+def _within(
+    column: Column, items: list[dict[str, Any]], depth: int, limit: int, cut: list[str]
+) -> Column:
+    """``column`` (a RECORD at ``depth``) with its RECORD fields cut below ``limit``."""
+    kept: list[Column] = []
+    for field_ in column.fields:
+        if field_.type != "RECORD":
+            kept.append(field_)
+            continue
+        below: list[str] = []  # cut inside field_: named only if field_ itself stays
+        inner = None
+        if depth + 1 <= limit:
+            inner = _within(field_, _children(items, field_), depth + 1, limit, below)
+        if inner is None or not inner.fields:
+            cut.append(field_.name)
+            for item in items:
+                item.pop(field_.name, None)
+            continue
+        cut.extend(below)
+        kept.append(inner)
+    return Column(column.name, column.type, column.mode, tuple(kept))
+
+
+def _children(items: list[dict[str, Any]], column: Column) -> list[dict[str, Any]]:
+    """The values of RECORD field ``column`` in every item, as a list of dicts."""
+    found: list[dict[str, Any]] = []
+    for item in items:
+        value = item.get(column.name)
+        for child in value if isinstance(value, list) else [value]:
+            if isinstance(child, dict):
+                found.append(child)
+    return found

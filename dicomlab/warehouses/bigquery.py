@@ -328,11 +328,17 @@ class BigQueryWarehouse:
         return self._run(sql, params, declared, query.name)
 
     def run_sql(self, sql: str, params: Mapping[str, Any], *, table: str) -> pd.DataFrame:
-        """Run ad-hoc BigQuery SQL (``dicom_metadata`` names ``table``); types follow the values."""
-        from dicomlab.queries import translate, validate_sql
+        """Run ad-hoc BigQuery SQL or a script (``dicom_metadata`` names ``table``).
 
-        validate_sql(sql)
-        text = translate(sql, table=self.table_id(table), dialect="bigquery")
+        The text goes as written (qualified table names, ``DECLARE``, ``SET``,
+        ``CREATE TEMP FUNCTION`` and ``INFORMATION_SCHEMA`` included); only an
+        unqualified ``dicom_metadata`` and a legacy ``[project:dataset.table]``
+        are rewritten (:func:`dicomlab.queries.for_bigquery`). Parameter types
+        follow the values.
+        """
+        from dicomlab.queries import for_bigquery
+
+        text = for_bigquery(sql, self.table_id(table))
         return self._run(text, params, {}, "SQL")
 
     def dry_run(self, sql: str, params: Mapping[str, Any], declared: Mapping[str, str]) -> int:

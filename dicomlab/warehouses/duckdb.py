@@ -27,8 +27,10 @@ import duckdb
 
 from dicomlab.errors import DicomlabError, QueryError
 from dicomlab.resources import validate_table_name
+from dicomlab.sqlscript import DuckDBScript, Statement
 from dicomlab.warehouses.base import not_empty_error, validate_write_disposition
 from dicomlab.warehouses.duckdb_errors import check_file, file_error, translated
+from dicomlab.warehouses.duckdb_information_schema import fill_views
 from dicomlab.warehouses.duckdb_schema import merged_type
 from dicomlab.warehouses.frames import to_frame
 
@@ -79,9 +81,18 @@ class DuckDBWarehouse:
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection for one operation (the shared one for ``:memory:``)."""
+        """A connection for one operation (a cursor of the shared one for ``:memory:``).
+
+        DuckDB's own progress bar is off: it would print into notebook and script
+        output (dicomlab reports progress through ``tqdm.auto``, or not at all).
+        """
         if self._memory is not None:
-            yield self._memory.cursor()
+            cursor = self._memory.cursor()
+            try:
+                cursor.execute("SET enable_progress_bar = false")
+                yield cursor
+            finally:
+                cursor.close()
             return
         path = Path(self.path)
         check_file(path)
@@ -92,6 +103,7 @@ class DuckDBWarehouse:
         with translated(self.path, "opening"):
             con = duckdb.connect(self.path)
         try:
+            con.execute("SET enable_progress_bar = false")
             yield con
         finally:
             con.close()
@@ -99,11 +111,7 @@ class DuckDBWarehouse:
     def tables(self) -> list[str]:
         """Names of the tables in the main schema, as they were spelled when created."""
         with self.connection() as con, translated(self.path, "reading"):
-            rows = con.execute(
-                "SELECT table_name FROM information_schema.tables "
-                "WHERE table_schema = 'main' ORDER BY table_name"
-            ).fetchall()
-        return [r[0] for r in rows if not r[0].startswith(_STAGING_PREFIX)]
+            return _table_names(con)
 
     def count_rows(self, table: str) -> int | None:
         """Rows in ``table`` (its name in any case), or ``None`` when it does not exist.
@@ -195,39 +203,88 @@ class DuckDBWarehouse:
         return self._run(build, name, params, query.name)
 
     def run_sql(self, sql: str, params: Mapping[str, Any], *, table: str) -> pd.DataFrame:
-        """Run ad-hoc BigQuery SQL, translated to DuckDB, with bound parameters."""
-        from dicomlab.queries import translate, validate_sql
+        """Run ad-hoc BigQuery SQL or a script, translated to DuckDB, with bound parameters.
+
+        A script's statements before the last (variables, temporary functions and
+        tables) run on one connection, which ends with the call; the last gives the
+        rows (:mod:`dicomlab.sqlscript`).
+        """
+        from dicomlab.queries import translate_script, validate_sql
 
         validate_sql(sql)
         name = validate_table_name(table)
 
-        def build(types: Mapping[str, str]) -> str:
-            return translate(sql, table=name, column_types=types)
+        def build(types: Mapping[str, str]) -> DuckDBScript:
+            return translate_script(sql, table=name, column_types=types)
 
         return self._run(build, name, params, "SQL")
 
     def _run(
         self,
-        build: Callable[[Mapping[str, str]], str],
+        build: Callable[[Mapping[str, str]], str | DuckDBScript],
         table: str,
         params: Mapping[str, Any],
         what: str,
     ) -> pd.DataFrame:
         """Translate (knowing ``table``'s column types) and run, on one connection."""
         with self.connection() as con:
+            types: dict[str, str] = {}
             try:
-                relation = con.table(table)  # binds the table: its types, at no cost
-                types = dict(zip(relation.columns, map(str, relation.dtypes), strict=True))
-                result = con.sql(build(types), params=dict(params)).to_arrow_table()
+                with contextlib.suppress(duckdb.CatalogException):  # no table: SQL may not need it
+                    relation = con.table(table)  # binds the table: its types, at no cost
+                    types = dict(zip(relation.columns, map(str, relation.dtypes), strict=True))
+                script = build(types)
+                if isinstance(script, str):
+                    script = DuckDBScript((), Statement(script, frozenset(params)))
+                if script.views:
+                    fill_views(con, script.views, _table_names(con))
+                for statement in script.setup:  # rows of earlier queries are discarded
+                    con.execute(statement.sql, _bound(params, statement)).fetchall()
+                query = script.query
+                result = con.sql(query.sql, params=_bound(params, query)).to_arrow_table()
                 return to_frame(result)  # the dtypes BigQuery's client gives
-            except duckdb.CatalogException as exc:
-                raise QueryError(
-                    f"{what} failed on {self.url}: {exc}. Has the metadata been exported? "
-                    "Run lab.export_metadata() first."
-                ) from exc
             except duckdb.Error as exc:
-                bound = f" (parameters: {reprlib.repr(dict(params))})" if params else ""
-                raise QueryError(f"{what} failed on {self.url}: {exc}{bound}") from exc
+                raise _query_error(exc, what, self.url, table, types, params) from exc
+
+
+def _bound(params: Mapping[str, Any], statement: Statement) -> dict[str, Any]:
+    """The parameters one statement reads (DuckDB refuses any other)."""
+    return {k: v for k, v in params.items() if k in statement.parameters}
+
+
+# DuckDB names an unknown column only in its message (its binder error has no fields).
+_UNKNOWN_COLUMN = re.compile(
+    r'Referenced column "(?P<a>[^"]+)" not found|does not have a column named "(?P<b>[^"]+)"'
+)
+
+
+def _query_error(
+    exc: duckdb.Error,
+    what: str,
+    url: str,
+    table: str,
+    types: Mapping[str, str],
+    params: Mapping[str, Any],
+) -> QueryError:
+    """A failed query as a :class:`QueryError` saying what to do next."""
+    if isinstance(exc, duckdb.CatalogException) and not types:
+        return QueryError(
+            f"{what} failed on {url}: {exc}. Table {table!r} does not exist: has the "
+            "metadata been exported? Run lab.export_metadata() first."
+        )
+    match = _UNKNOWN_COLUMN.search(str(exc)) if isinstance(exc, duckdb.BinderException) else None
+    column = (match.group("a") or match.group("b")) if match else None
+    if column and types and column.lower() not in {c.lower() for c in types}:
+        # BigQuery refuses it too ("Unrecognized name"): the export makes a column
+        # only for the elements that some instance carries (SPEC.md §1).
+        return QueryError(
+            f"{what} failed on {url}: column {column!r} is not in table {table!r}, because "
+            f"no instance in the table carries it (BigQuery refuses the query too). "
+            "Check the spelling, or list the columns with SELECT column_name FROM "
+            "INFORMATION_SCHEMA.COLUMNS"
+        )
+    bound = f" (parameters: {reprlib.repr(dict(params))})" if params else ""
+    return QueryError(f"{what} failed on {url}: {exc}{bound}")
 
 
 def _stage(con: duckdb.DuckDBPyConnection, staging: str, chunks: Iterable[pa.Table]) -> int | None:
@@ -286,6 +343,15 @@ def _drop_quietly(con: duckdb.DuckDBPyConnection, staging: str) -> None:
         logger.warning("could not drop the staging table %s", staging, exc_info=True)
 
 
+def _table_names(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The tables of the main schema, staging tables left out, sorted."""
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_schema = 'main' ORDER BY table_name"
+    ).fetchall()
+    return [r[0] for r in rows if not r[0].startswith(_STAGING_PREFIX)]
+
+
 def _existing_name(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
     """The table's name as created, matched as DuckDB matches names (ignoring case)."""
     found = con.execute(
@@ -310,7 +376,9 @@ def _append(con: duckdb.DuckDBPyConnection, table: str, source: str) -> None:
     new = con.table(source)
     for name, kind in zip(new.columns, new.dtypes, strict=True):
         if name.lower() not in types:
-            con.execute(f"ALTER TABLE {_quote(table)} ADD COLUMN {_quote(name)} {kind}")
+            # Rows already there hold an empty list, not NULL, as a REPEATED column in BigQuery.
+            default = " DEFAULT []" if kind.id == "list" else ""
+            con.execute(f"ALTER TABLE {_quote(table)} ADD COLUMN {_quote(name)} {kind}{default}")
             continue
         column, current = types[name.lower()]
         wanted = merged_type(column, current, kind)

@@ -731,6 +731,49 @@ def test_sql_that_is_no_query_text_is_refused(lab, state, text):
     assert state() == before
 
 
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        pytest.param("DROP TABLE dicom_metadata", "DROP TABLE dicom_metadata", id="drop"),
+        pytest.param("DELETE FROM dicom_metadata WHERE TRUE; SELECT 1", "DELETE FROM", id="delete"),
+        pytest.param(
+            "INSERT INTO dicom_metadata (PatientID) VALUES ('x'); SELECT 1",
+            "INSERT INTO dicom_metadata",
+            id="insert",
+        ),
+        pytest.param(
+            "CREATE OR REPLACE TABLE dicom_metadata AS SELECT 1 AS a; SELECT 1",
+            "CREATE OR REPLACE TABLE dicom_metadata",
+            id="replace-table",
+        ),
+        pytest.param(
+            "CREATE TEMP FUNCTION twice(x FLOAT64) RETURNS FLOAT64 LANGUAGE js "
+            "AS 'return 2*x;'; SELECT twice(1)",
+            "twice has a js body",
+            id="javascript",
+        ),
+        pytest.param("SET y = 1; SELECT 1", "'y'", id="undeclared"),
+        pytest.param(
+            "SELECT * FROM INFORMATION_SCHEMA.PARTITIONS",
+            "INFORMATION_SCHEMA.PARTITIONS",
+            id="view",
+        ),
+        pytest.param(
+            "SELECT SpiralPitchFactor FROM `p.d.dicom_metadata`",
+            "'SpiralPitchFactor'",
+            id="absent-column",
+        ),
+    ],
+)
+def test_sql_the_embedded_warehouse_refuses_changes_nothing(lab, state, text, shown):
+    before = state()
+    with pytest.raises(QueryError) as info:
+        lab.sql(text)
+    assert type(info.value) is QueryError
+    assert shown in str(info.value)
+    assert state() == before
+
+
 def test_bigquery_warehouse_without_google_libraries_says_what_to_install(home, monkeypatch):
     monkeypatch.setitem(sys.modules, "google.cloud.bigquery", None)  # as if not installed
     with pytest.raises(UnsupportedBackendError) as info:
@@ -1057,7 +1100,8 @@ def test_bad_dicom_file_never_stops_an_export(tmp_path, make, expect, detail):
     row = warehouse.run_sql(
         "SELECT * FROM dicom_metadata WHERE SOPInstanceUID = @uid", {"uid": uid}, table="t"
     ).iloc[0]
-    other = {item["Tag"]: list(item["Data"]) for item in row["OtherElements"]}
+    kept = row["OtherElements"] if "OtherElements" in row.index else []
+    other = {item["Tag"]: list(item["Data"]) for item in kept}
     listed = row["DroppedTags"] if "DroppedTags" in row.index else None
     dropped = [t["TagName"] for t in (listed if listed is not None else [])]
     where, value = expect

@@ -357,3 +357,63 @@ def test_a_case_insensitive_dataset_appends_in_another_case(double, folded_lab):
     )
     assert folded_lab.warehouse.count_rows("DICOM_METADATA") == 2 * rows
     assert double.duckdb_name("folded", "Dicom_Metadata") == "dicom_metadata"  # one table
+
+
+# ---- SQL written for BigQuery reaches it as written ------------------------------------------
+
+
+def _queries_sent(double: BigQueryDouble, since: int) -> list[str]:
+    return [
+        r.body["configuration"]["query"]["query"]
+        for r in double.requests[since:]
+        if r.method == "POST" and isinstance(r.body, dict) and "configuration" in r.body
+    ]
+
+
+def test_a_qualified_name_reaches_bigquery_as_written_and_agrees(double, bq_lab, exported_lab):
+    sql = (
+        "SELECT Modality, COUNT(*)\nFROM `test-project.imaging.dicom_metadata`  -- all of it\n"
+        "GROUP BY Modality ORDER BY Modality"
+    )
+    before = len(double.requests)
+    ours = bq_lab.sql(sql)
+    assert set(_queries_sent(double, before)) == {sql}
+    assert list(ours.columns) == ["Modality", "f0_"]
+    pd.testing.assert_frame_equal(ours, exported_lab.sql(sql))
+
+
+def test_the_legacy_table_form_reaches_bigquery_in_backticks(double, bq_lab, exported_lab):
+    sql = "SELECT COUNT(*) AS n FROM [test-project:imaging.dicom_metadata]"
+    before = len(double.requests)
+    assert bq_lab.sql(sql).n.tolist() == exported_lab.sql(sql).n.tolist() == [81]
+    assert set(_queries_sent(double, before)) == {
+        "SELECT COUNT(*) AS n FROM `test-project.imaging.dicom_metadata`"
+    }
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DECLARE x FLOAT64 DEFAULT 0.01;\n"
+        "SELECT COUNT(*) FROM `test-project.imaging.dicom_metadata`",
+        "CREATE TEMP FUNCTION f(x STRING) AS (x);\nSELECT f(Modality) FROM imaging.dicom_metadata",
+        "SELECT column_name, data_type FROM `test-project.imaging`.INFORMATION_SCHEMA.COLUMNS "
+        "WHERE table_name = 'dicom_metadata'",
+    ],
+)
+def test_scripts_and_information_schema_reach_bigquery_untouched(double, bq_lab, sql):
+    before = len(double.requests)
+    with pytest.raises(dicomlab.errors.DicomlabError):  # the double models neither
+        bq_lab.sql(sql)
+    assert _queries_sent(double, before) == [sql]
+
+
+def test_the_placeholder_in_a_script_is_the_only_change(double, bq_lab):
+    sql = "DECLARE n INT64 DEFAULT 1;\nSELECT n FROM dicom_metadata LIMIT 1"
+    before = len(double.requests)
+    with pytest.raises(dicomlab.errors.DicomlabError):  # the double models no scripts
+        bq_lab.sql(sql, table="series_t")
+    assert _queries_sent(double, before) == [
+        "DECLARE n INT64 DEFAULT 1;\n"
+        "SELECT n FROM `test-project.imaging.series_t` AS dicom_metadata LIMIT 1"
+    ]

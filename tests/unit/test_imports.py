@@ -32,6 +32,8 @@ PURE_CORE = [
     "dicomlab.dicomvalues",
     "dicomlab.queries",
     "dicomlab.sqlcompat",
+    "dicomlab.sqlrewrite",
+    "dicomlab.sqlscript",
     "dicomlab.render",
     "dicomlab.dicomjson",
     "dicomlab.errors",

@@ -52,7 +52,8 @@ def test_types_and_modes():
     assert c["ImageType"].mode == "REPEATED"
     assert v["FrameIncrementPointer"] == [0x00181063]
     assert c["FrameIncrementPointer"] == Column("FrameIncrementPointer", "INTEGER", "REPEATED")
-    assert v["OtherElements"] == [] and c["OtherElements"] == OTHER_ELEMENTS
+    # No private element at all: no OtherElements column (Google adds none).
+    assert "OtherElements" not in v and "OtherElements" not in c
     assert "DroppedTags" not in v and row.unparsed == [] and row.dropped == []
 
 
@@ -79,7 +80,7 @@ def test_person_names():
     assert [n["Alphabetic"]["FamilyName"] for n in row.values["OperatorsName"]] == ["Doe", "Roe"]
 
 
-def test_sequences_are_nested_records_with_their_own_other_elements():
+def test_other_elements_exist_only_in_sequences_whose_items_have_one():
     item1, item2 = Dataset(), Dataset()
     item1.SeriesInstanceUID = "1.2.3"
     item2.SeriesInstanceUID = "1.2.4"
@@ -105,6 +106,10 @@ def test_sequences_are_nested_records_with_their_own_other_elements():
     }
     assert second["OtherElements"] == [{"Tag": "Tag_00091001", "Data": ["private in an item"]}]
     assert second["ReferencedInstanceSequence"][0]["ReferencedSOPInstanceUID"] == "1.2.4.1"
+    # The inner sequence's items hold no private element, nor does the top level.
+    inner = {f.name: f for f in column.fields}["ReferencedInstanceSequence"]
+    assert [f.name for f in inner.fields] == ["ReferencedSOPInstanceUID"]
+    assert "OtherElements" not in row.columns and "OtherElements" not in row.values
 
 
 def test_private_elements_sequences_and_dropped_tags():
