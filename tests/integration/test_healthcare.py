@@ -268,7 +268,8 @@ def test_operation_runs_then_succeeds(client, double, fake_time):
     assert (
         op.done
         and op.error is None
-        and op.response == {"@type": "type.googleapis.com/google.protobuf.Empty"}
+        and op.response
+        == {"@type": "type.googleapis.com/google.cloud.healthcare.v1.dicom.ExportDicomDataResponse"}
     )
     assert op.method == "ExportDicomData_bq"
     assert op.logs_url and op.logs_url.startswith("https://console.cloud.google.com/")
@@ -540,12 +541,6 @@ RAW_BAD = [
     (
         "POST",
         EXPORT,
-        {"bigqueryDestination": {**BQ, "force": True, "writeDisposition": "WRITE_EMPTY"}},
-        "not both",
-    ),
-    (
-        "POST",
-        EXPORT,
         {"bigqueryDestination": BQ, "writeDisposition": "WRITE_EMPTY"},
         'Unknown name "writeDisp',
     ),
@@ -571,9 +566,9 @@ RAW_BAD = [
     (
         "POST",
         EXPORT,
-        {"bigqueryDestination": {**BQ, "schemaJson": {}}},
-        "schemaJson",
-    ),  # v1beta1 only
+        {"bigqueryDestination": {**BQ, "schemaJson": {}, "schemaFlattened": {}}},
+        "not both",
+    ),
     (
         "POST",
         EXPORT,
@@ -583,7 +578,7 @@ RAW_BAD = [
     ("POST", f"{STORE}:import", {"gcsSource": {"uri": "gs://my-bucket/**/a.dcm"}}, "** must end"),
     ("PATCH", PATCH, {"streamConfigs": [_config(n) for n in range(6)]}, "at most 5"),
     ("PATCH", PATCH, {"streamConfigs": [_config(1), _config(1)]}, "unique"),
-    ("PATCH", f"{STORE}?updateMask=labels", {"streamConfigs": []}, "unexpected query"),
+    ("PATCH", f"{STORE}?updateMask=streamConfigs&force=true", {"streamConfigs": []}, '"force"'),
 ]
 
 
@@ -609,5 +604,13 @@ def test_double_checks_content_type_and_auth(double, session):
         json={"bigqueryDestination": {"tableUri": TABLE, "schemaJson": {}}},
     )
     assert beta.status_code == 200
-    assert session.delete(f"{double.url}/v1/{STORE}:export").status_code == 405
-    assert session.get(f"{double.url}/v2/{STORE}").status_code == 404
+    # A described path with another method, or no described path: Google's 404.
+    for wrong in (
+        session.delete(f"{double.url}/v1/{STORE}:export"),
+        session.get(f"{double.url}/v2/{STORE}"),
+    ):
+        assert (wrong.status_code, wrong.json()["error"]["status"]) == (404, "NOT_FOUND")
+    labels = session.patch(
+        f"{double.url}/v1/{STORE}?updateMask=labels", json={"labels": {"a": "b"}}
+    )
+    assert (labels.status_code, labels.json()["error"]["status"]) == (501, "UNIMPLEMENTED")
