@@ -544,6 +544,7 @@ class BigQueryDouble:
         self.page_rows, self.min_bytes_billed = page_rows, min_bytes_billed
         self.requests: list[Recorded] = []
         self.extracted: dict[str, bytes] = {}
+        self.bugs: list[str] = []  # answers the double got wrong; stopping then fails
         self.jobs: dict[str, _Job] = {}
         self._uploads: dict[str, tuple[dict[str, Any], bytearray]] = {}
         self._con = duckdb.connect(str(database))
@@ -580,6 +581,8 @@ class BigQueryDouble:
         self.stop()
         self._con.close()
         self._tmp.cleanup()
+        if self.bugs:
+            raise AssertionError(f"the BigQuery double answered wrongly: {self.bugs}")
 
     def reset(self) -> None:
         """Drop every dataset; forget jobs, uploads, extracted files and requests."""
@@ -1187,6 +1190,7 @@ def _handler(double: BigQueryDouble) -> type[BaseHTTPRequestHandler]:
                     reply = _Reply(exc.status, exc.to_json())
                 except Exception as exc:  # a bug here: 501 is not retried by the client
                     logger.exception("the BigQuery double failed on %s %s", rec.method, rec.path)
+                    double.bugs.append(f"{rec.method} {rec.path}: {exc!r}")
                     error = BigQueryApiError("notImplemented", f"BigQuery double bug: {exc!r}")
                     reply = _Reply(501, error.to_json())
                 rec.status = reply.status

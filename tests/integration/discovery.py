@@ -257,6 +257,10 @@ class DiscoveryApi:
         return call
 
     def _check_query(self, method: Method, query: dict[str, list[str]]) -> None:
+        for name, spec in method.parameters.items():
+            required = spec.get("required") or _required(spec)
+            if spec.get("location") == "query" and required and name not in query:
+                raise DiscoveryError(f"Missing required query parameter: {name!r}")
         for name, values in query.items():
             extra = self.extra_query.get(method.id, {})
             spec = method.parameters.get(name) or extra.get(name) or self.standard.get(name)
@@ -483,6 +487,8 @@ class _Writer:
         if not isinstance(value, dict):
             raise ResponseMismatch(f"{where}: expected an object, not {value!r}")
         kind = str(value.get("@type", ""))
+        if "@type" in item.get("description", "") and not kind:
+            raise ResponseMismatch(f"{where}: an Any needs its @type")
         if item.get("type") == "any" and kind:  # an Any: check the message it names
             ref = _any_schema(kind, self.schemas)
             if ref is None:  # e.g. google.rpc details: nothing to check against

@@ -166,7 +166,7 @@ class HealthcareDouble:
     def __init__(self, *, require_auth: bool = True) -> None:
         self.require_auth = require_auth
         self.requests: list[Recorded] = []
-        self.mismatches: list[str] = []  # responses the API description does not allow
+        self.bugs: list[str] = []  # answers the API description does not allow; stopping fails
         self.stores: dict[str, dict[str, Any]] = {}
         self.operations: dict[str, FakeOperation] = {}
         self._outcomes: list[Outcome] = []
@@ -192,6 +192,8 @@ class HealthcareDouble:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+        if self.bugs:
+            raise AssertionError(f"the Healthcare double answered wrongly: {self.bugs}")
 
     def reset(self) -> None:
         """Forget stores, operations, scripts and recorded requests."""
@@ -384,7 +386,7 @@ def _handler(double: HealthcareDouble) -> type[BaseHTTPRequestHandler]:
                     except Invalid as exc:
                         status, answer = _error(exc)
                     except ResponseMismatch as exc:  # a bug here; 501 is not retried
-                        double.mismatches.append(str(exc))
+                        double.bugs.append(f"{rec.method} {rec.path}: {exc}")
                         status, answer = _error(Invalid(f"Healthcare double bug: {exc}", 501))
                 rec.status = status
             self._answer(status, answer)
