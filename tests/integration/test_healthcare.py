@@ -94,6 +94,13 @@ def _sent(double: HealthcareDouble, method: str) -> list[Any]:
         ({"write_disposition": "WRITE_TRUNCATE"}, {"writeDisposition": "WRITE_TRUNCATE"}),
         ({"write_disposition": "write-append"}, {"writeDisposition": "WRITE_APPEND"}),
         ({"force": False}, {"force": False}),
+        ({"schema": "json"}, {"schemaJson": {}}),
+        ({"schema": "flattened"}, {"schemaFlattened": {}}),
+        ({"include_source_store": True}, {"includeSourceStore": True}),
+        (
+            {"schema": "json", "include_source_store": False, "write_disposition": "WRITE_APPEND"},
+            {"schemaJson": {}, "includeSourceStore": False, "writeDisposition": "WRITE_APPEND"},
+        ),
     ],
 )
 def test_export_to_bigquery_sends_the_documented_body(client, double, options, sent):
@@ -169,6 +176,9 @@ def test_v1beta1_base_url(double, session):
         (TABLE, {"write_disposition": "OVERWRITE"}, InvalidIdentifierError, "'OVERWRITE'"),
         (TABLE, {"write_disposition": "WRITE_EMPTY", "force": True}, InvalidRequestError, "EMPTY"),
         (TABLE, {"force": "yes"}, InvalidRequestError, "'yes'"),
+        (TABLE, {"schema": "JSONL"}, InvalidIdentifierError, "'JSONL'"),
+        (TABLE, {"schema": {}}, InvalidIdentifierError, "{}"),
+        (TABLE, {"include_source_store": "yes"}, InvalidRequestError, "'yes'"),
         (TABLE, {"filter_uri": "gs://my-bucket/"}, InvalidResourceError, "'gs://my-bucket/'"),
         (TABLE, {"filter_uri": "gs://my-bucket/f*.txt"}, InvalidResourceError, "f*.txt"),
         (TABLE, {"filter_uri": "/tmp/lung.txt"}, InvalidResourceError, "'/tmp/lung.txt'"),
