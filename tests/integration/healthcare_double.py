@@ -94,13 +94,20 @@ class Invalid(Exception):
 
 @dataclass
 class Outcome:
-    """How the next operation ends: after ``polls`` GETs, with these counters or an error."""
+    """How the next operation ends: after ``polls`` GETs, with these counters or an error.
+
+    ``response``: the full name of the success message; by default the method's
+    own (``….dicom.ExportDicomDataResponse`` / ``ImportDicomDataResponse``, as the
+    API description has it); ``"google.protobuf.Empty"`` is what the vendor
+    pages' sample outputs show, and clients must take either.
+    """
 
     polls: int = 2
     success: int = 10
     failure: int = 0
     error: tuple[int, str] | None = None
     sample_errors: list[tuple[str, int, str]] = field(default_factory=list)
+    response: str | None = None
 
 
 @dataclass
@@ -143,12 +150,9 @@ class FakeOperation:
                 data["error"]["details"] = [self._details()]
         else:
             # Export and import answer their own (empty) response messages.
-            kind = (
-                "ImportDicomDataResponse"
-                if self.method == "ImportDicomData"
-                else "ExportDicomDataResponse"
-            )
-            data["response"] = {"@type": f"type.googleapis.com/{package}.dicom.{kind}"}
+            kind = "Import" if self.method == "ImportDicomData" else "Export"
+            message = out.response or f"{package}.dicom.{kind}DicomDataResponse"
+            data["response"] = {"@type": f"type.googleapis.com/{message}"}
         return data
 
     def _details(self) -> dict[str, Any]:

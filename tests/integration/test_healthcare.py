@@ -263,6 +263,15 @@ def test_base_url_needs_a_version(session):
 # -- operations ------------------------------------------------------------------------------
 
 
+def test_an_operation_ending_with_empty_succeeds_too(client, double, fake_time):
+    # The vendor pages' sample outputs end a BigQuery export with Empty.
+    double.script(Outcome(polls=1, success=5, response="google.protobuf.Empty"))
+    op = client.export_to_bigquery(STORE, TABLE)
+    op.wait(**fake_time.kwargs())
+    assert op.error is None and op.counters.success == 5
+    assert op.response == {"@type": "type.googleapis.com/google.protobuf.Empty"}
+
+
 def test_operation_runs_then_succeeds(client, double, fake_time):
     double.script(Outcome(polls=3, success=80))
     op = client.export_to_bigquery(STORE, TABLE)
