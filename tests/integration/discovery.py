@@ -152,11 +152,19 @@ class ApiCall:
 
 
 def _template(path: str) -> re.Pattern[str]:
-    """A ``flatPath`` as a regex: each ``{name}`` (or ``{+name}``) one segment."""
+    """A ``flatPath`` as a regex: each ``{name}`` (or ``{+name}``) one segment.
+
+    A segment may hold ``:`` (``example.com:project``) unless it is the last,
+    where ``:`` starts a custom verb (``…/dicomStores/s:export``).
+    """
     parts = re.split(r"\{\+?([^}]+)\}", path.lstrip("/"))
-    regex = "".join(
-        f"(?P<{_group(p)}>[^/:]+)" if i % 2 else re.escape(p) for i, p in enumerate(parts)
-    )
+    regex = ""
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            regex += re.escape(part)
+        else:
+            segment = "[^/]+" if parts[i + 1].startswith("/") else "[^/:]+"
+            regex += f"(?P<{_group(part)}>{segment})"
     return re.compile("/" + regex)
 
 

@@ -257,6 +257,18 @@ def test_response_checks_catch_what_google_never_writes():
             api.check_response(call, body)
 
 
+def test_paths_match_as_google_routes_them():
+    bq = DiscoveryApi("bigquery.v2")
+    method, params = bq.match("GET", "/bigquery/v2/projects/example.com:lab/jobs/j1")
+    assert (method.id, params["projectsId"]) == ("bigquery.jobs.get", "example.com:lab")
+    hc = DiscoveryApi("healthcare.v1")
+    assert hc.match("POST", f"/v1/{STORE}:export")[0].id == HC + "dicomStores.export"
+    assert hc.match("GET", f"/v1/{STORE}")[0].id == HC + "dicomStores.get"
+    with pytest.raises(DiscoveryError, match="not found") as missing:
+        hc.match("POST", f"/v1/{STORE}:exportAll")
+    assert (missing.value.status, missing.value.rpc) == (404, "NOT_FOUND")
+
+
 def test_bad_int64_and_unknown_parameters_are_googles_400():
     api = DiscoveryApi("bigquery.v2")
     path = f"/bigquery/v2/projects/{PROJECT}/queries/job1"
