@@ -190,6 +190,7 @@ HEALTHCARE_BAD = [
     ("export", {}, {"bigqueryDestination": {"tableUri": TABLE, "writeDisposition": 9}}, "9"),
     ("export", {}, {"bigqueryDestination": {"tableUri": TABLE, "schemaJson": []}}, "schema_json"),
     ("export", {"bogus": "1"}, {"bigqueryDestination": {"tableUri": TABLE}}, '"bogus"'),
+    ("export", {"name": STORE}, {"bigqueryDestination": {"tableUri": TABLE}}, '"name"'),
     ("export", {"$.xgafv": "3"}, {"bigqueryDestination": {"tableUri": TABLE}}, '"3"'),
     (
         "import",
