@@ -10,10 +10,10 @@ into :class:`~dicomlab.errors.RemoteError` (``service="Cloud Healthcare API"``)
 or :class:`~dicomlab.errors.NotFoundError`, with Google's message and never a
 token.
 
-Everything here exists in ``v1``, the default. ``v1beta1`` adds only BigQuery
-schema options not exposed here; ``filterConfig`` is sent on whichever version
-the client uses (SPEC §2 and open question 4: the newest docs send it on v1),
-so a project whose v1 refuses filters can use ``base_url=".../v1beta1"``.
+Everything here exists in ``v1``, the default, including the BigQuery schema
+options (``schema``, ``include_source_store``); ``filterConfig`` is sent on
+whichever version the client uses (it is in v1's API description too), and
+``base_url=".../v1beta1"`` works the same.
 
 >>> build_bigquery_export("bq://my-project.imaging.t", write_disposition="write-append")
 {'bigqueryDestination': {'tableUri': 'bq://my-project.imaging.t',
@@ -38,6 +38,7 @@ from dicomlab.errors import (
     RemoteError,
 )
 from dicomlab.healthcare_requests import (
+    BIGQUERY_SCHEMAS,
     MIME_TYPES,
     WRITE_DISPOSITIONS,
     Gcs,
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     import requests
 
 __all__ = [
+    "BIGQUERY_SCHEMAS",
     "DEFAULT_BASE_URL",
     "MIME_TYPES",
     "WRITE_DISPOSITIONS",
@@ -245,17 +247,27 @@ class HealthcareClient:
         write_disposition: str | None = None,
         force: bool | None = None,
         filter_uri: Gcs | None = None,
+        schema: str | None = None,
+        include_source_store: bool | None = None,
     ) -> Operation:
         """Start exporting the store's metadata to a BigQuery table (``dicomStores.export``).
 
         See :func:`build_bigquery_export` for the options; ``filter_uri`` names
-        a filter file (:class:`dicomlab.FilterFile`) in Cloud Storage.
+        a filter file (:class:`dicomlab.FilterFile`) in Cloud Storage;
+        ``schema="json"`` puts all tags in one JSON column (``"flattened"``,
+        one column per tag, is the default); ``include_source_store=True``
+        adds the store's name as a column.
 
         >>> client.export_to_bigquery(store, "bq://p.ds.t", filter_uri="gs://b/f")  # doctest: +SKIP
         <Operation projects/p/locations/us/datasets/d/operations/1 ? RUNNING ...>
         """
         body = build_bigquery_export(
-            table_uri, write_disposition=write_disposition, force=force, filter_uri=filter_uri
+            table_uri,
+            write_disposition=write_disposition,
+            force=force,
+            filter_uri=filter_uri,
+            schema=schema,
+            include_source_store=include_source_store,
         )
         return self._start(_store(store), "export", body)
 

@@ -3,7 +3,8 @@
 Every value is checked before a request is sent: table URIs (letters, digits
 and underscores in the table name), ``gs://`` URIs and import wildcards
 (``*``, ``?``, and ``**`` only at the end with no other wildcard), write
-dispositions (never together with ``force``) and export media types.
+dispositions (never together with ``force``), BigQuery table schemas and
+export media types.
 
 >>> build_gcs_import("gs://my-bucket/dicom/**.dcm")
 {'gcsSource': {'uri': 'gs://my-bucket/dicom/**.dcm'}}
@@ -17,8 +18,10 @@ from typing import Any
 
 from dicomlab.errors import InvalidIdentifierError, InvalidRequestError, InvalidResourceError
 from dicomlab.resources import BigQueryTable, GcsUri, HealthcareDicomStore
+from dicomlab.validation import validate_flag
 
 __all__ = [
+    "BIGQUERY_SCHEMAS",
     "MIME_TYPES",
     "WRITE_DISPOSITIONS",
     "build_bigquery_export",
@@ -28,6 +31,8 @@ __all__ = [
 ]
 
 WRITE_DISPOSITIONS = ("WRITE_EMPTY", "WRITE_TRUNCATE", "WRITE_APPEND")
+# ``schema`` argument -> the bigqueryDestination field that selects it (an empty message).
+BIGQUERY_SCHEMAS = {"flattened": "schemaFlattened", "json": "schemaJson"}
 _TS = "1.2.840.10008.1.2"
 # gcsDestination.mimeType: media type -> accepted transfer-syntax parameter (None: no parameter).
 MIME_TYPES: dict[str, frozenset[str | None]] = {
@@ -152,12 +157,24 @@ def _with_filter(body: dict[str, Any], filter_uri: Gcs | None) -> dict[str, Any]
     return body
 
 
+def _schema(value: object) -> str:
+    if not isinstance(value, str) or value not in BIGQUERY_SCHEMAS:
+        raise InvalidIdentifierError(
+            f"BigQuery schema {value!r} is not one the export writes; use 'flattened' "
+            "(one column per DICOM tag, the default) or 'json' (all tags in one JSON column)",
+            value=value,
+        )
+    return BIGQUERY_SCHEMAS[value]
+
+
 def build_bigquery_export(
     table_uri: Table,
     *,
     write_disposition: str | None = None,
     force: bool | None = None,
     filter_uri: Gcs | None = None,
+    schema: str | None = None,
+    include_source_store: bool | None = None,
 ) -> dict[str, Any]:
     """The ``ExportDicomDataRequest`` body for a BigQuery export (pure; raises on bad input).
 
@@ -165,11 +182,31 @@ def build_bigquery_export(
     gcloud's ``write-truncate`` form also works) and ``force`` exclude each
     other. The table may be in another project than the store.
 
+    ``schema`` (Google's reference, ``DicomBigQueryDestination``):
+    ``"flattened"`` (``schemaFlattened``) gives one column per DICOM tag, the
+    schema dicomlab's canned queries read and Google's default when unset;
+    ``"json"`` (``schemaJson``) keeps ``StudyInstanceUID``,
+    ``SeriesInstanceUID`` and ``SOPInstanceUID`` as columns and puts every
+    tag in one JSON column ``Metadata`` (with ``DroppedTags``, ``StorageClass``,
+    ``LastUpdated``, ``Type`` and storage sizes), which never meets BigQuery's
+    column limit however varied the store. ``include_source_store=True`` adds
+    the store's name as a column, so that exports of several stores appended to
+    one table stay apart.
+
     >>> body = build_bigquery_export("bq://p-123456.ds.t", force=True, filter_uri="gs://bkt/f")
     >>> body["bigqueryDestination"], body["filterConfig"]
     ({'tableUri': 'bq://p-123456.ds.t', 'force': True}, {'resourcePathsGcsUri': 'gs://bkt/f'})
+    >>> build_bigquery_export("bq://p-123456.ds.t", schema="json", include_source_store=True)
+    {'bigqueryDestination': {'tableUri': 'bq://p-123456.ds.t', 'schemaJson': {},
+                             'includeSourceStore': True}}
     """
     destination: dict[str, Any] = {"tableUri": str(_table(table_uri))}
+    if schema is not None:
+        destination[_schema(schema)] = {}
+    if include_source_store is not None:
+        destination["includeSourceStore"] = validate_flag(
+            include_source_store, "include_source_store"
+        )
     if write_disposition is not None and force is not None:
         raise InvalidRequestError(
             f"give write_disposition ({write_disposition!r}) or force ({force!r}), not both: "

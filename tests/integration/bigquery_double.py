@@ -24,8 +24,17 @@ resumable), ``jobs.query``, ``jobs.get``, ``jobs.getQueryResults`` (``maxResults
 ``{"error": {"code", "message", "errors": [{"reason", ...}], "status"}}``;
 failures inside a job become its ``status.errorResult`` (HTTP 200 from
 ``jobs.insert``), as BigQuery does, while a malformed request is refused at once.
-What the double does not model answers 501 ``notImplemented``, which the client
-does not retry (a 500 would be retried for minutes).
+What the double does not model answers 501 ``notImplemented`` (``UNIMPLEMENTED``),
+which the client does not retry (a 500 would be retried for minutes).
+
+Before any of that, every request is checked against Google's own description
+of the API, ``bigquery.v2.json`` from ``google-api-python-client``
+(:mod:`tests.integration.discovery`): path and method, query parameters and the
+body, recursively (unknown names, types, int64 as text, enums, required
+fields), answering Google's 400 when it would; every JSON response is checked
+against the response schema (a mismatch is a double bug, answered 501) and cut
+to the ``fields`` mask. Load jobs read their media, so ``sourceUris`` is not
+required of an upload's metadata.
 
 Byte estimate (dry runs, statistics, ``maximumBytesBilled``): for each table the
 query reads, BigQuery's data sizes summed over the referenced columns (every
@@ -84,6 +93,7 @@ from sqlglot.errors import SqlglotError
 
 from dicomlab.errors import QueryError
 from dicomlab.queries import translate
+from tests.integration.discovery import RPC_STATUS, ApiCall, DiscoveryApi, DiscoveryError
 from tests.servers import LocalHTTPServer, Recorded, read_request
 
 __all__ = ["BigQueryApiError", "BigQueryDouble", "Recorded"]
@@ -114,9 +124,17 @@ ARROW_TO_BIGQUERY: list[tuple[Callable[[pa.DataType], bool], str]] = [
     (pa.types.is_timestamp, "DATETIME"),
     (lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t), "BYTES"),
 ]
-STATUS_NAMES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-                409: "ALREADY_EXISTS", 501: "NOT_IMPLEMENTED"}
 # fmt: on
+# Where BigQuery accepts more than bigquery.v2.json says, and google-cloud-bigquery relies
+# on it: ``projection=full`` on jobs.get, and FLOAT64 parameter values as JSON numbers.
+API = DiscoveryApi(
+    "bigquery.v2",
+    extra_query={
+        "bigquery.jobs.get": {"projection": {"type": "string", "enum": ["full", "minimal"]}}
+    },
+    numbers_as_text=frozenset({("QueryParameterValue", "value")}),
+)
+UPLOAD_METADATA = frozenset({"JobConfigurationLoad.sourceUris"})  # the media is the source
 REASON_STATUS = {"notFound": 404, "duplicate": 409, "accessDenied": 403, "notImplemented": 501}
 
 
@@ -133,7 +151,7 @@ class BigQueryApiError(Exception):
         return {"reason": self.reason, "message": self.message}
 
     def to_json(self) -> dict[str, Any]:
-        name = STATUS_NAMES.get(self.status, "UNKNOWN")
+        name = RPC_STATUS.get(self.status, "UNKNOWN")
         errors = [self.proto() | {"domain": "global"}]
         return {"error": {"code": self.status, "message": self.message, "errors": errors,
                           "status": name}}  # fmt: skip
@@ -526,6 +544,7 @@ class BigQueryDouble:
         self.page_rows, self.min_bytes_billed = page_rows, min_bytes_billed
         self.requests: list[Recorded] = []
         self.extracted: dict[str, bytes] = {}
+        self.bugs: list[str] = []  # answers the double got wrong; stopping then fails
         self.jobs: dict[str, _Job] = {}
         self._uploads: dict[str, tuple[dict[str, Any], bytearray]] = {}
         self._con = duckdb.connect(str(database))
@@ -562,6 +581,8 @@ class BigQueryDouble:
         self.stop()
         self._con.close()
         self._tmp.cleanup()
+        if self.bugs:
+            raise AssertionError(f"the BigQuery double answered wrongly: {self.bugs}")
 
     def reset(self) -> None:
         """Drop every dataset; forget jobs, uploads, extracted files and requests."""
@@ -964,6 +985,7 @@ class BigQueryDouble:
 
     def handle(self, rec: Recorded) -> _Reply:
         """Answer one recorded request (called under the lock)."""
+        call = _checked(rec)
         for method, pattern, name in ROUTES:
             match = pattern.fullmatch(rec.path)
             if match and method == rec.method:
@@ -971,7 +993,10 @@ class BigQueryDouble:
                 if groups.pop("project") != self.project:
                     raise BigQueryApiError("notFound", f"Not found: Project {match['project']}")
                 answer = getattr(self, name)(rec, **groups)
-                return answer if isinstance(answer, _Reply) else _Reply(200, answer)
+                reply = answer if isinstance(answer, _Reply) else _Reply(200, answer)
+                if call is not None and reply.status == 200 and reply.body is not None:
+                    reply.body = API.check_response(call, reply.body)
+                return reply
         raise _not_modelled(f"{rec.method} {rec.path}")
 
     def _post_jobs(self, rec: Recorded) -> dict[str, Any]:
@@ -1011,8 +1036,6 @@ class BigQueryDouble:
             "totalBytesProcessed": job.resource["statistics"]["totalBytesProcessed"],
             "cacheHit": False,
         } | self._page(job.result, job.fields, params)
-        if wanted := _first(params, "fields"):  # a partial response
-            body = {k: v for k, v in body.items() if k in wanted.split(",")}
         return body
 
     def _get_dataset(self, rec: Recorded, dataset: str) -> dict[str, Any]:
@@ -1065,7 +1088,9 @@ class BigQueryDouble:
             return _Reply(200, None, {"Location": where})
         if kind != "multipart":
             raise _not_modelled(f"uploadType {kind!r}")
-        rec.body, rec.media = _multipart(rec.headers.get("content-type", ""), rec.media or b"")
+        metadata, rec.media = _multipart(rec.headers.get("content-type", ""), rec.media or b"")
+        rec.body = _api_call(lambda: API.check_body(API.match(rec.method, rec.path)[0],
+                                                    metadata, UPLOAD_METADATA))  # fmt: skip
         return self.insert_job(rec.body, rec.media)
 
     def _put_upload(self, rec: Recorded) -> dict[str, Any] | _Reply:
@@ -1113,6 +1138,30 @@ QUERY_REQUEST_ONLY = {"kind", "dryRun", "formatOptions", "maxResults", "timeoutM
                       "requestId", "jobCreationMode", "preserveNulls"}  # fmt: skip
 
 
+def _api_call(check: Callable[[], Any]) -> Any:
+    """Run a discovery check; its refusal as BigQuery's error."""
+    try:
+        return check()
+    except DiscoveryError as exc:
+        reason = {404: "notFound", 501: "notImplemented"}.get(exc.status, "invalid")
+        raise BigQueryApiError(reason, str(exc)) from exc
+
+
+def _checked(rec: Recorded) -> ApiCall | None:
+    """Check ``rec`` against the API description (``rec.body`` normalised); None when it
+    continues a resumable upload, a session URI the description does not cover."""
+    if rec.method == "PUT" and "upload_id" in rec.query:
+        return None
+    multipart = _first(rec.query, "uploadType") == "multipart"
+    call: ApiCall = _api_call(lambda: API.check_request(
+        rec.method, rec.path, rec.query, rec.body, check_body=not multipart,
+        waive=UPLOAD_METADATA if rec.path.startswith("/upload/") else frozenset(),
+    ))  # fmt: skip
+    if not multipart:
+        rec.body = call.body
+    return call
+
+
 def _multipart(content_type: str, raw: bytes) -> tuple[dict[str, Any], bytes]:
     """The JSON metadata and the media of a ``multipart/related`` upload."""
     match = re.search(r'boundary="?([^";]+)"?', content_type)
@@ -1141,6 +1190,7 @@ def _handler(double: BigQueryDouble) -> type[BaseHTTPRequestHandler]:
                     reply = _Reply(exc.status, exc.to_json())
                 except Exception as exc:  # a bug here: 501 is not retried by the client
                     logger.exception("the BigQuery double failed on %s %s", rec.method, rec.path)
+                    double.bugs.append(f"{rec.method} {rec.path}: {exc!r}")
                     error = BigQueryApiError("notImplemented", f"BigQuery double bug: {exc!r}")
                     reply = _Reply(501, error.to_json())
                 rec.status = reply.status

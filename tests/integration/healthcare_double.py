@@ -7,13 +7,28 @@ exactly these calls, under ``/v1/`` and ``/v1beta1/``:
 - ``GET …/dicomStores/S`` and ``PATCH …/dicomStores/S?updateMask=streamConfigs``;
 - ``GET …/operations/N`` and ``POST …/operations/N:cancel``.
 
-Every request is checked against SPEC.md (method, path, ``Authorization``,
-``Content-Type``, body fields and enums, ``tableUri`` form, import wildcards,
-``updateMask``, at most 5 unique stream destinations, never ``force`` with
-``writeDisposition``); anything else gets a Google-shaped error
-``{"error": {"code": 400, "message": …, "status": "INVALID_ARGUMENT"}}``. The
-checks are written here independently of dicomlab's own, so that a client bug
-shows up as a 400.
+Every request is first checked against Google's own description of the API,
+``healthcare.v1.json`` (or ``healthcare.v1beta1.json``) from
+``google-api-python-client`` (:mod:`tests.integration.discovery`): path and
+method, query parameters (the standard ones too: ``fields``, ``prettyPrint``,
+``alt``, ``$.xgafv``, ``quotaUser``), and the body recursively, read as proto3
+JSON (snake_case names, enums by number, int64 as text). Then what only the
+descriptions' prose says: ``Authorization``, ``Content-Type``, one export
+destination, the ``tableUri`` form, the export media types (read from the
+``mimeType`` description), import wildcards, ``updateMask``, at most 5 unique
+stream destinations. ``force`` with ``writeDisposition`` is accepted and
+``force`` ignored, as documented. Anything refused gets Google's error shape
+``{"error": {"code": 400, "message": …, "status": "INVALID_ARGUMENT"}}``; a
+described call the double does not model gets 501 ``UNIMPLEMENTED``, an
+undescribed path or method 404 ``NOT_FOUND``. Every answer is checked against
+the response schema (:class:`~tests.integration.discovery.ResponseMismatch`
+when the double is wrong) and cut to the ``fields`` mask. The checks are
+written here independently of dicomlab's own, so that a client bug shows up as
+a 400.
+
+The API text says a BigQuery export must stay in the store's project; the
+vendor pages (SPEC §2) document cross-project export given IAM in the
+destination project. The double follows the vendor pages: any project's table.
 
 Operations run for ``Outcome.polls`` GETs, then finish as scripted: success
 (with failure counters, maybe), or an error with import ``sampleErrors``.
@@ -35,6 +50,13 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from tests.integration.discovery import (
+    RPC_STATUS,
+    ApiCall,
+    DiscoveryApi,
+    DiscoveryError,
+    ResponseMismatch,
+)
 from tests.servers import LocalHTTPServer, Recorded, read_request
 
 __all__ = [
@@ -47,48 +69,19 @@ __all__ = [
 ]
 
 PROJECT = r"(?:[a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]"
-ROOT = (
-    rf"/(?P<version>v1|v1beta1)/(?P<dataset>projects/{PROJECT}/locations/[\w-]+/datasets/[\w.-]+)"
-)
-STORE_PATH = re.compile(ROOT + r"/dicomStores/(?P<store>[\w.-]+)(?::(?P<action>export|import))?")
-OPERATION_PATH = re.compile(ROOT + r"/operations/(?P<op>\d+)(?::(?P<action>cancel))?")
+APIS = {version: DiscoveryApi(f"healthcare.{version}") for version in ("v1", "v1beta1")}
+METHODS = "healthcare.projects.locations.datasets."
+# Any project's table: the vendor pages allow cross-project export (see the module docstring).
 TABLE_URI = re.compile(rf"bq://{PROJECT}\.[A-Za-z0-9_]+\.[A-Za-z0-9_]+")
 GCS_URI = re.compile(r"gs://[a-z0-9][a-z0-9._-]{1,61}[a-z0-9](?P<object>/.*)?")
-WRITE_DISPOSITIONS = {
-    "WRITE_DISPOSITION_UNSPECIFIED",
-    "WRITE_EMPTY",
-    "WRITE_TRUNCATE",
-    "WRITE_APPEND",
-}
-TS = "1.2.840.10008.1.2"
-DICOM_SYNTAXES = [TS, TS + ".1", TS + ".1.99", TS + ".5", TS + ".8.1", "*"] + [
-    f"{TS}.4.{n}" for n in (50, 51, 57, 70, 80, 81, 90, 91, 110, 111, 112, 201, 202, 203)
-]
-MIME_TYPES = {
-    *(f"application/dicom; transfer-syntax={ts}" for ts in DICOM_SYNTAXES),
-    f"application/octet-stream; transfer-syntax={TS}.1",
-    "application/octet-stream; transfer-syntax=*",
-    f"image/jpeg; transfer-syntax={TS}.4.50",
-    "image/png",
-}
-BQ_FIELDS = {"v1": {"tableUri", "force", "writeDisposition"}}
-BQ_FIELDS["v1beta1"] = BQ_FIELDS["v1"] | {
-    "schemaJson",
-    "schemaFlattened",
-    "changeDataCaptureConfig",
-    "includeSourceStore",
-}
-IMPORT_FIELDS = {"v1": {"gcsSource"}, "v1beta1": {"gcsSource", "blobStorageSettings"}}
-STATUS_NAMES = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    429: "RESOURCE_EXHAUSTED",
-    500: "INTERNAL",
-    503: "UNAVAILABLE",
-}
+MIME_DOC = APIS["v1"].schemas["GoogleCloudHealthcareV1DicomGcsDestination"]
+# The export media types, as the mimeType description lists them.
+MIME_TYPES = set(
+    re.findall(
+        r"(?:application|image)/[\w.+-]+(?:; transfer-syntax=(?:[\d.]+\d|\*))?",
+        MIME_DOC["properties"]["mimeType"]["description"].split("The following extensions")[0],
+    )
+)
 
 
 class Invalid(Exception):
@@ -101,13 +94,20 @@ class Invalid(Exception):
 
 @dataclass
 class Outcome:
-    """How the next operation ends: after ``polls`` GETs, with these counters or an error."""
+    """How the next operation ends: after ``polls`` GETs, with these counters or an error.
+
+    ``response``: the full name of the success message; by default the method's
+    own (``….dicom.ExportDicomDataResponse`` / ``ImportDicomDataResponse``, as the
+    API description has it); ``"google.protobuf.Empty"`` is what the vendor
+    pages' sample outputs show, and clients must take either.
+    """
 
     polls: int = 2
     success: int = 10
     failure: int = 0
     error: tuple[int, str] | None = None
     sample_errors: list[tuple[str, int, str]] = field(default_factory=list)
+    response: str | None = None
 
 
 @dataclass
@@ -149,7 +149,10 @@ class FakeOperation:
             if out.sample_errors:
                 data["error"]["details"] = [self._details()]
         else:
-            data["response"] = {"@type": "type.googleapis.com/google.protobuf.Empty"}
+            # Export and import answer their own (empty) response messages.
+            kind = "Import" if self.method == "ImportDicomData" else "Export"
+            message = out.response or f"{package}.dicom.{kind}DicomDataResponse"
+            data["response"] = {"@type": f"type.googleapis.com/{message}"}
         return data
 
     def _details(self) -> dict[str, Any]:
@@ -167,6 +170,7 @@ class HealthcareDouble:
     def __init__(self, *, require_auth: bool = True) -> None:
         self.require_auth = require_auth
         self.requests: list[Recorded] = []
+        self.bugs: list[str] = []  # answers the API description does not allow; stopping fails
         self.stores: dict[str, dict[str, Any]] = {}
         self.operations: dict[str, FakeOperation] = {}
         self._outcomes: list[Outcome] = []
@@ -192,6 +196,8 @@ class HealthcareDouble:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+        if self.bugs:
+            raise AssertionError(f"the Healthcare double answered wrongly: {self.bugs}")
 
     def reset(self) -> None:
         """Forget stores, operations, scripts and recorded requests."""
@@ -224,34 +230,42 @@ class HealthcareDouble:
             raise Invalid("Request is missing required authentication credential.", 401)
         if rec.method in ("POST", "PATCH"):
             _check_content_type(rec)
-        if match := STORE_PATH.fullmatch(rec.path):
-            return self._store_call(rec, match)
-        if match := OPERATION_PATH.fullmatch(rec.path):
-            return self._operation_call(rec, match)
-        raise Invalid(f"The requested URL {rec.path} was not found on this server.", 404)
+        version = rec.path.split("/")[1]
+        if version not in APIS:
+            raise Invalid(f"The requested URL {rec.path} was not found on this server.", 404)
+        try:
+            call = APIS[version].check_request(rec.method, rec.path, rec.query, rec.body)
+        except DiscoveryError as exc:
+            raise Invalid(str(exc), exc.status) from exc
+        rec.body = call.body
+        answer = self._call(call, version)
+        return 200, APIS[version].check_response(call, answer)
 
-    def _store_call(self, rec: Recorded, match: re.Match[str]) -> tuple[int, dict[str, Any]]:
-        name = f"{match['dataset']}/dicomStores/{match['store']}"
+    def _call(self, call: ApiCall, version: str) -> dict[str, Any]:
+        """Answer a described call the double models (501 ``UNIMPLEMENTED`` for the rest)."""
+        kind, params = call.method.id.removeprefix(METHODS), call.path_params
+        dataset = "projects/{projectsId}/locations/{locationsId}/datasets/{datasetsId}".format(
+            **params
+        )
+        if kind.startswith("operations."):
+            return self._operation_call(call, f"{dataset}/operations/{params['operationsId']}")
+        name = f"{dataset}/dicomStores/{params.get('dicomStoresId')}"
+        if kind not in ("dicomStores.get", "dicomStores.patch", *STARTS):
+            raise Invalid(f"the Healthcare double does not model {call.method.id}", 501)
         if name not in self.stores:
             raise Invalid(f"DICOM store {name} does not exist", 404)
-        action, version = match["action"], match["version"]
-        allowed = {"export": ("POST",), "import": ("POST",), None: ("GET", "PATCH")}[action]
-        if rec.method not in allowed:
-            raise Invalid(f"method {rec.method} is not allowed on {rec.path}", 405)
-        if action is None and rec.method == "GET":
-            _expect_query(rec, {})
-            return 200, _store_json(self.stores[name])
-        if action is None:
-            _expect_query(rec, {"updateMask": ["streamConfigs"]})
-            self.stores[name]["streamConfigs"] = check_stream_configs(rec.body, version)
-            return 200, _store_json(self.stores[name])
-        _expect_query(rec, {})
-        if action == "export":
-            method = check_export(rec.body, version)
-        else:
-            check_import(rec.body, version)
-            method = "ImportDicomData"
-        return 200, {"name": self._new_operation(match["dataset"], version, method)}
+        if kind == "dicomStores.get":
+            return _store_json(self.stores[name])
+        if kind == "dicomStores.patch":
+            if call.query.get("updateMask") != ["streamConfigs"]:
+                mask = call.query.get("updateMask")
+                raise Invalid(
+                    f"the Healthcare double models updateMask=streamConfigs only: {mask}", 501
+                )
+            self.stores[name]["streamConfigs"] = check_stream_configs(call.body)
+            return _store_json(self.stores[name])
+        method = STARTS[kind](call.body)
+        return {"name": self._new_operation(dataset, version, method)}
 
     def _new_operation(self, dataset: str, version: str, method: str) -> str:
         name = f"{dataset}/operations/{next(self._ids)}"
@@ -259,20 +273,17 @@ class HealthcareDouble:
         self.operations[name] = FakeOperation(name, version, method, outcome)
         return name
 
-    def _operation_call(self, rec: Recorded, match: re.Match[str]) -> tuple[int, dict[str, Any]]:
-        _expect_query(rec, {})
-        op = self.operations.get(f"{match['dataset']}/operations/{match['op']}")
+    def _operation_call(self, call: ApiCall, name: str) -> dict[str, Any]:
+        op = self.operations.get(name)
         if op is None:
-            raise Invalid(f"operation {rec.path} not found", 404)
-        if match["action"] == "cancel":
-            if rec.method != "POST" or rec.body not in (None, {}):
-                raise Invalid("cancel takes POST with an empty body")
+            raise Invalid(f"operation {name} not found", 404)
+        if call.method.id.endswith(".cancel"):
             op.cancelled = op.cancelled or op.polls < op.outcome.polls
-            return 200, {}
-        if rec.method != "GET":
-            raise Invalid(f"method {rec.method} is not allowed on {rec.path}", 405)
+            return {}
+        if not call.method.id.endswith(".get"):
+            raise Invalid(f"the Healthcare double does not model {call.method.id}", 501)
         op.polls += 1
-        return 200, op.to_json()
+        return op.to_json()
 
 
 def _store_json(store: dict[str, Any]) -> dict[str, Any]:
@@ -286,46 +297,14 @@ def _check_content_type(rec: Recorded) -> None:
         raise Invalid(f"Content-Type {kind!r} is not application/json")
 
 
-def _expect_query(rec: Recorded, expected: dict[str, list[str]]) -> None:
-    if rec.query != expected:
-        raise Invalid(f"unexpected query parameters {rec.query} (expected {expected})")
-
-
-def _fields(
-    obj: Any, where: str, allowed: set[str], required: frozenset[str] | set[str] = frozenset()
-) -> dict[str, Any]:
-    if not isinstance(obj, dict):
-        raise Invalid(f"Invalid value at '{where}': expected an object")
-    unknown = sorted(set(obj) - allowed)
-    if unknown:
-        raise Invalid(
-            f"Invalid JSON payload received. Unknown name \"{unknown[0]}\" at '{where}': "
-            "Cannot find field."
-        )
-    missing = sorted(required - set(obj))
-    if missing:
-        raise Invalid(f"{where}.{missing[0]} is required")
-    return obj
-
-
-def _check_table(uri: Any, where: str) -> str:
+def _check_table(dest: dict[str, Any], where: str) -> str:
+    uri = dest.get("tableUri")
     if not isinstance(uri, str) or len(uri) > 2000 or not TABLE_URI.fullmatch(uri):
         raise Invalid(
             f"{where}.tableUri {uri!r} must be bq://PROJECT.DATASET.TABLE "
             "(table: letters, digits and underscores)"
         )
     return uri
-
-
-def _check_bigquery(dest: Any, version: str, where: str) -> None:
-    _fields(dest, where, BQ_FIELDS[version], {"tableUri"})
-    _check_table(dest["tableUri"], where)
-    if "force" in dest and "writeDisposition" in dest:
-        raise Invalid(f"{where}: set force or writeDisposition, not both")
-    if "force" in dest and not isinstance(dest["force"], bool):
-        raise Invalid(f"{where}.force must be a boolean")
-    if "writeDisposition" in dest and dest["writeDisposition"] not in WRITE_DISPOSITIONS:
-        raise Invalid(f"Invalid value at '{where}.write_disposition': {dest['writeDisposition']}")
 
 
 def _check_gcs_uri(uri: Any, where: str, *, needs_object: bool) -> str:
@@ -335,24 +314,23 @@ def _check_gcs_uri(uri: Any, where: str, *, needs_object: bool) -> str:
     return (match["object"] or "")[1:]
 
 
-def check_export(body: Any, version: str) -> str:
-    """Check an ExportDicomDataRequest; the apiMethodName suffix of the operation."""
-    _fields(body, "", {"bigqueryDestination", "gcsDestination", "filterConfig"})
+def check_export(body: dict[str, Any]) -> str:
+    """Check a (described-valid) ExportDicomDataRequest; the apiMethodName suffix."""
     destinations = [k for k in ("bigqueryDestination", "gcsDestination") if k in body]
     if len(destinations) != 1:
         raise Invalid(f"exactly one destination is required, got {destinations}")
     if "filterConfig" in body:
-        config = _fields(body["filterConfig"], "filter_config", {"resourcePathsGcsUri"})
-        uri = config.get("resourcePathsGcsUri")
+        uri = body["filterConfig"].get("resourcePathsGcsUri")
         if any(c in _check_gcs_uri(uri, "resourcePathsGcsUri", needs_object=True) for c in "*?"):
             raise Invalid(f"resourcePathsGcsUri {uri!r} must name one file")
     if "bigqueryDestination" in body:
-        _check_bigquery(body["bigqueryDestination"], version, "bigquery_destination")
+        dest = body["bigqueryDestination"]
+        _check_table(dest, "bigquery_destination")
+        if "schemaJson" in dest and "schemaFlattened" in dest:
+            raise Invalid("bigquery_destination: set schemaJson or schemaFlattened, not both")
         return "ExportDicomData_bq"  # S0, the newest page (SPEC open question 7)
-    dest = _fields(
-        body["gcsDestination"], "gcs_destination", {"uriPrefix", "mimeType"}, {"uriPrefix"}
-    )
-    prefix = _check_gcs_uri(dest["uriPrefix"], "uriPrefix", needs_object=False)
+    dest = body["gcsDestination"]
+    prefix = _check_gcs_uri(dest.get("uriPrefix"), "uriPrefix", needs_object=False)
     if any(c in prefix for c in "*?"):
         raise Invalid(f"uriPrefix {dest['uriPrefix']!r} must not contain wildcards")
     if "mimeType" in dest and dest["mimeType"] not in MIME_TYPES:
@@ -360,10 +338,10 @@ def check_export(body: Any, version: str) -> str:
     return "ExportDicomData"
 
 
-def check_import(body: Any, version: str) -> None:
-    """Check an ImportDicomDataRequest, with the wildcard rules of SPEC §2."""
-    _fields(body, "", IMPORT_FIELDS[version], {"gcsSource"})
-    uri = _fields(body["gcsSource"], "gcs_source", {"uri"}, {"uri"})["uri"]
+def check_import(body: dict[str, Any]) -> str:
+    """Check a (described-valid) ImportDicomDataRequest, with the wildcard rules of its
+    ``gcsSource.uri`` description; the apiMethodName suffix."""
+    uri = (body.get("gcsSource") or {}).get("uri")
     path = _check_gcs_uri(uri, "gcsSource.uri", needs_object=True)
     if path.endswith("/") or "[" in path or "]" in path:
         raise Invalid(f"gcsSource.uri {uri!r} must name files with *, ? or a trailing **")
@@ -372,19 +350,23 @@ def check_import(body: Any, version: str) -> None:
         extension_only = tail == "" or (tail[0] == "." and not set(tail) & set("*?/"))
         if set(head) & set("*?") or not extension_only:
             raise Invalid(f"gcsSource.uri {uri!r}: ** must end the path, with no other wildcard")
+    return "ImportDicomData"
 
 
-def check_stream_configs(body: Any, version: str) -> list[dict[str, Any]]:
+STARTS = {"dicomStores.export": check_export, "dicomStores.import": check_import}
+
+
+def check_stream_configs(body: dict[str, Any]) -> list[dict[str, Any]]:
     """Check a DicomStore patch of streamConfigs: ≤ 5 unique BigQuery destinations."""
-    configs = _fields(body, "", {"streamConfigs"}, {"streamConfigs"})["streamConfigs"]
-    if not isinstance(configs, list) or len(configs) > 5:
+    configs = body.get("streamConfigs") or []
+    if len(configs) > 5:
         raise Invalid("streamConfigs must be a list of at most 5 destinations")
     tables = []
     for i, config in enumerate(configs):
-        where = f"stream_configs[{i}]"
-        dest = _fields(config, where, {"bigqueryDestination"}, {"bigqueryDestination"})
-        _check_bigquery(dest["bigqueryDestination"], version, f"{where}.bigquery_destination")
-        tables.append(dest["bigqueryDestination"]["tableUri"])
+        where = f"stream_configs[{i}].bigquery_destination"
+        if "bigqueryDestination" not in config:
+            raise Invalid(f"{where} is required")
+        tables.append(_check_table(config["bigqueryDestination"], where))
     if len(set(tables)) != len(tables):
         raise Invalid(f"stream destinations must be unique: {tables}")
     return configs
@@ -407,6 +389,9 @@ def _handler(double: HealthcareDouble) -> type[BaseHTTPRequestHandler]:
                         status, answer = double.handle(rec)
                     except Invalid as exc:
                         status, answer = _error(exc)
+                    except ResponseMismatch as exc:  # a bug here; 501 is not retried
+                        double.bugs.append(f"{rec.method} {rec.path}: {exc}")
+                        status, answer = _error(Invalid(f"Healthcare double bug: {exc}", 501))
                 rec.status = status
             self._answer(status, answer)
 
@@ -427,5 +412,5 @@ def _handler(double: HealthcareDouble) -> type[BaseHTTPRequestHandler]:
 
 
 def _error(exc: Invalid) -> tuple[int, dict[str, Any]]:
-    name = STATUS_NAMES.get(exc.status, "UNKNOWN")
+    name = RPC_STATUS.get(exc.status, "UNKNOWN")
     return exc.status, {"error": {"code": exc.status, "message": str(exc), "status": name}}
