@@ -89,7 +89,8 @@ class DuckDBWarehouse:
         if self._memory is not None:
             cursor = self._memory.cursor()
             try:
-                cursor.execute("SET enable_progress_bar = false")
+                with translated(self.path, "opening"):  # Ctrl-C here is a KeyboardInterrupt too
+                    cursor.execute("SET enable_progress_bar = false")
                 yield cursor
             finally:
                 cursor.close()
@@ -103,7 +104,8 @@ class DuckDBWarehouse:
         with translated(self.path, "opening"):
             con = duckdb.connect(self.path)
         try:
-            con.execute("SET enable_progress_bar = false")
+            with translated(self.path, "opening"):  # Ctrl-C here is a KeyboardInterrupt too
+                con.execute("SET enable_progress_bar = false")
             yield con
         finally:
             con.close()
