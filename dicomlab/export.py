@@ -258,20 +258,10 @@ def _plan(workers: int, chunk_size: int, total: int) -> _Plan:
     return _Plan(min(workers, math.ceil(total / per_task)), per_task)
 
 
-def _main_is_importable() -> bool:
-    """Whether worker processes can import ``__main__`` (not so for ``python - < script``)."""
-    path = getattr(sys.modules.get("__main__"), "__file__", None)
-    return path is None or os.path.isfile(path)
-
-
 @contextlib.contextmanager
 def _pool(store: Store, workers: int) -> Iterator[ProcessPoolExecutor | None]:
     """The worker processes that read files (kept for the next export), or ``None``."""
     if workers < 2 or not isinstance(store, FileStore):
-        yield None
-        return
-    if not _main_is_importable():
-        logger.info("reading in this process: worker processes cannot import %s", sys.argv[0])
         yield None
         return
     with worker_pool(workers, _warm_up) as pool:
@@ -439,9 +429,8 @@ def _flatten_chunks(
             yield from shared_map(pool, flatten_files, tasks, plan.workers)
         except BrokenProcessPool as exc:
             raise DicomlabError(
-                "a worker process of the export died (out of memory, or a script without an "
-                "`if __name__ == '__main__':` guard); run the export from a guarded script, "
-                "or pass workers=1 to read in this process"
+                "a worker process of the export died (out of memory, or killed); the table "
+                "is as it was: run the export again, or pass workers=1 to read in this process"
             ) from exc
         return
     # Read lazily, one instance at a time: a chunk holds flattened rows, never datasets.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -30,16 +31,55 @@ IDLE_SECONDS = 600.0
 
 
 def _process_context() -> Any:
-    """``forkserver`` where there is one: safe beside threads (DuckDB, tqdm), quick to start.
+    """loky's start method: a fresh interpreter per worker that never imports ``__main__``.
 
-    Nothing is preloaded in the fork server: the first ``submit`` would wait for
-    it. Each worker imports what it needs (``warm_up``) as it starts, while
-    this process lists the store.
+    multiprocessing's ``spawn`` and ``forkserver`` run the caller's main script
+    again in every worker, so a plain script without an
+    ``if __name__ == "__main__":`` guard started its own export in each one.
+    The workers run dicomlab's functions only and need nothing from ``__main__``;
+    loky (the engine behind joblib) starts them without it, and like
+    ``forkserver`` it is safe beside threads (DuckDB, tqdm). Each worker imports
+    what it needs (``warm_up``) as it starts, while this process lists the store.
     """
-    import multiprocessing
+    from multiprocessing import resource_tracker
 
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    from loky.backend.context import LokyContext
+    from loky.backend.process import LokyProcess
+
+    class QuietProcess(LokyProcess):  # type: ignore[misc]
+        """Starts with Ctrl-C blocked: a mask survives fork and exec, a handler does not.
+
+        A terminal or a Jupyter kernel sends SIGINT to the whole process group;
+        a worker still importing would die with a traceback of its own.
+        :func:`_init_worker` then ignores SIGINT for good and unblocks it.
+        """
+
+        def start(self) -> None:
+            # Python 3.11's resource tracker unblocks SIGINT as it starts (on a
+            # worker's launch): start it first, so it does not clear this mask.
+            resource_tracker.ensure_running()
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                super().start()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+    class QuietContext(LokyContext):  # type: ignore[misc]
+        Process = QuietProcess
+
+    return QuietContext()
+
+
+def _init_worker(warm_up: Callable[[], Any]) -> None:
+    """Leave Ctrl-C to the parent for good, then warm up.
+
+    The parent stops the export on Ctrl-C; the workers must neither die with
+    a traceback each nor leave the pool broken. A SIGINT that came while the
+    worker started is still pending, and is dropped with the new disposition.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    warm_up()
 
 
 class _KeptPool:
@@ -123,7 +163,9 @@ class _KeptPool:
 
 
 def _start(size: int, warm_up: Callable[[], Any]) -> ProcessPoolExecutor:
-    pool = ProcessPoolExecutor(size, mp_context=_process_context(), initializer=warm_up)
+    pool = ProcessPoolExecutor(
+        size, mp_context=_process_context(), initializer=_init_worker, initargs=(warm_up,)
+    )
     for _ in range(size):  # one process starts per task: all start now, and warm up
         pool.submit(int)  # while this process goes on
     return pool
