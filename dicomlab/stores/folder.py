@@ -319,11 +319,14 @@ class FolderStore(BulkRetrieval):
         :class:`~dicomlab.errors.DuplicateInstanceError` when the UID names files
         with other content.
         """
+        from dicomlab.stores.headers import read_instance_file
         from dicomlab.stores.integrity import check_instance
 
         path = self._instance_file(ref)
         with self._not_found(ref.study, ref.series, ref.instance, path=path):
-            dataset = self.client.retrieve_instance(ref.study, ref.series, ref.instance)
+            # Read here, not by DICOMfileClient: a file without a Part 10 header is
+            # an instance too (the index lists it), and dicomweb-client refuses it.
+            dataset = read_instance_file(path)
         check_instance(ref, dataset, f"the file of instance {ref.instance!r} in {self.url}")
         return dataset
 

@@ -213,7 +213,9 @@ def _index_class(base: type) -> type:
         ) -> tuple[tuple[str, ...], Any, Any, Any] | None:
             from dicomweb_client.file import _get_frame_offsets
 
-            ds = self._read_selected_metadata(handle)
+            from dicomlab.stores.headers import complete_file_meta
+
+            ds = complete_file_meta(self._read_selected_metadata(handle))  # headerless too
             if not hasattr(ds, "SOPClassUID"):
                 return None
             uids = (str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))

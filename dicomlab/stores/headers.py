@@ -98,13 +98,28 @@ def parse_instance_metadata(handle: BinaryIO, source: str, size: int) -> Metadat
     from dicomlab.flatten import MAX_VALUE_BYTES
 
     bounded = _BoundedReader(handle)
+    bare = False
     try:
-        ds = read_partial(
-            bounded,  # type: ignore[arg-type]  # read, seek and tell are what it uses
-            header_bounds(),
-            defer_size=MAX_VALUE_BYTES,
-            force=False,
-        )
+        try:
+            ds = read_partial(
+                bounded,  # type: ignore[arg-type]  # read, seek and tell are what it uses
+                header_bounds(),
+                defer_size=MAX_VALUE_BYTES,
+                force=False,
+            )
+        except InvalidDicomError:
+            # No Part 10 header (preamble, "DICM", group 0002): read the bare data set,
+            # which then has to pass the same checks as any instance.
+            handle.seek(0)
+            bounded, bare = _BoundedReader(handle), True
+            ds = complete_file_meta(
+                read_partial(
+                    bounded,  # type: ignore[arg-type]
+                    header_bounds(),
+                    defer_size=MAX_VALUE_BYTES,
+                    force=True,
+                )
+            )
         if isinstance(getattr(handle, "name", None), str):
             # A value read later (a deferred sequence) comes from the file, opened again.
             ds.fileobj_type, ds.buffer = open, None
@@ -117,11 +132,21 @@ def parse_instance_metadata(handle: BinaryIO, source: str, size: int) -> Metadat
     except (InvalidDicomError, ValueError, EOFError, KeyError) as exc:
         # pydicom's hint to pass force=True names an option our callers do not have.
         reason = str(exc).split(" Use force=True")[0]
+        if bare:
+            return MetadataItem(source, error=f"{_NO_HEADER}, nor as a bare data set: {reason}")
         return MetadataItem(source, error=f"not readable as DICOM: {reason}")
     except Exception as exc:  # a malformed file must never stop an export
         logger.debug("reading %s failed", source, exc_info=True)
         return MetadataItem(source, error=f"not readable as DICOM: {type(exc).__name__}: {exc}")
-    return _checked(ds, source, size)
+    item = _checked(ds, source, size)
+    if bare and item.error is not None:
+        return MetadataItem(
+            source, error=f"{_NO_HEADER}, and read as a bare data set it {item.error}"
+        )
+    return item
+
+
+_NO_HEADER = "not readable as DICOM: no Part 10 header (preamble, 'DICM', File Meta Information)"
 
 
 class _BoundedReader:
@@ -163,6 +188,59 @@ class _BoundedReader:
     @property
     def closed(self) -> bool:
         return bool(self._raw.closed)
+
+
+def complete_file_meta(ds: Dataset) -> Dataset:
+    """Give a data set read without a File Meta Information header the meta it implies.
+
+    Files written without the PS3.10 header (a bare data set, as some archives
+    and older tools keep them) carry no transfer syntax: it is the encoding
+    pydicom found while reading (implicit or explicit VR, little or big endian;
+    a bare data set cannot hold encapsulated pixel data). The SOP Class and
+    Instance UIDs come from the data set itself. A data set that has the
+    header is returned as it is.
+
+    >>> import pydicom
+    >>> from pydicom.data import get_testdata_file
+    >>> ds = pydicom.dcmread(get_testdata_file("rtstruct.dcm", download=False), force=True)
+    >>> complete_file_meta(ds).file_meta.TransferSyntaxUID.name
+    'Implicit VR Little Endian'
+    """
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return ds
+    if meta is None:
+        ds.file_meta = meta = FileMetaDataset()
+    implicit, little = ds.original_encoding
+    meta.TransferSyntaxUID = (
+        ImplicitVRLittleEndian
+        if implicit
+        else ExplicitVRLittleEndian
+        if little is not False
+        else ExplicitVRBigEndian
+    )
+    for meta_keyword, keyword in (
+        ("MediaStorageSOPClassUID", "SOPClassUID"),
+        ("MediaStorageSOPInstanceUID", "SOPInstanceUID"),
+    ):
+        if keyword in ds:
+            setattr(meta, meta_keyword, ds[keyword].value)
+    return ds
+
+
+def read_instance_file(path: str) -> Dataset:
+    """The whole data set of an instance's file, with or without a Part 10 header.
+
+    >>> from pydicom.data import get_testdata_file
+    >>> read_instance_file(get_testdata_file("rtstruct.dcm", download=False)).Modality
+    'RTSTRUCT'
+    """
+    import pydicom
+
+    return complete_file_meta(pydicom.dcmread(path, force=True))
 
 
 def header_bounds() -> Any:
