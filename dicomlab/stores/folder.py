@@ -15,8 +15,8 @@ import contextlib
 import logging
 import os
 import re
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,7 +95,7 @@ class FolderStore(BulkRetrieval):
     >>> store.search_instances(PatientID="77654033")      # doctest: +SKIP
     """
 
-    # The dicomweb-client index is an SQLite connection bound to the thread that made it.
+    # Index lookups take turns (the store's lock); rendering is cheap at grid sizes.
     thumbnail_concurrency = 1
     # The index lists Rows for every instance that has pixel data.
     lists_rows = True
@@ -117,6 +117,10 @@ class FolderStore(BulkRetrieval):
         self._studies: dict[str, pd.DataFrame] | None = None
         self._records: dict[str, list[dict[str, Any]]] = {}
         self._index = FolderIndex()
+        self._client: DICOMfileClient | None = None
+        # Any thread may use the store (widget callbacks, thread pools): calls into the
+        # index and its caches take turns. Reading and rendering files happen outside it.
+        self._lock = threading.RLock()
         self.cache = RenderCache(cache) if isinstance(cache, (str, os.PathLike)) else cache
 
     @property
@@ -159,15 +163,18 @@ class FolderStore(BulkRetrieval):
         for source, path in self.iter_paths():
             yield read_instance_metadata(path, source)
 
-    @cached_property
+    @property
     def client(self) -> DICOMfileClient:
         """The dicomweb-client view of the folder (built on first use).
 
         Files and folders that cannot be read are left out, with a
         :class:`~dicomlab.errors.SkippedFilesWarning` (see :attr:`skipped`).
+        Call it while holding the store's lock: its index takes one thread at a time.
         """
-        client, self._index = build_file_client(self.url, self.path, self._index_dir)
-        return client
+        with self._lock:
+            if self._client is None:
+                self._client, self._index = build_file_client(self.url, self.path, self._index_dir)
+            return self._client
 
     @property
     def skipped(self) -> list[tuple[str, str]]:
@@ -188,7 +195,7 @@ class FolderStore(BulkRetrieval):
         files with other content, :class:`DicomReadError` when its file cannot
         be opened, :class:`NotFoundError` when the store does not have it.
         """
-        paths = self._index.conflicts.get(ref.instance) if "client" in self.__dict__ else None
+        paths = self._index.conflicts.get(ref.instance) if self._client is not None else None
         if paths is None:
             paths = self.conflicts.get(ref.instance)
         if paths:
@@ -200,9 +207,9 @@ class FolderStore(BulkRetrieval):
                 paths=paths,
             )
         try:
-            path = str(
-                self.client._db_manager.get_instance_file_path(ref.study, ref.series, ref.instance)
-            )
+            with self._lock:
+                manager = self.client._db_manager
+                path = str(manager.get_instance_file_path(ref.study, ref.series, ref.instance))
         except OSError as exc:  # how dicomweb-client says it has no such instance
             name = f"{ref.study}/{ref.series}/{ref.instance}"
             raise NotFoundError(f"{name} is not in {self.path}: {exc}") from exc
@@ -225,8 +232,9 @@ class FolderStore(BulkRetrieval):
         from dicomlab.dicomjson import to_frame
 
         exact, ranges = _split_date_ranges(filters)
-        search = getattr(self.client, f"search_for_{level}")
-        found = search(search_filters=exact or None, fields=list(fields) if fields else None)
+        with self._lock:
+            search = getattr(self.client, f"search_for_{level}")
+            found = search(search_filters=exact or None, fields=list(fields) if fields else None)
         for keyword, (low, high) in ranges.items():
             # DICOMfileClient ignores date ranges (it only logs so): match them here,
             # as a DICOMweb server does (PS3.4 C.2.2.2.5, YYYYMMDD-YYYYMMDD, open ends).
@@ -273,13 +281,18 @@ class FolderStore(BulkRetrieval):
         Kept until the store changes: grids and viewers ask for the same studies
         page after page.
         """
-        if study not in self._records:
-            found = self.search_instances(StudyInstanceUID=study)
-            self._records[study] = index_records(found)
-        return self._records[study]
+        with self._lock:
+            if study not in self._records:
+                found = self.search_instances(StudyInstanceUID=study)
+                self._records[study] = index_records(found)
+            return self._records[study]
 
     def _by_study(self) -> dict[str, pd.DataFrame]:
         """The cached listing split by study (made once per listing)."""
+        with self._lock:
+            return self._studies_of_listing()
+
+    def _studies_of_listing(self) -> dict[str, pd.DataFrame]:
         if self._studies is None:
             every = self._all_instances()
             self._studies = (
@@ -294,9 +307,10 @@ class FolderStore(BulkRetrieval):
 
     def _all_instances(self) -> pd.DataFrame:
         """Every instance of the index, listed once (dropped when the store changes)."""
-        if self._listing is None:
-            self._listing = self._search("instances", {}, None, None)
-        return self._listing
+        with self._lock:
+            if self._listing is None:
+                self._listing = self._search("instances", {}, None, None)
+            return self._listing
 
     # ---- retrieve -----------------------------------------------------------------------
 
@@ -304,7 +318,7 @@ class FolderStore(BulkRetrieval):
         self, study: str, series: str | None = None, instance: str | None = None
     ) -> list[dict[str, Any]]:
         """DICOM JSON of a study's, a series' or one instance's instances (no bulk data)."""
-        with self._not_found(study, series, instance):
+        with self._not_found(study, series, instance), self._lock:
             if instance is not None and series is not None:
                 return [dict(self.client.retrieve_instance_metadata(study, series, instance))]
             if series is not None:
@@ -340,7 +354,7 @@ class FolderStore(BulkRetrieval):
         """Frames (1-based) of an instance as stored, uncompressed by default."""
         numbers = frame_numbers(frames)
         path = self._instance_file(ref)
-        with self._not_found(ref.study, ref.series, ref.instance, path=path):
+        with self._not_found(ref.study, ref.series, ref.instance, path=path), self._lock:
             return self.client.retrieve_instance_frames(
                 ref.study, ref.series, ref.instance, numbers, media_types=(media_type,)
             )
@@ -416,12 +430,14 @@ class FolderStore(BulkRetrieval):
         result.stored.extend(uid for uid in datasets if uid in known)
         if new:
             try:
-                response = self.client.store_instances(list(new.values()))
+                with self._lock:
+                    response = self.client.store_instances(list(new.values()))
             except Exception as exc:  # the file client reports any failure as one error
                 result.failures.extend((uid, f"not stored: {exc}") for uid in new)
                 return result
             record_stow(response, new, result)
-            self._listing, self._studies, self._records = None, None, {}
+            with self._lock:
+                self._listing, self._studies, self._records = None, None, {}
         return result
 
     def store_json(self, metadata: Mapping[str, Any], jpeg: bytes) -> StowResult:
@@ -443,7 +459,7 @@ class FolderStore(BulkRetrieval):
             filters["SOPInstanceUID"] = instance
         if self._search("instances", filters, None, None).empty:
             raise NotFoundError(f"{path} is not in {self.path}")
-        with self._not_found(study, series, instance):
+        with self._not_found(study, series, instance), self._lock:
             if instance is not None and series is not None:
                 self.client.delete_instance(study, series, instance)
             elif series is not None:
@@ -452,9 +468,9 @@ class FolderStore(BulkRetrieval):
                 self.client.delete_study(study)
         # dicomweb-client 0.61 removes the files but not their index rows (its
         # executemany is given a string): index the folder again, which drops them.
-        self.__dict__.pop("client", None)
-        self._index = FolderIndex()
-        self._listing, self._studies, self._records = None, None, {}
+        with self._lock:
+            self._client, self._index = None, FolderIndex()
+            self._listing, self._studies, self._records = None, None, {}
         if self.cache is not None:
             self.cache.discard(self.url, tuple(u for u in (study, series, instance) if u))
 

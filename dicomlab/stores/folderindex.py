@@ -106,9 +106,33 @@ def _index_class(base: type) -> type:
     """``_DatabaseManager`` with the guarded indexing of this module."""
 
     class GuardedIndex(base):  # type: ignore[misc]
+        _db_connection_handle: Any  # dicomweb-client's, set in its __init__
+
         def __init__(self, *args: Any, report: FolderIndex, **kwargs: Any) -> None:
             self._report = report
             super().__init__(*args, **kwargs)
+
+        @property
+        def _connection(self) -> Any:
+            """The index's SQLite connection, usable from any thread.
+
+            dicomweb-client's is bound to the thread that opened it, so a widget
+            callback or a thread pool got "SQLite objects created in a thread
+            can only be used in that same thread". The store calls its client
+            one thread at a time (its lock), which is what SQLite needs.
+            """
+            import sqlite3
+
+            if self._db_connection_handle is None:
+                connection = sqlite3.connect(
+                    str(self._db_file_identifier),
+                    detect_types=sqlite3.PARSE_DECLTYPES,
+                    check_same_thread=False,
+                )
+                connection.row_factory = sqlite3.Row
+                self._db_connection_handle = connection
+            # The base property registers the array adapters and returns this handle.
+            return vars(base)["_connection"].fget(self)
 
         def _read_selected_metadata(self, fp: Any) -> Any:
             from pydicom.filereader import read_partial

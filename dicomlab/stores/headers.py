@@ -112,7 +112,7 @@ def parse_instance_metadata(handle: BinaryIO, source: str, size: int) -> Metadat
             # which then has to pass the same checks as any instance.
             handle.seek(0)
             bounded, bare = _BoundedReader(handle), True
-            ds = complete_file_meta(
+            ds = complete_file_meta(  # type: ignore[assignment]  # a FileDataset still
                 read_partial(
                     bounded,  # type: ignore[arg-type]
                     header_bounds(),

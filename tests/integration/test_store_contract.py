@@ -267,3 +267,38 @@ def test_delete_refuses_bad_uids_before_asking(store, uids, bad):
     with pytest.raises(InvalidIdentifierError) as info:
         store.delete(*uids)
     assert bad in str(info.value)
+
+
+def test_eight_threads_at_once_get_what_one_thread_gets(store, oracle, tmp_path):
+    """Widget callbacks and thread pools call a store from threads other than its own."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    images = oracle[oracle.pixels].sort_values("SOPInstanceUID").head(8).reset_index(drop=True)
+    start = threading.Barrier(len(images))
+
+    def work(index: int) -> dict[str, object]:
+        row = images.iloc[index]
+        ref = _ref(row)
+        start.wait(timeout=30)  # all eight call in together
+        return {
+            "study": sorted(_uids(store.search_instances(StudyInstanceUID=ref.study))),
+            "series": sorted(_uids(store.search_series(), "SeriesInstanceUID")),
+            "metadata": store.fetch_metadata(ref.study, ref.series, ref.instance),
+            "frames": store.fetch_frames(ref, [1]),
+            "thumbnail": store.fetch_thumbnail(ref, size=41, media_type="image/png"),
+            "download": store.download(
+                images.iloc[[index]], tmp_path / f"t{index}", progress=False
+            ).counter,
+        }
+
+    with ThreadPoolExecutor(len(images)) as pool:
+        together = list(pool.map(work, range(len(images))))
+    start = threading.Barrier(1)
+    alone = [work(index) for index in range(len(images))]
+    assert together == [
+        {**one, "download": {"written": 1, "skipped": 0, "repaired": 0, "failure": 0}}
+        for one in alone
+    ]
+    for one in alone:
+        assert one["download"] == {"written": 0, "skipped": 1, "repaired": 0, "failure": 0}
