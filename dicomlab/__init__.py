@@ -6,7 +6,8 @@
 >>> lab.query("latest_studies", limit=20)        # doctest: +SKIP
 
 Heavy libraries (DuckDB, ipywidgets, Google clients) load on first use, so
-``import dicomlab`` stays fast.
+``import dicomlab`` stays fast. Submodules are attributes too, imported on
+first access (``dicomlab.plots.cohort_summary(df)`` after ``import dicomlab``).
 """
 
 from __future__ import annotations
@@ -62,15 +63,58 @@ __all__ = [
 ]
 
 _LAZY = {"Lab": "dicomlab.lab", "connect": "dicomlab.lab"}
+#: Submodules reachable as attributes of ``dicomlab``, each imported on first access.
+_SUBMODULES = (
+    "arrow",
+    "backends",
+    "bqschema",
+    "buckets",
+    "chunks",
+    "cli",
+    "cli_output",
+    "cohort",
+    "demo",
+    "dicomjson",
+    "dicomvalues",
+    "errors",
+    "export",
+    "filterfile",
+    "flatten",
+    "gallery",
+    "healthcare",
+    "healthcare_requests",
+    "lab",
+    "operations",
+    "plots",
+    "queries",
+    "redaction",
+    "render",
+    "resources",
+    "sample",
+    "schema",
+    "sqlcompat",
+    "stores",
+    "synthetic",
+    "uids",
+    "validation",
+    "viewer",
+    "viewing",
+    "warehouses",
+    "widgets",
+    "workers",
+)
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _SUBMODULES:
+        # import_module also binds the submodule here, so this runs once per name.
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'dicomlab' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return sorted({*__all__, *_SUBMODULES})
