@@ -92,7 +92,7 @@ class CohortExport:
         ]
         body = "".join(
             f"<tr><th style='text-align:left'>{k}</th>"
-            f"<td><code>{html.escape(str(v))}</code></td></tr>"
+            f"<td style='text-align:left'><code>{html.escape(str(v))}</code></td></tr>"
             for k, v in rows
         )
         return f"<div><b>Cohort export</b><table>{body}</table></div>"

@@ -120,7 +120,8 @@ class Lab:
             ("table", f"{self.table} ({status})"),
         ]
         body = "".join(
-            f"<tr><th style='text-align:left'>{k}</th><td><code>{html.escape(v)}</code></td></tr>"
+            f"<tr><th style='text-align:left'>{k}</th>"
+            f"<td style='text-align:left'><code>{html.escape(v)}</code></td></tr>"
             for k, v in cells
         )
         return f"<div><b>dicomlab Lab</b><table>{body}</table></div>"

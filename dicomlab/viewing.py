@@ -258,7 +258,7 @@ def metadata_rows(ds: Dataset) -> list[tuple[str, str]]:
 def _table_html(rows: list[tuple[str, str]]) -> str:
     cells = "".join(
         f'<tr><th style="text-align:left;padding-right:8px;">{html.escape(label)}</th>'
-        f"<td>{html.escape(value)}</td></tr>"
+        f'<td style="text-align:left;">{html.escape(value)}</td></tr>'
         for label, value in rows
     )
     return f'<table class="dicomlab-metadata">{cells}</table>'
