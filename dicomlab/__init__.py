@@ -63,58 +63,26 @@ __all__ = [
 ]
 
 _LAZY = {"Lab": "dicomlab.lab", "connect": "dicomlab.lab"}
-#: Submodules reachable as attributes of ``dicomlab``, each imported on first access.
-_SUBMODULES = (
-    "arrow",
-    "backends",
-    "bqschema",
-    "buckets",
-    "chunks",
-    "cli",
-    "cli_output",
-    "cohort",
-    "demo",
-    "dicomjson",
-    "dicomvalues",
-    "errors",
-    "export",
-    "filterfile",
-    "flatten",
-    "gallery",
-    "healthcare",
-    "healthcare_requests",
-    "lab",
-    "operations",
-    "plots",
-    "queries",
-    "redaction",
-    "render",
-    "resources",
-    "sample",
-    "schema",
-    "sqlcompat",
-    "stores",
-    "synthetic",
-    "uids",
-    "validation",
-    "viewer",
-    "viewing",
-    "warehouses",
-    "widgets",
-    "workers",
-)
 
 
 def __getattr__(name: str) -> Any:
     import importlib
+    import importlib.util
 
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
-    if name in _SUBMODULES:
-        # import_module also binds the submodule here, so this runs once per name.
+    # Any submodule is an attribute, imported on first access (import_module also
+    # binds it here, so this runs once per name).
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'dicomlab' has no attribute {name!r}")
 
 
+def _submodules() -> set[str]:
+    import pkgutil
+
+    return {m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")}
+
+
 def __dir__() -> list[str]:
-    return sorted({*__all__, *_SUBMODULES})
+    return sorted({*__all__, *_submodules()})
