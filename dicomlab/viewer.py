@@ -438,7 +438,7 @@ class SeriesViewer:
         self.preset_dropdown.disabled = applied.source == "colour"
         source = _WINDOW_SOURCES.get(applied.source, "")
         self.window_label.value = (
-            f'<span style="font-size:11px;color:#555;">window from {html.escape(source)}</span>'
+            f'<span style="font-size:11px;color:#555;">{html.escape(source)}</span>'
             if source
             else ""
         )

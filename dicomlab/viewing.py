@@ -58,13 +58,13 @@ _PRESET_LABELS = {
 }
 # No break opportunity inside a UID (no spaces, no break-all): lines break at <wbr> only.
 _PATH_STYLE = "white-space:normal;word-break:normal;overflow-wrap:normal;"
-#: What the center/width boxes show, by :class:`~dicomlab.render.AppliedWindow` source.
+#: The line under the window boxes, by :class:`~dicomlab.render.AppliedWindow` source.
 _WINDOW_SOURCES = {
     "given": "",
-    "dataset": "the DICOM's window",
-    "voi-lut": "the DICOM's VOI LUT (no center/width)",
-    "range": "the frame's range (no window in the DICOM)",
-    "colour": "colour image: not windowed",
+    "dataset": "window: the DICOM's WindowCenter / WindowWidth",
+    "voi-lut": "window: the DICOM's VOI LUT (no center / width)",
+    "range": "window: the frame's range of values (the DICOM has none)",
+    "colour": "colour image: no window applies",
 }
 _MISSING = "—"
 _MESSAGE_STYLE = (

@@ -372,15 +372,17 @@ def test_the_boxes_show_the_window_actually_applied(tmp_path, name, source, wind
     shown = (viewer.center_text.value, viewer.width_text.value)
     if source == "colour":
         assert viewer.center_text.layout.display == "none" == viewer.width_text.layout.display
-        assert "not windowed" in viewer.window_label.value
+        assert "no window applies" in viewer.window_label.value
         return
     assert viewer.center_text.layout.display is None
+    if source == "dataset":
+        assert "WindowCenter" in viewer.window_label.value
     assert shown == pytest.approx((viewer.applied.center, viewer.applied.width))
     assert shown != (0.0, 0.0)
     if window is not None:
         assert shown == pytest.approx(window)
     if source == "range":
-        assert "range" in viewer.window_label.value
+        assert "range of values" in viewer.window_label.value
         # the range window re-applied as a custom one gives the same picture
         ds = viewer.dataset
         pixels = to_display_array(ds, window=shown)
