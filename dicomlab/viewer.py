@@ -153,7 +153,7 @@ class SeriesViewer:
         return len(self._instances)
 
     def __repr__(self) -> str:
-        state = self._message or f"window {self.window or 'from the DICOM'}"
+        state = self._message or f"window {self.window or 'from the image'}"
         return (
             f"{type(self).__name__}(instance {self.index + 1} of {len(self)}, "
             f"frame {self.frame + 1} of {_frame_count(self._ds)}, {state})"
