@@ -6,7 +6,8 @@
 >>> lab.query("latest_studies", limit=20)        # doctest: +SKIP
 
 Heavy libraries (DuckDB, ipywidgets, Google clients) load on first use, so
-``import dicomlab`` stays fast.
+``import dicomlab`` stays fast. Submodules are attributes too, imported on
+first access (``dicomlab.plots.cohort_summary(df)`` after ``import dicomlab``).
 """
 
 from __future__ import annotations
@@ -69,12 +70,23 @@ _LAZY = {"Lab": "dicomlab.lab", "connect": "dicomlab.lab"}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
+    import importlib
+    import importlib.util
 
+    if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    # Any submodule is an attribute, imported on first access (import_module also
+    # binds it here, so this runs once per name).
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'dicomlab' has no attribute {name!r}")
 
 
+def _submodules() -> set[str]:
+    import pkgutil
+
+    return {m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")}
+
+
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return sorted({*__all__, *_submodules()})

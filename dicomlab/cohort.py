@@ -92,7 +92,7 @@ class CohortExport:
         ]
         body = "".join(
             f"<tr><th style='text-align:left'>{k}</th>"
-            f"<td><code>{html.escape(str(v))}</code></td></tr>"
+            f"<td style='text-align:left'><code>{html.escape(str(v))}</code></td></tr>"
             for k, v in rows
         )
         return f"<div><b>Cohort export</b><table>{body}</table></div>"
@@ -103,14 +103,62 @@ def _now() -> str:
 
 
 def _upload_filter(lab: Lab, filter_file: FilterFile, name: str | None, overwrite: bool) -> str:
-    """Upload the filter file; a content-named file already there (same bytes) is reused."""
+    """Upload the filter file; an object of that name with the same bytes is reused as it is."""
     target = name or filter_file.content_name()
     try:
         return lab.bucket.upload_bytes(filter_file.to_bytes(), target, overwrite=overwrite)
     except AlreadyExistsError:
-        if name is None and lab.bucket.download_bytes(target) == filter_file.to_bytes():
+        if lab.bucket.download_bytes(target) == filter_file.to_bytes():
             return f"{lab.bucket.url.rstrip('/')}/{target}"
         raise
+
+
+def _uploaded_filter(lab: Lab, uri: str, level: str | None) -> FilterFile:
+    """The filter file already at ``uri`` in the lab's bucket, read back and validated."""
+    from dicomlab.errors import FilterFileError
+    from dicomlab.filterfile import FilterFile
+
+    prefix = f"{lab.bucket.url.rstrip('/')}/"
+    if not uri.startswith(prefix) or uri == prefix:
+        raise UnsupportedBackendError(
+            f"filter file {uri!r} is not in the lab's bucket {lab.bucket.url}; upload it with "
+            "lab.upload(filter_file, name) and pass the URI that returns"
+        )
+    filter_file = FilterFile.parse(lab.bucket.download_bytes(uri[len(prefix) :]).decode("utf-8"))
+    if level is not None and level != filter_file.level:
+        raise FilterFileError(
+            f"level={level!r} but the filter file {uri} is at level {filter_file.level!r}; "
+            "leave level out or build the filter file again at that level"
+        )
+    return filter_file
+
+
+def _cohort_filter(
+    lab: Lab, cohort: pd.DataFrame | FilterFile | str, level: str | None
+) -> tuple[FilterFile, str | None, Any]:
+    """``(filter file, its URI if already uploaded, the query behind it)`` for a cohort."""
+    import pandas as pd
+
+    from dicomlab.filterfile import FilterFile
+
+    if isinstance(cohort, str):
+        return _uploaded_filter(lab, cohort, level), cohort, None
+    if not isinstance(cohort, (FilterFile, pd.DataFrame)):
+        raise UnsupportedBackendError(
+            f"export_cohort takes a DataFrame, a FilterFile or a filter file URI, "
+            f"not {type(cohort).__name__}"
+        )
+    if isinstance(cohort, FilterFile):
+        if level is not None and level != cohort.level:
+            from dicomlab.errors import FilterFileError
+
+            raise FilterFileError(
+                f"level={level!r} but the filter file is at level {cohort.level!r}; "
+                "leave level out or build the filter file again at that level"
+            )
+        return cohort, None, None
+    filter_file = FilterFile.from_dataframe(cohort, level)  # type: ignore[arg-type]
+    return filter_file, None, cohort.attrs.get(QUERY_ATTRS)
 
 
 def check_destination(destination: object, *, server_side: bool) -> str:
@@ -164,7 +212,7 @@ def _provenance_name(filter_name: str, when: datetime) -> str:
 
 def export_cohort(
     lab: Lab,
-    df: pd.DataFrame,
+    df: pd.DataFrame | FilterFile | str,
     *,
     destination: str,
     level: str | None = None,
@@ -182,7 +230,10 @@ def export_cohort(
     lab
         The lab whose store, bucket (and warehouse, client-side) are used.
     df
-        Hits with ``StudyInstanceUID`` (and ``SeriesInstanceUID``, ``SOPInstanceUID``).
+        Hits with ``StudyInstanceUID`` (and ``SeriesInstanceUID``, ``SOPInstanceUID``);
+        or a :class:`~dicomlab.filterfile.FilterFile`; or the URI of a filter
+        file already uploaded to the lab's bucket (``lab.upload`` returns it),
+        which is exported as it is, without another upload.
     destination
         ``bq://PROJECT.DATASET.TABLE``, ``gs://BUCKET/PREFIX``, a table name or
         a local folder (client-side only).
@@ -191,7 +242,8 @@ def export_cohort(
         finest the columns allow when ``None``.
     name
         The filter file's object name in the bucket (content-derived when
-        ``None``); each run's provenance record is saved beside it as
+        ``None``; an object there with the same bytes is reused); each run's
+        provenance record is saved beside it as
         ``NAME.<UTC time>.provenance.json``.
     overwrite
         Replace an existing filter file or provenance record of that name.
@@ -209,17 +261,24 @@ def export_cohort(
     >>> done.provenance["filter_file"]["sha256"]                           # doctest: +SKIP
     """
     from dicomlab import __version__
-    from dicomlab.filterfile import FilterFile
 
     overwrite = validate_flag(overwrite, "overwrite")
     progress = validate_flag(progress, "progress")
-    filter_file = FilterFile.from_dataframe(df, level)  # type: ignore[arg-type]
+    filter_file, uploaded, query = _cohort_filter(lab, df, level)
     if not len(filter_file):
-        raise DicomlabError("the DataFrame names no instance: nothing to export")
+        raise DicomlabError("the cohort names no instance: nothing to export")
     begun, clock = datetime.now(timezone.utc), time.perf_counter()
     google = _healthcare_target(lab.store)
     check_destination(destination, server_side=google is not None)  # before anything is written
-    filter_uri = _upload_filter(lab, filter_file, name, overwrite)
+    if uploaded is not None:
+        object_name = uploaded[len(lab.bucket.url.rstrip("/")) + 1 :]
+        if name is not None and name != object_name:
+            raise UnsupportedBackendError(
+                f"name={name!r} but the filter file is already uploaded as {uploaded}; "
+                "leave name out to export it as it is"
+            )
+        name = object_name  # the provenance record goes beside it
+    filter_uri = uploaded or _upload_filter(lab, filter_file, name, overwrite)
     if google is not None:
         method, details, result = _server_side(
             google, filter_uri, destination, write_disposition, mime_type, timeout, progress
@@ -239,7 +298,7 @@ def export_cohort(
             "sha256": hashlib.sha256(filter_file.to_bytes()).hexdigest(),
             "lines": len(filter_file),
         },
-        "query": df.attrs.get(QUERY_ATTRS),
+        "query": query,
         "result": result,
         "started": begun.isoformat(timespec="seconds"),
         "finished": _now(),

@@ -5,6 +5,7 @@ Run it with ``python -m dicomlab demo`` (``make demo``).
 
 from __future__ import annotations
 
+import html
 import logging
 import os
 from collections.abc import Callable
@@ -15,10 +16,11 @@ from dicomlab.filterfile import FilterFile
 from dicomlab.lab import Lab, connect
 from dicomlab.widgets import WIDGET_VIEW_MIMETYPE
 
-__all__ = ["DEMO_PATIENT", "run_demo"]
+__all__ = ["DEMO_PATIENT", "progress_text", "run_demo", "static_outputs"]
 
 logger = logging.getLogger(__name__)
 DEMO_PATIENT = "77654033"
+WIDGET_STATE_MIMETYPE = "application/vnd.jupyter.widget-state+json"
 SERIES_SQL = """
 SELECT StudyInstanceUID, SeriesInstanceUID, MIN(PatientID) AS PatientID,
        MIN(StudyDate) AS StudyDate, MIN(Modality) AS Modality,
@@ -94,18 +96,58 @@ def static_outputs(nb: Any) -> Any:
 
     A static HTML page has no kernel and, offline, no widget JavaScript: where an
     output carries both a widget view and ``text/html`` (as ``lab.images`` does),
-    keep the HTML so the page still shows the images.
+    keep the HTML so the page still shows the images. A progress bar (tqdm's
+    notebook widget) carries only the text it showed when it started, ``0%``:
+    it becomes the text of its final state, read from the widget state the
+    run saved (nbclient saves it by default).
     """
     import copy
 
     nb = copy.deepcopy(nb)
-    nb.metadata.pop("widgets", None)
+    widgets = nb.metadata.pop("widgets", None) or {}
+    state = widgets.get(WIDGET_STATE_MIMETYPE, {}).get("state", {})
     for cell in nb.cells:
         for output in cell.get("outputs", []):
             data = output.get("data", {})
-            if WIDGET_VIEW_MIMETYPE in data and "text/html" in data:
+            if WIDGET_VIEW_MIMETYPE not in data:
+                continue
+            if "text/html" in data:
                 del data[WIDGET_VIEW_MIMETYPE]
+                continue
+            final = progress_text(state, data[WIDGET_VIEW_MIMETYPE].get("model_id", ""))
+            if final is not None:
+                del data[WIDGET_VIEW_MIMETYPE]
+                data["text/plain"] = final
     return nb
+
+
+def progress_text(state: dict[str, Any], model_id: str) -> str | None:
+    """The text of a tqdm notebook bar in saved widget state, or ``None`` if it is not one.
+
+    tqdm draws ``HBox([HTML(description and percent), FloatProgress, HTML(counts)])``.
+
+    >>> html = {"model_name": "HTMLModel"}
+    >>> state = {"box": {"model_name": "HBoxModel", "state": {"children": [
+    ...     "IPY_MODEL_l", "IPY_MODEL_b", "IPY_MODEL_r"]}},
+    ...     "l": {**html, "state": {"value": "Export: 100%"}},
+    ...     "b": {"model_name": "FloatProgressModel", "state": {"value": 8.0, "max": 8.0}},
+    ...     "r": {**html, "state": {"value": " 8/8 [00:01&lt;00:00]"}}}
+    >>> progress_text(state, "box")
+    'Export: 100%|██████████| 8/8 [00:01<00:00]'
+    """
+    box = state.get(model_id, {})
+    if box.get("model_name") != "HBoxModel":
+        return None
+    children = [state.get(str(c).removeprefix("IPY_MODEL_"), {}) for c in box["state"]["children"]]
+    names = [child.get("model_name") for child in children]
+    if names != ["HTMLModel", "FloatProgressModel", "HTMLModel"]:
+        return None
+    left, bar, right = (child.get("state", {}) for child in children)
+    total, value = float(bar.get("max") or 0), float(bar.get("value") or 0)
+    filled = round(10 * value / total) if total > 0 else 0
+    text = f"{html.unescape(str(left.get('value', '')))}|{'█' * filled}{' ' * (10 - filled)}|"
+    text += html.unescape(str(right.get("value", "")))
+    return text.replace("\u2007", " ")  # tqdm pads with figure spaces
 
 
 def _notebook(source: Path, target: Path, lab: Lab) -> Path:
@@ -117,8 +159,12 @@ def _notebook(source: Path, target: Path, lab: Lab) -> Path:
     home = Path(lab.warehouse.url.removeprefix("duckdb:///")).parent
     os.environ["DICOMLAB_HOME"] = str(home)
     nb = nbformat.read(source, as_version=4)  # type: ignore[no-untyped-call]
-    NotebookClient(
-        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(source.parent)}}
+    NotebookClient(  # the widget state is saved, so bars keep their final state
+        nb,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(source.parent)}},
+        store_widget_state=True,
     ).execute()
     nbformat.write(nb, target.with_suffix(".ipynb"))  # type: ignore[no-untyped-call]
     body, _ = HTMLExporter().from_notebook_node(static_outputs(nb))  # type: ignore[no-untyped-call]

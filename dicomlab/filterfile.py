@@ -269,10 +269,15 @@ class FilterFile:
 
     def _repr_html_(self) -> str:
         shown = self._lines[:5]
-        rows = "".join(f"<li><code>{html.escape(line)}</code></li>" for line in shown)
+        # Lines may wrap before a "/" (never inside a UID), so the display fits its cell.
+        rows = "".join(
+            f"<li><code>/{html.escape(line[1:]).replace('/', '<wbr>/')}</code></li>"
+            for line in shown
+        )
         more = f"<li>… {len(self) - len(shown)} more</li>" if len(self) > len(shown) else ""
         return (
-            f"<div><b>FilterFile</b>: {len(self)} lines, level <i>{self.level}</i>"
+            f"<div style='max-width:100%;overflow-wrap:anywhere'><b>FilterFile</b>: "
+            f"{len(self)} lines, level <i>{self.level}</i>"
             f"<ul style='margin:2px 0'>{rows}{more}</ul></div>"
         )
 

@@ -120,7 +120,8 @@ class Lab:
             ("table", f"{self.table} ({status})"),
         ]
         body = "".join(
-            f"<tr><th style='text-align:left'>{k}</th><td><code>{html.escape(v)}</code></td></tr>"
+            f"<tr><th style='text-align:left'>{k}</th>"
+            f"<td style='text-align:left'><code>{html.escape(v)}</code></td></tr>"
             for k, v in cells
         )
         return f"<div><b>dicomlab Lab</b><table>{body}</table></div>"
@@ -268,7 +269,7 @@ class Lab:
 
     def export_cohort(
         self,
-        df: pd.DataFrame,
+        df: pd.DataFrame | FilterFile | str,
         destination: str,
         *,
         level: str | None = None,
@@ -288,7 +289,9 @@ class Lab:
         into the warehouse for ``bq://…`` or a table name, instance files into
         a ``gs://…`` bucket or a folder). The provenance record (filter file
         URI and checksum, the query behind ``df``, counters, times, version) is
-        returned and saved next to the filter file.
+        returned and saved next to the filter file. ``df`` may also be a
+        ``FilterFile``, or the URI :meth:`upload` returned: that file is
+        exported as it is, not uploaded again.
         See :func:`dicomlab.cohort.export_cohort` for the parameters.
 
         >>> hits = lab.query("patient_dicomweb_paths", patient_id="77654033")  # doctest: +SKIP

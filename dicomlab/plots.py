@@ -142,6 +142,7 @@ def modality_mix(df: pd.DataFrame, *, by: str = "instances", ax: Axes | None = N
         [("Modality", "InstanceCount")] if level == "instances" else []
     )
     columns = _pick_columns(df, f"modality_mix(by={by!r})", choices)
+    own_figure = ax is None
     fig, ax = _canvas(ax)
     title = f"{level.capitalize()} per modality"
     if columns is None or df.empty:
@@ -153,7 +154,7 @@ def modality_mix(df: pd.DataFrame, *, by: str = "instances", ax: Axes | None = N
     else:
         counts = df[uid].groupby(keys).nunique()
         total = int(df[uid].nunique())
-    _sorted_bars(ax, counts, xlabel=level)
+    _sorted_bars(ax, counts, xlabel=level, own=fig if own_figure else None)
     _title(ax, title, _count(total, level))
     return fig
 
@@ -322,6 +323,7 @@ def _instances_per(
 ) -> Figure:
     singular, plural = nouns
     columns = _pick_columns(df, f"instances_per_{singular}", [(key,)])
+    own_figure = ax is None
     fig, ax = _canvas(ax)
     title = f"Instances per {singular}"
     if columns is None or df.empty:
@@ -338,7 +340,7 @@ def _instances_per(
         return fig
     if key == "SeriesInstanceUID":
         counts.index = _series_labels(df, counts.index)
-    _sorted_bars(ax, counts, xlabel="instances")
+    _sorted_bars(ax, counts, xlabel="instances", own=fig if own_figure else None)
     _title(ax, title, f"{_count(len(counts), plural)}, {_count(int(counts.sum()), 'instances')}")
     return fig
 
@@ -463,17 +465,32 @@ def _series_labels(df: pd.DataFrame, uids: pd.Index) -> list[str]:
     return labels
 
 
-def _sorted_bars(ax: Axes, counts: pd.Series, *, xlabel: str) -> None:
-    """Horizontal bars, largest on top (ties in label order), with their values printed."""
+_FEW_BARS = 3
+"""Fewer bars than this would be drawn fat: a figure of its own gets shorter instead."""
+
+
+def _sorted_bars(ax: Axes, counts: pd.Series, *, xlabel: str, own: Figure | None) -> None:
+    """Horizontal bars, largest on top (ties in label order), with their values printed.
+
+    The bars fill the axes from top to bottom (no empty band under a few bars):
+    a figure made for them (``own``) is shortened to keep their thickness,
+    while in axes the caller gave them, a few bars are drawn thinner.
+    """
     from matplotlib.ticker import MaxNLocator
 
     counts = counts.sort_index(key=lambda index: index.map(str)).sort_values(
         ascending=False, kind="stable"
     )
-    positions = list(range(len(counts)))
-    bars = ax.barh(positions, counts.to_numpy(dtype="int64"), height=0.7, color=_BAR_COLOR)
+    count = len(counts)
+    few = max(count, 1) / _FEW_BARS if count < _FEW_BARS else 1.0
+    if own is not None and few < 1:
+        overhead = 1.2  # inches of title and x axis
+        own.set_figheight(overhead + (FIGSIZE[1] - overhead) * few)
+    height = 0.7 if own is not None else 0.7 * few
+    positions = list(range(count))
+    bars = ax.barh(positions, counts.to_numpy(dtype="int64"), height=height, color=_BAR_COLOR)
     ax.set_yticks(positions, labels=[_shorten(str(label)) for label in counts.index])
-    ax.set_ylim(max(len(counts), 3) - 0.5, -0.5)  # top down; a few bars keep their thickness
+    ax.set_ylim(max(count, 1) - 0.5, -0.5)  # top down, the last bar at the bottom
     ax.bar_label(bars, padding=2, fontsize=8)
     ax.margins(x=0.12)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -1,8 +1,10 @@
 """Turn DICOM pixel data into 8-bit display images (PNG or JPEG), without I/O.
 
-Greyscale frames go through the Modality LUT (rescale slope and intercept),
-then a VOI transform (an explicit window, the dataset's window, its VOI LUT
-Sequence, or the frame's own range), and MONOCHROME1 frames are inverted.
+Greyscale frames go through the Modality LUT (rescale slope and intercept;
+an RT dose's DoseGridScaling, so its values are in its DoseUnits), then a VOI
+transform (an explicit window, the dataset's window, its VOI LUT Sequence, or
+the frame's own range; :func:`applied_window` says which), and MONOCHROME1
+frames are inverted.
 Colour frames come out as RGB: YBR frames are converted while decoding and
 PALETTE COLOR frames go through their palette.
 
@@ -21,6 +23,7 @@ import io
 import logging
 import numbers
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -35,7 +38,14 @@ from pydicom.pixels.utils import get_nr_frames, pixel_array
 
 from dicomlab.errors import RenderError
 
-__all__ = ["MEDIA_TYPES", "render_dataset", "render_placeholder", "to_display_array"]
+__all__ = [
+    "MEDIA_TYPES",
+    "AppliedWindow",
+    "applied_window",
+    "render_dataset",
+    "render_placeholder",
+    "to_display_array",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -112,13 +122,29 @@ def _first(value: object) -> float:
     return float(value)  # type: ignore[arg-type]
 
 
-def _dataset_voi(values: np.ndarray, ds: Dataset) -> np.ndarray | None:
+class AppliedWindow(NamedTuple):
+    """The VOI transform a frame was shown with.
+
+    ``source`` is ``"given"`` (the caller's window), ``"dataset"`` (its
+    WindowCenter/WindowWidth), ``"voi-lut"`` (its VOI LUT Sequence), ``"range"``
+    (its own minimum to maximum) or ``"colour"`` (no VOI: a colour image).
+    ``center`` and ``width`` are in modality units, ``None`` for a VOI LUT or
+    a colour image.
+    """
+
+    source: str
+    center: float | None = None
+    width: float | None = None
+
+
+def _dataset_voi(values: np.ndarray, ds: Dataset) -> tuple[np.ndarray, AppliedWindow] | None:
     """Apply the dataset's own window or VOI LUT, or return ``None`` if it has none."""
     if ds.get("WindowCenter") is not None and ds.get("WindowWidth") is not None:
-        center, width = _first(ds.WindowCenter), _first(ds.WindowWidth)
-        function = str(ds.get("VOILUTFunction") or "LINEAR").upper()
         try:
-            return _window_to_uint8(values, center, width, function)
+            center, width = _first(ds.WindowCenter), _first(ds.WindowWidth)
+            function = str(ds.get("VOILUTFunction") or "LINEAR").upper()
+            shown = _window_to_uint8(values, center, width, function)
+            return shown, AppliedWindow("dataset", center, width)
         except ValueError as exc:
             logger.warning("ignoring the window of %s: %s", _describe(ds), exc)
     items = ds.get("VOILUTSequence")
@@ -130,30 +156,48 @@ def _dataset_voi(values: np.ndarray, ds: Dataset) -> np.ndarray | None:
         except (NotImplementedError, ValueError, AttributeError, TypeError) as exc:
             logger.warning("ignoring the VOI LUT of %s: %s", _describe(ds), exc)
             return None
-        return _stretch(mapped, float(table.min()), float(table.max()))
+        return _stretch(mapped, float(table.min()), float(table.max())), AppliedWindow("voi-lut")
     return None
 
 
-def _greyscale(arr: np.ndarray, ds: Dataset, window: tuple[float, float] | None) -> np.ndarray:
-    """Modality LUT, VOI and MONOCHROME1 inversion of one greyscale frame."""
+def _modality_values(arr: np.ndarray, ds: Dataset) -> np.ndarray:
+    """Stored values in modality units: the Modality LUT, and an RT dose's grid scaling."""
     values = np.asarray(apply_modality_lut(arr, ds), dtype=np.float64)
-    values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+    scaling = ds.get("DoseGridScaling") if ds.get("Modality") == "RTDOSE" else None
+    try:
+        values = values * float(scaling) if scaling not in (None, "") else values
+    except (TypeError, ValueError):
+        logger.warning("ignoring the DoseGridScaling %r of %s", scaling, _describe(ds))
+    return np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def _voi(
+    values: np.ndarray, ds: Dataset, window: tuple[float, float] | None
+) -> tuple[np.ndarray, AppliedWindow]:
+    """The VOI transform of one frame's modality values, and which one it was."""
     if window is not None:
         center, width = (float(v) for v in window)
         if not width > 0:
             raise RenderError(f"window width must be positive, got {width!r}")
         function = "LINEAR" if width >= 1 else "LINEAR_EXACT"
-        display = _window_to_uint8(values, center, width, function)
-    else:
-        voi = _dataset_voi(values, ds)
-        if voi is not None and np.ptp(voi) < 2 and np.ptp(values) > 0:
-            # The stored window saturates the whole frame (common in downsampled or
-            # derived images): a flat thumbnail shows nothing, so fall back to min–max.
-            logger.info("the stored window of %s flattens the image; using min-max", _describe(ds))
-            voi = None
-        if voi is None:
-            voi = _stretch(values, float(values.min()), float(values.max()))
-        display = voi
+        return _window_to_uint8(values, center, width, function), AppliedWindow(
+            "given", center, width
+        )
+    voi = _dataset_voi(values, ds)
+    if voi is not None and np.ptp(voi[0]) < 2 and np.ptp(values) > 0:
+        # The stored window saturates the whole frame (common in downsampled or
+        # derived images): a flat thumbnail shows nothing, so fall back to min–max.
+        logger.info("the stored window of %s flattens the image; using min-max", _describe(ds))
+        voi = None
+    if voi is not None:
+        return voi
+    low, high = float(values.min()), float(values.max())
+    return _stretch(values, low, high), AppliedWindow("range", (low + high) / 2, high - low)
+
+
+def _greyscale(arr: np.ndarray, ds: Dataset, window: tuple[float, float] | None) -> np.ndarray:
+    """Modality LUT, VOI and MONOCHROME1 inversion of one greyscale frame."""
+    display, _ = _voi(_modality_values(arr, ds), ds, window)
     out: np.ndarray = np.clip(np.rint(display), 0, 255).astype(np.uint8)
     if ds.get("PhotometricInterpretation") == "MONOCHROME1":
         out = np.invert(out)  # 255 - value for uint8
@@ -215,12 +259,43 @@ def to_display_array(
     ((64, 64), dtype('uint8'))
     """
     arr = _decode_frame(ds, frame)
-    samples = int(ds.get("SamplesPerPixel") or 1)
-    if samples > 1 or ds.get("PhotometricInterpretation") == "PALETTE COLOR":
+    if _is_colour(ds):
         return _colour(arr, ds)
     if arr.ndim != 2:
         raise RenderError(f"{_describe(ds)} decoded to an unexpected shape {arr.shape}")
     return _greyscale(arr, ds, window)
+
+
+def _is_colour(ds: Dataset) -> bool:
+    samples = int(ds.get("SamplesPerPixel") or 1)
+    return samples > 1 or ds.get("PhotometricInterpretation") == "PALETTE COLOR"
+
+
+def applied_window(
+    ds: Dataset, *, frame: int = 0, window: tuple[float, float] | None = None
+) -> AppliedWindow:
+    """The VOI transform :func:`to_display_array` applies to this frame, with these arguments.
+
+    Raises
+    ------
+    RenderError
+        As :func:`to_display_array`.
+
+    Examples
+    --------
+    >>> import pydicom
+    >>> from pydicom.data import get_testdata_file
+    >>> ds = pydicom.dcmread(get_testdata_file("MR_small.dcm", download=False))
+    >>> applied_window(ds)
+    AppliedWindow(source='dataset', center=600.0, width=1600.0)
+    >>> applied_window(ds, window=(40, 400)).source
+    'given'
+    """
+    arr = _decode_frame(ds, frame)
+    if _is_colour(ds):
+        return AppliedWindow("colour")
+    _, applied = _voi(_modality_values(arr, ds), ds, window)
+    return applied
 
 
 def _resize(image: Image.Image, size: int | None) -> Image.Image:

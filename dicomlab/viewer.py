@@ -3,9 +3,11 @@
 :class:`SeriesViewer` lists a series' instances with one search, orders them
 (:func:`order_instances`), fetches each instance once (a small LRU cache) and
 renders the chosen frame locally with :func:`dicomlab.render.render_dataset`.
-Controls are an instance slider, a frame slider (hidden for single-frame
-instances), window presets (:data:`WINDOW_PRESETS`) and free window center and
-width boxes. A frame that cannot be rendered shows a message in place of the
+Controls are an instance slider labelled with InstanceNumbers (hidden for a
+single instance), a frame slider counting from 1 (hidden for single-frame
+instances), window presets (:data:`WINDOW_PRESETS`) and window center and
+width boxes that show the window the image is actually shown with, and where
+it comes from. A frame that cannot be rendered shows a message in place of the
 image; callbacks never raise.
 
 Like :class:`~dicomlab.widgets.ThumbnailGrid`, the viewer's display bundle
@@ -34,15 +36,17 @@ from dicomlab.validation import validate_count
 from dicomlab.viewing import (
     _MESSAGE_STYLE,
     _PRESET_LABELS,
+    _WINDOW_SOURCES,
     CUSTOM,
     PUBLIC_OHIF_VIEWER,
     WINDOW_PRESETS,
     _frame_count,
     _is_http,
-    _range_window,
     _table_html,
     build_instance_location,
     build_ohif_url,
+    instance_labels,
+    location_html,
     metadata_rows,
     order_instances,
     window_for,
@@ -52,6 +56,8 @@ if TYPE_CHECKING:
     import ipywidgets
     import pandas as pd
     from pydicom import Dataset
+
+    from dicomlab.render import AppliedWindow
 
 __all__ = [
     "PUBLIC_OHIF_VIEWER",
@@ -90,9 +96,12 @@ class SeriesViewer:
     Attributes
     ----------
     instance_slider, frame_slider, preset_dropdown, center_text, width_text
-        The controls (``IntSlider``, ``IntSlider``, ``Dropdown``, ``FloatText``).
-    image, placeholder, metadata_panel, location_label
-        The image, the text shown instead of it, the metadata table and the path.
+        The controls (``SelectionSlider`` whose values are 0-based positions and
+        whose labels are InstanceNumbers or frame numbers from 1, ``Dropdown``,
+        ``FloatText``).
+    image, placeholder, metadata_panel, location_label, window_label
+        The image, the text shown instead of it, the metadata table, the path
+        and where the window shown in the boxes comes from.
 
     Raises
     ------
@@ -134,6 +143,7 @@ class SeriesViewer:
         self._image: bytes | None = None
         self._message: str | None = None
         self._syncing = False
+        self.applied: AppliedWindow | None = None
         self._build_widgets()
         self._load(self._start_index(start))
 
@@ -143,7 +153,7 @@ class SeriesViewer:
         return len(self._instances)
 
     def __repr__(self) -> str:
-        state = self._message or f"window {self.window or 'from the DICOM'}"
+        state = self._message or f"window {self.window or 'from the image'}"
         return (
             f"{type(self).__name__}(instance {self.index + 1} of {len(self)}, "
             f"frame {self.frame + 1} of {_frame_count(self._ds)}, {state})"
@@ -172,7 +182,7 @@ class SeriesViewer:
 
     @property
     def window(self) -> tuple[float, float] | None:
-        """The window the image is rendered with; ``None`` for the dataset's own VOI."""
+        """The window asked for; ``None`` for the image's own (see :attr:`applied`)."""
         if self.preset == "default":
             return None
         return float(self.center_text.value), float(self.width_text.value)
@@ -242,19 +252,26 @@ class SeriesViewer:
         import ipywidgets as w
 
         px = f"{self.size}px"
-        count = len(self)
-        self.instance_slider = w.IntSlider(
-            0, min=0, max=count - 1, description="instance", continuous_update=False
+        labels = instance_labels(self._instances)
+        self.instance_slider = w.SelectionSlider(
+            # no value=: ipywidgets leaves the label empty when given value 0
+            options=[(label, position) for position, label in enumerate(labels)],
+            description="instance",
+            continuous_update=False,
         )
-        self.frame_slider = w.IntSlider(0, min=0, max=0, description="frame")
+        if len(self) == 1:  # nothing to move to
+            self.instance_slider.layout.display = "none"
+        self.frame_slider = w.SelectionSlider(options=[("1", 0)], description="frame")
         self.frame_slider.layout.display = "none"
         self.preset_dropdown = w.Dropdown(
             options=[(label, key) for key, label in _PRESET_LABELS.items()],
             value="default",
             description="window",
+            layout=w.Layout(width="max-content", min_width="260px"),
         )
-        self.center_text = w.FloatText(description="center", layout=w.Layout(width="180px"))
-        self.width_text = w.FloatText(description="width", layout=w.Layout(width="180px"))
+        self.center_text = w.FloatText(description="center", layout=w.Layout(width="200px"))
+        self.width_text = w.FloatText(description="width", layout=w.Layout(width="200px"))
+        self.window_label = w.HTML()
         self.image = w.Image(
             format="png", layout=w.Layout(width=px, height=px, object_fit="contain")
         )
@@ -266,7 +283,11 @@ class SeriesViewer:
                 w.HBox([w.VBox([self.image, self.placeholder]), self.metadata_panel]),
                 self.instance_slider,
                 self.frame_slider,
-                w.HBox([self.preset_dropdown, self.center_text, self.width_text]),
+                w.HBox(
+                    [self.preset_dropdown, self.center_text, self.width_text],
+                    layout=w.Layout(flex_flow="row wrap"),
+                ),
+                self.window_label,
                 self.location_label,
             ]
         )
@@ -366,48 +387,61 @@ class SeriesViewer:
         self._refresh()
 
     def _sync_frames(self) -> None:
-        """Fit the frame slider to the dataset shown; hide it for a single frame."""
+        """Fit the frame slider (numbered from 1) to the dataset shown; hide it for one frame."""
         frames = _frame_count(self._ds)
         with self._quiet():
-            self.frame_slider.max = frames - 1
-            self.frame_slider.value = min(self.frame, frames - 1)
+            frame = min(self.frame, frames - 1)
+            if len(self.frame_slider.options) != frames:
+                self.frame_slider.options = [(str(n + 1), n) for n in range(frames)]
+            self.frame_slider.value = frame
             self.frame_slider.layout.display = None if frames > 1 else "none"
 
     def _refresh(self) -> None:
-        self._sync_window()
+        if self.preset != CUSTOM and self._ds is not None:
+            window = window_for(self.preset, self._ds)  # the preset's, or None: the image's own
+            if window is not None:
+                with self._quiet():
+                    self.center_text.value, self.width_text.value = window
         self._render()
-
-    def _sync_window(self) -> None:
-        """Show the preset's window (or the dataset's own) in the center/width boxes."""
-        if self.preset == CUSTOM or self._ds is None:
-            return
-        window = window_for(self.preset, self._ds)
-        if window is None:
-            window = _range_window(self._ds, self.frame)
-        if window is not None:
-            with self._quiet():
-                self.center_text.value, self.width_text.value = window
 
     def _render(self) -> None:
         if self._ds is None:
             return
-        from dicomlab.render import render_dataset
+        from dicomlab.render import applied_window, render_dataset
 
+        window = self.window
         try:
             png = render_dataset(
-                self._ds,
-                size=self.size,
-                media_type="image/png",
-                frame=self.frame,
-                window=self.window,
+                self._ds, size=self.size, media_type="image/png", frame=self.frame, window=window
             )
+            self.applied = applied_window(self._ds, frame=self.frame, window=window)
         except RenderError as exc:
+            self.applied = None
             self._show_message(str(exc))
             return
+        self._show_applied(self.applied)
         self._message, self._image = None, png
         self.image.value = png
         self.image.layout.display = None
         self.placeholder.layout.display = "none"
+
+    def _show_applied(self, applied: AppliedWindow) -> None:
+        """Put the window the image was shown with in the boxes, and say where it came from."""
+        linear = applied.center is not None and applied.width is not None
+        with self._quiet():
+            if linear:
+                self.center_text.value = round(float(applied.center or 0.0), 6)
+                self.width_text.value = round(float(applied.width or 0.0), 6)
+        # No center/width to show (a VOI LUT), or none that applies (colour): hide the boxes.
+        for box in (self.center_text, self.width_text):
+            box.layout.display = None if linear else "none"
+        self.preset_dropdown.disabled = applied.source == "colour"
+        source = _WINDOW_SOURCES.get(applied.source, "")
+        self.window_label.value = (
+            f'<span style="font-size:11px;color:#555;">{html.escape(source)}</span>'
+            if source
+            else ""
+        )
 
     def _show_message(self, text: str) -> None:
         self._message, self._image = text, None
@@ -419,10 +453,7 @@ class SeriesViewer:
 
     def _location_html(self, ref: InstanceRef) -> str:
         url = self.store.url
-        text = (
-            '<code style="word-break:break-all;white-space:normal;">'
-            f"{html.escape(build_instance_location(url, ref))}</code>"
-        )
+        text = location_html(build_instance_location(url, ref))
         if self.ohif_base and _is_http(url):
             link = html.escape(build_ohif_url(self.ohif_base, ref.study), quote=True)
             text += f' · <a href="{link}" target="_blank" rel="noopener">open in OHIF</a>'
@@ -439,7 +470,8 @@ class SeriesViewer:
         from dicomlab.widgets import ThumbnailGrid, Tile
 
         ref = self.current_ref
-        caption = f"instance {self.index + 1} of {len(self)}"
+        label = self.instance_slider.label
+        caption = f"instance {label} ({self.index + 1} of {len(self)})"
         if _frame_count(self._ds) > 1:
             caption += f" · frame {self.frame + 1} of {_frame_count(self._ds)}"
         tile = Tile(

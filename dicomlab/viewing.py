@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -28,6 +29,8 @@ __all__ = [
     "WINDOW_PRESETS",
     "build_instance_location",
     "build_ohif_url",
+    "instance_labels",
+    "location_html",
     "metadata_rows",
     "order_instances",
     "window_for",
@@ -46,12 +49,22 @@ WINDOW_PRESETS: dict[str, tuple[float, float] | None] = {
 }
 CUSTOM = "custom"
 _PRESET_LABELS = {
-    "default": "from the DICOM",
-    "lung": "lung (-600/1500)",
-    "mediastinum": "mediastinum / soft tissue (40/400)",
-    "bone": "bone (400/1800)",
-    "brain": "brain (40/80)",
+    "default": "from the image",
+    "lung": "lung −600/1500",
+    "mediastinum": "soft tissue 40/400",
+    "bone": "bone 400/1800",
+    "brain": "brain 40/80",
     CUSTOM: "custom",
+}
+# No break opportunity inside a UID (no spaces, no break-all): lines break at <wbr> only.
+_PATH_STYLE = "white-space:normal;word-break:normal;overflow-wrap:normal;"
+#: The line under the window boxes, by :class:`~dicomlab.render.AppliedWindow` source.
+_WINDOW_SOURCES = {
+    "given": "",
+    "dataset": "window: the DICOM's WindowCenter / WindowWidth",
+    "voi-lut": "window: the DICOM's VOI LUT (no center / width)",
+    "range": "window: the frame's range of values (the DICOM has none)",
+    "colour": "colour image: no window applies",
 }
 _MISSING = "—"
 _MESSAGE_STYLE = (
@@ -245,10 +258,57 @@ def metadata_rows(ds: Dataset) -> list[tuple[str, str]]:
 def _table_html(rows: list[tuple[str, str]]) -> str:
     cells = "".join(
         f'<tr><th style="text-align:left;padding-right:8px;">{html.escape(label)}</th>'
-        f"<td>{html.escape(value)}</td></tr>"
+        f'<td style="text-align:left;">{html.escape(value)}</td></tr>'
         for label, value in rows
     )
     return f'<table class="dicomlab-metadata">{cells}</table>'
+
+
+def instance_labels(instances: pd.DataFrame) -> list[str]:
+    """Slider labels for instances in viewing order: InstanceNumber, else 1-based position.
+
+    A number that is missing or repeated in the series is shown with its
+    position, so every label names one instance.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> instance_labels(pd.DataFrame({"InstanceNumber": [1, 2, 5]}))
+    ['1', '2', '5']
+    >>> instance_labels(pd.DataFrame({"InstanceNumber": [3, 3, None]}))
+    ['3 (#1)', '3 (#2)', '#3']
+    """
+    numbers = [
+        _number(value)
+        for value in (
+            instances["InstanceNumber"]
+            if "InstanceNumber" in instances
+            else [None] * len(instances)
+        )
+    ]
+    seen = [n for n in numbers if n is not None]
+    labels = []
+    for position, number in enumerate(numbers, start=1):
+        if number is None:
+            labels.append(f"#{position}")
+        elif seen.count(number) > 1:
+            labels.append(f"{number:g} (#{position})")
+        else:
+            labels.append(f"{number:g}")
+    return labels
+
+
+def location_html(location: str) -> str:
+    """A DICOMweb path as HTML that wraps only after a ``/``, never inside a UID.
+
+    >>> location_html("studies/1.2/series/1.2.3")
+    '<code style="...">studies/<wbr>1.2/<wbr>series/<wbr>1.2.3</code>'
+    >>> location_html("http://h/s/1.2")
+    '<code style="...">http://h/<wbr>s/<wbr>1.2</code>'
+    """
+    # After each single "/" (not inside a scheme's "//").
+    wrapped = re.sub(r"(?<!/)/(?!/)", "/<wbr>", html.escape(location))
+    return f'<code style="{_PATH_STYLE}">{wrapped}</code>'
 
 
 def build_instance_location(store_url: str, ref: InstanceRef) -> str:
@@ -289,25 +349,6 @@ def _frame_count(ds: Dataset | None) -> int:
         return max(1, int(ds.get("NumberOfFrames") or 1)) if ds is not None else 1
     except (TypeError, ValueError):
         return 1
-
-
-def _range_window(ds: Dataset, frame: int) -> tuple[float, float] | None:
-    """The window that spans a greyscale frame's modality values (what "default" shows)."""
-    import numpy as np
-    from pydicom.pixels.processing import apply_modality_lut
-    from pydicom.pixels.utils import pixel_array
-
-    from dicomlab.render import _DECODE_ERRORS, PIXEL_KEYWORDS
-
-    if int(ds.get("SamplesPerPixel") or 1) > 1 or not any(k in ds for k in PIXEL_KEYWORDS):
-        return None
-    try:
-        values = np.asarray(apply_modality_lut(pixel_array(ds, index=frame), ds), dtype=float)
-    except _DECODE_ERRORS as exc:
-        logger.debug("no pixel range for the window boxes: %s", exc)
-        return None
-    low, high = float(np.nanmin(values)), float(np.nanmax(values))
-    return (low + high) / 2, max(high - low, 1.0)
 
 
 # ---- the widget ---------------------------------------------------------------------------

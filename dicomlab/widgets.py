@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import html
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -42,9 +43,13 @@ WIDGET_VIEW_MIMETYPE = "application/vnd.jupyter.widget-view+json"
 _PLACEHOLDER_STYLE = (
     "display:flex;align-items:center;justify-content:center;text-align:center;"
     "box-sizing:border-box;padding:4px;overflow:hidden;background:#eee;color:#555;"
-    "font-size:11px;border:1px dashed #bbb;"
+    "font-size:11px;line-height:1.2;border:1px dashed #bbb;overflow-wrap:anywhere;"
 )
 _CAPTION_STYLE = "font-size:11px;line-height:1.2;overflow:hidden;text-overflow:ellipsis;"
+# A thin frame, so that an all-white (or all-black) image still reads as a tile.
+_IMAGE_BORDER = "1px solid #ccc"
+# A DICOM UID (four or more components): shortened in a tile to its last 8 characters.
+_UID = re.compile(r"\b\d+(?:\.\d+){3,}\b")
 
 
 @dataclass(frozen=True)
@@ -85,8 +90,17 @@ class Tile:
 
     @property
     def message(self) -> str:
-        """The text shown in place of a missing image."""
+        """Why there is no image (the whole text, shown on hover)."""
         return self.error or "no image"
+
+    @property
+    def short_message(self) -> str:
+        """:attr:`message` with each UID cut to ``…`` and its last 8 characters, to fit a tile.
+
+        >>> Tile("x", None, error="no pixels (instance 1.2.840.10008.5.1.4.1.1.2)").short_message
+        'no pixels (instance …4.1.1.2)'
+        """
+        return _UID.sub(lambda match: "…" + match.group(0)[-8:].lstrip("."), self.message)
 
     def data_uri(self) -> str:
         """The image as a ``data:`` URI (empty when there is no image)."""
@@ -273,19 +287,22 @@ class ThumbnailGrid:
         picture: ipywidgets.Widget
         if tile.image is None:
             picture = ipywidgets.HTML(
-                f'<div style="{_PLACEHOLDER_STYLE}width:{size};height:{size};">'
-                f"{html.escape(tile.message)}</div>",
+                f'<div title="{html.escape(tile.message)}" '
+                f'style="{_PLACEHOLDER_STYLE}width:{size};height:{size};">'
+                f"{html.escape(tile.short_message)}</div>",
                 layout=box,
             )
         else:
             picture = ipywidgets.Image(
                 value=tile.image,
                 format=tile.media_type.split("/")[1],
-                layout=ipywidgets.Layout(width=size, height=size, object_fit="contain"),
+                layout=ipywidgets.Layout(
+                    width=size, height=size, object_fit="contain", border=_IMAGE_BORDER
+                ),
             )
         caption = ipywidgets.HTML(
             f'<div title="{html.escape(_tooltip(tile))}" style="{_CAPTION_STYLE}">'
-            f"{html.escape(tile.caption)}</div>",
+            f"{_caption_html(tile.caption)}</div>",
             layout=ipywidgets.Layout(width=size),
         )
         parts: list[ipywidgets.Widget] = [picture, caption]
@@ -317,18 +334,22 @@ class ThumbnailGrid:
 
     def _tile_html(self, tile: Tile) -> str:
         size = self.tile_size
-        box = f"width:{size}px;height:{size}px;"
+        box = f"width:{size}px;height:{size}px;box-sizing:border-box;"
         caption = html.escape(tile.caption)
         if tile.image is None:
-            picture = f'<div style="{_PLACEHOLDER_STYLE}{box}">{html.escape(tile.message)}</div>'
+            picture = (
+                f'<div title="{html.escape(tile.message)}" style="{_PLACEHOLDER_STYLE}{box}">'
+                f"{html.escape(tile.short_message)}</div>"
+            )
         else:
             picture = (
                 f'<img src="{tile.data_uri()}" alt="{caption}" '
-                f'style="{box}object-fit:contain;display:block;">'
+                f'style="{box}object-fit:contain;display:block;border:{_IMAGE_BORDER};">'
             )
         return (
             f'<figure title="{html.escape(_tooltip(tile))}" style="margin:0;width:{size}px;">'
-            f'{picture}<figcaption style="{_CAPTION_STYLE}">{caption}</figcaption></figure>'
+            f'{picture}<figcaption style="{_CAPTION_STYLE}">{_caption_html(tile.caption)}'
+            "</figcaption></figure>"
         )
 
     def _repr_html_(self) -> str:
@@ -351,6 +372,18 @@ def display_bundle(
     if exclude:
         bundle = {key: value for key, value in bundle.items() if key not in exclude}
     return bundle
+
+
+def _caption_html(caption: str) -> str:
+    """A caption whose `` · ``-separated parts never break inside (no ``2001-01-⏎01``).
+
+    >>> _caption_html("CT · 2001-01-01").split(" · ")[1]
+    '<span style="white-space:nowrap">2001-01-01</span>'
+    """
+    return " · ".join(
+        f'<span style="white-space:nowrap">{html.escape(part)}</span>'
+        for part in caption.split(" · ")
+    )
 
 
 def _tooltip(tile: Tile) -> str:

@@ -19,7 +19,7 @@ import requests
 
 import dicomlab
 from dicomlab.buckets.gcs import GcsBucket
-from dicomlab.errors import AlreadyExistsError, UnsupportedBackendError
+from dicomlab.errors import AlreadyExistsError, FilterFileError, UnsupportedBackendError
 from dicomlab.stores.dicomweb import DICOMwebStore
 from tests.integration.healthcare_double import HealthcareDouble, Outcome
 
@@ -182,3 +182,54 @@ def test_running_the_same_cell_twice_keeps_both_records(lab):
     assert first.provenance_uri != second.provenance_uri
     assert _provenance(lab, first)["result"]["counters"]["success"] == len(hits)
     assert lab.sql("SELECT COUNT(*) AS n FROM dicom_metadata", table=table).n[0] == len(hits)
+
+
+def _bucket_objects(lab) -> list[str]:
+    return sorted(lab.bucket.list())
+
+
+def test_an_uploaded_filter_file_is_exported_as_it_is_not_copied(lab):
+    hits = lab.query("patient_dicomweb_paths", patient_id="77654033")
+    cohort = dicomlab.FilterFile.from_dataframe(hits, level="series")
+    uri = lab.upload(cohort, "cohorts/lung.txt")
+    table = f"cohort_{uuid.uuid4().hex[:8]}"
+    result = lab.export_cohort(uri, table, progress=False)
+    assert result.filter_uri == uri
+    assert result.provenance["filter_file"]["uri"] == uri
+    assert result.counters == {"success": len(hits), "failure": 0}
+    filters = [name for name in _bucket_objects(lab) if name.endswith(".txt")]
+    assert filters == ["cohorts/lung.txt"], filters  # one filter file, no filter-<hash>.txt copy
+    assert result.provenance_uri.startswith(f"{lab.bucket.url}/cohorts/lung.")
+
+
+def test_a_filter_file_uploaded_under_its_name_is_reused(lab):
+    hits = lab.query("patient_dicomweb_paths", patient_id="77654033")
+    cohort = dicomlab.FilterFile.from_dataframe(hits, level="series")
+    uri = lab.upload(cohort, "mine.txt")
+    result = lab.export_cohort(cohort, f"cohort_{uuid.uuid4().hex[:8]}", name="mine.txt")
+    assert result.filter_uri == uri
+    assert [n for n in _bucket_objects(lab) if n.endswith(".txt")] == ["mine.txt"]
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("file:///elsewhere/cohort.txt", "not in the lab's bucket"),
+        ("gs://other-bucket/cohort.txt", "not in the lab's bucket"),
+    ],
+)
+def test_a_filter_file_uri_outside_the_bucket_is_refused(lab, where, message):
+    with pytest.raises(UnsupportedBackendError) as info:
+        lab.export_cohort(where, "never_made", progress=False)
+    assert repr(where) in str(info.value) and message in str(info.value)
+    assert _bucket_objects(lab) == []
+    assert lab.warehouse.count_rows("never_made") in (0, None)
+
+
+def test_an_uploaded_filter_file_at_another_level_is_refused(lab):
+    hits = lab.query("patient_dicomweb_paths", patient_id="77654033")
+    uri = lab.upload(dicomlab.FilterFile.from_dataframe(hits, level="series"), "s.txt")
+    with pytest.raises(FilterFileError) as info:
+        lab.export_cohort(uri, "never_made", level="instance", progress=False)
+    assert "'instance'" in str(info.value) and uri in str(info.value)
+    assert _bucket_objects(lab) == ["s.txt"]

@@ -125,7 +125,7 @@ def test_parse_collapses_like_from_dataframe():
 def test_reprs_and_content_name():
     ff = FilterFile.from_uids([("1.1",), ("1.2",), ("1.3",)])
     assert "3 lines" in repr(ff) and "1 more" in repr(ff)
-    assert "<code>/studies/1.1</code>" in ff._repr_html_()
+    assert "<code>/studies/1.1</code>" in ff._repr_html_().replace("<wbr>", "")
     assert ff.content_name() == FilterFile.from_uids([("1.1",), ("1.2",), ("1.3",)]).content_name()
     assert ff.content_name() != FilterFile.from_uids([("1.1",)]).content_name()
     assert FilterFile().level == "empty" and FilterFile().to_text() == ""

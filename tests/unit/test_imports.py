@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import importlib
 import json
+import pkgutil
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +15,10 @@ import pytest
 
 import dicomlab
 
+ROOT = Path(__file__).resolve().parents[2]
+
 HEAVY = [
+    "google.auth",
     "google.cloud.bigquery",
     "google.cloud.storage",
     "duckdb",
@@ -83,15 +88,53 @@ def test_pure_core_source_names_no_io_library(module):
             assert name.split(".")[0] not in FORBIDDEN_IN_CORE, f"{module} imports {name}"
 
 
+def _submodules() -> set[str]:
+    folder = Path(dicomlab.__file__).parent
+    return {m.name for m in pkgutil.iter_modules([str(folder)]) if not m.name.startswith("_")}
+
+
 def test_public_names():
-    assert set(dicomlab.__all__) == {n for n in dir(dicomlab) if not n.startswith("_")} | {
-        "__version__"
-    }
+    public = {n for n in dir(dicomlab) if not n.startswith("_")}
+    assert set(dicomlab.__all__) == public - _submodules() | {"__version__"}
     assert callable(dicomlab.connect) and dicomlab.Lab.__name__ == "Lab"
     for name in dicomlab.__all__:
         assert getattr(dicomlab, name) is not None
     with pytest.raises(AttributeError):
         dicomlab.no_such_name  # noqa: B018
+
+
+def test_every_submodule_is_an_attribute_loaded_on_first_use():
+    names = sorted(_submodules())
+    assert set(names) <= set(dir(dicomlab)), set(names) - set(dir(dicomlab))
+    code = (
+        "import sys, json, dicomlab\n"
+        "before = [n for n in sys.modules if n.startswith('dicomlab.plots')]\n"
+        f"found = [getattr(dicomlab, n).__name__ for n in {names!r}]\n"
+        "print(json.dumps([before, found, dicomlab.plots.cohort_summary.__name__]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    before, found, summary = json.loads(out.stdout)
+    assert before == [], "dicomlab.plots was imported by `import dicomlab`"
+    assert found == [f"dicomlab.{name}" for name in names]
+    assert summary == "cohort_summary"
+
+
+DESIGN_PACKAGES = {"google-auth", "google-cloud-bigquery", "requests"}
+
+
+def _requirement_names(requirements: list[str]) -> set[str]:
+    return {re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0].lower() for r in requirements}
+
+
+def test_design_packages_install_by_default_and_gcp_keeps_the_rest():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    default = _requirement_names(project["dependencies"])
+    gcp = _requirement_names(project["optional-dependencies"]["gcp"])
+    assert default >= DESIGN_PACKAGES, DESIGN_PACKAGES - default
+    assert not gcp & default, gcp & default
+    assert gcp == {"google-cloud-storage"}
 
 
 def test_errors_inherit_builtins():

@@ -137,6 +137,43 @@ def test_bar_counts_get_integer_ticks_and_printed_values(rows):
     assert tuple(fig.get_size_inches()) == plots.FIGSIZE
 
 
+def _band_under_bars(ax) -> float:
+    """How far the axes reach below the lowest bar, as a share of the axes' height."""
+    bottom, top = ax.get_ylim()  # inverted: bottom > top
+    lowest = max(bar.get_y() + bar.get_height() for bar in ax.patches)
+    return (bottom - lowest) / (bottom - top)
+
+
+@pytest.mark.parametrize("modalities", [["CT"], ["CT", "MR"], ["CT", "MR", "US", "CT"]])
+def test_a_few_bars_leave_no_empty_band_and_keep_their_thickness(modalities):
+    df = pd.DataFrame(
+        {"Modality": modalities, "SeriesInstanceUID": list("abcd")[: len(modalities)]}
+    )
+    fig = rendered(modality_mix(df, by="series"))
+    ax = fig.axes[0]
+    assert _band_under_bars(ax) <= 0.2, ax.get_ylim()
+    # a bar is as thick, in inches, as one of three in a full-size figure
+    thickness = ax.patches[0].get_height() / abs(ax.get_ylim()[0] - ax.get_ylim()[1])
+    inches = thickness * ax.get_position().height * fig.get_size_inches()[1]
+    reference = rendered(
+        modality_mix(
+            pd.DataFrame({"Modality": ["A", "B", "C"], "SeriesInstanceUID": ["1", "2", "3"]}),
+            by="series",
+        )
+    )
+    ref_ax = reference.axes[0]
+    ref_inches = (ref_ax.patches[0].get_height() / 3) * ref_ax.get_position().height * 3.5
+    assert inches == pytest.approx(ref_inches, rel=0.35)
+
+
+def test_a_few_bars_in_given_axes_fill_them_too():
+    from matplotlib.figure import Figure
+
+    ax = Figure(figsize=plots.FIGSIZE).add_subplot()
+    modality_mix(pd.DataFrame({"Modality": ["CT"], "SOPInstanceUID": ["1"]}), ax=ax)
+    assert _band_under_bars(ax) <= 0.4 and ax.get_ylim() == (0.5, -0.5)
+
+
 # --- studies_over_time ----------------------------------------------------------------------
 
 DATES = [

@@ -17,6 +17,7 @@ from pydicom.data import get_testdata_file
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from dicomlab.errors import InvalidRequestError, NotFoundError
+from dicomlab.render import to_display_array
 from dicomlab.sample import seed_sample_store
 from dicomlab.stores.base import InstanceRef
 from dicomlab.stores.folder import FolderStore
@@ -30,6 +31,7 @@ from dicomlab.viewer import (
     order_instances,
     window_for,
 )
+from dicomlab.viewing import instance_labels
 from dicomlab.widgets import WIDGET_VIEW_MIMETYPE
 
 
@@ -165,13 +167,18 @@ def test_instance_slider_spans_the_series_in_instance_number_order(cohort, mr):
     viewer = _viewer(cohort, mr, start=0)
     count = len(mr[2])
     assert count == 7 and len(viewer) == count
-    assert viewer.instance_slider.min == 0 and viewer.instance_slider.max == count - 1
+    assert viewer.instance_slider.value == 0 and viewer.instance_slider.label == "1"
+    # labelled with the InstanceNumbers (1-based), valued with positions
+    labels = [label for label, _ in viewer.instance_slider.options]
+    assert labels == [str(n) for n in range(1, count + 1)]
+    assert viewer.instance_slider.layout.display is None
     assert viewer.instances["InstanceNumber"].tolist() == list(range(1, count + 1))
     assert _meta(viewer, "InstanceNumber") == "1"
     first = viewer.image.value
     viewer.instance_slider.value = 3  # as a front end would
     assert viewer.index == 3 and _meta(viewer, "InstanceNumber") == "4"
-    assert "<td>4</td>" in viewer.metadata_panel.value
+    assert viewer.instance_slider.label == "4"
+    assert ">4</td>" in viewer.metadata_panel.value
     assert viewer.image.value != first and viewer.image.value[:4] == b"\x89PNG"
     assert viewer.current_ref.instance == viewer.instances["SOPInstanceUID"][3]
     assert viewer.message is None and viewer.placeholder.layout.display == "none"
@@ -233,11 +240,16 @@ def test_frame_slider_for_multi_frame_instances(tmp_path, name, frames):
     store = _single_file_store(tmp_path, name)
     row = store.search_instances().iloc[0]
     viewer = SeriesViewer(store, row["StudyInstanceUID"], row["SeriesInstanceUID"], size=64)
-    assert viewer.instance_slider.max == 0
-    assert viewer.frame_slider.max == frames - 1 and viewer.frame_slider.layout.display is None
+    assert viewer.instance_slider.layout.display == "none"  # one instance: no slider
+    assert viewer.frame_slider.layout.display is None
+    assert [label for label, _ in viewer.frame_slider.options] == [
+        str(n) for n in range(1, frames + 1)
+    ]
+    assert viewer.frame_slider.label == "1"
     first = viewer.image.value
     viewer.frame_slider.value = 2
     assert viewer.frame == 2 and viewer.image.value != first and viewer.message is None
+    assert viewer.frame_slider.label == "3"
     viewer.set_preset("bone")  # the frame stays; colour frames ignore the window
     assert viewer.frame == 2 and viewer.message is None
     assert f"frame 3 of {frames}" in repr(viewer) and f"frame 3 of {frames}" in viewer.to_html()
@@ -245,7 +257,8 @@ def test_frame_slider_for_multi_frame_instances(tmp_path, name, frames):
 
 def test_frame_slider_hidden_for_single_frames(cohort, mr):
     viewer = _viewer(cohort, mr)
-    assert viewer.frame_slider.max == 0 and viewer.frame_slider.layout.display == "none"
+    assert viewer.frame_slider.options == (("1", 0),)
+    assert viewer.frame_slider.layout.display == "none"
 
 
 def test_instances_without_pixels_show_a_message(cohort, no_pixels):
@@ -316,12 +329,66 @@ def test_location_label_for_folder_and_http_stores(cohort, mr):
     uid = viewer.current_ref.instance
     path = f"studies/{study}/series/{series}/instances/{uid}"
     label = viewer.location_label.value
-    assert label.startswith("<code") and label.endswith(f">{path}</code>")
+    assert label.startswith("<code") and label.endswith(f">{path.replace('/', '/<wbr>')}</code>")
+    assert "break-all" not in label and "anywhere" not in label  # never inside a UID
     assert "OHIF" not in label  # no OHIF link for a folder
     remote = Wrapped(cohort, url="http://orthanc:8042/dicom-web")
-    assert f"http://orthanc:8042/dicom-web/{path}" in _viewer(remote, mr).location_label.value
+    remote_label = _viewer(remote, mr).location_label.value.replace("<wbr>", "")
+    assert f"http://orthanc:8042/dicom-web/{path}" in remote_label
     linked = _viewer(remote, mr, ohif_base=PUBLIC_OHIF_VIEWER).location_label.value
     assert f'href="https://viewer.ohif.org/viewer?StudyInstanceUIDs={study}"' in linked
+
+
+def test_instance_labels_use_instance_numbers_and_positions():
+    labels = instance_labels(pd.DataFrame({"InstanceNumber": pd.array([1, 2, None], "Int64")}))
+    assert labels == ["1", "2", "#3"]
+    assert instance_labels(pd.DataFrame({"SOPInstanceUID": ["1.2", "1.3"]})) == ["#1", "#2"]
+    repeated = instance_labels(pd.DataFrame({"InstanceNumber": [7, 7]}))
+    assert repeated == ["7 (#1)", "7 (#2)"] and len(set(repeated)) == 2
+
+
+def test_the_dropdown_is_wide_enough_for_its_labels(cohort, mr):
+    viewer = _viewer(cohort, mr)
+    labels = [label for label, _ in viewer.preset_dropdown.options]
+    assert viewer.preset_dropdown.layout.width == "max-content"
+    # about 7 px a character in the front ends' 13 px font, beside an 80 px description
+    assert 80 + 7 * max(len(label) for label in labels) + 30 <= 260
+
+
+@pytest.mark.parametrize(
+    ("name", "source", "window"),
+    [
+        ("MR_small.dcm", "dataset", (600.0, 1600.0)),  # its own WindowCenter/Width
+        ("CT_small.dcm", "range", None),  # no window stored: the frame's range
+        ("rtdose.dcm", "range", (1.0245, 0.459)),  # in Gy, DoseGridScaling applied
+        ("examples_rgb_color.dcm", "colour", None),  # colour: no window, no boxes
+    ],
+)
+def test_the_boxes_show_the_window_actually_applied(tmp_path, name, source, window):
+    store = _single_file_store(tmp_path, name)
+    row = store.search_instances().iloc[0]
+    viewer = SeriesViewer(store, row["StudyInstanceUID"], row["SeriesInstanceUID"], size=64)
+    assert viewer.applied is not None and viewer.applied.source == source
+    shown = (viewer.center_text.value, viewer.width_text.value)
+    if source == "colour":
+        assert viewer.center_text.layout.display == "none" == viewer.width_text.layout.display
+        assert "no window applies" in viewer.window_label.value
+        return
+    assert viewer.center_text.layout.display is None
+    if source == "dataset":
+        assert "WindowCenter" in viewer.window_label.value
+    assert shown == pytest.approx((viewer.applied.center, viewer.applied.width))
+    assert shown != (0.0, 0.0)
+    if window is not None:
+        assert shown == pytest.approx(window)
+    if source == "range":
+        assert "range of values" in viewer.window_label.value
+        # the range window re-applied as a custom one gives the same picture
+        ds = viewer.dataset
+        pixels = to_display_array(ds, window=shown)
+        assert abs(pixels.astype(int) - to_display_array(ds).astype(int)).max() <= 1
+    viewer.set_preset("lung")
+    assert viewer.applied.source == "given" and viewer.window_label.value == ""
 
 
 def test_an_unknown_series_is_not_found(cohort, mr):

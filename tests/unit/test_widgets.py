@@ -2,6 +2,7 @@ import base64
 
 import ipywidgets as w
 import nbformat
+import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from dicomlab.demo import static_outputs
@@ -100,7 +101,6 @@ def test_mimebundle_include_and_exclude():
 
 
 def test_bad_tiles_and_layouts_are_refused():
-    import pytest
 
     from dicomlab.errors import RenderError
 
@@ -178,3 +178,64 @@ def test_a_failing_viewer_is_a_message_not_an_exception():
     grid = ThumbnailGrid([Tile("a", PNG, uids=("1.2", "1.2.3", "1.2.3.4"))], on_open=on_open)
     grid.open(grid.tiles[0])
     assert "no pixels here" in grid.widget.children[-1].children[0].value
+
+
+# ---- how tiles and summaries read --------------------------------------------------------
+
+LONG_UID = "1.2.826.0.1.3680043.8.498.27000547446331316903269126658207160710"
+
+
+def test_image_tiles_have_a_border_so_an_all_white_image_shows():
+    view = grid().widget
+    images = [cell.children[0] for cell in view.children[1].children[:2]]
+    assert all(image.layout.border == "1px solid #ccc" for image in images)
+    page = grid().to_html()
+    assert page.count("border:1px solid #ccc") == 2  # the two images, not the placeholder
+
+
+def test_a_placeholder_with_a_uid_fits_its_tile_and_keeps_the_uid_on_hover():
+    size = 96
+    tile = Tile("CT", None, error=f"no pixel data (instance {LONG_UID})")
+    assert tile.short_message == "no pixel data (instance …07160710)"
+    # about 6 px a character at 11 px: every word fits the tile's width, the lines its height
+    words = tile.short_message.split()
+    assert max(len(word) for word in words) * 6 <= size - 8
+    assert len(" ".join(words)) * 6 / (size - 8) * 13 <= size
+    page = ThumbnailGrid([tile], tile_size=size).to_html()
+    widget = ThumbnailGrid([tile], tile_size=size).widget.children[0].children[0].children[0]
+    for html_text in (page, widget.value):
+        assert f'title="no pixel data (instance {LONG_UID})"' in html_text
+        assert "overflow-wrap:anywhere" in html_text and "overflow:hidden" in html_text
+
+
+def test_caption_parts_never_break_inside():
+    tile = Tile("77654033 · 2001-01-01 · CT · Chest", PNG)
+    for text in (
+        ThumbnailGrid([tile]).to_html(),
+        ThumbnailGrid([tile]).widget.children[0].children[0].children[1].value,
+    ):
+        assert '<span style="white-space:nowrap">2001-01-01</span>' in text
+        assert '<span style="white-space:nowrap">77654033</span>' in text
+
+
+def test_filter_file_display_wraps_only_between_path_parts():
+    import re
+
+    from dicomlab.filterfile import FilterFile
+
+    ff = FilterFile([f"/studies/{LONG_UID}/series/{LONG_UID[:-3]}.1"])
+    page = ff._repr_html_()
+    assert "max-width:100%" in page
+    pieces = re.sub(r"<[^>]+>", "\n", page.replace("<wbr>", "\n")).split("\n")
+    assert max(len(piece) for piece in pieces) <= 66  # a UID at most: fits a narrow cell
+    assert f"<wbr>/{LONG_UID}<wbr>/" in page
+
+
+def test_lab_summary_values_are_left_aligned(tmp_path):
+    import re
+
+    import dicomlab
+
+    page = dicomlab.connect(home=tmp_path)._repr_html_()
+    cells = re.findall(r"<td[^>]*>", page)
+    assert len(cells) == 4 and all("text-align:left" in cell for cell in cells)
