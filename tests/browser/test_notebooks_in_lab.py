@@ -262,17 +262,6 @@ def test_image_browser_tiles_sliders_and_presets_in_jupyterlab(image_browser, tm
         assert_no_error_text(page.evaluate(_PROGRESS)["outputs"], "04_image_browser")
 
 
-# A callback that fetches from a folder store fails when it runs in another thread than
-# the one that first used the store (its dicomweb-client SQLite index is bound to that
-# thread); which thread the kernel uses varies, so these pass or fail from run to run.
-THREAD_BOUND_STORE = pytest.mark.xfail(
-    strict=False,
-    reason="the folder store's SQLite index is bound to the thread that made it, and the "
-    "kernel runs some widget callbacks in other threads",
-)
-
-
-@THREAD_BOUND_STORE
 def test_image_browser_instance_slider_fetches_the_next_instance_in_jupyterlab(
     image_browser, tmp_path
 ):
@@ -285,7 +274,6 @@ def test_image_browser_instance_slider_fetches_the_next_instance_in_jupyterlab(
         assert_no_error_text([viewer.inner_text()], "the instance slider")
 
 
-@THREAD_BOUND_STORE
 def test_image_browser_pages_forward_then_opens_a_tile_in_jupyterlab(image_browser, tmp_path):
     page = image_browser
     with screenshot_on_failure(page, tmp_path, "04_image_browser_page_2"):
