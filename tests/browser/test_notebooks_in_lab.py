@@ -286,10 +286,11 @@ def test_image_browser_pages_forward_then_opens_a_tile_in_jupyterlab(image_brows
         wait_new_image(first, old)
         grid.get_by_role("button", name="open").first.click()
         detail = grid_cell.locator(".widget-gridbox ~ .widget-vbox").last
-        opened = detail.locator("img.widget-image").first
+        # The viewer may replace its first image element as it loads: look again each time.
         page.wait_for_function(
-            "(img) => img.complete && img.naturalWidth > 0 && img.checkVisibility()",
-            arg=opened.element_handle(),
+            """(viewer) => Array.from(viewer.querySelectorAll("img.widget-image")).some(
+                (img) => img.complete && img.naturalWidth > 0 && img.checkVisibility())""",
+            arg=detail.element_handle(),
             timeout=10_000,
         )
         assert_no_error_text([detail.inner_text()], "the viewer opened from page 2")
