@@ -87,28 +87,22 @@ class DuckDBWarehouse:
         output (dicomlab reports progress through ``tqdm.auto``, or not at all).
         """
         if self._memory is not None:
-            cursor = self._memory.cursor()
+            con = self._memory.cursor()
+        else:
+            path = Path(self.path)
+            check_file(path)
             try:
-                with translated(self.path, "opening"):  # Ctrl-C here is a KeyboardInterrupt too
-                    cursor.execute("SET enable_progress_bar = false")
-                yield cursor
-            finally:
-                cursor.close()
-            return
-        path = Path(self.path)
-        check_file(path)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise file_error(self.path, "opening", exc.errno, str(exc)) from exc
-        with translated(self.path, "opening"):
-            con = duckdb.connect(self.path)
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise file_error(self.path, "opening", exc.errno, str(exc)) from exc
+            with translated(self.path, "opening"):
+                con = duckdb.connect(self.path)
         try:
             with translated(self.path, "opening"):  # Ctrl-C here is a KeyboardInterrupt too
                 con.execute("SET enable_progress_bar = false")
             yield con
         finally:
-            con.close()
+            con.close()  # a cursor of the shared in-memory database, or the file's connection
 
     def tables(self) -> list[str]:
         """Names of the tables in the main schema, as they were spelled when created."""
