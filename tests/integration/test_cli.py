@@ -46,6 +46,18 @@ def test_demo_writes_every_output(tmp_path):
     assert again.returncode == 0, again.stderr
 
 
+def test_the_demo_with_its_notebook_prints_no_traceback(tmp_path):
+    """What `make demo` runs: the notebook's kernel stops with the export's workers in it."""
+    notebook = Path(__file__).parents[2] / "notebooks" / "01_quickstart.ipynb"
+    done = run_cli(
+        "demo", "--out", "out", "--notebook", str(notebook), cwd=tmp_path, home=tmp_path / "home"
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    printed = done.stdout + done.stderr
+    assert "Traceback" not in printed and "KeyboardInterrupt" not in printed, printed[-3000:]
+    assert (tmp_path / "out" / "quickstart.html").stat().st_size > 0
+
+
 def test_export_and_query_commands(tmp_path, capsys):
     home = str(tmp_path / "home")
     assert main(["--home", home, "export-metadata"]) == 0
