@@ -176,7 +176,8 @@ def open_google_store(name: str, *, credentials: Any = None, cache: Path | None 
         from google.auth.exceptions import DefaultCredentialsError
     except ImportError as exc:
         raise UnsupportedBackendError(
-            f"store {name!r} needs Google's client libraries: pip install 'dicomlab[gcp]'"
+            f"store {name!r} needs Google's client libraries, which dicomlab installs but are "
+            "missing here: pip install google-auth requests, then connect again"
         ) from exc
     try:
         session = create_session_from_gcp_credentials(credentials)

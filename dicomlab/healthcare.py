@@ -370,7 +370,7 @@ def from_default_credentials(
     """A client authenticated with Application Default Credentials (SPEC §5).
 
     Set them up with ``gcloud auth application-default login`` or
-    ``GOOGLE_APPLICATION_CREDENTIALS``; needs ``pip install dicomlab[gcp]``.
+    ``GOOGLE_APPLICATION_CREDENTIALS`` (``google-auth`` is installed with dicomlab).
 
     >>> client = from_default_credentials()                                 # doctest: +SKIP
     """

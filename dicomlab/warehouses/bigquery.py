@@ -64,7 +64,8 @@ def _require_client_library(url: str) -> None:
     if not found:
         raise UnsupportedBackendError(
             f"warehouse {url!r} needs Google's BigQuery client library, which is not "
-            "installed: pip install 'dicomlab[gcp]' (or google-cloud-bigquery), then connect again"
+            "installed (dicomlab installs it, so it was removed): pip install "
+            "google-cloud-bigquery, then connect again"
         )
 
 

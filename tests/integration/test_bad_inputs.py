@@ -779,7 +779,7 @@ def test_bigquery_warehouse_without_google_libraries_says_what_to_install(home, 
     with pytest.raises(UnsupportedBackendError) as info:
         dicomlab.connect(home=home, warehouse="bq://my-project.imaging")
     assert "'bq://my-project.imaging'" in str(info.value)
-    assert "pip install 'dicomlab[gcp]'" in str(info.value)
+    assert "pip install google-cloud-bigquery" in str(info.value)
     assert not (home / "warehouse.duckdb").exists()
 
 
