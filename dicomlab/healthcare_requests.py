@@ -216,9 +216,7 @@ def build_bigquery_export(
     if write_disposition is not None:
         destination["writeDisposition"] = _write_disposition(write_disposition)
     if force is not None:
-        if not isinstance(force, bool):
-            raise InvalidRequestError(f"force must be True or False, not {force!r}", value=force)
-        destination["force"] = force
+        destination["force"] = validate_flag(force, "force")
     return _with_filter({"bigqueryDestination": destination}, filter_uri)
 
 
