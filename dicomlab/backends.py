@@ -96,22 +96,6 @@ def check_home(home: object) -> Path:
     return Path(text).expanduser().resolve()
 
 
-def _dicomweb_url(text: str) -> str:
-    """``text`` if it is an http(s) URL with a host; refused otherwise, naming it."""
-    from urllib.parse import urlsplit
-
-    try:
-        host = urlsplit(text).hostname
-    except ValueError:  # a malformed port or IPv6 address
-        host = None
-    if not host:
-        raise UnsupportedBackendError(
-            f"store {text!r} has no server name; a DICOMweb base URL looks like "
-            "http://HOST:PORT/dicom-web"
-        )
-    return text
-
-
 def _local_path(spec: str) -> Path | None:
     if spec.startswith("file://"):
         from urllib.parse import unquote, urlparse
@@ -144,7 +128,7 @@ def open_store(spec: Any, home: Path) -> Store:
         if text.startswith(("http://", "https://")):
             from dicomlab.stores.dicomweb import DICOMwebStore
 
-            return DICOMwebStore(_dicomweb_url(text), cache=cache)
+            return DICOMwebStore(text, cache=cache)  # refuses a URL without a server
         path = _local_path(text)
         if path is not None:
             return FolderStore(path, cache=cache)

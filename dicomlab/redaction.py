@@ -122,6 +122,8 @@ def split_store_url(url: str) -> tuple[str, tuple[str, str] | None]:
 
     Raises
     ------
+    UnsupportedBackendError
+        The URL names no server (``"http://"``).
     InvalidResourceError
         The URL has a query or fragment, or a userinfo that cannot be parsed
         (e.g. a password with an unencoded ``/``); the message shows the URL
@@ -134,10 +136,20 @@ def split_store_url(url: str) -> tuple[str, tuple[str, str] | None]:
     >>> split_store_url("http://127.0.0.1:8042/dicom-web")
     ('http://127.0.0.1:8042/dicom-web', None)
     """
-    from dicomlab.errors import InvalidResourceError  # errors.py imports this module
+    # errors.py imports this module
+    from dicomlab.errors import InvalidResourceError, UnsupportedBackendError
 
     shown = redact_url(url)
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # a malformed IPv6 address
+        host = None
+    if not host:
+        raise UnsupportedBackendError(
+            f"store {shown!r} has no server name; a DICOMweb base URL looks like "
+            "http://HOST:PORT/dicom-web"
+        )
     if parts.query or parts.fragment or "?" in url or "#" in url:
         raise InvalidResourceError(
             f"store URL {shown!r} has a query string or fragment, which a DICOMweb base URL "

@@ -327,6 +327,9 @@ def test_dicomweb_url_without_a_server_is_refused(home, url):
     assert_names(info.value, url)
     assert "HOST" in str(info.value)
     assert not home.exists()
+    with pytest.raises(UnsupportedBackendError) as info:  # the store itself refuses it
+        DICOMwebStore(url)
+    assert_names(info.value, url)
 
 
 # ---- 3. bq:// URIs, table names, write dispositions ------------------------------------------
