@@ -19,7 +19,11 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import resource_tracker
 from typing import Any, TypeVar
+
+from loky.backend.context import LokyContext
+from loky.backend.process import LokyProcess
 
 __all__ = ["IDLE_SECONDS", "shared_map", "shutdown_workers", "worker_pool"]
 
@@ -30,7 +34,27 @@ _T = TypeVar("_T")
 IDLE_SECONDS = 600.0
 
 
-def _process_context() -> Any:
+class _QuietProcess(LokyProcess):  # type: ignore[misc]
+    """A loky worker process that starts with Ctrl-C blocked.
+
+    A terminal or a Jupyter kernel sends SIGINT to the whole process group; a
+    worker still importing would die with a traceback of its own. A signal
+    mask survives fork and exec, a handler does not: :func:`_init_worker` then
+    ignores SIGINT for good and unblocks it.
+    """
+
+    def start(self) -> None:
+        # Python 3.11's resource tracker unblocks SIGINT as it starts (on a
+        # worker's launch): start it first, so it does not clear this mask.
+        resource_tracker.ensure_running()
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            super().start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+class _QuietContext(LokyContext):  # type: ignore[misc]
     """loky's start method: a fresh interpreter per worker that never imports ``__main__``.
 
     multiprocessing's ``spawn`` and ``forkserver`` run the caller's main script
@@ -41,33 +65,8 @@ def _process_context() -> Any:
     ``forkserver`` it is safe beside threads (DuckDB, tqdm). Each worker imports
     what it needs (``warm_up``) as it starts, while this process lists the store.
     """
-    from multiprocessing import resource_tracker
 
-    from loky.backend.context import LokyContext
-    from loky.backend.process import LokyProcess
-
-    class QuietProcess(LokyProcess):  # type: ignore[misc]
-        """Starts with Ctrl-C blocked: a mask survives fork and exec, a handler does not.
-
-        A terminal or a Jupyter kernel sends SIGINT to the whole process group;
-        a worker still importing would die with a traceback of its own.
-        :func:`_init_worker` then ignores SIGINT for good and unblocks it.
-        """
-
-        def start(self) -> None:
-            # Python 3.11's resource tracker unblocks SIGINT as it starts (on a
-            # worker's launch): start it first, so it does not clear this mask.
-            resource_tracker.ensure_running()
-            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-            try:
-                super().start()
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-
-    class QuietContext(LokyContext):  # type: ignore[misc]
-        Process = QuietProcess
-
-    return QuietContext()
+    Process = _QuietProcess
 
 
 def _init_worker(warm_up: Callable[[], Any]) -> None:
@@ -164,7 +163,7 @@ class _KeptPool:
 
 def _start(size: int, warm_up: Callable[[], Any]) -> ProcessPoolExecutor:
     pool = ProcessPoolExecutor(
-        size, mp_context=_process_context(), initializer=_init_worker, initargs=(warm_up,)
+        size, mp_context=_QuietContext(), initializer=_init_worker, initargs=(warm_up,)
     )
     for _ in range(size):  # one process starts per task: all start now, and warm up
         pool.submit(int)  # while this process goes on
