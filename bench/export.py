@@ -1,6 +1,6 @@
 """Client-side metadata export against a bare ``pydicom.dcmread`` loop, on the same files.
 
-Generates a synthetic cohort (``dicomlab.synthetic``), then measures, each in a
+Generates a synthetic cohort (``dicomlab.samples.synthetic``), then measures, each in a
 fresh subprocess with its imports done before the clock starts:
 
 (a)  a bare ``dcmread(stop_before_pixels=True)`` loop over the files;
@@ -68,7 +68,7 @@ def cohort_shape(n: int) -> dict[str, int]:
 
 def generate(folder: Path, n: int) -> tuple[int, float]:
     """Write the cohort; return the instance count and the seconds it took."""
-    from dicomlab.synthetic import generate_cohort
+    from dicomlab.samples.synthetic import generate_cohort
 
     started = time.perf_counter()
     count = generate_cohort(folder, seed=7, **cohort_shape(n))
@@ -126,9 +126,9 @@ def child(step: str, folder: str, workers: int, db: str) -> dict[str, Any]:
     import pydicom
     import tqdm.auto  # noqa: F401
 
-    import dicomlab.arrow  # noqa: F401
-    from dicomlab.export import export_store_metadata
-    from dicomlab.flatten import flatten_dataset
+    import dicomlab.rows.arrow  # noqa: F401
+    from dicomlab.export.pipeline import export_store_metadata
+    from dicomlab.rows.flatten import flatten_dataset
     from dicomlab.stores.folder import FolderStore
     from dicomlab.warehouses.duckdb import DuckDBWarehouse
 
@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         print(json.dumps(child(args.child, args.dir, args.workers, args.db)))
         return
-    from dicomlab.export import default_workers
+    from dicomlab.export.pipeline import default_workers
 
     n = 40 if args.quick else args.n
     cpus = default_workers()

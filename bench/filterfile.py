@@ -71,7 +71,7 @@ def floor(df) -> str:
 
 
 def ours(df) -> str:
-    from dicomlab.filterfile import FilterFile
+    from dicomlab.core.filterfile import FilterFile
 
     return FilterFile.from_dataframe(df).to_text()
 

@@ -169,7 +169,7 @@ def main() -> int:
     import pandas as pd
     import requests
 
-    from dicomlab.sample import sample_files
+    from dicomlab.samples.sample import sample_files
     from dicomlab.stores.base import InstanceRef
     from dicomlab.stores.dicomweb import DICOMwebStore, instance_path
     from tests.integration.orthanc import OrthancServer, missing_reason

@@ -61,8 +61,8 @@ def local(n: int, repeat: int) -> None:
     import pydicom
 
     import dicomlab
+    from dicomlab.core.render import render_dataset
     from dicomlab.errors import RenderError
-    from dicomlab.render import render_dataset
     from dicomlab.stores.cache import RenderCache
 
     home = Path(tempfile.mkdtemp(prefix="bench-thumbs-"))
@@ -111,7 +111,7 @@ def orthanc(n: int, repeat: int) -> None:
     import requests
 
     import dicomlab
-    from dicomlab.sample import sample_files
+    from dicomlab.samples.sample import sample_files
     from dicomlab.stores.base import InstanceRef
     from dicomlab.stores.cache import RenderCache
     from dicomlab.stores.dicomweb import DICOMwebStore, instance_path

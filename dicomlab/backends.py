@@ -115,7 +115,7 @@ def open_store(spec: Any, home: Path) -> Store:
 
     cache = home / "cache"
     if spec is None:
-        from dicomlab.sample import seed_sample_store
+        from dicomlab.samples.sample import seed_sample_store
 
         seed_sample_store(home / "store")
         return FolderStore(home / "store", index_dir=home / ".index", cache=cache)
@@ -149,7 +149,7 @@ def open_google_store(name: str, *, credentials: Any = None, cache: Path | None 
     >>> open_google_store("projects/p/locations/us/datasets/d/dicomStores/s")  # doctest: +SKIP
     DICOMwebStore('https://healthcare.googleapis.com/v1/projects/p/.../dicomStores/s/dicomWeb')
     """
-    from dicomlab.resources import HealthcareDicomStore
+    from dicomlab.core.resources import HealthcareDicomStore
     from dicomlab.stores.dicomweb import DICOMwebStore
     from dicomlab.stores.profiles import GOOGLE
 

@@ -64,19 +64,19 @@ def _positive_int(text: str) -> int:
 
 
 def _table_name(text: str) -> str:
-    from dicomlab.resources import validate_table_name
+    from dicomlab.core.resources import validate_table_name
 
     return validate_table_name(text)
 
 
 def _object_name(text: str) -> str:
-    from dicomlab.resources import validate_object_name
+    from dicomlab.core.resources import validate_object_name
 
     return validate_object_name(text)
 
 
 def _query_name(text: str) -> str:
-    from dicomlab.queries import list_queries
+    from dicomlab.core.queries import list_queries
 
     known = list_queries()
     if text not in known:
@@ -242,7 +242,7 @@ def _from_option(parser: argparse.ArgumentParser) -> None:
 
 def _params(name: str, pairs: Sequence[str], parser: argparse.ArgumentParser) -> dict[str, Any]:
     """``NAME=VALUE`` pairs, each converted from text by the query's declared type."""
-    from dicomlab.queries import load_query
+    from dicomlab.core.queries import load_query
 
     types = {p.name: p.type for p in load_query(name).parameters}
     params: dict[str, object] = {}
@@ -274,7 +274,7 @@ def _from_text(kind: str, text: str, parser: argparse.ArgumentParser) -> object:
 
 def _sql_params(pairs: Sequence[str], parser: argparse.ArgumentParser) -> dict[str, Any]:
     """``NAME[:TYPE]=VALUE`` pairs for ad-hoc SQL (STRING when no type is given)."""
-    from dicomlab.queries import QueryParameter
+    from dicomlab.core.queries import QueryParameter
 
     params: dict[str, Any] = {}
     for pair in pairs:
@@ -324,7 +324,7 @@ def _write_new(path: Path, data: bytes, overwrite: bool) -> None:
 
 
 def _filter_build(args: argparse.Namespace) -> None:
-    from dicomlab.filterfile import FilterFile
+    from dicomlab.core.filterfile import FilterFile
 
     filter_file = FilterFile.from_dataframe(_read_rows(args.source_csv), args.level)
     if args.output == "-":
@@ -335,7 +335,7 @@ def _filter_build(args: argparse.Namespace) -> None:
 
 
 def _upload(lab: Any, args: argparse.Namespace) -> None:
-    from dicomlab.filterfile import FilterFile
+    from dicomlab.core.filterfile import FilterFile
 
     if not args.file.is_file():
         raise DicomlabError(f"filter file {str(args.file)!r} does not exist")

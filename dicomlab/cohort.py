@@ -28,15 +28,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dicomlab.core.validation import validate_flag
 from dicomlab.errors import AlreadyExistsError, DicomlabError, UnsupportedBackendError
 from dicomlab.redaction import redact_values
 from dicomlab.stores.base import InstanceRef, MetadataItem
-from dicomlab.validation import validate_flag
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from dicomlab.filterfile import FilterFile
+    from dicomlab.core.filterfile import FilterFile
     from dicomlab.lab import Lab
     from dicomlab.stores.base import Store
 
@@ -115,8 +115,8 @@ def _upload_filter(lab: Lab, filter_file: FilterFile, name: str | None, overwrit
 
 def _uploaded_filter(lab: Lab, uri: str, level: str | None) -> FilterFile:
     """The filter file already at ``uri`` in the lab's bucket, read back and validated."""
+    from dicomlab.core.filterfile import FilterFile
     from dicomlab.errors import FilterFileError
-    from dicomlab.filterfile import FilterFile
 
     prefix = f"{lab.bucket.url.rstrip('/')}/"
     if not uri.startswith(prefix) or uri == prefix:
@@ -139,7 +139,7 @@ def _cohort_filter(
     """``(filter file, its URI if already uploaded, the query behind it)`` for a cohort."""
     import pandas as pd
 
-    from dicomlab.filterfile import FilterFile
+    from dicomlab.core.filterfile import FilterFile
 
     if isinstance(cohort, str):
         return _uploaded_filter(lab, cohort, level), cohort, None
@@ -169,7 +169,7 @@ def check_destination(destination: object, *, server_side: bool) -> str:
     >>> check_destination("cohort_ct", server_side=False)
     'cohort_ct'
     """
-    from dicomlab.resources import BigQueryTable, GcsUri, validate_table_name
+    from dicomlab.core.resources import BigQueryTable, GcsUri, validate_table_name
 
     if not isinstance(destination, str) or not destination.strip():
         raise UnsupportedBackendError(
@@ -231,7 +231,7 @@ def export_cohort(
         The lab whose store, bucket (and warehouse, client-side) are used.
     df
         Hits with ``StudyInstanceUID`` (and ``SeriesInstanceUID``, ``SOPInstanceUID``);
-        or a :class:`~dicomlab.filterfile.FilterFile`; or the URI of a filter
+        or a :class:`~dicomlab.core.filterfile.FilterFile`; or the URI of a filter
         file already uploaded to the lab's bucket (``lab.upload`` returns it),
         which is exported as it is, without another upload.
     destination
@@ -324,7 +324,7 @@ def _healthcare_target(store: Store) -> tuple[Any, str] | None:
     profile = getattr(store, "profile", None)
     if getattr(profile, "name", None) != "google" or "/projects/" not in store.url:
         return None
-    from dicomlab.healthcare import HealthcareClient
+    from dicomlab.google.healthcare import HealthcareClient
 
     api_root, _, rest = store.url.partition("/projects/")
     name = "projects/" + rest.removesuffix("/dicomWeb")
@@ -430,8 +430,8 @@ def _client_side(
 ) -> tuple[str, Any, dict[str, Any]]:
     refs, failures = _filter_refs(lab.store, filter_file)
     if destination.startswith("bq://") or _is_table_name(destination):
-        from dicomlab.export import export_store_metadata
-        from dicomlab.resources import BigQueryTable
+        from dicomlab.core.resources import BigQueryTable
+        from dicomlab.export.pipeline import export_store_metadata
 
         table = BigQueryTable.parse(destination).table_id if "://" in destination else destination
         cohort: Any = _CohortStore(lab.store, refs)
@@ -505,8 +505,8 @@ def check_cloud_filter_file(
 ) -> str:
     """Extract the lines of ``sql`` to ``uri`` and validate the object's first lines."""
     from dicomlab.buckets.gcs import GcsBucket
-    from dicomlab.filterfile import FilterFile
-    from dicomlab.resources import GcsUri
+    from dicomlab.core.filterfile import FilterFile
+    from dicomlab.core.resources import GcsUri
 
     target = GcsUri.parse(uri)
     folder, _, leaf = target.object_name.rpartition("/")

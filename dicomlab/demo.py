@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dicomlab.filterfile import FilterFile
+from dicomlab.core.filterfile import FilterFile
 from dicomlab.lab import Lab, connect
-from dicomlab.widgets import WIDGET_VIEW_MIMETYPE
+from dicomlab.notebook.widgets import WIDGET_VIEW_MIMETYPE
 
 __all__ = ["DEMO_PATIENT", "progress_text", "run_demo", "static_outputs"]
 

@@ -6,22 +6,22 @@ import html
 import os
 from typing import TYPE_CHECKING, Any
 
+from dicomlab.core.resources import validate_table_name
+from dicomlab.core.validation import validate_count, validate_flag
 from dicomlab.errors import DicomlabError, UnsupportedBackendError
 from dicomlab.redaction import redact_url
-from dicomlab.resources import validate_table_name
-from dicomlab.validation import validate_count, validate_flag
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from dicomlab.buckets.base import Bucket
     from dicomlab.cohort import CohortExport
-    from dicomlab.export import ExportResult
-    from dicomlab.filterfile import FilterFile
+    from dicomlab.core.filterfile import FilterFile
+    from dicomlab.export.pipeline import ExportResult
+    from dicomlab.notebook.viewer import SeriesViewer
+    from dicomlab.notebook.widgets import ThumbnailGrid
     from dicomlab.stores.base import Store
-    from dicomlab.viewer import SeriesViewer
     from dicomlab.warehouses.base import Warehouse
-    from dicomlab.widgets import ThumbnailGrid
 
 __all__ = ["DEFAULT_TABLE", "Lab", "connect"]
 
@@ -41,7 +41,7 @@ def connect(
     With no arguments everything is local (the *embedded default*): the sample
     cohort copied into ``HOME/store``, DuckDB in ``HOME/warehouse.duckdb``, and
     ``HOME/bucket``, where ``HOME`` is ``$DICOMLAB_HOME`` or the per-user data
-    folder (:func:`dicomlab.sample.default_home`), whatever the working directory.
+    folder (:func:`dicomlab.samples.sample.default_home`), whatever the working directory.
 
     Parameters
     ----------
@@ -64,7 +64,7 @@ def connect(
     >>> lab.query("latest_studies", limit=5)                       # doctest: +SKIP
     """
     from dicomlab.backends import check_home, check_specs, open_bucket, open_store, open_warehouse
-    from dicomlab.sample import default_home
+    from dicomlab.samples.sample import default_home
 
     check_specs(store, warehouse, bucket)
     base = check_home(home) if home is not None else default_home()
@@ -151,12 +151,12 @@ class Lab:
             Show a progress bar with success and failure counts.
         workers
             Processes that read files: ``None`` for one per CPU, ``1`` for none.
-            They are kept for the next export (:mod:`dicomlab.workers`).
+            They are kept for the next export (:mod:`dicomlab.export.workers`).
         chunk_size
             Instances per chunk; memory stays bounded whatever the store's size.
         streaming_columns
             Add the ``Type`` and ``LastUpdated`` columns of a streamed Healthcare
-            table (see :func:`dicomlab.export.export_store_metadata`).
+            table (see :func:`dicomlab.export.pipeline.export_store_metadata`).
         allow_partial
             When the store cannot be read for some instances (an outage, a file
             that cannot be opened): ``False`` raises
@@ -170,7 +170,7 @@ class Lab:
         >>> result.success, result.failure                                   # doctest: +SKIP
         (81, 0)
         """
-        from dicomlab.export import export_store_metadata
+        from dicomlab.export.pipeline import export_store_metadata
 
         name = self._table(table)
         result = export_store_metadata(
@@ -202,7 +202,7 @@ class Lab:
         >>> lab.query("patient_dicomweb_paths", patient_id="77654033")   # doctest: +SKIP
         >>> lab.query("latest_studies", limit=20, source="current_state")  # doctest: +SKIP
         """
-        from dicomlab.queries import load_query
+        from dicomlab.core.queries import load_query
 
         query = load_query(name)
         bound = query.bind(params)
@@ -235,7 +235,7 @@ class Lab:
         """The canned queries with their parameters and descriptions."""
         import pandas as pd
 
-        from dicomlab.queries import list_queries, load_query
+        from dicomlab.core.queries import list_queries, load_query
 
         rows = []
         for name in list_queries():
@@ -255,7 +255,7 @@ class Lab:
 
         >>> uri = lab.upload(ff, "cohort.txt")                              # doctest: +SKIP
         """
-        from dicomlab.filterfile import FilterFile
+        from dicomlab.core.filterfile import FilterFile
 
         overwrite = validate_flag(overwrite, "overwrite")  # "no" must not replace an object
         if not isinstance(filter_file, FilterFile):
@@ -338,7 +338,7 @@ class Lab:
         'gs://b/cohorts/ct.txt'
         """
         from dicomlab.cohort import check_cloud_filter_file
-        from dicomlab.queries import filter_lines_sql, load_query
+        from dicomlab.core.queries import filter_lines_sql, load_query
         from dicomlab.warehouses.bigquery import BigQueryWarehouse
 
         overwrite = validate_flag(overwrite, "overwrite")
@@ -383,13 +383,13 @@ class Lab:
 
         ``limit`` tiles make a page; further pages are fetched when the widget's
         "next" button is pressed. With ``viewer=True`` each tile has an "open"
-        button that shows its series in a :class:`~dicomlab.viewer.SeriesViewer`
+        button that shows its series in a :class:`~dicomlab.notebook.viewer.SeriesViewer`
         below the grid.
 
         >>> lab.images(lab.query("patient_dicomweb_paths", patient_id="77654033"))  # doctest: +SKIP
         """
-        from dicomlab.gallery import distinct_rows, page_tiles
-        from dicomlab.widgets import ThumbnailGrid, Tile
+        from dicomlab.notebook.gallery import distinct_rows, page_tiles
+        from dicomlab.notebook.widgets import ThumbnailGrid, Tile
 
         progress = validate_flag(progress, "progress")
         viewer = validate_flag(viewer, "viewer")
@@ -429,7 +429,7 @@ class Lab:
 
         >>> lab.view_series(hits.StudyInstanceUID[0], hits.SeriesInstanceUID[0])  # doctest: +SKIP
         """
-        from dicomlab.viewer import SeriesViewer
+        from dicomlab.notebook.viewer import SeriesViewer
 
         return SeriesViewer(self.store, study, series, start=start, size=size)
 

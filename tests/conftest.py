@@ -34,6 +34,6 @@ def exported_lab(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def sample_files() -> list[Path]:
     """The sample cohort's instance files, as pydicom ships them."""
-    from dicomlab.sample import sample_files
+    from dicomlab.samples.sample import sample_files
 
     return sample_files()

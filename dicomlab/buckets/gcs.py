@@ -25,6 +25,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from dicomlab.core.resources import GcsUri, validate_object_name
+from dicomlab.core.validation import validate_flag
 from dicomlab.errors import (
     AlreadyExistsError,
     DicomlabError,
@@ -34,8 +36,6 @@ from dicomlab.errors import (
     UnsupportedBackendError,
 )
 from dicomlab.redaction import safe_cause
-from dicomlab.resources import GcsUri, validate_object_name
-from dicomlab.validation import validate_flag
 
 __all__ = ["SERVICE", "GcsBucket", "default_storage_client", "translate_error"]
 

@@ -15,9 +15,9 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+from dicomlab.core.resources import validate_object_name
+from dicomlab.core.validation import validate_flag
 from dicomlab.errors import AlreadyExistsError, InvalidIdentifierError, NotFoundError
-from dicomlab.resources import validate_object_name
-from dicomlab.validation import validate_flag
 
 __all__ = ["LocalBucket"]
 

@@ -18,12 +18,12 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from dicomlab.core.validation import validate_count, validate_flag
 from dicomlab.errors import (
     DicomlabError,
 )
 from dicomlab.stores.base import InstanceRef, Store
 from dicomlab.stores.cache import CacheKey, RenderCache
-from dicomlab.validation import validate_count, validate_flag
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -220,7 +220,7 @@ def fetch_thumbnails(
     error after retries) gets a labelled placeholder image saying why, or
     ``None`` with ``placeholder=False``; it never stops the others.
     """
-    from dicomlab.render import render_placeholder
+    from dicomlab.core.render import render_placeholder
 
     progress = validate_flag(progress, "progress")
     placeholder = validate_flag(placeholder, "placeholder")

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dicomlab.uids import validate_uid
+from dicomlab.core.uids import validate_uid
 
 logger = logging.getLogger(__name__)
 

@@ -82,7 +82,7 @@ def _orthanc_parents_match(
 
 def _wait(store: DICOMwebStore, name: str) -> None:
     """Wait for the Healthcare API operation a study or series delete started."""
-    from dicomlab.healthcare import HealthcareClient
+    from dicomlab.google.healthcare import HealthcareClient
 
     api_root = store.url.split("/projects/", 1)[0]  # …/v1 or …/v1beta1
     client = HealthcareClient(store.session, base_url=api_root, timeout=store.timeout)

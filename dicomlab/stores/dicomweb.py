@@ -350,7 +350,7 @@ class DICOMwebStore(BulkRetrieval):
         fields: Sequence[str] | None,
         limit: int | None,
     ) -> pd.DataFrame:
-        from dicomlab.dicomjson import to_frame
+        from dicomlab.core.dicomjson import to_frame
 
         search = getattr(self.client, f"search_for_{level}")
         found = self._pages(
@@ -564,7 +564,7 @@ class DICOMwebStore(BulkRetrieval):
                 if _status(exc) not in RENDER_FALLBACK_STATUSES:
                     raise
                 logger.debug("server cannot render %s; rendering locally: %s", ref.instance, exc)
-        from dicomlab.render import render_dataset
+        from dicomlab.core.render import render_dataset
 
         return render_dataset(self.fetch_instance(ref), size=size, media_type=media_type, **options)
 
@@ -658,7 +658,7 @@ class DICOMwebStore(BulkRetrieval):
 
 def _path(study: str, series: str | None = None, instance: str | None = None) -> str:
     """``studies/S[/series/SE[/instances/I]]`` (UIDs validated; an instance needs its series)."""
-    from dicomlab.uids import validate_uid
+    from dicomlab.core.uids import validate_uid
 
     if instance is not None and series is None:
         raise InvalidIdentifierError(f"instance {instance!r} needs its SeriesInstanceUID too")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dicomlab.core.validation import validate_count, validate_flag
 from dicomlab.errors import (
     AlreadyExistsError,
     DicomlabError,
@@ -28,7 +29,6 @@ from dicomlab.errors import (
 from dicomlab.stores.base import InstanceRef, Store
 from dicomlab.stores.bulk import UID_COLUMNS, expand_rows, is_present, map_bounded
 from dicomlab.stores.integrity import check_instance, check_patient, read_checked
-from dicomlab.validation import validate_count, validate_flag
 
 if TYPE_CHECKING:
     import pandas as pd

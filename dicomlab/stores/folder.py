@@ -229,7 +229,7 @@ class FolderStore(BulkRetrieval):
         self, level: str, filters: dict[str, str], fields: Sequence[str] | None, limit: int | None
     ) -> pd.DataFrame:
 
-        from dicomlab.dicomjson import to_frame
+        from dicomlab.core.dicomjson import to_frame
 
         exact, ranges = _split_date_ranges(filters)
         with self._lock:
@@ -369,7 +369,7 @@ class FolderStore(BulkRetrieval):
         params: dict[str, Any] | None = None,
     ) -> bytes:
         """The instance (or one 1-based frame) rendered locally, fitted in ``viewport``."""
-        from dicomlab.render import render_dataset
+        from dicomlab.core.render import render_dataset
 
         size = max(viewport) if isinstance(viewport, tuple) else viewport
         options = dict(params or {})
@@ -382,7 +382,7 @@ class FolderStore(BulkRetrieval):
     def _render_thumbnail(
         self, ref: InstanceRef, size: int, media_type: str, options: dict[str, Any]
     ) -> bytes:
-        from dicomlab.render import render_dataset
+        from dicomlab.core.render import render_dataset
 
         dataset = self.fetch_instance(ref)
         with _render_errors(ref, dataset):

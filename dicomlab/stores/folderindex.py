@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dicomlab.core.ledger import same_bytes
 from dicomlab.errors import DicomReadError, SkippedFilesWarning
-from dicomlab.ledger import same_bytes
 from dicomlab.stores.localfiles import open_regular
 
 if TYPE_CHECKING:
@@ -137,7 +137,7 @@ def _index_class(base: type) -> type:
         def _read_selected_metadata(self, fp: Any) -> Any:
             from pydicom.filereader import read_partial
 
-            from dicomlab.flatten import MAX_VALUE_BYTES
+            from dicomlab.rows.flatten import MAX_VALUE_BYTES
             from dicomlab.stores.headers import header_bounds
 
             tags = [

@@ -4,7 +4,7 @@
 file is not an instance (content), or that it could not be opened or read
 (transport, :attr:`MetadataItem.transport <dicomlab.stores.base.MetadataItem>`).
 Only the header is read: pixel data never, values over
-:data:`~dicomlab.flatten.MAX_VALUE_BYTES` are passed over (deferred), and
+:data:`~dicomlab.rows.flatten.MAX_VALUE_BYTES` are passed over (deferred), and
 pydicom gives up past :data:`MAX_HEADER_ELEMENTS` elements or
 :data:`MAX_HEADER_BYTES` bytes of values.
 """
@@ -40,7 +40,7 @@ DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 #: thousand; a file of zeros after ``DICM`` reads as millions of empty ones.
 MAX_HEADER_ELEMENTS = 100_000
 #: Bytes of values read before pixel data, at most (values over
-#: :data:`~dicomlab.flatten.MAX_VALUE_BYTES` are passed over unread, and not counted).
+#: :data:`~dicomlab.rows.flatten.MAX_VALUE_BYTES` are passed over unread, and not counted).
 MAX_HEADER_BYTES = 64 << 20
 
 
@@ -89,13 +89,13 @@ def parse_instance_metadata(handle: BinaryIO, source: str, size: int) -> Metadat
     """The metadata of the file open as ``handle`` (``size`` bytes long), as in
     :func:`read_instance_metadata`.
 
-    Large values (over :data:`~dicomlab.flatten.MAX_VALUE_BYTES`, dropped by
+    Large values (over :data:`~dicomlab.rows.flatten.MAX_VALUE_BYTES`, dropped by
     the export anyway) are deferred: passed over, never read.
     """
     from pydicom.errors import InvalidDicomError
     from pydicom.filereader import read_partial
 
-    from dicomlab.flatten import MAX_VALUE_BYTES
+    from dicomlab.rows.flatten import MAX_VALUE_BYTES
 
     bounded = _BoundedReader(handle)
     bare = False
@@ -245,7 +245,7 @@ def read_instance_file(path: str) -> Dataset:
 
 def header_bounds() -> Any:
     """A ``stop_when`` for pydicom: stop at pixel data, give up past the header bounds."""
-    from dicomlab.flatten import MAX_VALUE_BYTES
+    from dicomlab.rows.flatten import MAX_VALUE_BYTES
 
     seen = [0, 0]  # elements, bytes of values read
 

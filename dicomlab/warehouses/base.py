@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from dicomlab.queries import CannedQuery
+    from dicomlab.core.queries import CannedQuery
 
 __all__ = ["WRITE_DISPOSITIONS", "Warehouse", "not_empty_error", "validate_write_disposition"]
 

@@ -24,8 +24,8 @@ import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from dicomlab.core.resources import BigQueryDataset, validate_table_name
 from dicomlab.errors import NotFoundError, QueryError, RemoteError, UnsupportedBackendError
-from dicomlab.resources import BigQueryDataset, validate_table_name
 from dicomlab.warehouses.base import validate_write_disposition
 from dicomlab.warehouses.frames import to_frame
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from dicomlab.queries import CannedQuery
+    from dicomlab.core.queries import CannedQuery
 
 __all__ = ["DEFAULT_MAX_BYTES_BILLED", "BigQueryWarehouse", "CostLimitError", "query_parameter"]
 
@@ -293,7 +293,7 @@ class BigQueryWarehouse:
         """The REST schema fields a load sends, and its schema update options."""
         import pyarrow as pa
 
-        from dicomlab.bqschema import schema_from_arrow
+        from dicomlab.rows.bqschema import schema_from_arrow
         from dicomlab.warehouses.bigquery_schema import added_fields, merged_fields
 
         fields = [f.to_api_repr() for f in schema_from_arrow(schema)]
@@ -334,10 +334,10 @@ class BigQueryWarehouse:
         The text goes as written (qualified table names, ``DECLARE``, ``SET``,
         ``CREATE TEMP FUNCTION`` and ``INFORMATION_SCHEMA`` included); only an
         unqualified ``dicom_metadata`` and a legacy ``[project:dataset.table]``
-        are rewritten (:func:`dicomlab.queries.for_bigquery`). Parameter types
+        are rewritten (:func:`dicomlab.core.queries.for_bigquery`). Parameter types
         follow the values.
         """
-        from dicomlab.queries import for_bigquery
+        from dicomlab.core.queries import for_bigquery
 
         text = for_bigquery(sql, self.table_id(table))
         return self._run(text, params, {}, "SQL")

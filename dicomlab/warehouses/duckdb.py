@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from dicomlab.core.resources import validate_table_name
+from dicomlab.core.sqlscript import DuckDBScript, Statement
 from dicomlab.errors import DicomlabError, QueryError
-from dicomlab.resources import validate_table_name
-from dicomlab.sqlscript import DuckDBScript, Statement
 from dicomlab.warehouses.base import not_empty_error, validate_write_disposition
 from dicomlab.warehouses.duckdb_errors import check_file, file_error, translated
 from dicomlab.warehouses.duckdb_information_schema import fill_views
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from dicomlab.queries import CannedQuery
+    from dicomlab.core.queries import CannedQuery
 
 __all__ = ["DuckDBWarehouse"]
 
@@ -203,9 +203,9 @@ class DuckDBWarehouse:
 
         A script's statements before the last (variables, temporary functions and
         tables) run on one connection, which ends with the call; the last gives the
-        rows (:mod:`dicomlab.sqlscript`).
+        rows (:mod:`dicomlab.core.sqlscript`).
         """
-        from dicomlab.queries import translate_script, validate_sql
+        from dicomlab.core.queries import translate_script, validate_sql
 
         validate_sql(sql)
         name = validate_table_name(table)

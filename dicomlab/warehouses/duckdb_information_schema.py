@@ -4,7 +4,7 @@ Google's and IDC's guides send users to ``INFORMATION_SCHEMA.COLUMNS`` first
 ("Introduction to INFORMATION_SCHEMA", COLUMNS view:
 https://cloud.google.com/bigquery/docs/information-schema-columns). DuckDB has
 an ``information_schema`` of its own, with DuckDB's type names (``VARCHAR``,
-``STRUCT("A" VARCHAR)[]``); :mod:`dicomlab.sqlrewrite` points a query at the
+``STRUCT("A" VARCHAR)[]``); :mod:`dicomlab.core.sqlrewrite` points a query at the
 views filled here instead, with BigQuery's columns and type strings:
 
 =====================================  ==========================
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import duckdb
 from duckdb.sqltypes import DuckDBPyType
 
-from dicomlab.sqlrewrite import INFORMATION_SCHEMA_VIEWS
+from dicomlab.core.sqlrewrite import INFORMATION_SCHEMA_VIEWS
 
 if TYPE_CHECKING:
     import pyarrow as pa

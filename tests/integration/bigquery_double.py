@@ -11,7 +11,7 @@ the real ``google-cloud-bigquery`` client::
 
 One project; a dataset is a DuckDB schema and ``project.dataset.table`` is
 ``"dataset"."table"``. SQL goes through sqlglot (tables rewritten, each ``@name``
-cast to its declared type) and :func:`dicomlab.queries.translate`; values are
+cast to its declared type) and :func:`dicomlab.core.queries.translate`; values are
 bound by DuckDB, never written into SQL. Result types map back as DuckDB
 TIMESTAMP → DATETIME, TIMESTAMPTZ → TIMESTAMP, lists → REPEATED, structs →
 RECORD. Every job is DONE in the call that creates it (no RUNNING state, so the
@@ -91,8 +91,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from dicomlab.core.queries import translate
 from dicomlab.errors import QueryError
-from dicomlab.queries import translate
 from tests.integration.discovery import RPC_STATUS, ApiCall, DiscoveryApi, DiscoveryError
 from tests.servers import LocalHTTPServer, Recorded, read_request
 

@@ -33,6 +33,9 @@ from pydicom.dataelem import DataElement
 import dicomlab
 from dicomlab.buckets.gcs import GcsBucket
 from dicomlab.buckets.local import LocalBucket
+from dicomlab.core.filterfile import FilterFile
+from dicomlab.core.resources import BigQueryDataset, BigQueryTable, HealthcareDicomStore
+from dicomlab.core.uids import validate_uid
 from dicomlab.errors import (
     AlreadyExistsError,
     FilterFileError,
@@ -46,13 +49,10 @@ from dicomlab.errors import (
     RemoteError,
     UnsupportedBackendError,
 )
-from dicomlab.export import export_store_metadata
-from dicomlab.filterfile import FilterFile
-from dicomlab.resources import BigQueryDataset, BigQueryTable, HealthcareDicomStore
+from dicomlab.export.pipeline import export_store_metadata
 from dicomlab.stores.base import InstanceRef
 from dicomlab.stores.dicomweb import DICOMwebStore
 from dicomlab.stores.folder import FolderStore
-from dicomlab.uids import validate_uid
 from dicomlab.warehouses.bigquery import BigQueryWarehouse
 from dicomlab.warehouses.duckdb import DuckDBWarehouse
 
@@ -937,7 +937,7 @@ def test_bad_thumbnail_size_fetches_nothing(lab, value):
 
 
 def _two_good_files(tmp_path: Path) -> Path:
-    from dicomlab.sample import sample_files
+    from dicomlab.samples.sample import sample_files
 
     store = tmp_path / "store"
     store.mkdir(exist_ok=True)
@@ -947,13 +947,13 @@ def _two_good_files(tmp_path: Path) -> Path:
 
 
 def _base() -> pydicom.Dataset:
-    from dicomlab.sample import sample_files
+    from dicomlab.samples.sample import sample_files
 
     return pydicom.dcmread(sample_files()[2])
 
 
 def _base_bytes() -> bytes:
-    from dicomlab.sample import sample_files
+    from dicomlab.samples.sample import sample_files
 
     return sample_files()[2].read_bytes()
 

@@ -49,7 +49,7 @@ def bq_lab(double, exported_lab, tmp_path_factory):
 
 
 def _params(name, exported_lab):
-    from dicomlab.queries import load_query
+    from dicomlab.core.queries import load_query
 
     query = load_query(name)
     values = {}
@@ -173,7 +173,7 @@ def test_current_state_reads_through_bigquery(bq_lab, exported_lab):
 
 def test_the_filter_file_can_be_built_in_bigquery(double, bq_lab, storage_emulator):
     from dicomlab.buckets.gcs import GcsBucket
-    from dicomlab.filterfile import FilterFile
+    from dicomlab.core.filterfile import FilterFile
 
     storage = storage_emulator.client()
     double.storage = storage
@@ -224,12 +224,14 @@ def test_an_export_whose_columns_change_between_chunks_is_one_load(
 ):
     """Small chunks of the mixed sample cohort: the columns grow after the first chunk, so
     the chunks load again fitted to the final columns, still as a single load job."""
-    import dicomlab.export
+    import dicomlab.export.pipeline
 
     refits = []
-    real = dicomlab.export._Reading.tables_fitted
+    real = dicomlab.export.pipeline._Reading.tables_fitted
     monkeypatch.setattr(
-        dicomlab.export._Reading, "tables_fitted", lambda self: refits.append(1) or real(self)
+        dicomlab.export.pipeline._Reading,
+        "tables_fitted",
+        lambda self: refits.append(1) or real(self),
     )
     loads_before = sum(1 for job in double.jobs.values() if "load" in job.resource["configuration"])
     result = bq_lab.export_metadata("chunked", progress=False, workers=1, chunk_size=7)

@@ -11,7 +11,7 @@ import pytest
 
 import dicomlab
 from dicomlab.cli import main
-from dicomlab.filterfile import FilterFile
+from dicomlab.core.filterfile import FilterFile
 
 
 def run_cli(*args: str, cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
@@ -77,7 +77,7 @@ def test_export_and_query_commands(tmp_path, capsys):
 
 
 def test_export_of_a_store_that_cannot_be_read_fails_unless_allow_partial(tmp_path, capsys):
-    from dicomlab.sample import sample_files
+    from dicomlab.samples.sample import sample_files
 
     store = tmp_path / "store"
     store.mkdir()

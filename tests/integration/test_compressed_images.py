@@ -18,7 +18,7 @@ import pytest
 from pydicom.pixels import pixel_array
 from pydicom.uid import UID, generate_uid
 
-from dicomlab.render import render_dataset
+from dicomlab.core.render import render_dataset
 from dicomlab.stores.base import InstanceRef
 from dicomlab.stores.folder import FolderStore
 

@@ -205,7 +205,7 @@ def test_server_that_cannot_render_falls_back_to_local_rendering(loaded, status,
     import numpy as np
     from PIL import Image
 
-    from dicomlab.render import render_dataset
+    from dicomlab.core.render import render_dataset
 
     row = loaded.search_instances(PatientID="98890234", Modality="MR").iloc[0]
     calls = []

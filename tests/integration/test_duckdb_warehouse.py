@@ -28,7 +28,7 @@ from dicomlab.errors import (
     LocalFileError,
     UnsupportedBackendError,
 )
-from dicomlab.export import export_store_metadata
+from dicomlab.export.pipeline import export_store_metadata
 from dicomlab.stores.folder import FolderStore
 from dicomlab.warehouses.duckdb import DuckDBWarehouse
 

@@ -29,10 +29,10 @@ from dicomlab.errors import (
     RemoteError,
     SkippedFilesWarning,
 )
-from dicomlab.export import export_store_metadata
+from dicomlab.export.pipeline import export_store_metadata
+from dicomlab.samples.synthetic import CohortPosition, build_instance
 from dicomlab.stores.base import InstanceRef
 from dicomlab.stores.folder import FolderStore
-from dicomlab.synthetic import CohortPosition, build_instance
 from dicomlab.warehouses.duckdb import DuckDBWarehouse
 
 DISPOSITIONS = ["WRITE_EMPTY", "WRITE_TRUNCATE", "WRITE_APPEND"]
@@ -262,7 +262,7 @@ def test_a_gib_of_zeros_after_dicm_is_refused_quickly(tmp_path):
 _UNPRIVILEGED = """
 import json, os, sys, warnings
 from dicomlab.errors import DicomReadError, IncompleteReadError, SkippedFilesWarning
-from dicomlab.export import export_store_metadata
+from dicomlab.export.pipeline import export_store_metadata
 from dicomlab.stores.base import InstanceRef
 from dicomlab.stores.folder import FolderStore
 from dicomlab.warehouses.duckdb import DuckDBWarehouse

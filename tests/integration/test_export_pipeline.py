@@ -11,12 +11,12 @@ import pydicom
 import pytest
 
 import dicomlab
-import dicomlab.export
+import dicomlab.export.pipeline
 from dicomlab.errors import AlreadyExistsError, InvalidIdentifierError, InvalidRequestError
-from dicomlab.export import export_store_metadata
+from dicomlab.export.pipeline import export_store_metadata
+from dicomlab.samples.synthetic import CohortPosition, build_instance, generate_cohort
 from dicomlab.stores.base import FileStore, MetadataItem
 from dicomlab.stores.folder import FolderStore
-from dicomlab.synthetic import CohortPosition, build_instance, generate_cohort
 from dicomlab.warehouses.duckdb import DuckDBWarehouse
 
 SHAPE = {"patients": 5, "studies_per_patient": 2, "series_per_study": 2, "instances_per_series": 15}
@@ -88,13 +88,13 @@ def test_chunks_load_as_read_and_again_when_the_columns_change(
     """Chunks load while the store is read; a chunk with new columns makes them load again."""
     (schema, rows), _ = sequential
     refits = []
-    real = dicomlab.export._Reading.tables_fitted
+    real = dicomlab.export.pipeline._Reading.tables_fitted
 
     def spied(self):
         refits.append(len(self.summaries))
         return real(self)
 
-    monkeypatch.setattr(dicomlab.export._Reading, "tables_fitted", spied)
+    monkeypatch.setattr(dicomlab.export.pipeline._Reading, "tables_fitted", spied)
     # Small chunks: a chunk of CT alone comes before the first MR, whose columns are new.
     warehouse, result = _export(
         FolderStore(cohort), tmp_path, f"refit{workers}", workers=workers, chunk_size=7
@@ -281,7 +281,7 @@ def _snapshot_plain(warehouse: DuckDBWarehouse) -> tuple[list, list]:
 def test_failed_export_truncate_leaves_the_table_intact(cohort, tmp_path, monkeypatch):
     warehouse, _ = _export(FolderStore(cohort), tmp_path, "keep", workers=1)
     before = _snapshot(warehouse)
-    real = dicomlab.export.read_arrow_chunk
+    real = dicomlab.export.pipeline.read_arrow_chunk
     calls = []
 
     def flaky(spill, own, columns):
@@ -290,7 +290,7 @@ def test_failed_export_truncate_leaves_the_table_intact(cohort, tmp_path, monkey
             raise OSError("spill file vanished")
         return real(spill, own, columns)
 
-    monkeypatch.setattr(dicomlab.export, "read_arrow_chunk", flaky)
+    monkeypatch.setattr(dicomlab.export.pipeline, "read_arrow_chunk", flaky)
     extra = tmp_path / "extra"
     extra.mkdir()
     generate_cohort(
@@ -366,9 +366,9 @@ def test_every_shipped_test_file_exports_or_has_a_reason(tmp_path):
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom on the odd test files
 def test_chunk_conforming_equals_conforming_each_value(tmp_path):
-    from dicomlab.chunks import conform_chunk, flatten_items
-    from dicomlab.flatten import flatten_dataset
-    from dicomlab.schema import Column, conform, merge_columns
+    from dicomlab.export.chunks import conform_chunk, flatten_items
+    from dicomlab.rows.flatten import flatten_dataset
+    from dicomlab.rows.schema import Column, conform, merge_columns
     from dicomlab.stores.folder import read_instance_metadata
 
     folder = Path(pydicom.data.__file__).parent / "test_files"

@@ -16,9 +16,9 @@ import pytest
 import dicomlab
 from dicomlab.buckets.gcs import GcsBucket
 from dicomlab.buckets.local import LocalBucket
+from dicomlab.core.filterfile import FilterFile
+from dicomlab.core.validation import validate_flag
 from dicomlab.errors import InvalidRequestError
-from dicomlab.filterfile import FilterFile
-from dicomlab.validation import validate_flag
 
 NOT_FLAGS = ["no", "False", 1, 0, None, [0], 1.0]
 

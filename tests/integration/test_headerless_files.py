@@ -14,7 +14,7 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from dicomlab.export import export_store_metadata
+from dicomlab.export.pipeline import export_store_metadata
 from dicomlab.stores.base import InstanceRef
 from dicomlab.stores.folder import FolderStore
 from dicomlab.warehouses.duckdb import DuckDBWarehouse

@@ -16,8 +16,8 @@ from dicomlab.errors import (
     NotFoundError,
     RemoteError,
 )
-from dicomlab.healthcare import HealthcareClient, InvalidRequestError
-from dicomlab.operations import (
+from dicomlab.google.healthcare import HealthcareClient, InvalidRequestError
+from dicomlab.google.operations import (
     Operation,
     OperationError,
     OperationTimeoutError,
@@ -530,7 +530,7 @@ def test_from_default_credentials(monkeypatch, double):
     from google.auth.exceptions import DefaultCredentialsError
     from google.auth.transport.requests import AuthorizedSession
 
-    from dicomlab.healthcare import CredentialsError, from_default_credentials
+    from dicomlab.google.healthcare import CredentialsError, from_default_credentials
 
     seen: list[list[str]] = []
 

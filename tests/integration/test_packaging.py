@@ -30,7 +30,7 @@ def test_wheel_ships_queries_and_typing_marker(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {Path(n).name for n in names if n.startswith("dicomlab/_queries/")}
     assert shipped == {p.name for p in (ROOT / "queries").glob("*.sql")}
-    assert "dicomlab/py.typed" in names and "dicomlab/queries.py" in names
+    assert "dicomlab/py.typed" in names and "dicomlab/core/queries.py" in names
     assert not any(n.startswith(("tests/", "notebooks/")) for n in names)
 
 
@@ -38,7 +38,7 @@ def test_installed_wheel_finds_queries(wheel, tmp_path):
     target = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(target)
     code = (
-        "import dicomlab.queries as q; print(q.queries_dir()); "
+        "import dicomlab.core.queries as q; print(q.queries_dir()); "
         "print(q.load_query('latest_studies').parameters[0].name)"
     )
     out = subprocess.run(

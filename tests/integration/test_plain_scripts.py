@@ -18,8 +18,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dicomlab.sample import sample_cohort_dir
-from dicomlab.synthetic import generate_cohort
+from dicomlab.samples.sample import sample_cohort_dir
+from dicomlab.samples.synthetic import generate_cohort
 
 HERE = Path(__file__).parents[2]
 PLAIN = """\

@@ -50,7 +50,7 @@ def test_readme_python_blocks_run_after_the_demo(tmp_path, monkeypatch):
             pytest.fail(f"README python block {number} failed: {type(exc).__name__}: {exc}")
         ran += 1
     assert ran >= 2
-    figures = namespace["dicomlab"].plots  # type: ignore[attr-defined]
-    assert figures.__name__ == "dicomlab.plots"
+    figures = namespace["dicomlab"].notebook.plots  # type: ignore[attr-defined]
+    assert figures.__name__ == "dicomlab.notebook.plots"
     assert (home / "bucket" / "cohort.txt").read_text() == namespace["cohort"].to_text()  # type: ignore[attr-defined]
     assert any((tmp_path / "cohort-files").rglob("*.dcm"))

@@ -11,7 +11,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from dicomlab.demo import WIDGET_STATE_MIMETYPE, static_outputs
-from dicomlab.widgets import WIDGET_VIEW_MIMETYPE
+from dicomlab.notebook.widgets import WIDGET_VIEW_MIMETYPE
 
 pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")

@@ -19,7 +19,7 @@ from PIL import Image
 from pydicom.data import get_testdata_file
 
 from dicomlab.errors import InvalidIdentifierError, NotFoundError
-from dicomlab.sample import seed_sample_store
+from dicomlab.samples.sample import seed_sample_store
 from dicomlab.stores.base import InstanceRef
 from dicomlab.stores.cache import RenderCache
 from dicomlab.stores.dicomweb import DICOMwebStore

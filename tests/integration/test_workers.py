@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-import dicomlab.export
-import dicomlab.workers
+import dicomlab.export.pipeline
+import dicomlab.export.workers
 from dicomlab.errors import DicomlabError
-from dicomlab.export import export_store_metadata
+from dicomlab.export.pipeline import export_store_metadata
+from dicomlab.export.workers import _KeptPool, shared_map, shutdown_workers
+from dicomlab.samples.synthetic import generate_cohort
 from dicomlab.stores.folder import FolderStore
-from dicomlab.synthetic import generate_cohort
 from dicomlab.warehouses.duckdb import DuckDBWarehouse
-from dicomlab.workers import _KeptPool, shared_map, shutdown_workers
 
 
 def test_shared_map_keeps_order_bounds_the_pool_and_hands_results_out_early():
@@ -91,24 +91,24 @@ def _export(folder: Path, db: Path) -> int:
 def test_exports_keep_their_workers_until_shut_down(store, tmp_path):
     shutdown_workers()
     assert _export(store, tmp_path / "a.duckdb") == 8
-    pool = dicomlab.workers._KEPT.pool
+    pool = dicomlab.export.workers._KEPT.pool
     assert pool is not None
     workers = set(pool._processes)  # pid -> process
     assert len(workers) == 2
     assert os.getpid() not in workers
     assert _export(store, tmp_path / "b.duckdb") == 8
-    assert dicomlab.workers._KEPT.pool is pool  # the same processes did the second export
+    assert dicomlab.export.workers._KEPT.pool is pool  # the same processes did the second export
     assert set(pool._processes) == workers
     # each worker warmed up as it started: pydicom imported, pandas kept out of pyarrow's way
     loaded = [pool.submit(_loaded, ["pydicom", "pandas"]).result() for _ in range(4)]
     assert loaded == [{"pydicom": True, "pandas": False}] * 4
     assert shutdown_workers() is True
-    assert dicomlab.workers._KEPT.pool is None
+    assert dicomlab.export.workers._KEPT.pool is None
     assert shutdown_workers() is False
 
 
 def test_idle_workers_stop_by_themselves(monkeypatch):
-    monkeypatch.setattr(dicomlab.workers, "IDLE_SECONDS", 0.2)
+    monkeypatch.setattr(dicomlab.export.workers, "IDLE_SECONDS", 0.2)
     kept = _KeptPool()
     with kept.use(1, os.getpid) as pool:
         assert _pid(pool) != os.getpid()
@@ -192,11 +192,11 @@ def _die(files, spill):  # runs in a worker process, by reference
 
 
 def test_a_worker_that_dies_fails_the_export_clearly_and_is_not_kept(store, tmp_path, monkeypatch):
-    monkeypatch.setattr(dicomlab.export, "flatten_files", _die)
+    monkeypatch.setattr(dicomlab.export.pipeline, "flatten_files", _die)
     with pytest.raises(DicomlabError, match="worker process of the export died") as caught:
         _export(store, tmp_path / "a.duckdb")
     assert isinstance(caught.value.__cause__, BrokenProcessPool)
-    assert dicomlab.workers._KEPT.pool is None
+    assert dicomlab.export.workers._KEPT.pool is None
     assert not DuckDBWarehouse(tmp_path / "a.duckdb").tables()  # nothing was loaded
     monkeypatch.undo()
     assert _export(store, tmp_path / "b.duckdb") == 8

@@ -29,22 +29,22 @@ HEAVY = [
     "pyarrow",
 ]
 PURE_CORE = [
-    "dicomlab.uids",
-    "dicomlab.resources",
-    "dicomlab.filterfile",
-    "dicomlab.schema",
-    "dicomlab.flatten",
-    "dicomlab.dicomvalues",
-    "dicomlab.queries",
-    "dicomlab.sqlcompat",
-    "dicomlab.sqlrewrite",
-    "dicomlab.sqlscript",
-    "dicomlab.render",
-    "dicomlab.dicomjson",
+    "dicomlab.core.uids",
+    "dicomlab.core.resources",
+    "dicomlab.core.filterfile",
+    "dicomlab.rows.schema",
+    "dicomlab.rows.flatten",
+    "dicomlab.rows.values",
+    "dicomlab.core.queries",
+    "dicomlab.core.sqlcompat",
+    "dicomlab.core.sqlrewrite",
+    "dicomlab.core.sqlscript",
+    "dicomlab.core.render",
+    "dicomlab.core.dicomjson",
     "dicomlab.errors",
     "dicomlab.redaction",
-    "dicomlab.validation",
-    "dicomlab.healthcare_requests",
+    "dicomlab.core.validation",
+    "dicomlab.google.request_bodies",
     "dicomlab.stores.profiles",
     "dicomlab.stores.cache",
 ]
@@ -108,13 +108,13 @@ def test_every_submodule_is_an_attribute_loaded_on_first_use():
     assert set(names) <= set(dir(dicomlab)), set(names) - set(dir(dicomlab))
     code = (
         "import sys, json, dicomlab\n"
-        "before = [n for n in sys.modules if n.startswith('dicomlab.plots')]\n"
+        "before = [n for n in sys.modules if n.startswith('dicomlab.notebook.plots')]\n"
         f"found = [getattr(dicomlab, n).__name__ for n in {names!r}]\n"
-        "print(json.dumps([before, found, dicomlab.plots.cohort_summary.__name__]))"
+        "print(json.dumps([before, found, dicomlab.notebook.plots.cohort_summary.__name__]))"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     before, found, summary = json.loads(out.stdout)
-    assert before == [], "dicomlab.plots was imported by `import dicomlab`"
+    assert before == [], "dicomlab.notebook.plots was imported by `import dicomlab`"
     assert found == [f"dicomlab.{name}" for name in names]
     assert summary == "cohort_summary"
 

@@ -1,0 +1,494 @@
+"""A series viewer for notebooks: stock ipywidgets over a store and the core renderer.
+
+:class:`SeriesViewer` lists a series' instances with one search, orders them
+(:func:`order_instances`), fetches each instance once (a small LRU cache) and
+renders the chosen frame locally with :func:`dicomlab.core.render.render_dataset`.
+Controls are an instance slider labelled with InstanceNumbers (hidden for a
+single instance), a frame slider counting from 1 (hidden for single-frame
+instances), window presets (:data:`WINDOW_PRESETS`) and window center and
+width boxes that show the window the image is actually shown with, and where
+it comes from. A frame that cannot be rendered shows a message in place of the
+image; callbacks never raise.
+
+Like :class:`~dicomlab.notebook.widgets.ThumbnailGrid`, the viewer's display bundle
+carries the live widget view and a static HTML twin (the current image inlined
+as a ``data:`` URI, and the metadata table).
+
+ipywidgets, pandas and pydicom's pixel handling load on first use.
+
+>>> viewer = SeriesViewer(store, study_uid, series_uid)   # doctest: +SKIP
+>>> viewer.set_preset("lung")                             # doctest: +SKIP
+>>> viewer                                                # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from dicomlab.core.validation import validate_count
+from dicomlab.errors import InvalidRequestError, NotFoundError, RenderError
+from dicomlab.notebook.viewing import (
+    _MESSAGE_STYLE,
+    _PRESET_LABELS,
+    _WINDOW_SOURCES,
+    CUSTOM,
+    PUBLIC_OHIF_VIEWER,
+    WINDOW_PRESETS,
+    _frame_count,
+    _is_http,
+    _table_html,
+    build_instance_location,
+    build_ohif_url,
+    instance_labels,
+    location_html,
+    metadata_rows,
+    order_instances,
+    window_for,
+)
+from dicomlab.stores.base import InstanceRef, Store
+
+if TYPE_CHECKING:
+    import ipywidgets
+    import pandas as pd
+    from pydicom import Dataset
+
+    from dicomlab.core.render import AppliedWindow
+
+__all__ = [
+    "PUBLIC_OHIF_VIEWER",
+    "WINDOW_PRESETS",
+    "SeriesViewer",
+    "build_instance_location",
+    "build_ohif_url",
+    "metadata_rows",
+    "order_instances",
+    "window_for",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class SeriesViewer:
+    """Browse one series: instance and frame sliders, window presets, metadata.
+
+    Parameters
+    ----------
+    store
+        Any :class:`~dicomlab.stores.base.Store` (folder or DICOMweb).
+    study_uid, series_uid
+        The series to show.
+    size
+        Largest side of the rendered image, in pixels.
+    start
+        The instance shown first: a position in viewing order, or a
+        SOPInstanceUID; ``None`` shows the middle instance.
+    ohif_base
+        An OHIF viewer URL (e.g. :data:`PUBLIC_OHIF_VIEWER`) to link the study
+        to, for http(s) stores; ``None`` shows the DICOMweb path only.
+    cache_size
+        How many fetched datasets to keep.
+
+    Attributes
+    ----------
+    instance_slider, frame_slider, preset_dropdown, center_text, width_text
+        The controls (``SelectionSlider`` whose values are 0-based positions and
+        whose labels are InstanceNumbers or frame numbers from 1, ``Dropdown``,
+        ``FloatText``).
+    image, placeholder, metadata_panel, location_label, window_label
+        The image, the text shown instead of it, the metadata table, the path
+        and where the window shown in the boxes comes from.
+
+    Raises
+    ------
+    NotFoundError
+        The store has no instance in the series.
+
+    Examples
+    --------
+    >>> viewer = SeriesViewer(store, "1.2.3", "1.2.3.4", size=384)   # doctest: +SKIP
+    >>> viewer.show(5); viewer.set_window(40, 400)                   # doctest: +SKIP
+    >>> viewer.window, viewer.current_ref.instance                   # doctest: +SKIP
+    ((40.0, 400.0), '1.2.3.4.6')
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        study_uid: str,
+        series_uid: str,
+        *,
+        size: int = 512,
+        start: int | str | None = None,
+        ohif_base: str | None = None,
+        cache_size: int = 16,
+    ) -> None:
+        validate_count(size, "size", hint="the viewer's width in pixels")
+        validate_count(cache_size, "cache_size", hint="how many frames are kept decoded")
+        self.store, self.size, self.ohif_base = store, size, ohif_base
+        self.study_uid, self.series_uid = study_uid, series_uid
+        found = store.search_instances(StudyInstanceUID=study_uid, SeriesInstanceUID=series_uid)
+        if found.empty:
+            raise NotFoundError(
+                f"series {series_uid} of study {study_uid} has no instances in {store.url}"
+            )
+        self._instances = order_instances(found)
+        self._cache: OrderedDict[str, Dataset] = OrderedDict()
+        self._cache_size = cache_size
+        self._ds: Dataset | None = None
+        self._image: bytes | None = None
+        self._message: str | None = None
+        self._syncing = False
+        self.applied: AppliedWindow | None = None
+        self._build_widgets()
+        self._load(self._start_index(start))
+
+    # ---- state ----------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._instances)
+
+    def __repr__(self) -> str:
+        state = self._message or f"window {self.window or 'from the image'}"
+        return (
+            f"{type(self).__name__}(instance {self.index + 1} of {len(self)}, "
+            f"frame {self.frame + 1} of {_frame_count(self._ds)}, {state})"
+        )
+
+    @property
+    def instances(self) -> pd.DataFrame:
+        """The series' instances in viewing order (one search result row each)."""
+        instances: pd.DataFrame = self._instances.copy()
+        return instances
+
+    @property
+    def index(self) -> int:
+        """Position of the instance shown, in viewing order (0-based)."""
+        return int(self.instance_slider.value)
+
+    @property
+    def frame(self) -> int:
+        """The frame shown (0-based)."""
+        return int(self.frame_slider.value)
+
+    @property
+    def preset(self) -> str:
+        """The window preset: a key of :data:`WINDOW_PRESETS`, or ``"custom"``."""
+        return str(self.preset_dropdown.value)
+
+    @property
+    def window(self) -> tuple[float, float] | None:
+        """The window asked for; ``None`` for the image's own (see :attr:`applied`)."""
+        if self.preset == "default":
+            return None
+        return float(self.center_text.value), float(self.width_text.value)
+
+    @property
+    def current_ref(self) -> InstanceRef:
+        """The instance shown."""
+        return self._ref(self.index)
+
+    @property
+    def dataset(self) -> Dataset | None:
+        """The dataset shown, or ``None`` if it could not be fetched."""
+        return self._ds
+
+    @property
+    def message(self) -> str | None:
+        """Why there is no image (shown in its place), or ``None``."""
+        return self._message
+
+    @property
+    def widget(self) -> ipywidgets.VBox:
+        """The live view (an ipywidgets ``VBox``)."""
+        return self._box
+
+    # ---- public actions -------------------------------------------------------------------
+
+    def show(self, index: int) -> None:
+        """Show the instance at ``index`` in viewing order (again, if it is shown already).
+
+        >>> viewer.show(0)   # doctest: +SKIP
+        """
+        if not 0 <= index < len(self):
+            raise InvalidRequestError(
+                f"instance index {index!r} is out of range; the series has {len(self)} "
+                f"instance(s): use 0 to {len(self) - 1}",
+                value=index,
+            )
+        if index == self.index:
+            self._safely(lambda: self._load(index))  # e.g. retry a failed fetch
+        else:
+            self.instance_slider.value = index
+
+    def set_window(self, center: float, width: float) -> None:
+        """Render with a custom window (modality units); the preset becomes ``"custom"``.
+
+        >>> viewer.set_window(-600, 1500)   # doctest: +SKIP
+        """
+        if not float(width) > 0:
+            raise InvalidRequestError(f"window width must be positive, got {width!r}", value=width)
+        with self._quiet():
+            self.center_text.value, self.width_text.value = float(center), float(width)
+            self.preset_dropdown.value = CUSTOM
+        self._render()
+
+    def set_preset(self, name: str) -> None:
+        """Use a window preset (a key of :data:`WINDOW_PRESETS`, or ``"custom"``).
+
+        >>> viewer.set_preset("bone")   # doctest: +SKIP
+        """
+        if name != CUSTOM:
+            window_for(name, None)  # validates the name
+        self.preset_dropdown.value = name
+
+    # ---- building -------------------------------------------------------------------------
+
+    def _build_widgets(self) -> None:
+        import ipywidgets as w
+
+        px = f"{self.size}px"
+        labels = instance_labels(self._instances)
+        self.instance_slider = w.SelectionSlider(
+            # no value=: ipywidgets leaves the label empty when given value 0
+            options=[(label, position) for position, label in enumerate(labels)],
+            description="instance",
+            continuous_update=False,
+        )
+        if len(self) == 1:  # nothing to move to
+            self.instance_slider.layout.display = "none"
+        self.frame_slider = w.SelectionSlider(options=[("1", 0)], description="frame")
+        self.frame_slider.layout.display = "none"
+        self.preset_dropdown = w.Dropdown(
+            options=[(label, key) for key, label in _PRESET_LABELS.items()],
+            value="default",
+            description="window",
+            layout=w.Layout(width="max-content", min_width="260px"),
+        )
+        self.center_text = w.FloatText(description="center", layout=w.Layout(width="200px"))
+        self.width_text = w.FloatText(description="width", layout=w.Layout(width="200px"))
+        self.window_label = w.HTML()
+        self.image = w.Image(
+            format="png", layout=w.Layout(width=px, height=px, object_fit="contain")
+        )
+        self.placeholder = w.HTML(layout=w.Layout(width=px, height=px, display="none"))
+        self.metadata_panel = w.HTML()
+        self.location_label = w.HTML()
+        self._box = w.VBox(
+            [
+                w.HBox([w.VBox([self.image, self.placeholder]), self.metadata_panel]),
+                self.instance_slider,
+                self.frame_slider,
+                w.HBox(
+                    [self.preset_dropdown, self.center_text, self.width_text],
+                    layout=w.Layout(flex_flow="row wrap"),
+                ),
+                self.window_label,
+                self.location_label,
+            ]
+        )
+        self._observe()
+
+    def _observe(self) -> None:
+        self.instance_slider.observe(self._on_instance, names="value")
+        self.frame_slider.observe(self._on_frame, names="value")
+        self.preset_dropdown.observe(self._on_preset, names="value")
+        self.center_text.observe(self._on_window_text, names="value")
+        self.width_text.observe(self._on_window_text, names="value")
+
+    def _start_index(self, start: int | str | None) -> int:
+        if start is None:
+            return (len(self) - 1) // 2
+        if isinstance(start, str):
+            matches = self._instances.index[self._instances["SOPInstanceUID"] == start]
+            if not len(matches):
+                raise NotFoundError(f"instance {start} is not in series {self.series_uid}")
+            return int(matches[0])
+        if not 0 <= start < len(self):
+            raise InvalidRequestError(
+                f"start={start!r} is out of range; use 0 to {len(self) - 1}", value=start
+            )
+        return start
+
+    # ---- callbacks (never raise) ----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _quiet(self) -> Iterator[None]:
+        """Change controls without their observers re-rendering."""
+        previous, self._syncing = self._syncing, True
+        try:
+            yield
+        finally:
+            self._syncing = previous
+
+    def _safely(self, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except Exception as exc:  # a callback must never raise into the front end
+            logger.warning("series viewer: %s", exc, exc_info=True)
+            self._show_message(f"{type(exc).__name__}: {exc}")
+
+    def _on_instance(self, change: dict[str, Any]) -> None:
+        if not self._syncing:
+            self._safely(lambda: self._load(int(change["new"])))
+
+    def _on_frame(self, change: dict[str, Any]) -> None:
+        if not self._syncing:
+            self._safely(self._refresh)
+
+    def _on_preset(self, change: dict[str, Any]) -> None:
+        if not self._syncing:
+            self._safely(self._refresh)
+
+    def _on_window_text(self, change: dict[str, Any]) -> None:
+        if self._syncing:
+            return
+        with self._quiet():
+            self.preset_dropdown.value = CUSTOM
+        self._safely(self._render)
+
+    # ---- loading and rendering ------------------------------------------------------------
+
+    def _ref(self, index: int) -> InstanceRef:
+        row = self._instances.iloc[index]
+        return InstanceRef(self.study_uid, self.series_uid, str(row["SOPInstanceUID"]))
+
+    def _dataset(self, ref: InstanceRef) -> Dataset:
+        """Fetch an instance once; keep the most recently used ``cache_size``."""
+        if ref.instance in self._cache:
+            self._cache.move_to_end(ref.instance)
+            return self._cache[ref.instance]
+        ds = self.store.fetch_instance(ref)
+        self._cache[ref.instance] = ds
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return ds
+
+    def _load(self, index: int) -> None:
+        """Show the instance at ``index``: fetch it, sync the controls, render."""
+        ref = self._ref(index)
+        with self._quiet():
+            self.instance_slider.value = index
+        self.location_label.value = self._location_html(ref)
+        try:
+            self._ds = self._dataset(ref)
+        except Exception as exc:  # a missing or unreadable instance is shown, not raised
+            self._ds = None
+            self.metadata_panel.value = ""
+            self._sync_frames()
+            self._show_message(f"cannot fetch instance {ref.instance}: {exc}")
+            return
+        self.metadata_panel.value = _table_html(metadata_rows(self._ds))
+        self._sync_frames()
+        self._refresh()
+
+    def _sync_frames(self) -> None:
+        """Fit the frame slider (numbered from 1) to the dataset shown; hide it for one frame."""
+        frames = _frame_count(self._ds)
+        with self._quiet():
+            frame = min(self.frame, frames - 1)
+            if len(self.frame_slider.options) != frames:
+                self.frame_slider.options = [(str(n + 1), n) for n in range(frames)]
+            self.frame_slider.value = frame
+            self.frame_slider.layout.display = None if frames > 1 else "none"
+
+    def _refresh(self) -> None:
+        if self.preset != CUSTOM and self._ds is not None:
+            window = window_for(self.preset, self._ds)  # the preset's, or None: the image's own
+            if window is not None:
+                with self._quiet():
+                    self.center_text.value, self.width_text.value = window
+        self._render()
+
+    def _render(self) -> None:
+        if self._ds is None:
+            return
+        from dicomlab.core.render import applied_window, render_dataset
+
+        window = self.window
+        try:
+            png = render_dataset(
+                self._ds, size=self.size, media_type="image/png", frame=self.frame, window=window
+            )
+            self.applied = applied_window(self._ds, frame=self.frame, window=window)
+        except RenderError as exc:
+            self.applied = None
+            self._show_message(str(exc))
+            return
+        self._show_applied(self.applied)
+        self._message, self._image = None, png
+        self.image.value = png
+        self.image.layout.display = None
+        self.placeholder.layout.display = "none"
+
+    def _show_applied(self, applied: AppliedWindow) -> None:
+        """Put the window the image was shown with in the boxes, and say where it came from."""
+        linear = applied.center is not None and applied.width is not None
+        with self._quiet():
+            if linear:
+                self.center_text.value = round(float(applied.center or 0.0), 6)
+                self.width_text.value = round(float(applied.width or 0.0), 6)
+        # No center/width to show (a VOI LUT), or none that applies (colour): hide the boxes.
+        for box in (self.center_text, self.width_text):
+            box.layout.display = None if linear else "none"
+        self.preset_dropdown.disabled = applied.source == "colour"
+        source = _WINDOW_SOURCES.get(applied.source, "")
+        self.window_label.value = (
+            f'<span style="font-size:11px;color:#555;">{html.escape(source)}</span>'
+            if source
+            else ""
+        )
+
+    def _show_message(self, text: str) -> None:
+        self._message, self._image = text, None
+        self.placeholder.value = (
+            f'<div style="{_MESSAGE_STYLE}height:100%;">{html.escape(text)}</div>'
+        )
+        self.placeholder.layout.display = None
+        self.image.layout.display = "none"
+
+    def _location_html(self, ref: InstanceRef) -> str:
+        url = self.store.url
+        text = location_html(build_instance_location(url, ref))
+        if self.ohif_base and _is_http(url):
+            link = html.escape(build_ohif_url(self.ohif_base, ref.study), quote=True)
+            text += f' · <a href="{link}" target="_blank" rel="noopener">open in OHIF</a>'
+        return text
+
+    # ---- static twin ----------------------------------------------------------------------
+
+    def to_html(self) -> str:
+        """The current view as self-contained HTML: the image, the metadata and the path.
+
+        >>> "<img" in viewer.to_html()   # doctest: +SKIP
+        True
+        """
+        from dicomlab.notebook.widgets import ThumbnailGrid, Tile
+
+        ref = self.current_ref
+        label = self.instance_slider.label
+        caption = f"instance {label} ({self.index + 1} of {len(self)})"
+        if _frame_count(self._ds) > 1:
+            caption += f" · frame {self.frame + 1} of {_frame_count(self._ds)}"
+        tile = Tile(
+            caption, self._image, error=self._message, uids=(ref.study, ref.series, ref.instance)
+        )
+        picture = ThumbnailGrid([tile], columns=1, tile_size=self.size).to_html()
+        table = self.metadata_panel.value
+        return (
+            f'<div class="dicomlab-viewer">\n{picture}\n{table}\n'
+            f"<div>{self.location_label.value}</div>\n</div>"
+        )
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """Offer the live widget view and the static HTML; front ends pick what they support."""
+        from dicomlab.notebook.widgets import display_bundle
+
+        return display_bundle(self, self.widget, include, exclude)
