@@ -198,9 +198,11 @@ class Lab:
 
         Examples
         --------
-        >>> lab.query("latest_studies", limit=20)                        # doctest: +SKIP
-        >>> lab.query("patient_dicomweb_paths", patient_id="77654033")   # doctest: +SKIP
-        >>> lab.query("latest_studies", limit=20, source="current_state")  # doctest: +SKIP
+        >>> len(lab.query("latest_studies", limit=20))
+        7
+        >>> paths = lab.query("patient_dicomweb_paths", patient_id="77654033")
+        >>> paths.columns.tolist()
+        ['DICOMwebPath', 'StudyInstanceUID', 'SeriesInstanceUID', 'SOPInstanceUID']
         """
         from dicomlab.core.queries import load_query
 
