@@ -36,11 +36,10 @@ from dicomlab.errors import (
     ServerDownError,
     UnsupportedBackendError,
 )
+from dicomlab.provenance import __version__
 
 if TYPE_CHECKING:
     from dicomlab.lab import Lab, connect
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AlreadyExistsError",

@@ -4,24 +4,31 @@ from __future__ import annotations
 
 import html
 import os
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from dicomlab.backends import check_home, check_specs, open_bucket, open_store, open_warehouse
+from dicomlab.buckets.base import Bucket
+from dicomlab.cohort import QUERY_ATTRS, CohortExport, export_cohort
+from dicomlab.core.filterfile import FilterFile
+from dicomlab.core.queries import filter_lines_sql, list_queries, load_query
 from dicomlab.core.resources import validate_table_name
 from dicomlab.core.validation import validate_count, validate_flag
 from dicomlab.errors import DicomlabError, UnsupportedBackendError
+from dicomlab.export.pipeline import ExportResult, export_store_metadata
+from dicomlab.google.cohort_export import check_cloud_filter_file
+from dicomlab.notebook.gallery import distinct_rows, page_tiles
+from dicomlab.notebook.viewer import SeriesViewer
 from dicomlab.redaction import redact_url
+from dicomlab.samples.sample import default_home
+from dicomlab.stores.base import Store
+from dicomlab.warehouses.base import Warehouse
+from dicomlab.warehouses.bigquery import BigQueryWarehouse
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from dicomlab.buckets.base import Bucket
-    from dicomlab.cohort import CohortExport
-    from dicomlab.core.filterfile import FilterFile
-    from dicomlab.export.pipeline import ExportResult
-    from dicomlab.notebook.viewer import SeriesViewer
-    from dicomlab.notebook.widgets import ThumbnailGrid
-    from dicomlab.stores.base import Store
-    from dicomlab.warehouses.base import Warehouse
+    from dicomlab.notebook.widgets import ThumbnailGrid, Tile
 
 __all__ = ["DEFAULT_TABLE", "Lab", "connect"]
 
@@ -63,9 +70,6 @@ def connect(
     >>> lab.export_metadata()                                      # doctest: +SKIP
     >>> lab.query("latest_studies", limit=5)                       # doctest: +SKIP
     """
-    from dicomlab.backends import check_home, check_specs, open_bucket, open_store, open_warehouse
-    from dicomlab.samples.sample import default_home
-
     check_specs(store, warehouse, bucket)
     base = check_home(home) if home is not None else default_home()
     return Lab(
@@ -170,8 +174,6 @@ class Lab:
         >>> result.success, result.failure                                   # doctest: +SKIP
         (81, 0)
         """
-        from dicomlab.export.pipeline import export_store_metadata
-
         name = self._table(table)
         result = export_store_metadata(
             self.store,
@@ -204,8 +206,6 @@ class Lab:
         >>> paths.columns.tolist()
         ['DICOMwebPath', 'StudyInstanceUID', 'SeriesInstanceUID', 'SOPInstanceUID']
         """
-        from dicomlab.core.queries import load_query
-
         query = load_query(name)
         bound = query.bind(params)
         target = self._table(table)
@@ -235,9 +235,7 @@ class Lab:
 
     def queries(self) -> pd.DataFrame:
         """The canned queries with their parameters and descriptions."""
-        import pandas as pd
-
-        from dicomlab.core.queries import list_queries, load_query
+        import pandas as pd  # heavy: only when the list is asked for
 
         rows = []
         for name in list_queries():
@@ -257,8 +255,6 @@ class Lab:
 
         >>> uri = lab.upload(ff, "cohort.txt")                              # doctest: +SKIP
         """
-        from dicomlab.core.filterfile import FilterFile
-
         overwrite = validate_flag(overwrite, "overwrite")  # "no" must not replace an object
         if not isinstance(filter_file, FilterFile):
             raise DicomlabError(
@@ -300,10 +296,10 @@ class Lab:
         >>> lab.export_cohort(hits, "cohort_metadata").counters                # doctest: +SKIP
         {'success': 7, 'failure': 0}
         """
-        from dicomlab.cohort import export_cohort
-
         return export_cohort(
-            self,
+            self.store,
+            self.bucket,
+            self.warehouse,
             df,
             destination=destination,
             level=level,
@@ -339,10 +335,6 @@ class Lab:
         ...                          modality="CT", level="study")          # doctest: +SKIP
         'gs://b/cohorts/ct.txt'
         """
-        from dicomlab.cohort import check_cloud_filter_file
-        from dicomlab.core.queries import filter_lines_sql, load_query
-        from dicomlab.warehouses.bigquery import BigQueryWarehouse
-
         overwrite = validate_flag(overwrite, "overwrite")
         if not isinstance(self.warehouse, BigQueryWarehouse):
             raise UnsupportedBackendError(
@@ -390,8 +382,8 @@ class Lab:
 
         >>> lab.images(lab.query("patient_dicomweb_paths", patient_id="77654033"))  # doctest: +SKIP
         """
-        from dicomlab.notebook.gallery import distinct_rows, page_tiles
-        from dicomlab.notebook.widgets import ThumbnailGrid, Tile
+        # ipywidgets, pydicom and Pillow load with the widgets: only once images are asked for.
+        from dicomlab.notebook.widgets import ThumbnailGrid
 
         progress = validate_flag(progress, "progress")
         viewer = validate_flag(viewer, "viewer")
@@ -431,8 +423,6 @@ class Lab:
 
         >>> lab.view_series(hits.StudyInstanceUID[0], hits.SeriesInstanceUID[0])  # doctest: +SKIP
         """
-        from dicomlab.notebook.viewer import SeriesViewer
-
         return SeriesViewer(self.store, study, series, start=start, size=size)
 
 
@@ -446,10 +436,6 @@ def _remember(
     source: str | None = None,
 ) -> None:
     """Note on the DataFrame what produced it (read back by cohort provenance records)."""
-    from datetime import datetime, timezone
-
-    from dicomlab.cohort import QUERY_ATTRS
-
     df.attrs[QUERY_ATTRS] = {
         "name": name,
         "sql": sql,
