@@ -1,9 +1,11 @@
 """dicomlab: DICOM stores and BigQuery from a Jupyter notebook.
 
 >>> import dicomlab
->>> lab = dicomlab.connect()                     # doctest: +SKIP
->>> lab.export_metadata()                        # doctest: +SKIP
->>> lab.query("latest_studies", limit=20)        # doctest: +SKIP
+>>> lab = dicomlab.connect(home="my-lab")       # the embedded default, in ./my-lab
+>>> lab.export_metadata(progress=False)
+ExportResult(table='dicom_metadata', success=81, failure=0, ...)
+>>> len(lab.query("latest_studies", limit=20))
+7
 
 Heavy libraries (DuckDB, ipywidgets, Google clients) load on first use, so
 ``import dicomlab`` stays fast. Submodules are attributes too, imported on

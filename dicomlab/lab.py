@@ -66,9 +66,14 @@ def connect(
     Examples
     --------
     >>> import dicomlab
-    >>> lab = dicomlab.connect()                                   # doctest: +SKIP
-    >>> lab.export_metadata()                                      # doctest: +SKIP
-    >>> lab.query("latest_studies", limit=5)                       # doctest: +SKIP
+    >>> lab = dicomlab.connect(home="my-lab")      # the embedded default, in ./my-lab
+    >>> lab
+    Lab(store='file:///.../my-lab/store', warehouse='duckdb:///.../my-lab/warehouse.duckdb',
+        bucket='file:///.../my-lab/bucket', table='dicom_metadata')
+    >>> lab.export_metadata(progress=False).success
+    81
+    >>> lab.query("latest_studies", limit=5).columns.tolist()
+    ['StudyDateTime', 'PatientID', 'StudyInstanceUID', 'InstanceCount']
     """
     check_specs(store, warehouse, bucket)
     base = check_home(home) if home is not None else default_home()
@@ -170,8 +175,8 @@ class Lab:
 
         Examples
         --------
-        >>> result = lab.export_metadata(write_disposition="WRITE_TRUNCATE")  # doctest: +SKIP
-        >>> result.success, result.failure                                   # doctest: +SKIP
+        >>> result = lab.export_metadata(write_disposition="WRITE_TRUNCATE", progress=False)
+        >>> result.success, result.failure
         (81, 0)
         """
         name = self._table(table)
@@ -227,7 +232,9 @@ class Lab:
         is not query text (``None``).
 
         >>> sql = "SELECT COUNT(*) AS n FROM dicom_metadata WHERE Modality = @m"
-        >>> lab.sql(sql, m="MR")                                       # doctest: +SKIP
+        >>> lab.sql(sql, m="MR")
+            n
+        0  17
         """
         result = self.warehouse.run_sql(text, params, table=self._table(table))
         _remember(result, name=None, sql=text, params=params, table=self._table(table))
@@ -253,7 +260,9 @@ class Lab:
         ``name`` defaults to a content-derived name; an existing object is never
         replaced unless ``overwrite=True``.
 
-        >>> uri = lab.upload(ff, "cohort.txt")                              # doctest: +SKIP
+        >>> hits = lab.query("patient_dicomweb_paths", patient_id="77654033")
+        >>> lab.upload(FilterFile.from_dataframe(hits, level="series"), "cohort.txt")
+        'file:///.../bucket/cohort.txt'
         """
         overwrite = validate_flag(overwrite, "overwrite")  # "no" must not replace an object
         if not isinstance(filter_file, FilterFile):
@@ -292,8 +301,8 @@ class Lab:
         exported as it is, not uploaded again.
         See :func:`dicomlab.cohort.export_cohort` for the parameters.
 
-        >>> hits = lab.query("patient_dicomweb_paths", patient_id="77654033")  # doctest: +SKIP
-        >>> lab.export_cohort(hits, "cohort_metadata").counters                # doctest: +SKIP
+        >>> hits = lab.query("patient_dicomweb_paths", patient_id="77654033")
+        >>> lab.export_cohort(hits, "cohort_metadata", progress=False).counters
         {'success': 7, 'failure': 0}
         """
         return export_cohort(
@@ -380,7 +389,10 @@ class Lab:
         button that shows its series in a :class:`~dicomlab.notebook.viewer.SeriesViewer`
         below the grid.
 
-        >>> lab.images(lab.query("patient_dicomweb_paths", patient_id="77654033"))  # doctest: +SKIP
+        >>> hits = lab.query("patient_dicomweb_paths", patient_id="77654033")
+        >>> grid = lab.images(hits, limit=4, progress=False)
+        >>> grid.page_count                    # one tile per series: 7 tiles, 4 on a page
+        2
         """
         # ipywidgets, pydicom and Pillow load with the widgets: only once images are asked for.
         from dicomlab.notebook.widgets import ThumbnailGrid
@@ -421,7 +433,9 @@ class Lab:
     ) -> SeriesViewer:
         """A viewer of one series: instance and frame sliders, window presets, metadata.
 
-        >>> lab.view_series(hits.StudyInstanceUID[0], hits.SeriesInstanceUID[0])  # doctest: +SKIP
+        >>> hits = lab.query("patient_dicomweb_paths", patient_id="77654033")
+        >>> lab.view_series(hits.StudyInstanceUID[0], hits.SeriesInstanceUID[0])
+        SeriesViewer(instance 1 of 1, frame 1 of 1, window from the image)
         """
         return SeriesViewer(self.store, study, series, start=start, size=size)
 
