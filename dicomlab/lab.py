@@ -11,19 +11,18 @@ from dicomlab.backends import check_home, check_specs, open_bucket, open_store, 
 from dicomlab.buckets.base import Bucket
 from dicomlab.cohort import QUERY_ATTRS, CohortExport, export_cohort
 from dicomlab.core.filterfile import FilterFile
-from dicomlab.core.queries import filter_lines_sql, list_queries, load_query
+from dicomlab.core.queries import list_queries, load_query
 from dicomlab.core.resources import validate_table_name
 from dicomlab.core.validation import validate_count, validate_flag
-from dicomlab.errors import DicomlabError, UnsupportedBackendError
+from dicomlab.errors import DicomlabError
 from dicomlab.export.pipeline import ExportResult, export_store_metadata
-from dicomlab.google.cohort_export import check_cloud_filter_file
+from dicomlab.google.cohort_export import cloud_filter_file
 from dicomlab.notebook.gallery import distinct_rows, page_tiles
 from dicomlab.notebook.viewer import SeriesViewer
 from dicomlab.redaction import redact_url
 from dicomlab.samples.sample import default_home
 from dicomlab.stores.base import Store
 from dicomlab.warehouses.base import Warehouse
-from dicomlab.warehouses.bigquery import BigQueryWarehouse
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -344,30 +343,15 @@ class Lab:
         ...                          modality="CT", level="study")          # doctest: +SKIP
         'gs://b/cohorts/ct.txt'
         """
-        overwrite = validate_flag(overwrite, "overwrite")
-        if not isinstance(self.warehouse, BigQueryWarehouse):
-            raise UnsupportedBackendError(
-                f"filter_file_in_cloud runs in BigQuery, but the warehouse is "
-                f"{self.warehouse.url}: connect(warehouse='bq://PROJECT.DATASET'), or build "
-                "the filter file here with dicomlab.FilterFile.from_dataframe(lab.query(...))"
-            )
-        query = load_query(name)
-        bound = query.bind(params)
-        source = query.to_bigquery(self.warehouse.table_id(self._table(table)))
-        declared = {p.name: p.type for p in query.parameters}
-        storage = (
-            getattr(self.bucket, "client", None)
-            if str(self.bucket.url).startswith("gs://")
-            else None
-        )
-        return check_cloud_filter_file(
+        return cloud_filter_file(
             self.warehouse,
-            filter_lines_sql(source, level),
-            bound,
-            declared,
+            self.bucket,
+            name,
             uri,
-            overwrite,
-            storage_client=storage,
+            table=self._table(table),
+            level=level,
+            overwrite=validate_flag(overwrite, "overwrite"),
+            params=params,
         )
 
     def images(

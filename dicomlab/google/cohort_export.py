@@ -6,8 +6,8 @@ store; if so, :func:`export_filtered` has the server export exactly the
 instances a filter file (in Cloud Storage) names, with ``dicomStores.export``
 and ``filterConfig.resourcePathsGcsUri``, to ``bq://PROJECT.DATASET.TABLE`` or
 ``gs://BUCKET/PREFIX``, and waits on the long-running operation.
-:func:`check_cloud_filter_file` extracts a filter file from BigQuery to Cloud
-Storage and validates its first lines. :mod:`dicomlab.cohort` calls these; the
+:func:`cloud_filter_file` builds a filter file in BigQuery, extracts it to
+Cloud Storage and validates its first lines. :mod:`dicomlab.cohort` calls these; the
 client-side equivalents for every other store live there.
 """
 
@@ -17,15 +17,25 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from dicomlab.buckets.base import Bucket
 from dicomlab.buckets.gcs import GcsBucket
 from dicomlab.core.filterfile import FilterFile
+from dicomlab.core.queries import filter_lines_sql, load_query
 from dicomlab.core.resources import GcsUri
 from dicomlab.errors import AlreadyExistsError, DicomlabError, UnsupportedBackendError
 from dicomlab.google.healthcare import HealthcareClient
 from dicomlab.google.operations import Operation
 from dicomlab.stores.base import Store
+from dicomlab.warehouses.base import Warehouse
+from dicomlab.warehouses.bigquery import BigQueryWarehouse
 
-__all__ = ["HealthcareTarget", "check_cloud_filter_file", "export_filtered", "healthcare_target"]
+__all__ = [
+    "HealthcareTarget",
+    "check_cloud_filter_file",
+    "cloud_filter_file",
+    "export_filtered",
+    "healthcare_target",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +124,46 @@ def export_filtered(
         "logs_url": operation.logs_url,
     }
     return "healthcare-export", operation, result
+
+
+def cloud_filter_file(
+    warehouse: Warehouse,
+    bucket: Bucket,
+    name: str,
+    uri: str,
+    *,
+    table: str,
+    level: str,
+    overwrite: bool,
+    params: dict[str, Any],
+) -> str:
+    """Build the filter file of canned query ``name`` in BigQuery and extract it to ``uri``.
+
+    The query runs over ``table`` of the BigQuery ``warehouse``; its rows become
+    filter-file lines at ``level`` and are extracted to ``uri`` (``gs://…``),
+    read back through ``bucket``'s Cloud Storage client when it has one.
+    See :meth:`dicomlab.lab.Lab.filter_file_in_cloud`.
+    """
+    if not isinstance(warehouse, BigQueryWarehouse):
+        raise UnsupportedBackendError(
+            f"filter_file_in_cloud runs in BigQuery, but the warehouse is "
+            f"{warehouse.url}: connect(warehouse='bq://PROJECT.DATASET'), or build "
+            "the filter file here with dicomlab.FilterFile.from_dataframe(lab.query(...))"
+        )
+    query = load_query(name)
+    bound = query.bind(params)
+    source = query.to_bigquery(warehouse.table_id(table))
+    declared = {p.name: p.type for p in query.parameters}
+    storage = bucket.client if isinstance(bucket, GcsBucket) else None
+    return check_cloud_filter_file(
+        warehouse,
+        filter_lines_sql(source, level),
+        bound,
+        declared,
+        uri,
+        overwrite,
+        storage_client=storage,
+    )
 
 
 def check_cloud_filter_file(
