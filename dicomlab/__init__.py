@@ -14,6 +14,7 @@ first access (``dicomlab.notebook.plots.cohort_summary(df)`` after ``import dico
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from dicomlab._lazy import submodule, submodule_names
@@ -72,14 +73,12 @@ __all__ = [
     "connect",
 ]
 
-_LAZY = {"Lab": "dicomlab.lab", "connect": "dicomlab.lab"}
-
 
 def __getattr__(name: str) -> Any:
-    import importlib
-
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+    # Lab and connect come from dicomlab.lab, which loads every layer below it (and
+    # sqlglot with the queries): imported on first use, so `import dicomlab` stays light.
+    if name in ("Lab", "connect"):
+        return getattr(importlib.import_module("dicomlab.lab"), name)
     return submodule(__name__, name)
 
 
