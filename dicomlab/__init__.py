@@ -21,6 +21,7 @@ from dicomlab._lazy import submodule, submodule_names
 from dicomlab.core.filterfile import FilterFile
 from dicomlab.errors import (
     AlreadyExistsError,
+    CostLimitError,
     CredentialsError,
     DicomlabError,
     DicomReadError,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AlreadyExistsError",
+    "CostLimitError",
     "CredentialsError",
     "DicomReadError",
     "DicomlabError",

@@ -9,6 +9,7 @@ working for code that does not know dicomlab::
     │   └── InvalidResourceError              bad store name, bq:// or gs:// URI
     ├── FilterFileError (ValueError)          malformed filter-file lines or rows
     ├── QueryError (ValueError)               unknown query, missing/extra parameters
+    │   └── CostLimitError                    a BigQuery dry run exceeds the bytes cap
     ├── InvalidRequestError (ValueError)      options that cannot go together in one request
     ├── UnsupportedBackendError (ValueError)  a connect() argument we cannot open
     ├── CredentialsError (RuntimeError)       no Google credentials where they are needed
@@ -45,6 +46,7 @@ from dicomlab.redaction import redact_url
 
 __all__ = [
     "AlreadyExistsError",
+    "CostLimitError",
     "CredentialsError",
     "DicomReadError",
     "DicomlabError",
@@ -106,6 +108,10 @@ class FilterFileError(DicomlabError, ValueError):
 
 class QueryError(DicomlabError, ValueError):
     """An unknown canned query, or parameters that do not fit it."""
+
+
+class CostLimitError(QueryError):
+    """A query's dry run says it would process more bytes than the cap allows."""
 
 
 class UnsupportedBackendError(DicomlabError, ValueError):
