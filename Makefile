@@ -36,9 +36,11 @@ $(VENV)/.installed-test: pyproject.toml | $(PY)
 demo: $(VENV)/.installed-demo
 	$(PY) -m dicomlab demo --out demo-output --notebook notebooks/01_quickstart.ipynb
 
+# lint-imports checks the layers (ARCHITECTURE.md) with the contracts in pyproject.toml.
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check dicomlab tests bench
 	$(PY) -m ruff format --check dicomlab tests bench
+	$(VENV)/bin/lint-imports
 
 typecheck: $(VENV)/.installed-test
 	$(PY) -m mypy

@@ -1,9 +1,11 @@
 """dicomlab: DICOM stores and BigQuery from a Jupyter notebook.
 
 >>> import dicomlab
->>> lab = dicomlab.connect()                     # doctest: +SKIP
->>> lab.export_metadata()                        # doctest: +SKIP
->>> lab.query("latest_studies", limit=20)        # doctest: +SKIP
+>>> lab = dicomlab.connect(home="my-lab")       # the embedded default, in ./my-lab
+>>> lab.export_metadata(progress=False)
+ExportResult(table='dicom_metadata', success=81, failure=0, ...)
+>>> len(lab.query("latest_studies", limit=20))
+7
 
 Heavy libraries (DuckDB, ipywidgets, Google clients) load on first use, so
 ``import dicomlab`` stays fast. Submodules are attributes too, imported on
@@ -12,12 +14,14 @@ first access (``dicomlab.notebook.plots.cohort_summary(df)`` after ``import dico
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from dicomlab._lazy import submodule, submodule_names
 from dicomlab.core.filterfile import FilterFile
 from dicomlab.errors import (
     AlreadyExistsError,
+    CostLimitError,
     CredentialsError,
     DicomlabError,
     DicomReadError,
@@ -30,20 +34,22 @@ from dicomlab.errors import (
     InvalidResourceError,
     LocalFileError,
     NotFoundError,
+    OperationError,
+    OperationTimeoutError,
     QueryError,
     RemoteError,
     RenderError,
     ServerDownError,
     UnsupportedBackendError,
 )
+from dicomlab.provenance import __version__
 
 if TYPE_CHECKING:
     from dicomlab.lab import Lab, connect
 
-__version__ = "0.1.0"
-
 __all__ = [
     "AlreadyExistsError",
+    "CostLimitError",
     "CredentialsError",
     "DicomReadError",
     "DicomlabError",
@@ -58,6 +64,8 @@ __all__ = [
     "Lab",
     "LocalFileError",
     "NotFoundError",
+    "OperationError",
+    "OperationTimeoutError",
     "QueryError",
     "RemoteError",
     "RenderError",
@@ -67,14 +75,12 @@ __all__ = [
     "connect",
 ]
 
-_LAZY = {"Lab": "dicomlab.lab", "connect": "dicomlab.lab"}
-
 
 def __getattr__(name: str) -> Any:
-    import importlib
-
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+    # Lab and connect come from dicomlab.lab, which loads every layer below it (and
+    # sqlglot with the queries): imported on first use, so `import dicomlab` stays light.
+    if name in ("Lab", "connect"):
+        return getattr(importlib.import_module("dicomlab.lab"), name)
     return submodule(__name__, name)
 
 

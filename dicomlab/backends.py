@@ -8,11 +8,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from dicomlab.buckets.base import Bucket
-from dicomlab.errors import CredentialsError, UnsupportedBackendError
+from dicomlab.buckets.gcs import GcsBucket
+from dicomlab.buckets.local import LocalBucket
+from dicomlab.core.resources import HealthcareDicomStore
+from dicomlab.errors import CredentialsError, InvalidRequestError, UnsupportedBackendError
+from dicomlab.samples.sample import seed_sample_store
 from dicomlab.stores.base import Store
+from dicomlab.stores.dicomweb import DICOMwebStore
+from dicomlab.stores.folder import FolderStore
+from dicomlab.stores.profiles import GOOGLE
 from dicomlab.warehouses.base import Warehouse
+from dicomlab.warehouses.bigquery import BigQueryWarehouse
 
 __all__ = ["open_bucket", "open_google_store", "open_store", "open_warehouse"]
 
@@ -84,8 +93,6 @@ def check_specs(store: object, warehouse: object, bucket: object) -> None:
 
 def check_home(home: object) -> Path:
     """The data folder from ``connect(home=...)``, checked and resolved."""
-    from dicomlab.errors import InvalidRequestError
-
     forms = "a folder path (str or pathlib.Path), or None for $DICOMLAB_HOME or the default"
     try:
         text = spec_text("home", home, forms)
@@ -98,8 +105,6 @@ def check_home(home: object) -> Path:
 
 def _local_path(spec: str) -> Path | None:
     if spec.startswith("file://"):
-        from urllib.parse import unquote, urlparse
-
         return Path(unquote(urlparse(spec).path))
     if not spec.strip() or "://" in spec or any(spec.startswith(p) for p in _LATER):
         return None  # "" would be the working directory: not what anyone means
@@ -111,12 +116,8 @@ def open_store(spec: Any, home: Path) -> Store:
 
     Stores built here cache rendered thumbnails under ``HOME/cache``.
     """
-    from dicomlab.stores.folder import FolderStore
-
     cache = home / "cache"
     if spec is None:
-        from dicomlab.samples.sample import seed_sample_store
-
         seed_sample_store(home / "store")
         return FolderStore(home / "store", index_dir=home / ".index", cache=cache)
     if isinstance(spec, Store):
@@ -126,8 +127,6 @@ def open_store(spec: Any, home: Path) -> Store:
         if _is_google_store(text):
             return open_google_store(text, cache=cache)
         if text.startswith(("http://", "https://")):
-            from dicomlab.stores.dicomweb import DICOMwebStore
-
             return DICOMwebStore(text, cache=cache)  # refuses a URL without a server
         path = _local_path(text)
         if path is not None:
@@ -149,10 +148,6 @@ def open_google_store(name: str, *, credentials: Any = None, cache: Path | None 
     >>> open_google_store("projects/p/locations/us/datasets/d/dicomStores/s")  # doctest: +SKIP
     DICOMwebStore('https://healthcare.googleapis.com/v1/projects/p/.../dicomStores/s/dicomWeb')
     """
-    from dicomlab.core.resources import HealthcareDicomStore
-    from dicomlab.stores.dicomweb import DICOMwebStore
-    from dicomlab.stores.profiles import GOOGLE
-
     store = HealthcareDicomStore.parse(name)  # a bad name says which part is wrong
     version = "v1beta1" if "/v1beta1/" in name else "v1"
     try:
@@ -176,6 +171,7 @@ def open_google_store(name: str, *, credentials: Any = None, cache: Path | None 
 
 def open_warehouse(spec: Any, home: Path) -> Warehouse:
     """A warehouse from ``spec``: an adapter object, a DuckDB URI or path, or ``None``."""
+    # Importing the DuckDB adapter imports DuckDB itself: only when a warehouse is opened.
     from dicomlab.warehouses.duckdb import DuckDBWarehouse
 
     if spec is None:
@@ -192,16 +188,12 @@ def open_warehouse(spec: Any, home: Path) -> Warehouse:
     if text.endswith((".duckdb", ".db")) and "://" not in text:
         return DuckDBWarehouse(text)
     if text.startswith("bq://"):
-        from dicomlab.warehouses.bigquery import BigQueryWarehouse
-
         return BigQueryWarehouse(text)
     raise _unsupported("warehouse", text, WAREHOUSE_FORMS)
 
 
 def open_bucket(spec: Any, home: Path) -> Bucket:
     """A bucket from ``spec``: an adapter object, a local folder or ``None``."""
-    from dicomlab.buckets.local import LocalBucket
-
     if spec is None:
         return LocalBucket(home / "bucket")
     if isinstance(spec, Bucket):
@@ -209,8 +201,6 @@ def open_bucket(spec: Any, home: Path) -> Bucket:
     text = spec_text("bucket", spec, BUCKET_FORMS)
     if text is not None:
         if text.startswith("gs://"):
-            from dicomlab.buckets.gcs import GcsBucket
-
             return GcsBucket(text)
         path = _local_path(text)
         if path is not None:

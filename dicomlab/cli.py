@@ -10,6 +10,7 @@ output that cannot be written (a closed or full standard output) is a failure.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -18,7 +19,16 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from dicomlab import cli_output as output
-from dicomlab.errors import DicomlabError, InvalidIdentifierError, UnsupportedBackendError
+from dicomlab.core.filterfile import FilterFile
+from dicomlab.core.queries import QueryParameter, list_queries, load_query
+from dicomlab.core.resources import validate_object_name, validate_table_name
+from dicomlab.errors import (
+    AlreadyExistsError,
+    DicomlabError,
+    InvalidIdentifierError,
+    UnsupportedBackendError,
+)
+from dicomlab.lab import connect
 from dicomlab.redaction import redact_url
 
 __all__ = ["main"]
@@ -64,20 +74,14 @@ def _positive_int(text: str) -> int:
 
 
 def _table_name(text: str) -> str:
-    from dicomlab.core.resources import validate_table_name
-
     return validate_table_name(text)
 
 
 def _object_name(text: str) -> str:
-    from dicomlab.core.resources import validate_object_name
-
     return validate_object_name(text)
 
 
 def _query_name(text: str) -> str:
-    from dicomlab.core.queries import list_queries
-
     known = list_queries()
     if text not in known:
         raise ValueError(f"{text!r} is not a canned query; known: {', '.join(known)}")
@@ -242,8 +246,6 @@ def _from_option(parser: argparse.ArgumentParser) -> None:
 
 def _params(name: str, pairs: Sequence[str], parser: argparse.ArgumentParser) -> dict[str, Any]:
     """``NAME=VALUE`` pairs, each converted from text by the query's declared type."""
-    from dicomlab.core.queries import load_query
-
     types = {p.name: p.type for p in load_query(name).parameters}
     params: dict[str, object] = {}
     for pair in pairs:
@@ -274,8 +276,6 @@ def _from_text(kind: str, text: str, parser: argparse.ArgumentParser) -> object:
 
 def _sql_params(pairs: Sequence[str], parser: argparse.ArgumentParser) -> dict[str, Any]:
     """``NAME[:TYPE]=VALUE`` pairs for ad-hoc SQL (STRING when no type is given)."""
-    from dicomlab.core.queries import QueryParameter
-
     params: dict[str, Any] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
@@ -314,8 +314,6 @@ def _read_rows(path: Path) -> Any:
 
 def _write_new(path: Path, data: bytes, overwrite: bool) -> None:
     """Write ``path``; an existing file is kept unless ``overwrite``."""
-    from dicomlab.errors import AlreadyExistsError
-
     try:
         with path.open("wb" if overwrite else "xb") as handle:
             handle.write(data)
@@ -324,8 +322,6 @@ def _write_new(path: Path, data: bytes, overwrite: bool) -> None:
 
 
 def _filter_build(args: argparse.Namespace) -> None:
-    from dicomlab.core.filterfile import FilterFile
-
     filter_file = FilterFile.from_dataframe(_read_rows(args.source_csv), args.level)
     if args.output == "-":
         output.write(filter_file.to_text())
@@ -335,8 +331,6 @@ def _filter_build(args: argparse.Namespace) -> None:
 
 
 def _upload(lab: Any, args: argparse.Namespace) -> None:
-    from dicomlab.core.filterfile import FilterFile
-
     if not args.file.is_file():
         raise DicomlabError(f"filter file {str(args.file)!r} does not exist")
     filter_file = FilterFile.parse(args.file.read_text(encoding="utf-8", errors="replace"))
@@ -344,8 +338,6 @@ def _upload(lab: Any, args: argparse.Namespace) -> None:
 
 
 def _export_cohort(lab: Any, args: argparse.Namespace) -> None:
-    import json
-
     done = lab.export_cohort(
         _read_rows(args.source_csv),
         args.destination,
@@ -369,9 +361,8 @@ def _images(lab: Any, args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    from dicomlab.lab import connect
-
     if args.command == "demo":
+        # The demo loads the widgets (pydicom, Pillow): not for every command.
         from dicomlab.demo import run_demo
 
         notebook = args.notebook if str(args.notebook) not in ("", ".") else None

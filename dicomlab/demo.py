@@ -5,6 +5,7 @@ Run it with ``python -m dicomlab demo`` (``make demo``).
 
 from __future__ import annotations
 
+import copy
 import html
 import logging
 import os
@@ -101,8 +102,6 @@ def static_outputs(nb: Any) -> Any:
     it becomes the text of its final state, read from the widget state the
     run saved (nbclient saves it by default).
     """
-    import copy
-
     nb = copy.deepcopy(nb)
     widgets = nb.metadata.pop("widgets", None) or {}
     state = widgets.get(WIDGET_STATE_MIMETYPE, {}).get("state", {})

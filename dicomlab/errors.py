@@ -9,6 +9,7 @@ working for code that does not know dicomlab::
     │   └── InvalidResourceError              bad store name, bq:// or gs:// URI
     ├── FilterFileError (ValueError)          malformed filter-file lines or rows
     ├── QueryError (ValueError)               unknown query, missing/extra parameters
+    │   └── CostLimitError                    a BigQuery dry run exceeds the bytes cap
     ├── InvalidRequestError (ValueError)      options that cannot go together in one request
     ├── UnsupportedBackendError (ValueError)  a connect() argument we cannot open
     ├── CredentialsError (RuntimeError)       no Google credentials where they are needed
@@ -22,21 +23,30 @@ working for code that does not know dicomlab::
     ├── RemoteError (RuntimeError)            a server answered with an error
     │   ├── ServerDownError                   too many failures in a row: calls stop at once
     │   ├── IncompleteReadError               the store could not be read for some instances
-    │   └── OperationError                    a long-running operation failed (operations.py)
-    └── OperationTimeoutError (TimeoutError)  waiting on an operation gave up (operations.py)
+    │   └── OperationError                    a Healthcare API long-running operation failed
+    └── OperationTimeoutError (TimeoutError)  waiting on an operation gave up; it goes on
 
 Warnings::
 
     UserWarning
-    └── SkippedFilesWarning                   a folder store left out files it could not read
+    ├── SkippedFilesWarning                   a folder store left out files it could not read
+    └── PartialFailureWarning                 an operation succeeded, but some instances failed
+
+Every public exception and warning of the package is defined here; the
+package root exports the exceptions. (The command line's own ``ReaderGone`` and
+``OutputError`` in :mod:`dicomlab.cli_output` never leave ``dicomlab.cli.main``:
+they become exit statuses.)
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from dicomlab.redaction import redact_url
 
 __all__ = [
     "AlreadyExistsError",
+    "CostLimitError",
     "CredentialsError",
     "DicomReadError",
     "DicomlabError",
@@ -49,6 +59,9 @@ __all__ = [
     "InvalidResourceError",
     "LocalFileError",
     "NotFoundError",
+    "OperationError",
+    "OperationTimeoutError",
+    "PartialFailureWarning",
     "QueryError",
     "RemoteError",
     "RenderError",
@@ -95,6 +108,10 @@ class FilterFileError(DicomlabError, ValueError):
 
 class QueryError(DicomlabError, ValueError):
     """An unknown canned query, or parameters that do not fit it."""
+
+
+class CostLimitError(QueryError):
+    """A query's dry run says it would process more bytes than the cap allows."""
 
 
 class UnsupportedBackendError(DicomlabError, ValueError):
@@ -232,3 +249,35 @@ class SkippedFilesWarning(UserWarning):
 
     The store's ``skipped`` attribute lists them with the reason.
     """
+
+
+class OperationError(RemoteError):
+    """A long-running operation of the Cloud Healthcare API finished with an error.
+
+    Carries the google.rpc ``code`` and its name (``rpc_status``), Google's
+    ``error_message``, the ``logs_url``, the import ``sample_errors`` and the
+    ``counters`` at the end; ``resource`` is the operation name and
+    ``operation`` the :class:`~dicomlab.google.operations.Operation` itself.
+    """
+
+    def __init__(self, message: str, *, operation: Any, error: Any) -> None:
+        super().__init__(message, service="Cloud Healthcare API", resource=operation.name)
+        self.operation = operation
+        self.code: int = error.code
+        self.rpc_status: str = error.status_name
+        self.error_message: str = error.message
+        self.logs_url: str | None = error.logs_url
+        self.sample_errors: tuple[Any, ...] = tuple(error.sample_errors)
+        self.counters = operation.counters
+
+
+class OperationTimeoutError(DicomlabError, TimeoutError):
+    """Waiting on a long-running operation gave up; the operation goes on (``.operation``)."""
+
+    def __init__(self, message: str, *, operation: Any) -> None:
+        super().__init__(message)
+        self.operation = operation
+
+
+class PartialFailureWarning(UserWarning):
+    """A long-running operation succeeded, but ``counter.failure`` instances failed."""

@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import html
 import os
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from dicomlab.backends import check_home, check_specs, open_bucket, open_store, open_warehouse
+from dicomlab.buckets.base import Bucket
+from dicomlab.cohort import QUERY_ATTRS, CohortExport, export_cohort
+from dicomlab.core.filterfile import FilterFile
+from dicomlab.core.queries import list_queries, load_query
 from dicomlab.core.resources import validate_table_name
 from dicomlab.core.validation import validate_count, validate_flag
-from dicomlab.errors import DicomlabError, UnsupportedBackendError
+from dicomlab.errors import DicomlabError
+from dicomlab.export.pipeline import ExportResult, export_store_metadata
+from dicomlab.google.cohort_export import cloud_filter_file
+from dicomlab.notebook.gallery import distinct_rows, page_tiles
+from dicomlab.notebook.viewer import SeriesViewer
 from dicomlab.redaction import redact_url
+from dicomlab.samples.sample import default_home
+from dicomlab.stores.base import Store
+from dicomlab.warehouses.base import Warehouse
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from dicomlab.buckets.base import Bucket
-    from dicomlab.cohort import CohortExport
-    from dicomlab.core.filterfile import FilterFile
-    from dicomlab.export.pipeline import ExportResult
-    from dicomlab.notebook.viewer import SeriesViewer
-    from dicomlab.notebook.widgets import ThumbnailGrid
-    from dicomlab.stores.base import Store
-    from dicomlab.warehouses.base import Warehouse
+    from dicomlab.notebook.widgets import ThumbnailGrid, Tile
 
 __all__ = ["DEFAULT_TABLE", "Lab", "connect"]
 
@@ -59,13 +65,15 @@ def connect(
     Examples
     --------
     >>> import dicomlab
-    >>> lab = dicomlab.connect()                                   # doctest: +SKIP
-    >>> lab.export_metadata()                                      # doctest: +SKIP
-    >>> lab.query("latest_studies", limit=5)                       # doctest: +SKIP
+    >>> lab = dicomlab.connect(home="my-lab")      # the embedded default, in ./my-lab
+    >>> lab
+    Lab(store='file:///.../my-lab/store', warehouse='duckdb:///.../my-lab/warehouse.duckdb',
+        bucket='file:///.../my-lab/bucket', table='dicom_metadata')
+    >>> lab.export_metadata(progress=False).success
+    81
+    >>> lab.query("latest_studies", limit=5).columns.tolist()
+    ['StudyDateTime', 'PatientID', 'StudyInstanceUID', 'InstanceCount']
     """
-    from dicomlab.backends import check_home, check_specs, open_bucket, open_store, open_warehouse
-    from dicomlab.samples.sample import default_home
-
     check_specs(store, warehouse, bucket)
     base = check_home(home) if home is not None else default_home()
     return Lab(
@@ -166,12 +174,10 @@ class Lab:
 
         Examples
         --------
-        >>> result = lab.export_metadata(write_disposition="WRITE_TRUNCATE")  # doctest: +SKIP
-        >>> result.success, result.failure                                   # doctest: +SKIP
+        >>> result = lab.export_metadata(write_disposition="WRITE_TRUNCATE", progress=False)
+        >>> result.success, result.failure
         (81, 0)
         """
-        from dicomlab.export.pipeline import export_store_metadata
-
         name = self._table(table)
         result = export_store_metadata(
             self.store,
@@ -204,8 +210,6 @@ class Lab:
         >>> paths.columns.tolist()
         ['DICOMwebPath', 'StudyInstanceUID', 'SeriesInstanceUID', 'SOPInstanceUID']
         """
-        from dicomlab.core.queries import load_query
-
         query = load_query(name)
         bound = query.bind(params)
         target = self._table(table)
@@ -227,7 +231,9 @@ class Lab:
         is not query text (``None``).
 
         >>> sql = "SELECT COUNT(*) AS n FROM dicom_metadata WHERE Modality = @m"
-        >>> lab.sql(sql, m="MR")                                       # doctest: +SKIP
+        >>> lab.sql(sql, m="MR")
+            n
+        0  17
         """
         result = self.warehouse.run_sql(text, params, table=self._table(table))
         _remember(result, name=None, sql=text, params=params, table=self._table(table))
@@ -235,9 +241,7 @@ class Lab:
 
     def queries(self) -> pd.DataFrame:
         """The canned queries with their parameters and descriptions."""
-        import pandas as pd
-
-        from dicomlab.core.queries import list_queries, load_query
+        import pandas as pd  # heavy: only when the list is asked for
 
         rows = []
         for name in list_queries():
@@ -255,10 +259,10 @@ class Lab:
         ``name`` defaults to a content-derived name; an existing object is never
         replaced unless ``overwrite=True``.
 
-        >>> uri = lab.upload(ff, "cohort.txt")                              # doctest: +SKIP
+        >>> hits = lab.query("patient_dicomweb_paths", patient_id="77654033")
+        >>> lab.upload(FilterFile.from_dataframe(hits, level="series"), "cohort.txt")
+        'file:///.../bucket/cohort.txt'
         """
-        from dicomlab.core.filterfile import FilterFile
-
         overwrite = validate_flag(overwrite, "overwrite")  # "no" must not replace an object
         if not isinstance(filter_file, FilterFile):
             raise DicomlabError(
@@ -296,14 +300,14 @@ class Lab:
         exported as it is, not uploaded again.
         See :func:`dicomlab.cohort.export_cohort` for the parameters.
 
-        >>> hits = lab.query("patient_dicomweb_paths", patient_id="77654033")  # doctest: +SKIP
-        >>> lab.export_cohort(hits, "cohort_metadata").counters                # doctest: +SKIP
+        >>> hits = lab.query("patient_dicomweb_paths", patient_id="77654033")
+        >>> lab.export_cohort(hits, "cohort_metadata", progress=False).counters
         {'success': 7, 'failure': 0}
         """
-        from dicomlab.cohort import export_cohort
-
         return export_cohort(
-            self,
+            self.store,
+            self.bucket,
+            self.warehouse,
             df,
             destination=destination,
             level=level,
@@ -339,34 +343,15 @@ class Lab:
         ...                          modality="CT", level="study")          # doctest: +SKIP
         'gs://b/cohorts/ct.txt'
         """
-        from dicomlab.cohort import check_cloud_filter_file
-        from dicomlab.core.queries import filter_lines_sql, load_query
-        from dicomlab.warehouses.bigquery import BigQueryWarehouse
-
-        overwrite = validate_flag(overwrite, "overwrite")
-        if not isinstance(self.warehouse, BigQueryWarehouse):
-            raise UnsupportedBackendError(
-                f"filter_file_in_cloud runs in BigQuery, but the warehouse is "
-                f"{self.warehouse.url}: connect(warehouse='bq://PROJECT.DATASET'), or build "
-                "the filter file here with dicomlab.FilterFile.from_dataframe(lab.query(...))"
-            )
-        query = load_query(name)
-        bound = query.bind(params)
-        source = query.to_bigquery(self.warehouse.table_id(self._table(table)))
-        declared = {p.name: p.type for p in query.parameters}
-        storage = (
-            getattr(self.bucket, "client", None)
-            if str(self.bucket.url).startswith("gs://")
-            else None
-        )
-        return check_cloud_filter_file(
+        return cloud_filter_file(
             self.warehouse,
-            filter_lines_sql(source, level),
-            bound,
-            declared,
+            self.bucket,
+            name,
             uri,
-            overwrite,
-            storage_client=storage,
+            table=self._table(table),
+            level=level,
+            overwrite=validate_flag(overwrite, "overwrite"),
+            params=params,
         )
 
     def images(
@@ -388,10 +373,13 @@ class Lab:
         button that shows its series in a :class:`~dicomlab.notebook.viewer.SeriesViewer`
         below the grid.
 
-        >>> lab.images(lab.query("patient_dicomweb_paths", patient_id="77654033"))  # doctest: +SKIP
+        >>> hits = lab.query("patient_dicomweb_paths", patient_id="77654033")
+        >>> grid = lab.images(hits, limit=4, progress=False)
+        >>> grid.page_count                    # one tile per series: 7 tiles, 4 on a page
+        2
         """
-        from dicomlab.notebook.gallery import distinct_rows, page_tiles
-        from dicomlab.notebook.widgets import ThumbnailGrid, Tile
+        # ipywidgets, pydicom and Pillow load with the widgets: only once images are asked for.
+        from dicomlab.notebook.widgets import ThumbnailGrid
 
         progress = validate_flag(progress, "progress")
         viewer = validate_flag(viewer, "viewer")
@@ -429,10 +417,10 @@ class Lab:
     ) -> SeriesViewer:
         """A viewer of one series: instance and frame sliders, window presets, metadata.
 
-        >>> lab.view_series(hits.StudyInstanceUID[0], hits.SeriesInstanceUID[0])  # doctest: +SKIP
+        >>> hits = lab.query("patient_dicomweb_paths", patient_id="77654033")
+        >>> lab.view_series(hits.StudyInstanceUID[0], hits.SeriesInstanceUID[0])
+        SeriesViewer(instance 1 of 1, frame 1 of 1, window from the image)
         """
-        from dicomlab.notebook.viewer import SeriesViewer
-
         return SeriesViewer(self.store, study, series, start=start, size=size)
 
 
@@ -446,10 +434,6 @@ def _remember(
     source: str | None = None,
 ) -> None:
     """Note on the DataFrame what produced it (read back by cohort provenance records)."""
-    from datetime import datetime, timezone
-
-    from dicomlab.cohort import QUERY_ATTRS
-
     df.attrs[QUERY_ATTRS] = {
         "name": name,
         "sql": sql,

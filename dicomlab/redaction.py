@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote
 
-__all__ = ["MASK", "redact_url", "redact_values", "safe_cause", "split_store_url"]
+__all__ = ["MASK", "redact_url", "redact_values", "safe_cause"]
 
 MASK = "****"
 # scheme://rest, where rest runs to whitespace, a quote or an angle bracket (how URLs
@@ -110,66 +110,6 @@ def redact_values(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return type(value)(redact_values(v) for v in value)
     return value
-
-
-def split_store_url(url: str) -> tuple[str, tuple[str, str] | None]:
-    """A DICOMweb base URL without its userinfo, and the ``(user, password)`` it held.
-
-    The credentials are percent-decoded, ready for HTTP Basic authentication,
-    so they travel in a header and never in a URL that could be shown. A
-    query string or fragment is refused: a base URL takes none, and a token
-    there would be sent (and logged) with every request.
-
-    Raises
-    ------
-    UnsupportedBackendError
-        The URL names no server (``"http://"``).
-    InvalidResourceError
-        The URL has a query or fragment, or a userinfo that cannot be parsed
-        (e.g. a password with an unencoded ``/``); the message shows the URL
-        redacted.
-
-    Examples
-    --------
-    >>> split_store_url("http://alice:p%40ss@127.0.0.1:8042/dicom-web")
-    ('http://127.0.0.1:8042/dicom-web', ('alice', 'p@ss'))
-    >>> split_store_url("http://127.0.0.1:8042/dicom-web")
-    ('http://127.0.0.1:8042/dicom-web', None)
-    """
-    # errors.py imports this module
-    from dicomlab.errors import InvalidResourceError, UnsupportedBackendError
-
-    shown = redact_url(url)
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:  # a malformed IPv6 address
-        host = None
-    if not host:
-        raise UnsupportedBackendError(
-            f"store {shown!r} has no server name; a DICOMweb base URL looks like "
-            "http://HOST:PORT/dicom-web"
-        )
-    if parts.query or parts.fragment or "?" in url or "#" in url:
-        raise InvalidResourceError(
-            f"store URL {shown!r} has a query string or fragment, which a DICOMweb base URL "
-            "never takes (and a token there would be sent and logged with every request); "
-            "drop it, and pass credentials as DICOMwebStore(url, headers={'Authorization': …}) "
-            "or as user:password@ in the URL",
-            value=shown,
-        )
-    userinfo, at, host = parts.netloc.rpartition("@")
-    clean = urlunsplit((parts.scheme, host, parts.path, "", ""))
-    if "@" in clean or redact_url(clean) != clean:  # the userinfo did not parse
-        raise InvalidResourceError(
-            f"store URL {shown!r} has a user name or password that does not parse; "
-            "percent-encode '/', '?', '#' and '@' in it (e.g. '/' as %2F)",
-            value=shown,
-        )
-    if not at:
-        return clean, None
-    user, _, password = userinfo.partition(":")
-    return clean, (unquote(user), unquote(password))
 
 
 def _text(exc: BaseException) -> str:

@@ -7,10 +7,12 @@ completion either returns, warns (success with ``counter.failure > 0``) or
 raises :class:`OperationError`. The I/O sits behind :class:`OperationsAPI`
 (implemented by :class:`dicomlab.google.healthcare.HealthcareClient`)::
 
-    RemoteError (dicomlab.errors)
+    RemoteError
     └── OperationError            the operation finished with an error (code, sample errors)
     OperationTimeoutError (TimeoutError)   wait() gave up; the operation goes on
     PartialFailureWarning (UserWarning)    success, but some instances failed
+
+(all three defined in :mod:`dicomlab.errors`, and importable from here too).
 
 >>> op = Operation({"name": "projects/p/locations/us/datasets/d/operations/42", "done": True,
 ...                 "metadata": {"counter": {"success": "80", "failure": "1"}}})
@@ -30,7 +32,13 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
 
-from dicomlab.errors import DicomlabError, RemoteError
+from dicomlab.errors import (
+    DicomlabError,
+    OperationError,
+    OperationTimeoutError,
+    PartialFailureWarning,
+    RemoteError,
+)
 
 __all__ = [
     "Counters",
@@ -64,45 +72,6 @@ class OperationsAPI(Protocol):
     def fetch_operation(self, name: str) -> dict[str, Any]: ...
 
     def cancel_operation(self, name: str) -> None: ...
-
-
-class OperationError(RemoteError):
-    """A long-running operation finished with an error.
-
-    Carries the google.rpc ``code`` and its name (``rpc_status``), Google's
-    ``error_message``, the ``logs_url``, the import ``sample_errors`` and the
-    ``counters`` at the end; ``resource`` is the operation name.
-    """
-
-    def __init__(self, operation: Operation) -> None:
-        error = operation.error or ErrorStatus(2, "the operation failed without an error status")
-        super().__init__(
-            _failure_message(operation, error), service=SERVICE, resource=operation.name
-        )
-        self.operation = operation
-        self.code = error.code
-        self.rpc_status = error.status_name
-        self.error_message = error.message
-        self.logs_url = error.logs_url
-        self.sample_errors = error.sample_errors
-        self.counters = operation.counters
-
-
-class OperationTimeoutError(DicomlabError, TimeoutError):
-    """:meth:`Operation.wait` gave up; the operation itself goes on (``.operation``)."""
-
-    def __init__(self, operation: Operation, timeout: float) -> None:
-        super().__init__(
-            f"operation {operation.name} ({operation.method or 'unknown method'}) is still "
-            f"running after {timeout:g} s ({operation.counters}); it continues on Google's side. "
-            "Wait more with op.wait(), or later with "
-            f"HealthcareClient.get_operation({operation.name!r}).wait(); stop it with op.cancel()"
-        )
-        self.operation = operation
-
-
-class PartialFailureWarning(UserWarning):
-    """An operation succeeded, but ``counter.failure`` instances failed."""
 
 
 @dataclass(frozen=True)
@@ -195,6 +164,15 @@ def _sample_error(item: Mapping[str, Any]) -> SampleError:
     inner = inner if isinstance(inner, Mapping) else {}
     return SampleError(
         str(item.get("resource", "")), _int(inner.get("code")), str(inner.get("message", ""))
+    )
+
+
+def _timeout_message(op: Operation, timeout: float) -> str:
+    return (
+        f"operation {op.name} ({op.method or 'unknown method'}) is still "
+        f"running after {timeout:g} s ({op.counters}); it continues on Google's side. "
+        "Wait more with op.wait(), or later with "
+        f"HealthcareClient.get_operation({op.name!r}).wait(); stop it with op.cancel()"
     )
 
 
@@ -336,7 +314,8 @@ class Operation:
         if not self.done:
             return self
         if self.error is not None:
-            raise OperationError(self)
+            error = self.error or ErrorStatus(2, "the operation failed without an error status")
+            raise OperationError(_failure_message(self, error), operation=self, error=error)
         failure = self.counters.failure
         if failure:
             where = f"; see {self.logs_url}" if self.logs_url else ""
@@ -383,7 +362,9 @@ class Operation:
             while not self.done:
                 remaining = None if timeout is None else timeout - (clock() - start)
                 if remaining is not None and remaining <= 0:
-                    raise OperationTimeoutError(self, timeout or 0.0)
+                    raise OperationTimeoutError(
+                        _timeout_message(self, timeout or 0.0), operation=self
+                    )
                 sleep(delay if remaining is None else min(delay, remaining))
                 errors = self._poll(errors)
                 display.update(self)

@@ -223,7 +223,7 @@ class DICOMwebStore(BulkRetrieval):
         import requests
         from dicomweb_client import DICOMwebClient
 
-        from dicomlab.redaction import split_store_url
+        from dicomlab.stores.baseurl import split_store_url
         from dicomlab.stores.transport import CircuitBreaker, GuardedAdapter
 
         # Credentials in the URL move to HTTP Basic auth: the URL kept, shown and

@@ -25,7 +25,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from dicomlab.core.resources import BigQueryDataset, validate_table_name
-from dicomlab.errors import NotFoundError, QueryError, RemoteError, UnsupportedBackendError
+from dicomlab.errors import (
+    CostLimitError,
+    NotFoundError,
+    QueryError,
+    RemoteError,
+    UnsupportedBackendError,
+)
 from dicomlab.warehouses.base import validate_write_disposition
 from dicomlab.warehouses.frames import to_frame
 
@@ -67,10 +73,6 @@ def _require_client_library(url: str) -> None:
             "installed (dicomlab installs it, so it was removed): pip install "
             "google-cloud-bigquery, then connect again"
         )
-
-
-class CostLimitError(QueryError):
-    """A query's dry run says it would process more bytes than the cap allows."""
 
 
 def _type_of(value: object) -> str:

@@ -233,3 +233,37 @@ def test_an_uploaded_filter_file_at_another_level_is_refused(lab):
         lab.export_cohort(uri, "never_made", level="instance", progress=False)
     assert "'instance'" in str(info.value) and uri in str(info.value)
     assert _bucket_objects(lab) == ["s.txt"]
+
+
+def test_instances_are_copied_to_a_file_uri_with_escaped_characters(lab, tmp_path):
+    hits = lab.query("patient_dicomweb_paths", patient_id="77654033")
+    out = tmp_path / "copy here"
+    result = lab.export_cohort(hits, out.as_uri(), name="uri-copy.txt", progress=False)
+    assert "%20" in out.as_uri() and result.counters["success"] == len(hits)
+    assert {pydicom.dcmread(f).SOPInstanceUID for f in out.rglob("*.dcm")} == set(
+        hits.SOPInstanceUID
+    )
+    assert result.provenance["result"]["bucket"] == out.as_uri()
+
+
+@pytest.mark.parametrize("destination", ["a\0b", "cohort\0", " ", 42])
+def test_a_destination_that_is_no_path_or_uri_is_refused_before_any_upload(lab, destination):
+    hits = lab.query("patient_dicomweb_paths", patient_id="77654033")
+    with pytest.raises(UnsupportedBackendError, match="give bq://") as caught:
+        lab.export_cohort(hits, destination, name="refused.txt", progress=False)
+    assert repr(destination) in str(caught.value)
+    assert not lab.bucket.exists("refused.txt")
+
+
+def test_the_cohort_functions_need_no_lab(lab):
+    """cohort.export_cohort works on the adapters it is given, whoever holds them."""
+    from dicomlab.cohort import export_cohort
+
+    hits = lab.query("patient_dicomweb_paths", patient_id="77654033")
+    table = f"cohort_{uuid.uuid4().hex[:8]}"
+    done = export_cohort(
+        lab.store, lab.bucket, lab.warehouse, hits, destination=table, progress=False
+    )
+    assert done.counters == {"success": len(hits), "failure": 0}
+    assert done.provenance["dicomlab_version"] == dicomlab.__version__
+    assert done.provenance["query"]["name"] == "patient_dicomweb_paths"

@@ -1,10 +1,9 @@
-"""Import hygiene: `import dicomlab` stays light, the pure core stays pure."""
+"""Import hygiene: `import dicomlab` stays light, the layers hold, the public names are complete."""
 
 from __future__ import annotations
 
-import ast
-import importlib
 import json
+import os
 import pkgutil
 import re
 import subprocess
@@ -28,27 +27,6 @@ HEAVY = [
     "sqlglot",
     "pyarrow",
 ]
-PURE_CORE = [
-    "dicomlab.core.uids",
-    "dicomlab.core.resources",
-    "dicomlab.core.filterfile",
-    "dicomlab.rows.schema",
-    "dicomlab.rows.flatten",
-    "dicomlab.rows.values",
-    "dicomlab.core.queries",
-    "dicomlab.core.sqlcompat",
-    "dicomlab.core.sqlrewrite",
-    "dicomlab.core.sqlscript",
-    "dicomlab.core.render",
-    "dicomlab.core.dicomjson",
-    "dicomlab.errors",
-    "dicomlab.redaction",
-    "dicomlab.core.validation",
-    "dicomlab.google.request_bodies",
-    "dicomlab.stores.profiles",
-    "dicomlab.stores.cache",
-]
-FORBIDDEN_IN_CORE = ["google", "requests", "duckdb", "ipywidgets", "urllib3"]
 
 
 def _loaded_after(statement: str, names: list[str]) -> list[str]:
@@ -64,28 +42,47 @@ def test_import_dicomlab_is_light():
     assert _loaded_after("import dicomlab", HEAVY) == []
 
 
-# pydicom itself imports requests (pydicom.data.download), so the dynamic check
-# compares against what the allowed third-party libraries load on their own.
-ALLOWED = "import pydicom, pydicom.datadict, numpy, PIL.Image, sqlglot"
+def _contracts() -> dict:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
 
 
-@pytest.mark.parametrize("module", PURE_CORE)
-def test_pure_core_imports_no_io_library(module):
-    baseline = set(_loaded_after(ALLOWED, FORBIDDEN_IN_CORE))
-    assert set(_loaded_after(f"{ALLOWED}\nimport {module}", FORBIDDEN_IN_CORE)) == baseline
+def test_import_linter_contracts_hold():
+    """The layers of ARCHITECTURE.md, checked by import-linter on this tree's code."""
+    lint_imports = Path(sys.executable).with_name("lint-imports")
+    if not lint_imports.exists():
+        pytest.skip("import-linter is not installed (pip install -e '.[test]')")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    done = subprocess.run(
+        [str(lint_imports), "--no-cache"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "0 broken" in done.stdout
 
 
-@pytest.mark.parametrize("module", PURE_CORE)
-def test_pure_core_source_names_no_io_library(module):
-    path = Path(importlib.import_module(module).__file__)
-    for node in ast.walk(ast.parse(path.read_text())):
-        names = []
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module]
-        for name in names:
-            assert name.split(".")[0] not in FORBIDDEN_IN_CORE, f"{module} imports {name}"
+def _layered(contracts: dict) -> set[str]:
+    (layers,) = [c for c in contracts["contracts"] if c["type"] == "layers"]
+    names = {n.strip().strip("()") for line in layers["layers"] for n in line.split("|")}
+    return {n.removeprefix("dicomlab.") for n in names}
+
+
+def test_every_module_of_the_package_has_a_layer():
+    """A new top-level module or package must be placed in the layers, or nothing checks it."""
+    unlayered = _submodules() - _layered(_contracts()) - {"conftest"}
+    assert unlayered == set(), f"add {sorted(unlayered)} to the layers in pyproject.toml"
+
+
+def test_pure_layers_forbid_the_io_libraries():
+    """core and rows stay testable without I/O: the contract names both and the I/O libraries."""
+    contracts = _contracts()
+    assert contracts["include_external_packages"] is True  # else external names are not seen
+    (pure,) = [c for c in contracts["contracts"] if c.get("id") == "pure-core"]
+    assert {"dicomlab.core", "dicomlab.rows"} <= set(pure["source_modules"])
+    assert set(pure["forbidden_modules"]) >= {"google", "requests", "duckdb", "ipywidgets"}
 
 
 def _submodules() -> set[str]:
@@ -145,3 +142,26 @@ def test_errors_inherit_builtins():
         obj = getattr(dicomlab, name)
         if isinstance(obj, type) and issubclass(obj, Exception):
             assert issubclass(obj, dicomlab.DicomlabError)
+
+
+def test_every_public_exception_is_in_errors_and_exported():
+    from dicomlab import errors
+
+    classes = {n: getattr(errors, n) for n in errors.__all__}
+    exceptions = {n for n, c in classes.items() if not issubclass(c, Warning)}
+    assert exceptions <= set(dicomlab.__all__), exceptions - set(dicomlab.__all__)
+    assert all(issubclass(c, UserWarning) for n, c in classes.items() if n not in exceptions)
+    # Defined in errors.py itself, not re-exported from elsewhere.
+    assert {c.__module__ for c in classes.values()} == {"dicomlab.errors"}
+
+
+def test_version_is_written_once():
+    tomllib = pytest.importorskip("tomllib")
+
+    from dicomlab import provenance
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in pyproject["project"] and "version" in pyproject["project"]["dynamic"]
+    assert pyproject["tool"]["hatch"]["version"]["path"] == "dicomlab/provenance.py"
+    assert dicomlab.__version__ == provenance.__version__
+    assert re.fullmatch(r"\d+\.\d+\.\d+\S*", dicomlab.__version__)
