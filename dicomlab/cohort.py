@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dicomlab.core.decisions import REVIEW_ATTRS
 from dicomlab.core.validation import validate_flag
 from dicomlab.errors import AlreadyExistsError, DicomlabError, UnsupportedBackendError
 from dicomlab.redaction import redact_values
@@ -299,6 +300,7 @@ def export_cohort(
             "lines": len(filter_file),
         },
         "query": query,
+        "review": getattr(df, "attrs", {}).get(REVIEW_ATTRS),
         "result": result,
         "started": begun.isoformat(timespec="seconds"),
         "finished": _now(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from dicomlab.core.resources import validate_table_name
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from dicomlab.cohort import CohortExport
     from dicomlab.core.filterfile import FilterFile
     from dicomlab.export.pipeline import ExportResult
+    from dicomlab.notebook.review import Review
     from dicomlab.notebook.viewer import SeriesViewer
     from dicomlab.notebook.widgets import ThumbnailGrid
     from dicomlab.stores.base import Store
@@ -423,6 +425,81 @@ class Lab:
             page_count=max(1, -(-len(rows) // limit)),
             load_page=page,
         )
+
+    def review(
+        self,
+        hits: pd.DataFrame,
+        *,
+        name: str,
+        level: str = "series",
+        reviewer: str | None = None,
+        reasons: Sequence[str] = (),
+        table: str = "review_decisions",
+        size: int = 128,
+        progress: bool = True,
+    ) -> Review:
+        """Review ``hits`` by looking: include or exclude each series (or instance).
+
+        Shows the thumbnail grid with include / exclude buttons, a reason box
+        and keys (see :mod:`dicomlab.notebook.review_grid`). Every decision is
+        written to the warehouse table ``table`` as it is made, with
+        ``reviewer`` (``$USER`` by default) and the time; opening the same
+        ``name`` again shows the latest decisions. ``review.included()`` is
+        ``hits`` without the excluded rows.
+
+        >>> hits = lab.query("patient_dicomweb_paths", patient_id="77654033")
+        >>> review = lab.review(hits, name="doc-lung-qc", reviewer="ana", progress=False)
+        >>> _ = review.decide(0, "exclude", reason="scout view")
+        >>> review.counts()
+        {'included': 0, 'excluded': 1, 'undecided': 3}
+        """
+        from dicomlab.notebook.gallery import page_tiles
+        from dicomlab.notebook.review import Review
+        from dicomlab.warehouses.decisions import DecisionLog
+
+        progress = validate_flag(progress, "progress")
+        size = validate_count(size, "size", hint="the tiles' width in pixels")
+
+        def tiles(rows: pd.DataFrame) -> Any:
+            return page_tiles(self.store, rows, size=size, media_type="image/png",
+                              progress=progress, concurrency=8)  # fmt: skip
+
+        def open_series(tile: Any) -> Any:
+            study, series, instance = tile.uids
+            return self.view_series(study, series, start=instance or None).widget
+
+        return Review(
+            hits,
+            name=name,
+            log=DecisionLog(self.warehouse, table),
+            level=level,
+            reviewer=reviewer,
+            reasons=reasons,
+            tiles=tiles,
+            on_open=open_series,
+        )
+
+    def reviewed(
+        self,
+        hits: pd.DataFrame,
+        *,
+        review: str,
+        level: str | None = None,
+        table: str = "review_decisions",
+    ) -> pd.DataFrame:
+        """``hits`` without the rows that review ``review`` excluded (no widget).
+
+        ``level`` defaults to the level the review's decisions were made at.
+
+        >>> hits = lab.query("patient_dicomweb_paths", patient_id="77654033")
+        >>> len(lab.reviewed(hits, review="doc-lung-qc")) < len(hits)
+        True
+        """
+        from dicomlab.notebook.review import Review
+        from dicomlab.warehouses.decisions import DecisionLog
+
+        log = DecisionLog(self.warehouse, table)
+        return Review(hits, name=review, log=log, level=level, reviewer="-").included()
 
     def view_series(
         self, study: str, series: str, *, start: int | str | None = None, size: int = 512
