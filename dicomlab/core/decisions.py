@@ -274,9 +274,13 @@ def latest_decisions(history: pd.DataFrame) -> pd.DataFrame:
     if history.empty:
         empty: pd.DataFrame = pd.DataFrame(columns=list(COLUMNS))
         return empty
-    frame = history.copy()
+    # One set of dtypes whatever the rows came from (a warehouse, or rows just made):
+    # text as object columns, as the warehouses give it; times in UTC to the microsecond.
+    frame = history.astype({c: object for c in history.columns if c != "decided_at"})
     frame["SOPInstanceUID"] = frame["SOPInstanceUID"].fillna("")
-    frame["decided_at"] = pd.to_datetime(frame["decided_at"], utc=True)
+    frame["decided_at"] = pd.to_datetime(frame["decided_at"], utc=True).astype(
+        "datetime64[us, UTC]"
+    )
     ordered = frame.sort_values(["decided_at", "decision_id"], kind="stable")
     latest = ordered.drop_duplicates(list(UID_COLUMNS), keep="last")
     result: pd.DataFrame = latest.sort_values(list(UID_COLUMNS), kind="stable")

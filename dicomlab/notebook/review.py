@@ -115,6 +115,8 @@ class Review:
         on_open: Callable[[Tile], Any] | None = None,
     ) -> None:
         self.name = validate_review_name(name)
+        if level is not None:
+            validate_level(level)
         history = log.history(self.name)
         if level is None:
             level = str(history["level"].iloc[0]) if len(history) else "series"
@@ -154,7 +156,7 @@ class Review:
         latest = latest_decisions(history)
         mine = set(item_keys(self.items))
         keep = [key in mine for key in item_keys(latest)]
-        mine_only: pd.DataFrame = latest[keep].reset_index(drop=True)
+        mine_only: pd.DataFrame = latest.loc[keep].reset_index(drop=True)
         return mine_only
 
     def refresh(self) -> None:

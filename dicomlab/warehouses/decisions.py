@@ -163,7 +163,8 @@ class DecisionLog:
 
         wh = self.warehouse
         with wh.connection() as con, translated(wh.path, "reading decisions from"):
-            self._duckdb_create(con)
+            if not _duckdb_has_table(con, self.table):
+                return to_frame(_schema().empty_table())
             names = ", ".join(f'"{c}"' for c in COLUMNS)
             sql = f'SELECT {names} FROM "{self.table}" WHERE review = $review'
             return to_frame(con.sql(sql, params={"review": review}).to_arrow_table())
@@ -196,6 +197,15 @@ class DecisionLog:
                 service="BigQuery",
                 resource=table_id,
             )
+
+
+def _duckdb_has_table(con: Any, table: str) -> bool:
+    found = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = 'main' AND lower(table_name) = lower($name)",
+        {"name": table},
+    ).fetchall()
+    return bool(found[0][0])
 
 
 def _empty() -> dict[str, list[Any]]:
