@@ -492,7 +492,9 @@ class Lab:
         ``level`` defaults to the level the review's decisions were made at.
 
         >>> hits = lab.query("patient_dicomweb_paths", patient_id="77654033")
-        >>> len(lab.reviewed(hits, review="doc-lung-qc")) < len(hits)
+        >>> review = lab.review(hits, name="doc-reviewed", reviewer="ana", progress=False)
+        >>> _ = review.decide(hits.loc[[0]], "exclude", reason="motion")  # that row's series
+        >>> len(lab.reviewed(hits, review="doc-reviewed")) == len(review.included()) < len(hits)
         True
         """
         from dicomlab.notebook.review import Review
