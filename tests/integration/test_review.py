@@ -274,3 +274,32 @@ def test_a_review_of_an_unknown_name_is_empty_and_the_cli_says_so(lab, hits, hom
     assert lab.review(hits, name="fresh", reviewer="a", progress=False).decisions.empty
     assert main(["--home", str(home), "review", "export", "fresh", "-o", "-"]) == 1
     assert "no decisions" in capsys.readouterr().err
+
+
+# ---- a DICOMweb store: Orthanc ---------------------------------------------------------------
+
+
+def test_a_review_on_orthanc_shows_its_thumbnails_and_keeps_decisions(
+    orthanc, exported_lab, sample_files, tmp_path
+):
+    from dicomlab.buckets.local import LocalBucket
+    from dicomlab.stores.dicomweb import DICOMwebStore
+    from dicomlab.warehouses.duckdb import DuckDBWarehouse
+
+    store = DICOMwebStore(orthanc.dicomweb_url)
+    assert store.store_files(sample_files).counter["failure"] == 0
+
+    def open_lab() -> dicomlab.Lab:
+        warehouse = DuckDBWarehouse(tmp_path / "w.duckdb")
+        return dicomlab.Lab(store, warehouse, LocalBucket(tmp_path / "bucket"))
+
+    hits = exported_lab.query("patient_dicomweb_paths", patient_id="98890234")
+    review = open_lab().review(hits, name="orthanc-qc", reviewer="ana", progress=False)
+    grid = review.grid
+    tiles = grid.page_tiles(0)
+    assert len(tiles) == len(review) and any(t is not None and t.image for t in tiles)
+    for key in "xni":
+        grid.press(key)
+    again = open_lab().review(hits, name="orthanc-qc", reviewer="ben", progress=False)
+    assert again.decisions["decision"].tolist() == review.decisions["decision"].tolist()
+    assert again.counts()["excluded"] == 1 and again.counts()["included"] == 1
