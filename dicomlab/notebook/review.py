@@ -136,7 +136,13 @@ class Review:
         self.on_open = on_open
         self._listeners: list[Callable[[list[int]], None]] = []
         self._grid: ReviewGrid | None = None
-        self._latest = self._latest_of(history)
+        self._set_latest(self._latest_of(history))
+
+    def _set_latest(self, latest: pd.DataFrame) -> None:
+        """Keep the latest decisions, and each item's state for the tiles to look up."""
+        self._latest = latest
+        records = latest[list(_SHOWN)].to_dict("records") if len(latest) else []
+        self._states = dict(zip(item_keys(latest), records, strict=True))
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{n} {state}" for state, n in self.counts().items())
@@ -161,7 +167,7 @@ class Review:
 
     def refresh(self) -> None:
         """Read the decisions again (a colleague's, made since this review was opened)."""
-        self._latest = self._latest_of(self.log.history(self.name))
+        self._set_latest(self._latest_of(self.log.history(self.name)))
         self._notify(list(range(len(self.items))))
 
     def decide(self, which: object, decision: str, reason: str | None = None) -> pd.DataFrame:
@@ -193,7 +199,7 @@ class Review:
         ]
         self.log.append(rows)  # in the table before anything shows it
         written: pd.DataFrame = pd.DataFrame(rows)
-        self._latest = latest_decisions(pd.concat([self._latest, written], ignore_index=True))
+        self._set_latest(latest_decisions(pd.concat([self._latest, written], ignore_index=True)))
         self._notify(positions)
         written.attrs = {}
         return written
@@ -208,11 +214,8 @@ class Review:
 
     def state(self, position: int) -> dict[str, Any] | None:
         """The latest decision on item ``position`` (decision, reason, reviewer, time), or None."""
-        key = item_keys(self.items.iloc[[position]])[0]
-        for row_key, (_, row) in zip(item_keys(self._latest), self._latest.iterrows(), strict=True):
-            if row_key == key:
-                return {name: row[name] for name in _SHOWN}
-        return None
+        state = self._states.get(item_keys(self.items.iloc[[position]])[0])
+        return dict(state) if state is not None else None
 
     @property
     def decisions(self) -> pd.DataFrame:

@@ -88,6 +88,7 @@ class DecisionLog:
         self.warehouse: Any = warehouse  # one of the two, told apart by _is_duckdb
         self.table = validate_table_name(table)
         self.lock_timeout = lock_timeout
+        self._table_made = False  # BigQuery: the table is known to exist
 
     def __repr__(self) -> str:
         return f"DecisionLog({self.warehouse.url!r}, table={self.table!r})"
@@ -177,10 +178,11 @@ class DecisionLog:
         from dicomlab.warehouses.bigquery import _translated
 
         wh: Any = self.warehouse
-        if wh.count_rows(self.table) is None:
+        if not self._table_made and wh.count_rows(self.table) is None:
             wh.load(
                 self.table, pa.table(_empty(), schema=_schema()), write_disposition="WRITE_APPEND"
             )
+        self._table_made = True
         table_id = wh.table_id(self.table)
         payload = [
             {c: row[c].isoformat() if c == "decided_at" else row[c] for c in COLUMNS}
