@@ -123,3 +123,25 @@ def test_the_summary_figure_draws_one_bar_per_group(review):
     labels = [t.get_text() for t in figure.axes[0].get_yticklabels()]
     assert labels == ["exclude: motion", "undecided"]
     assert [bar.get_width() for bar in figure.axes[0].patches] == [2, 3]
+
+
+def test_open_shows_what_on_open_makes_of_the_current_tile(hits):
+    import ipywidgets
+
+    opened: list[Tile] = []
+
+    def viewer(tile: Tile) -> ipywidgets.Label:
+        opened.append(tile)
+        return ipywidgets.Label(f"viewer of {tile.uids[1]}")
+
+    log = DecisionLog(DuckDBWarehouse(":memory:"))
+    review = Review(hits, name="open", log=log, reviewer="ana", tiles=_tiles, on_open=viewer)
+    grid = review.grid
+    grid.widget  # noqa: B018 - build it
+    grid.press("n")
+    grid.press("o")
+    assert [t.uids[1] for t in opened] == ["1.2.2"]
+    assert grid._parts["detail"].children[0].value == "viewer of 1.2.2"
+    box = grid.widget.children[5].children[3]
+    box.children[-1].click()  # the tile's own "open" button
+    assert grid._parts["detail"].children[0].value == "viewer of 1.2.4"
