@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from dicomlab import cli_output as output
+from dicomlab.core.decisions import latest_decisions, validate_review_name
 from dicomlab.core.filterfile import FilterFile
 from dicomlab.core.queries import QueryParameter, list_queries, load_query
 from dicomlab.core.resources import validate_object_name, validate_table_name
@@ -26,10 +27,12 @@ from dicomlab.errors import (
     AlreadyExistsError,
     DicomlabError,
     InvalidIdentifierError,
+    NotFoundError,
     UnsupportedBackendError,
 )
 from dicomlab.lab import connect
 from dicomlab.redaction import redact_url
+from dicomlab.warehouses.decisions import DecisionLog
 
 __all__ = ["main"]
 
@@ -130,7 +133,26 @@ def _parser() -> argparse.ArgumentParser:
     _export_parser(commands)
     _query_parsers(commands)
     _cohort_parsers(commands)
+    _review_parsers(commands)
     return parser
+
+
+def _review_parsers(commands: Any) -> None:
+    review = commands.add_parser("review", help="review decisions kept in the warehouse")
+    actions = review.add_subparsers(dest="action", required=True, metavar="ACTION")
+    show = actions.add_parser("show", help="the latest decision per item, and the counts")
+    export = actions.add_parser("export", help="a filter file of what a review kept")
+    for action in (show, export):
+        action.add_argument("name", help="the review's name (as in lab.review(..., name=))")
+        action.add_argument("--table", default="review_decisions", help="the decisions table")
+    show.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    export.add_argument(
+        "--from", dest="source_csv", type=Path,
+        help="CSV of the reviewed hits: keep its rows not excluded (default: the included items)",
+    )  # fmt: skip
+    export.add_argument("--level", choices=("study", "series", "instance"))
+    export.add_argument("-o", "--output", required=True, help="file to write ('-': stdout)")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing file")
 
 
 def _demo_parser(commands: Any) -> None:
@@ -360,6 +382,38 @@ def _images(lab: Any, args: argparse.Namespace) -> None:
     output.say(f"{len(images)} thumbnails in {args.out}")
 
 
+def _review(lab: Any, args: argparse.Namespace) -> None:
+    name = validate_review_name(args.name)
+    latest = latest_decisions(DecisionLog(lab.warehouse, args.table).history(name))
+    if latest.empty:
+        raise NotFoundError(
+            f"review {name!r} has no decisions in table {args.table!r} of {lab.warehouse.url}: "
+            "check the name (and --table, --warehouse)"
+        )
+    if args.action == "show":
+        counts = latest.value_counts(["decision", "reason"]).rename("items").reset_index()
+        output.say(f"review {name}: {len(latest)} items decided")
+        _print_frame(counts, "table")
+        shown = ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "decision", "reason",
+                 "reviewer", "decided_at"]  # fmt: skip
+        _print_frame(latest[shown], args.format)
+        return
+    if args.source_csv is not None:
+        rows = lab.reviewed(_read_rows(args.source_csv), review=name, table=args.table)
+    else:
+        rows = latest[latest["decision"] == "include"]
+        if rows.empty:
+            raise NotFoundError(f"review {name!r} includes no item yet: nothing to export")
+        if (rows["SOPInstanceUID"] == "").all():
+            rows = rows.drop(columns="SOPInstanceUID")
+    filter_file = FilterFile.from_dataframe(rows, args.level)
+    if args.output == "-":
+        output.write(filter_file.to_text())
+    else:
+        _write_new(Path(args.output), filter_file.to_bytes(), args.overwrite)
+        output.say(f"{len(filter_file)} lines ({filter_file.level} level) in {args.output}")
+
+
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     if args.command == "demo":
         # The demo loads the widgets (pydicom, Pillow): not for every command.
@@ -398,9 +452,9 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     elif args.command == "queries":
         output.say(lab.queries().to_string(index=False))
     else:
-        {"upload": _upload, "export-cohort": _export_cohort, "images": _images}[args.command](
-            lab, args
-        )
+        commands = {"upload": _upload, "export-cohort": _export_cohort, "images": _images}
+        commands["review"] = _review
+        commands[args.command](lab, args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -35,6 +35,7 @@ from urllib.parse import unquote, urlsplit
 from dicomlab.buckets.base import Bucket
 from dicomlab.buckets.gcs import GcsBucket
 from dicomlab.buckets.local import LocalBucket
+from dicomlab.core.decisions import REVIEW_ATTRS
 from dicomlab.core.filterfile import FilterFile
 from dicomlab.core.resources import BigQueryTable, GcsUri, validate_table_name
 from dicomlab.core.validation import validate_flag
@@ -310,6 +311,7 @@ def export_cohort(
         filter_bytes=filter_file.to_bytes(),
         filter_lines=len(filter_file),
         query=query,
+        review=getattr(cohort, "attrs", {}).get(REVIEW_ATTRS),
         result=result,
         started=begun,
         seconds=time.perf_counter() - clock,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import os
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -18,11 +19,13 @@ from dicomlab.errors import DicomlabError
 from dicomlab.export.pipeline import ExportResult, export_store_metadata
 from dicomlab.google.cohort_export import cloud_filter_file
 from dicomlab.notebook.gallery import distinct_rows, page_tiles
+from dicomlab.notebook.review import Review
 from dicomlab.notebook.viewer import SeriesViewer
 from dicomlab.redaction import redact_url
 from dicomlab.samples.sample import default_home
 from dicomlab.stores.base import Store
 from dicomlab.warehouses.base import Warehouse
+from dicomlab.warehouses.decisions import DecisionLog
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -411,6 +414,76 @@ class Lab:
             page_count=max(1, -(-len(rows) // limit)),
             load_page=page,
         )
+
+    def review(
+        self,
+        hits: pd.DataFrame,
+        *,
+        name: str,
+        level: str = "series",
+        reviewer: str | None = None,
+        reasons: Sequence[str] = (),
+        table: str = "review_decisions",
+        size: int = 128,
+        progress: bool = True,
+    ) -> Review:
+        """Review ``hits`` by looking: include or exclude each series (or instance).
+
+        Shows the thumbnail grid with include / exclude buttons, a reason box
+        and keys (see :mod:`dicomlab.notebook.review_grid`). Every decision is
+        written to the warehouse table ``table`` as it is made, with
+        ``reviewer`` (``$USER`` by default) and the time; opening the same
+        ``name`` again shows the latest decisions. ``review.included()`` is
+        ``hits`` without the excluded rows.
+
+        >>> hits = lab.query("patient_dicomweb_paths", patient_id="77654033")
+        >>> review = lab.review(hits, name="doc-lung-qc", reviewer="ana", progress=False)
+        >>> _ = review.decide(0, "exclude", reason="scout view")
+        >>> review.counts()
+        {'included': 0, 'excluded': 1, 'undecided': 3}
+        """
+        progress = validate_flag(progress, "progress")
+        size = validate_count(size, "size", hint="the tiles' width in pixels")
+
+        def tiles(rows: pd.DataFrame) -> Any:
+            return page_tiles(self.store, rows, size=size, media_type="image/png",
+                              progress=progress, concurrency=8)  # fmt: skip
+
+        def open_series(tile: Any) -> Any:
+            study, series, instance = tile.uids
+            return self.view_series(study, series, start=instance or None).widget
+
+        return Review(
+            hits,
+            name=name,
+            log=DecisionLog(self.warehouse, table),
+            level=level,
+            reviewer=reviewer,
+            reasons=reasons,
+            tiles=tiles,
+            on_open=open_series,
+        )
+
+    def reviewed(
+        self,
+        hits: pd.DataFrame,
+        *,
+        review: str,
+        level: str | None = None,
+        table: str = "review_decisions",
+    ) -> pd.DataFrame:
+        """``hits`` without the rows that review ``review`` excluded (no widget).
+
+        ``level`` defaults to the level the review's decisions were made at.
+
+        >>> hits = lab.query("patient_dicomweb_paths", patient_id="77654033")
+        >>> review = lab.review(hits, name="doc-reviewed", reviewer="ana", progress=False)
+        >>> _ = review.decide(hits.loc[[0]], "exclude", reason="motion")  # that row's series
+        >>> len(lab.reviewed(hits, review="doc-reviewed")) == len(review.included()) < len(hits)
+        True
+        """
+        log = DecisionLog(self.warehouse, table)
+        return Review(hits, name=review, log=log, level=level, reviewer="-").included()
 
     def view_series(
         self, study: str, series: str, *, start: int | str | None = None, size: int = 512

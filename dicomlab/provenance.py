@@ -7,7 +7,7 @@ pull the whole package in through ``Lab``).
 
 A provenance record is the JSON saved next to a cohort's filter file: what
 was exported (the filter file's URI, SHA-256 and line count, the query that
-produced the hits), how (method, counters), from which store to which
+produced the hits, the review that curated them), how (method, counters), from which store to which
 destination, when, and by which dicomlab version. It is stored in a bucket
 and shown in notebooks, so every URL in it is redacted.
 """
@@ -43,6 +43,7 @@ class ProvenanceRecord(TypedDict):
     level: str
     filter_file: FilterFileRecord
     query: Any
+    review: dict[str, Any] | None
     result: dict[str, Any]
     started: str
     finished: str
@@ -62,6 +63,7 @@ def cohort_record(
     result: dict[str, Any],
     started: datetime,
     seconds: float,
+    review: dict[str, Any] | None = None,
 ) -> ProvenanceRecord:
     """A provenance record, finished now, with every URL in it redacted.
 
@@ -88,6 +90,7 @@ def cohort_record(
             "lines": filter_lines,
         },
         "query": query,
+        "review": review,
         "result": result,
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -20,7 +20,8 @@ client never polls). Every request is recorded in :attr:`BigQueryDouble.requests
 Modelled: ``jobs.insert`` (query, load, extract), media upload (multipart and
 resumable), ``jobs.query``, ``jobs.get``, ``jobs.getQueryResults`` (``maxResults``,
 ``pageToken``, ``startIndex``, ``fields``), ``datasets.get``, ``tables.get``,
-``tables.delete`` and ``tabledata.list``. Errors use BigQuery's shape
+``tables.delete``, ``tabledata.list`` and ``tabledata.insertAll`` (JSON values cast
+by DuckDB to the column types). Errors use BigQuery's shape
 ``{"error": {"code", "message", "errors": [{"reason", ...}], "status"}}``;
 failures inside a job become its ``status.errorResult`` (HTTP 200 from
 ``jobs.insert``), as BigQuery does, while a malformed request is refused at once.
@@ -550,6 +551,7 @@ class BigQueryDouble:
         self._con = duckdb.connect(str(database))
         self._case_insensitive: set[str] = set()  # datasets with isCaseInsensitive
         self._aliases: dict[tuple[str, str], str] = {}  # (dataset, DuckDB name) -> table name
+        self._insert_ids: set[str] = set()  # tabledata.insertAll rows already stored
         self._con.execute("SET TimeZone = 'UTC'")
         self._tmp = tempfile.TemporaryDirectory(prefix="bigquery-double-")
         self._lock = threading.RLock()
@@ -589,7 +591,8 @@ class BigQueryDouble:
         with self._lock:
             for name in self._datasets():
                 self._con.execute(f"DROP SCHEMA {_q(name)} CASCADE")
-            for state in (self.requests, self.jobs, self._uploads, self.extracted, self._aliases):
+            for state in (self.requests, self.jobs, self._uploads, self.extracted, self._aliases,
+                          self._insert_ids):  # fmt: skip
                 state.clear()
             self._case_insensitive.clear()
 
@@ -1079,6 +1082,19 @@ class BigQueryDouble:
         data = self.read_table(f"{dataset}.{table}")
         return {"kind": "bigquery#tableDataList"} | self._page(data, fields, rec.query)
 
+    def _insert_all(self, rec: Recorded, dataset: str, table: str) -> dict[str, Any]:
+        """``tabledata.insertAll``: the rows are readable at once; an ``insertId`` seen
+        before is not stored again (BigQuery's best-effort de-duplication)."""
+        self._require(dataset, table)
+        rows = [r for r in (rec.body or {}).get("rows", [])
+                if r.get("insertId") is None or r["insertId"] not in self._insert_ids]  # fmt: skip
+        if rows:
+            data = pa.Table.from_pylist([r.get("json") or {} for r in rows])
+            with self._registered(data) as source:
+                self._publish(dataset, table, source, None, "WRITE_APPEND")
+            self._insert_ids.update(r["insertId"] for r in rows if r.get("insertId"))
+        return {"kind": "bigquery#tableDataInsertAllResponse"}
+
     def _post_upload(self, rec: Recorded) -> dict[str, Any] | _Reply:
         kind = _first(rec.query, "uploadType")
         if kind == "resumable":
@@ -1129,6 +1145,7 @@ ROUTES = [
         ("GET", _T, "_get_table"),
         ("DELETE", _T, "_delete_table"),
         ("GET", _T + "/data", "_list_data"),
+        ("POST", _T + "/insertAll", "_insert_all"),
         ("POST", "/upload" + _P + "/jobs", "_post_upload"),
         ("PUT", "/upload" + _P + "/jobs", "_put_upload"),
     ]
