@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.browser.voila_server import CHROMIUM, CHROMIUM_ARGS, VoilaServer, missing_reason
+from tests.support.voila_server import CHROMIUM, CHROMIUM_ARGS, VoilaServer, missing_reason
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page, Request, Route

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.browser.lab_server import LabServer, lab_missing_reason
 from tests.browser.test_image_browser import LoopbackOnly
-from tests.browser.voila_server import CHROMIUM, CHROMIUM_ARGS
+from tests.support.lab_server import LabServer, lab_missing_reason
+from tests.support.voila_server import CHROMIUM, CHROMIUM_ARGS
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page

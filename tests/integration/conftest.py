@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.gcs_emulator import StorageEmulator
-from tests.integration.gcs_emulator import missing_reason as storage_missing_reason
-from tests.integration.healthcare_double import HealthcareDouble
-from tests.integration.orthanc import OrthancServer, missing_reason
+from tests.support.gcs_emulator import StorageEmulator
+from tests.support.gcs_emulator import missing_reason as storage_missing_reason
+from tests.support.healthcare_double import HealthcareDouble
+from tests.support.orthanc import OrthancServer, missing_reason
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.integration.bigquery_double import BigQueryDouble
-from tests.integration.discovery import (
+from tests.support.bigquery_double import BigQueryDouble
+from tests.support.discovery import (
     REVISIONS,
     DiscoveryApi,
     DiscoveryError,
@@ -23,7 +23,7 @@ from tests.integration.discovery import (
     load_document,
     select_fields,
 )
-from tests.integration.healthcare_double import HealthcareDouble
+from tests.support.healthcare_double import HealthcareDouble
 
 PROJECT = "test-project"
 STORE = "projects/store-project/locations/us-central1/datasets/imaging/dicomStores/ct"
@@ -295,7 +295,7 @@ def test_select_fields_follows_the_partial_response_syntax():
 
 
 def test_a_wrong_answer_from_a_double_fails_loudly(monkeypatch):
-    from tests.integration import healthcare_double
+    from tests.support import healthcare_double
 
     def int_counters(self: Any) -> dict[str, Any]:
         meta = "type.googleapis.com/google.cloud.healthcare.v1.OperationMetadata"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.orthanc import missing_reason
+from tests.support.orthanc import missing_reason
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "retrieve.py"
 

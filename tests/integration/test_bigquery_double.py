@@ -20,8 +20,8 @@ from google.api_core import exceptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
-from tests.integration.bigquery_double import BigQueryDouble
-from tests.integration.gcs_emulator import StorageEmulator
+from tests.support.bigquery_double import BigQueryDouble
+from tests.support.gcs_emulator import StorageEmulator
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Loading pandas DataFrame into BigQuery:FutureWarning"),

@@ -17,7 +17,7 @@ from google.cloud import bigquery
 import dicomlab
 from dicomlab.errors import AlreadyExistsError, NotFoundError, QueryError
 from dicomlab.warehouses.bigquery import BigQueryWarehouse, CostLimitError
-from tests.integration.bigquery_double import BigQueryDouble
+from tests.support.bigquery_double import BigQueryDouble
 
 PROJECT = "test-project"
 PATIENT = "77654033"

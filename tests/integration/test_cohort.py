@@ -21,7 +21,7 @@ import dicomlab
 from dicomlab.buckets.gcs import GcsBucket
 from dicomlab.errors import AlreadyExistsError, FilterFileError, UnsupportedBackendError
 from dicomlab.stores.dicomweb import DICOMwebStore
-from tests.integration.healthcare_double import HealthcareDouble, Outcome
+from tests.support.healthcare_double import HealthcareDouble, Outcome
 
 STORE = "projects/store-project/locations/us/datasets/imaging/dicomStores/ct"
 TOKEN = "ya29.cohort-SECRET-token"

@@ -15,7 +15,7 @@ from dicomlab.stores.base import InstanceRef, MetadataItem
 from dicomlab.stores.dicomweb import DICOMwebStore, StowResult
 from dicomlab.stores.folder import FolderStore
 from dicomlab.stores.stow import record_stow
-from tests.integration.orthanc import OrthancServer
+from tests.support.orthanc import OrthancServer
 
 
 @pytest.fixture(scope="module")

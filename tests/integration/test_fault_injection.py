@@ -17,8 +17,8 @@ import dicomlab
 from dicomlab.errors import InstanceMismatchError, RemoteError
 from dicomlab.stores.base import InstanceRef
 from dicomlab.stores.dicomweb import DICOMwebStore
-from tests.integration.faulty_proxy import FaultyProxy
-from tests.integration.orthanc import OrthancServer
+from tests.support.faulty_proxy import FaultyProxy
+from tests.support.orthanc import OrthancServer
 
 SCHEDULE = ["pass", "503", "pass", "drop", "pass", "429", "delay", "pass", "drop", "pass"]
 

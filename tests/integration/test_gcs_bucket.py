@@ -18,7 +18,7 @@ from dicomlab.errors import (
     NotFoundError,
     RemoteError,
 )
-from tests.integration.gcs_emulator import PreconditionSession, StorageEmulator
+from tests.support.gcs_emulator import PreconditionSession, StorageEmulator
 
 BAD_NAMES = ["", "/abs.txt", "a//b.txt", "../up.txt", "a/./b", "dir/", "back\\slash", "nul\x00"]
 

@@ -23,7 +23,7 @@ from dicomlab.google.operations import (
     OperationTimeoutError,
     PartialFailureWarning,
 )
-from tests.integration.healthcare_double import HealthcareDouble, Outcome
+from tests.support.healthcare_double import HealthcareDouble, Outcome
 
 STORE = "projects/store-project/locations/us-central1/datasets/imaging/dicomStores/ct"
 DATASET = "projects/store-project/locations/us-central1/datasets/imaging"

@@ -33,7 +33,7 @@ from dicomlab.errors import (
 )
 from dicomlab.stores.base import InstanceRef
 from dicomlab.stores.dicomweb import DICOMwebStore
-from tests.integration.orthanc import OrthancServer, missing_reason
+from tests.support.orthanc import OrthancServer, missing_reason
 
 TOKEN = "ya29.SECRET-never-to-be-seen-0123456789"
 

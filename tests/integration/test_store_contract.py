@@ -24,7 +24,7 @@ from dicomlab.stores.base import InstanceRef
 from dicomlab.stores.cache import RenderCache
 from dicomlab.stores.dicomweb import DICOMwebStore
 from dicomlab.stores.folder import FolderStore
-from tests.integration.orthanc import OrthancServer
+from tests.support.orthanc import OrthancServer
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ which the client does not retry (a 500 would be retried for minutes).
 
 Before any of that, every request is checked against Google's own description
 of the API, ``bigquery.v2.json`` from ``google-api-python-client``
-(:mod:`tests.integration.discovery`): path and method, query parameters and the
+(:mod:`tests.support.discovery`): path and method, query parameters and the
 body, recursively (unknown names, types, int64 as text, enums, required
 fields), answering Google's 400 when it would; every JSON response is checked
 against the response schema (a mismatch is a double bug, answered 501) and cut
@@ -93,8 +93,8 @@ from sqlglot.errors import SqlglotError
 
 from dicomlab.core.queries import translate
 from dicomlab.errors import QueryError
-from tests.integration.discovery import RPC_STATUS, ApiCall, DiscoveryApi, DiscoveryError
-from tests.servers import LocalHTTPServer, Recorded, read_request
+from tests.support.discovery import RPC_STATUS, ApiCall, DiscoveryApi, DiscoveryError
+from tests.support.servers import LocalHTTPServer, Recorded, read_request
 
 __all__ = ["BigQueryApiError", "BigQueryDouble", "Recorded"]
 

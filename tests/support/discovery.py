@@ -12,7 +12,7 @@ wheel is validated on purpose, not by accident. From a document,
   ``prettyPrint``, ``alt``, ``$.xgafv``, ``quotaUser`` …), each typed (integers,
   int64 as decimal text, booleans, enums); an unknown or repeated one is a 400;
 - the body, recursively against the request schema, read as proto3 JSON
-  (:mod:`tests.integration.discovery_schema`).
+  (:mod:`tests.support.discovery_schema`).
 
 Responses are checked strictly against the response schema, then cut to the
 request's ``fields`` mask.
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from tests.integration.discovery_schema import (
+from tests.support.discovery_schema import (
     DESCRIBED_ENUMS,
     INT_RANGES,
     RPC_STATUS,

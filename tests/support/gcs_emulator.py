@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import requests
 
-from tests import servers
+from tests.support import servers
 
 __all__ = ["DEFAULT_BUCKET", "PreconditionSession", "StorageEmulator", "missing_reason"]
 

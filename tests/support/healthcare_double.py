@@ -9,7 +9,7 @@ exactly these calls, under ``/v1/`` and ``/v1beta1/``:
 
 Every request is first checked against Google's own description of the API,
 ``healthcare.v1.json`` (or ``healthcare.v1beta1.json``) from
-``google-api-python-client`` (:mod:`tests.integration.discovery`): path and
+``google-api-python-client`` (:mod:`tests.support.discovery`): path and
 method, query parameters (the standard ones too: ``fields``, ``prettyPrint``,
 ``alt``, ``$.xgafv``, ``quotaUser``), and the body recursively, read as proto3
 JSON (snake_case names, enums by number, int64 as text). Then what only the
@@ -21,7 +21,7 @@ stream destinations. ``force`` with ``writeDisposition`` is accepted and
 ``{"error": {"code": 400, "message": …, "status": "INVALID_ARGUMENT"}}``; a
 described call the double does not model gets 501 ``UNIMPLEMENTED``, an
 undescribed path or method 404 ``NOT_FOUND``. Every answer is checked against
-the response schema (:class:`~tests.integration.discovery.ResponseMismatch`
+the response schema (:class:`~tests.support.discovery.ResponseMismatch`
 when the double is wrong) and cut to the ``fields`` mask. The checks are
 written here independently of dicomlab's own, so that a client bug shows up as
 a 400.
@@ -50,14 +50,14 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.integration.discovery import (
+from tests.support.discovery import (
     RPC_STATUS,
     ApiCall,
     DiscoveryApi,
     DiscoveryError,
     ResponseMismatch,
 )
-from tests.servers import LocalHTTPServer, Recorded, read_request
+from tests.support.servers import LocalHTTPServer, Recorded, read_request
 
 __all__ = [
     "HealthcareDouble",

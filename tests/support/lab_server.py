@@ -1,6 +1,6 @@
 """Start and stop a throwaway JupyterLab on a folder of notebooks, for the browser tests.
 
-Like :class:`~tests.browser.voila_server.VoilaServer`: a free port of 127.0.0.1,
+Like :class:`~tests.support.voila_server.VoilaServer`: a free port of 127.0.0.1,
 no token, and every Jupyter folder, the kernels' files and ``DICOMLAB_HOME`` in
 one temporary folder. The notebooks are served from a copy, so JupyterLab's
 autosave never touches the repository's files.
@@ -21,8 +21,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests import servers
-from tests.browser.voila_server import VoilaServer, missing_reason, private_environment
+from tests.support import servers
+from tests.support.voila_server import VoilaServer, missing_reason, private_environment
 
 __all__ = ["LabServer", "lab_missing_reason"]
 

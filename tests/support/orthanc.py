@@ -17,7 +17,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests import servers
+from tests.support import servers
 
 __all__ = ["ORTHANC_BINARY", "ORTHANC_DICOMWEB_PLUGIN", "OrthancServer", "missing_reason"]
 

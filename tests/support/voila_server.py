@@ -23,7 +23,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests import servers
+from tests.support import servers
 
 __all__ = ["CHROMIUM", "CHROMIUM_ARGS", "VoilaServer", "missing_reason"]
 
