@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.support.paths import NOTEBOOKS
 from tests.support.voila_server import CHROMIUM, CHROMIUM_ARGS, VoilaServer, missing_reason
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.slow
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "04_image_browser.ipynb"
+NOTEBOOK = NOTEBOOKS / "04_image_browser.ipynb"
 LOOPBACK = frozenset({"127.0.0.1", "localhost"})
 MIN_THUMBNAILS = 6
 TIMEOUT_MS = 30_000

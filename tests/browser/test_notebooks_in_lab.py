@@ -22,6 +22,7 @@ import pytest
 
 from tests.browser.test_image_browser import LoopbackOnly
 from tests.support.lab_server import LabServer, lab_missing_reason
+from tests.support.paths import NOTEBOOKS
 from tests.support.voila_server import CHROMIUM, CHROMIUM_ARGS
 
 if TYPE_CHECKING:
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.slow
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 RUN_TIMEOUT_S = 240
 STEP_TIMEOUT_MS = 30_000
 # What an output shows when a cell or a widget callback failed.

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "export.py"
+from tests.support.paths import BENCH
 
 
 def test_bench_export_quick_prints_the_ratios():
     done = subprocess.run(
-        [sys.executable, str(BENCH), "--quick"],
+        [sys.executable, str(BENCH / "export.py"), "--quick"],
         capture_output=True,
         text=True,
         timeout=300,

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from tests.support.orthanc import missing_reason
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "retrieve.py"
+from tests.support.paths import BENCH
 
 
 @pytest.mark.skipif(missing_reason() is not None, reason=f"Orthanc: {missing_reason()}")
 def test_bench_retrieve_quick_prints_the_ratios_and_profiles():
     done = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--profile", "1"],
+        [sys.executable, str(BENCH / "retrieve.py"), "--quick", "--profile", "1"],
         capture_output=True,
         text=True,
         timeout=300,

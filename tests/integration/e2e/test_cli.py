@@ -12,6 +12,7 @@ import pytest
 import dicomlab
 from dicomlab.cli import main
 from dicomlab.core.filterfile import FilterFile
+from tests.support.paths import NOTEBOOKS
 
 
 def run_cli(*args: str, cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
@@ -48,7 +49,7 @@ def test_demo_writes_every_output(tmp_path):
 
 def test_the_demo_with_its_notebook_prints_no_traceback(tmp_path):
     """What `make demo` runs: the notebook's kernel stops with the export's workers in it."""
-    notebook = Path(__file__).parents[2] / "notebooks" / "01_quickstart.ipynb"
+    notebook = NOTEBOOKS / "01_quickstart.ipynb"
     done = run_cli(
         "demo", "--out", "out", "--notebook", str(notebook), cwd=tmp_path, home=tmp_path / "home"
     )

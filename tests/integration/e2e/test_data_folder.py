@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.paths import REPO
+
 PROBE = (
     "import json, warnings, dicomlab\n"
     "with warnings.catch_warnings(record=True) as seen:\n"
@@ -32,9 +34,7 @@ def user_env(tmp_path: Path) -> dict[str, str]:
     """A user whose per-user data folder is under tmp_path, with no DICOMLAB_HOME."""
     env = {k: v for k, v in os.environ.items() if k != "DICOMLAB_HOME"}
     env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
-    env["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(Path(__file__).parents[2]), env.get("PYTHONPATH")])
-    )
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return env
 
 

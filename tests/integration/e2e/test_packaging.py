@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
         [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(out)],
-        cwd=ROOT,
+        cwd=REPO,
         check=True,
         capture_output=True,
         timeout=120,
@@ -29,7 +29,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_ships_queries_and_typing_marker(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {Path(n).name for n in names if n.startswith("dicomlab/_queries/")}
-    assert shipped == {p.name for p in (ROOT / "queries").glob("*.sql")}
+    assert shipped == {p.name for p in (REPO / "queries").glob("*.sql")}
     assert "dicomlab/py.typed" in names and "dicomlab/core/queries.py" in names
     assert not any(n.startswith(("tests/", "notebooks/")) for n in names)
 
@@ -56,7 +56,6 @@ def test_installed_wheel_finds_queries(wheel, tmp_path):
 def test_binder_post_build_exports_and_opens_the_quickstart(tmp_path):
     import os
 
-    root = Path(__file__).resolve().parents[2]
     env = {
         **os.environ,
         "HOME": str(tmp_path),
@@ -64,11 +63,11 @@ def test_binder_post_build_exports_and_opens_the_quickstart(tmp_path):
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
     done = subprocess.run(
-        ["bash", str(root / "binder" / "postBuild")],
+        ["bash", str(REPO / "binder" / "postBuild")],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "success=81" in done.stdout
     config = (tmp_path / ".jupyter" / "jupyter_server_config.py").read_text()
     assert "/lab/tree/notebooks/01_quickstart.ipynb" in config
-    assert (root / "notebooks" / "01_quickstart.ipynb").is_file()
+    assert (REPO / "notebooks" / "01_quickstart.ipynb").is_file()

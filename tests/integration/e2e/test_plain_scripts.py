@@ -20,8 +20,8 @@ import pytest
 
 from dicomlab.samples.sample import sample_cohort_dir
 from dicomlab.samples.synthetic import generate_cohort
+from tests.support.paths import REPO
 
-HERE = Path(__file__).parents[2]
 PLAIN = """\
 import dicomlab
 lab = dicomlab.connect()
@@ -32,7 +32,7 @@ print(r.success)
 
 def _env(home: Path) -> dict[str, str]:
     env = {**os.environ, "DICOMLAB_HOME": str(home)}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return env
 
 

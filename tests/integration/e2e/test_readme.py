@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import ast
 import re
-from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+from tests.support.paths import README
+
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 NEEDS_GOOGLE = re.compile(r"bq://|gs://|healthcare\.googleapis|projects/")
 
