@@ -1,9 +1,12 @@
-"""A local bucket's object names stay inside its folder, whatever symbolic links it holds.
+"""The bad-input catalogue for buckets: ``gs://`` URIs, object names and symbolic links.
 
-A link as a folder on the way (``link/x.txt``) or as the object itself is
-refused with :class:`InvalidIdentifierError` naming the name, for writes and
-reads; nothing is written outside the bucket, also when a link appears between
-the check and the write.
+A bad ``gs://`` URI is refused before the client is used; a bad object name
+before anything is written. A local bucket's object names stay inside its
+folder, whatever symbolic links it holds: a link as a folder on the way
+(``link/x.txt``) or as the object itself is refused with
+:class:`InvalidIdentifierError` naming the name, for writes and reads; nothing
+is written outside the bucket, also when a link appears between the check and
+the write (see :mod:`tests.support.catalogue`).
 """
 
 from __future__ import annotations
@@ -14,21 +17,12 @@ from pathlib import Path
 import pytest
 
 import dicomlab.buckets.local as local
+from dicomlab.buckets.gcs import GcsBucket
 from dicomlab.buckets.local import LocalBucket
-from dicomlab.errors import AlreadyExistsError, InvalidIdentifierError
+from dicomlab.errors import AlreadyExistsError, InvalidIdentifierError, InvalidResourceError
+from tests.support.catalogue import Tripwire, assert_names, snapshot
 
 DATA = b"/studies/9.9\n"
-
-
-def snapshot(root: Path) -> dict[str, bytes]:
-    """Every file below ``root`` (links not followed) with its bytes."""
-    found = {}
-    for folder, _, files in os.walk(root):
-        for name in files:
-            path = Path(folder, name)
-            if not path.is_symlink():
-                found[path.relative_to(root).as_posix()] = path.read_bytes()
-    return found
 
 
 @pytest.fixture
@@ -127,3 +121,94 @@ def test_a_file_where_a_folder_is_needed_is_refused(place):
         bucket.upload_bytes(DATA, "inside.txt/x.txt")
     assert "'inside.txt/x.txt'" in str(info.value)
     assert snapshot(tmp_path) == before
+
+
+# ---- gs:// URIs ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        pytest.param("gs://", id="no-bucket"),
+        pytest.param("gs://ab/x", id="bucket-too-short"),
+        pytest.param("gs://" + "a" * 64 + "/x", id="bucket-too-long"),
+        pytest.param("gs://Bucket/x", id="uppercase-bucket"),
+        pytest.param("gs://-bucket/x", id="bucket-starts-with-hyphen"),
+        pytest.param("gs://bucket-/x", id="bucket-ends-with-hyphen"),
+        pytest.param("gs://bu cket/x", id="space-in-bucket"),
+        pytest.param("gs://bücket/x", id="non-ascii-bucket"),
+        pytest.param("gs://my..bucket/x", id="bucket-with-two-dots"),
+        pytest.param("gs://192.168.5.4/x", id="ip-address-bucket"),
+        pytest.param("gs://goog-cohorts/x", id="goog-prefix-bucket"),
+        pytest.param("gs://my-google-data/x", id="google-in-bucket"),
+        pytest.param("s3://bucket/x", id="wrong-scheme"),
+        pytest.param("gs:/bucket/x", id="one-slash"),
+        pytest.param("gs://bucket/a\nb", id="newline-in-object"),
+        pytest.param("gs://bucket/" + "a" * 1025, id="object-over-1024-bytes"),
+        pytest.param("gs://bucket/cohorts/../x", id="dot-dot-folder"),
+        pytest.param(
+            "gs://bucket/a\udcff",
+            id="lone-surrogate",
+        ),
+        pytest.param(None, id="none"),
+    ],
+)
+def test_bad_gcs_uri(uri):
+    client = Tripwire()
+    with pytest.raises(InvalidResourceError) as info:
+        GcsBucket(uri, client=client)
+    assert type(info.value) is InvalidResourceError
+    assert_names(info.value, uri)
+    assert client.used == []
+
+
+# ---- object names ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("/abs.txt", id="absolute"),
+        pytest.param("a//b.txt", id="empty-segment"),
+        pytest.param("../escape.txt", id="parent"),
+        pytest.param("a/../../escape.txt", id="parent-inside"),
+        pytest.param("./a.txt", id="dot"),
+        pytest.param("dir/", id="trailing-slash"),
+        pytest.param("a\\b.txt", id="backslash"),
+        pytest.param("a\nb.txt", id="newline"),
+        pytest.param("a\x00b.txt", id="nul"),
+        pytest.param("x" * 1025, id="1025-bytes"),
+        pytest.param("é" * 513, id="1026-utf8-bytes"),
+        pytest.param(
+            "a\udcff.txt",
+            id="lone-surrogate",
+        ),
+        pytest.param(None, id="none"),
+    ],
+)
+def test_bad_object_name_writes_nothing(cohort_bucket, tmp_path, name):
+    before = snapshot(tmp_path)
+    with pytest.raises(InvalidIdentifierError) as info:
+        cohort_bucket.upload_bytes(b"/studies/1.3\n", name)
+    assert type(info.value) is InvalidIdentifierError
+    assert_names(info.value, name)
+    assert snapshot(tmp_path) == before  # nothing in the bucket, nothing beside it
+
+
+def test_existing_object_is_not_overwritten(cohort_bucket, tmp_path):
+    before = snapshot(tmp_path)
+    with pytest.raises(AlreadyExistsError) as info:
+        cohort_bucket.upload_bytes(b"/studies/9.9\n", "cohort.txt")
+    assert type(info.value) is AlreadyExistsError
+    assert "cohort.txt" in str(info.value)
+    assert snapshot(tmp_path) == before
+
+
+def test_dot_name_is_listed_or_refused(cohort_bucket):
+    try:
+        cohort_bucket.upload_bytes(b"/studies/1.3\n", ".cohort.txt")
+    except InvalidIdentifierError as exc:
+        assert_names(exc, ".cohort.txt")
+    else:
+        assert ".cohort.txt" in cohort_bucket.list()

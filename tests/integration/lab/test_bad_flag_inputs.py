@@ -1,8 +1,9 @@
-"""Flags are ``bool``: a truthy stand-in such as ``"no"`` is refused before anything is done.
+"""The bad-input catalogue for flags: ``bool`` only.
 
-One row per public flag: the call raises :class:`InvalidRequestError` naming
-the value, and nothing was written (bucket, warehouse table, download folder)
-and no client was used.
+A truthy stand-in such as ``"no"`` is refused before anything is done. One
+row per public flag: the call raises :class:`InvalidRequestError` naming the
+value, and nothing was written (bucket, warehouse table, download folder) and
+no client was used (see :mod:`tests.support.catalogue`).
 """
 
 from __future__ import annotations
@@ -19,13 +20,9 @@ from dicomlab.buckets.local import LocalBucket
 from dicomlab.core.filterfile import FilterFile
 from dicomlab.core.validation import validate_flag
 from dicomlab.errors import InvalidRequestError
+from tests.support.catalogue import Tripwire, snapshot
 
 NOT_FLAGS = ["no", "False", 1, 0, None, [0], 1.0]
-
-
-def snapshot(root: Path) -> dict[str, bytes]:
-    """Every file below ``root`` with its bytes."""
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +37,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> dicomlab.Lab:
 @pytest.fixture(scope="module")
 def hits(lab: dicomlab.Lab) -> Any:
     return lab.query("patient_dicomweb_paths", patient_id="77654033")
-
-
-class Tripwire:
-    """A client double that must never be used."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"the client was used ({name}) for a bad flag")
 
 
 def calls(lab: dicomlab.Lab, hits: Any, folder: Path) -> dict[str, Callable[[Any], object]]:
