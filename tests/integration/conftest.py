@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 import dicomlab
 from dicomlab.buckets.local import LocalBucket
+from dicomlab.stores.dicomweb import DICOMwebStore
 from tests.support.catalogue import TABLE, snapshot
+from tests.support.faulty_proxy import FaultyProxy
 from tests.support.gcs_emulator import StorageEmulator
 from tests.support.gcs_emulator import missing_reason as storage_missing_reason
 from tests.support.healthcare_double import HealthcareDouble
@@ -28,6 +31,27 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def loaded(orthanc: OrthancServer, sample_files: list[Path]) -> DICOMwebStore:
+    """The Orthanc fixture holding the sample cohort, uploaded with ``store_files``."""
+    store = DICOMwebStore(orthanc.dicomweb_url)
+    result = store.store_files(sample_files, batch_size=16)
+    assert result.counter == {"success": len(sample_files), "failure": 0}, result.failures
+    return store
+
+
+# What each request through ``proxy`` meets, in turn (the schedule repeats).
+FAULTS = ["pass", "503", "pass", "drop", "pass", "429", "delay", "pass", "drop", "pass"]
+
+
+@pytest.fixture
+def proxy(orthanc: OrthancServer, loaded: DICOMwebStore) -> Iterator[FaultyProxy]:
+    """A proxy in front of the loaded Orthanc that meets requests with ``FAULTS`` in turn."""
+    url = urlsplit(orthanc.dicomweb_url)
+    with FaultyProxy((url.hostname, url.port), FAULTS, delay=0.2) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
+from urllib.parse import urlsplit, urlunsplit
 
 __all__ = ["FaultyProxy"]
 
@@ -125,6 +126,10 @@ class FaultyProxy:
     def port(self) -> int:
         port: int = self._server.getsockname()[1]
         return port
+
+    def url_for(self, url: str) -> str:
+        """``url`` of the upstream server as reached through this proxy (same path and query)."""
+        return urlunsplit(urlsplit(url)._replace(netloc=f"127.0.0.1:{self.port}"))
 
     def __enter__(self) -> FaultyProxy:
         self._thread.start()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pandas as pd
 import pydicom
@@ -15,16 +14,6 @@ from dicomlab.stores.base import InstanceRef, MetadataItem
 from dicomlab.stores.dicomweb import DICOMwebStore, StowResult
 from dicomlab.stores.folder import FolderStore
 from dicomlab.stores.stow import record_stow
-from tests.support.orthanc import OrthancServer
-
-
-@pytest.fixture(scope="module")
-def loaded(orthanc: OrthancServer, sample_files: list[Path]) -> DICOMwebStore:
-    """The Orthanc fixture holding the sample cohort, uploaded with ``store_files``."""
-    store = DICOMwebStore(orthanc.dicomweb_url)
-    result = store.store_files(sample_files, batch_size=16)
-    assert result.counter == {"success": len(sample_files), "failure": 0}, result.failures
-    return store
 
 
 @pytest.fixture(scope="module")
