@@ -94,7 +94,7 @@ from sqlglot.errors import SqlglotError
 from dicomlab.core.queries import translate
 from dicomlab.errors import QueryError
 from tests.support.discovery import RPC_STATUS, ApiCall, DiscoveryApi, DiscoveryError
-from tests.support.servers import LocalHTTPServer, Recorded, read_request
+from tests.support.servers import APIDouble, LocalHTTPServer, Recorded, read_request
 
 __all__ = ["BigQueryApiError", "BigQueryDouble", "Recorded"]
 
@@ -522,14 +522,17 @@ def _csv_text(value: Any, spec: dict[str, Any]) -> str:
 # -- the double --------------------------------------------------------------
 
 
-class BigQueryDouble:
+class BigQueryDouble(APIDouble):
     """The server; use as a context manager, or :meth:`start` and :meth:`stop`.
 
-    ``storage`` receives extracted files: a ``google.cloud.storage.Client`` or a
-    callable ``write(uri, data)``; every extracted file is also kept in
-    :attr:`extracted` (``gs://…`` URI → bytes). ``page_rows`` is the page size
-    when a request gives no ``maxResults``.
+    Its ``url`` is the client's ``api_endpoint``. ``storage`` receives
+    extracted files: a ``google.cloud.storage.Client`` or a callable
+    ``write(uri, data)``; every extracted file is also kept in :attr:`extracted`
+    (``gs://…`` URI → bytes). ``page_rows`` is the page size when a request
+    gives no ``maxResults``.
     """
+
+    api = "BigQuery"
 
     def __init__(
         self,
@@ -558,31 +561,16 @@ class BigQueryDouble:
     # -- lifecycle and test helpers --
 
     @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT``, the client's ``api_endpoint``."""
-        return self._http.url
-
-    @property
     def duckdb(self) -> duckdb.DuckDBPyConnection:
         """A new cursor on the double's database, for assertions between requests."""
         return self._con.cursor()
 
-    def start(self) -> BigQueryDouble:
-        self._http.start()
-        return self
-
-    def stop(self) -> None:
-        self._http.stop()
-
-    def __enter__(self) -> BigQueryDouble:
-        return self.start()
-
     def __exit__(self, *exc: object) -> None:
-        self.stop()
-        self._con.close()
-        self._tmp.cleanup()
-        if self.bugs:
-            raise AssertionError(f"the BigQuery double answered wrongly: {self.bugs}")
+        try:
+            super().__exit__(*exc)
+        finally:
+            self._con.close()
+            self._tmp.cleanup()
 
     def reset(self) -> None:
         """Drop every dataset; forget jobs, uploads, extracted files and requests."""

@@ -57,7 +57,7 @@ from tests.support.discovery import (
     DiscoveryError,
     ResponseMismatch,
 )
-from tests.support.servers import LocalHTTPServer, Recorded, read_request
+from tests.support.servers import APIDouble, LocalHTTPServer, Recorded, read_request
 
 __all__ = [
     "HealthcareDouble",
@@ -164,8 +164,13 @@ class FakeOperation:
         return {"@type": f"type.googleapis.com/{kind}", "sampleErrors": samples}
 
 
-class HealthcareDouble:
-    """The server; use as a context manager, or :meth:`start` and :meth:`stop`."""
+class HealthcareDouble(APIDouble):
+    """The server; use as a context manager, or :meth:`start` and :meth:`stop`.
+
+    Its ``url`` takes ``/v1`` or ``/v1beta1`` after it.
+    """
+
+    api = "Healthcare"
 
     def __init__(self, *, require_auth: bool = True) -> None:
         self.require_auth = require_auth
@@ -178,26 +183,6 @@ class HealthcareDouble:
         self._ids = itertools.count(7_000_000_000_000_000_001)
         self._lock = threading.Lock()
         self._http = LocalHTTPServer(_handler(self))
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT`` (append ``/v1`` or ``/v1beta1``)."""
-        return self._http.url
-
-    def start(self) -> HealthcareDouble:
-        self._http.start()
-        return self
-
-    def stop(self) -> None:
-        self._http.stop()
-
-    def __enter__(self) -> HealthcareDouble:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-        if self.bugs:
-            raise AssertionError(f"the Healthcare double answered wrongly: {self.bugs}")
 
     def reset(self) -> None:
         """Forget stores, operations, scripts and recorded requests."""

@@ -4,7 +4,8 @@ Two kinds. A subprocess (Orthanc, gcp-storage-emulator, Voilà): :func:`start_pr
 runs it with its output in a log file, :func:`wait_ready` polls until it answers
 (raising with its exit code and the end of its log if it dies or never does),
 :func:`ready_or_stopped` stops it when that fails and :func:`stop_process` ends it.
-An in-process ``http.server`` handler (the API doubles): :class:`LocalHTTPServer`.
+An in-process ``http.server`` handler: :class:`LocalHTTPServer`, and
+:class:`APIDouble`, the life cycle the API doubles share.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 __all__ = [
     "STOP_TIMEOUT",
+    "APIDouble",
     "LocalHTTPServer",
     "Recorded",
     "free_port",
@@ -188,3 +190,39 @@ class LocalHTTPServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+DoubleT = TypeVar("DoubleT", bound="APIDouble")
+
+
+class APIDouble:
+    """An API double served by a :class:`LocalHTTPServer`: start, stop, and a context manager.
+
+    A subclass names its API (``api``), serves its handler in ``self._http`` and
+    lists in ``self.bugs`` the answers it got wrong: leaving the ``with`` block
+    fails when there are any, so a wrong double cannot pass a test.
+    """
+
+    api = "API"
+    _http: LocalHTTPServer
+    bugs: list[str]
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return self._http.url
+
+    def start(self: DoubleT) -> DoubleT:
+        self._http.start()
+        return self
+
+    def stop(self) -> None:
+        self._http.stop()
+
+    def __enter__(self: DoubleT) -> DoubleT:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        if self.bugs:
+            raise AssertionError(f"the {self.api} double answered wrongly: {self.bugs}")

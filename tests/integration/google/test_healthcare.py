@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import traceback
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -50,17 +49,12 @@ class FakeTime:
         return {"sleep": self.sleep, "clock": self.clock, "progress": False}
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[HealthcareDouble]:
-    with HealthcareDouble() as double:
-        yield double
-
-
 @pytest.fixture
-def double(server: HealthcareDouble) -> HealthcareDouble:
-    server.reset()
-    server.add_store(STORE)
-    return server
+def double(healthcare_api: HealthcareDouble) -> HealthcareDouble:
+    """The session's Healthcare API double, emptied, with ``STORE`` in it."""
+    healthcare_api.reset()
+    healthcare_api.add_store(STORE)
+    return healthcare_api
 
 
 @pytest.fixture
