@@ -13,9 +13,8 @@ import email.parser
 import email.policy
 import io
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -25,6 +24,7 @@ from PIL import Image
 
 from dicomlab.stores.dicomweb import DICOMwebStore, ServerWarning
 from dicomlab.stores.profiles import GENERIC, GOOGLE
+from tests.support.servers import LocalHTTPServer
 
 STORE = "projects/p/locations/l/datasets/d/dicomStores/s"
 OPERATION = "projects/p/locations/l/datasets/d/operations/42"
@@ -157,11 +157,8 @@ def _handler(state: Double) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def google() -> Iterator[tuple[str, Double]]:
     state = Double()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1/{STORE}/dicomWeb", state
-    httpd.shutdown()
-    httpd.server_close()
+    with LocalHTTPServer(_handler(state)) as url:
+        yield f"{url}/v1/{STORE}/dicomWeb", state
 
 
 def _limits(state: Double) -> list[tuple[int, int]]:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import socket
 import struct
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pandas as pd
@@ -18,6 +17,7 @@ from dicomlab.errors import RemoteError, ServerDownError
 from dicomlab.stores.base import InstanceRef
 from dicomlab.stores.dicomweb import DICOMwebStore
 from dicomlab.stores.transport import CircuitBreaker, CircuitOpen
+from tests.support.servers import LocalHTTPServer
 
 STUDY = {"0020000D": {"vr": "UI", "Value": ["1.2.3"]}, "00100020": {"vr": "LO", "Value": ["p1"]}}
 
@@ -55,12 +55,8 @@ def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, Script]]:
         def log_message(self, *args: object) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/dicom-web", script
-    httpd.shutdown()
-    httpd.server_close()
+    with LocalHTTPServer(Handler) as url:
+        yield f"{url}/dicom-web", script
 
 
 @pytest.mark.parametrize(
@@ -131,11 +127,8 @@ def dripping(request: pytest.FixtureRequest) -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/dicom-web"
-    httpd.shutdown()
-    httpd.server_close()
+    with LocalHTTPServer(Handler) as url:
+        yield f"{url}/dicom-web"
 
 
 def test_a_dripping_server_is_cut_off_at_the_deadline(dripping):
@@ -176,11 +169,8 @@ def flaky() -> Iterator[tuple[str, dict[str, Any]]]:
         def log_message(self, *args: object) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/dicom-web", state
-    httpd.shutdown()
-    httpd.server_close()
+    with LocalHTTPServer(Handler) as url:
+        yield f"{url}/dicom-web", state
 
 
 def _rows(count: int) -> pd.DataFrame:
