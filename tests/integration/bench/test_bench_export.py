@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 
-from tests.support.paths import BENCH
-
-
-def test_bench_export_quick_prints_the_ratios():
-    done = subprocess.run(
-        [sys.executable, str(BENCH / "export.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.strip().splitlines()
+def test_bench_export_quick_prints_the_ratios(run_bench):
+    lines = run_bench("export", "--quick")
     assert lines[-2].startswith("b/a ") and "target <= 1.3" in lines[-2]
     assert lines[-1].startswith("b/c ") and "target >= 1.7" in lines[-1]
     steps = (

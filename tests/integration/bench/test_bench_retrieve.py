@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from tests.support.orthanc import missing_reason
-from tests.support.paths import BENCH
 
 
 @pytest.mark.skipif(missing_reason() is not None, reason=f"Orthanc: {missing_reason()}")
-def test_bench_retrieve_quick_prints_the_ratios_and_profiles():
-    done = subprocess.run(
-        [sys.executable, str(BENCH / "retrieve.py"), "--quick", "--profile", "1"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.strip().splitlines()
+def test_bench_retrieve_quick_prints_the_ratios_and_profiles(run_bench):
+    lines = run_bench("retrieve", "--quick", "--profile", "1")
     assert lines[-2].startswith("a/c ") and "target >= 2.0" in lines[-2]
     assert lines[-1].startswith("c/b ") and "target <= 1.25" in lines[-1]
     for step in ("(a) sequential", "(b) raw parallel", "(c) ours", "first thumbnail"):

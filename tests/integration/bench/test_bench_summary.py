@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 
-from tests.support.paths import BENCH
-
-
-def test_summary_of_the_quick_benchmarks():
+def test_summary_of_the_quick_benchmarks(run_bench):
     scripts = ["import_time", "filterfile", "queries", "thumbnails"]
-    done = subprocess.run(
-        [sys.executable, str(BENCH / "summary.py"), "--quick", "--only", *scripts],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
+    lines = run_bench("summary", "--quick", "--only", *scripts, timeout=600)
     start = next(i for i, line in enumerate(lines) if line.startswith("benchmark "))
     rows = lines[start + 2 : -1]
     names = " ".join(rows)
