@@ -96,20 +96,25 @@ def test_a_named_filter_file_is_not_replaced_without_overwrite(lab):
 
 
 @pytest.fixture
-def google_lab(healthcare_api: HealthcareDouble, storage_emulator):
-    """A lab on a Healthcare store (the double) with its bucket in the storage emulator."""
+def google_store(healthcare_api: HealthcareDouble) -> DICOMwebStore:
+    """The Google-profile store ``STORE`` on the (emptied) Healthcare double, with a token."""
     healthcare_api.reset()
     healthcare_api.add_store(STORE)
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {TOKEN}"
-    store = DICOMwebStore(
+    return DICOMwebStore(
         f"{healthcare_api.url}/v1/{STORE}/dicomWeb", session=session, profile="google"
     )
+
+
+@pytest.fixture
+def google_lab(google_store: DICOMwebStore, storage_emulator):
+    """A lab on a Healthcare store (the double) with its bucket in the storage emulator."""
     bucket = GcsBucket(
         f"gs://{storage_emulator.bucket}/cohorts-{uuid.uuid4().hex[:8]}",
         client=storage_emulator.client(),
     )
-    return dicomlab.Lab(store, dicomlab.connect(warehouse=":memory:").warehouse, bucket)
+    return dicomlab.Lab(google_store, dicomlab.connect(warehouse=":memory:").warehouse, bucket)
 
 
 def test_healthcare_export_with_the_uploaded_filter_file(
@@ -144,16 +149,10 @@ def test_healthcare_export_with_the_uploaded_filter_file(
 
 
 def test_healthcare_export_needs_the_filter_file_in_cloud_storage(
-    healthcare_api, exported_lab, tmp_path
+    google_store, healthcare_api, exported_lab, tmp_path
 ):
-    healthcare_api.reset()
-    healthcare_api.add_store(STORE)
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {TOKEN}"
-    store = DICOMwebStore(
-        f"{healthcare_api.url}/v1/{STORE}/dicomWeb", session=session, profile="google"
-    )
-    lab = dicomlab.Lab(store, exported_lab.warehouse, dicomlab.connect(home=tmp_path).bucket)
+    local = dicomlab.connect(home=tmp_path).bucket
+    lab = dicomlab.Lab(google_store, exported_lab.warehouse, local)
     hits = exported_lab.query("patient_dicomweb_paths", patient_id="77654033")
     with pytest.raises(UnsupportedBackendError) as info:
         lab.export_cohort(hits, "bq://store-project.imaging.cohort", progress=False)
