@@ -94,7 +94,7 @@ from sqlglot.errors import SqlglotError
 from dicomlab.core.queries import translate
 from dicomlab.errors import QueryError
 from tests.support.discovery import RPC_STATUS, ApiCall, DiscoveryApi, DiscoveryError
-from tests.support.servers import APIDouble, LocalHTTPServer, Recorded, read_request
+from tests.support.servers import APIDouble, JSONHandler, LocalHTTPServer, Recorded, read_request
 
 __all__ = ["BigQueryApiError", "BigQueryDouble", "Recorded"]
 
@@ -1164,9 +1164,7 @@ def _multipart(content_type: str, raw: bytes) -> tuple[dict[str, Any], bytes]:
 
 
 def _handler(double: BigQueryDouble) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(JSONHandler):
         def _serve(self) -> None:
             rec, raw = read_request(self)
             with double._lock:
@@ -1182,23 +1180,9 @@ def _handler(double: BigQueryDouble) -> type[BaseHTTPRequestHandler]:
                     error = BigQueryApiError("notImplemented", f"BigQuery double bug: {exc!r}")
                     reply = _Reply(501, error.to_json())
                 rec.status = reply.status
-            self._answer(reply)
-
-        def _answer(self, reply: _Reply) -> None:
-            data = json.dumps(reply.body).encode() if reply.body is not None else b""
-            self.send_response(reply.status)
-            for key, value in reply.headers.items():
-                self.send_header(key, value)
-            if data:
-                self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.send_json(reply.status, reply.body, reply.headers)
 
         do_GET = do_POST = do_PUT = do_DELETE = _serve
-
-        def log_message(self, *args: object) -> None:
-            pass
 
     return Handler
 

@@ -57,7 +57,7 @@ from tests.support.discovery import (
     DiscoveryError,
     ResponseMismatch,
 )
-from tests.support.servers import APIDouble, LocalHTTPServer, Recorded, read_request
+from tests.support.servers import APIDouble, JSONHandler, LocalHTTPServer, Recorded, read_request
 
 __all__ = [
     "HealthcareDouble",
@@ -358,9 +358,7 @@ def check_stream_configs(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _handler(double: HealthcareDouble) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(JSONHandler):
         def _serve(self) -> None:
             rec, raw = read_request(self)
             with double._lock:
@@ -378,20 +376,9 @@ def _handler(double: HealthcareDouble) -> type[BaseHTTPRequestHandler]:
                         double.bugs.append(f"{rec.method} {rec.path}: {exc}")
                         status, answer = _error(Invalid(f"Healthcare double bug: {exc}", 501))
                 rec.status = status
-            self._answer(status, answer)
-
-        def _answer(self, status: int, answer: dict[str, Any]) -> None:
-            data = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.send_json(status, answer)
 
         do_GET = do_POST = do_PATCH = do_DELETE = _serve
-
-        def log_message(self, *args: object) -> None:
-            pass
 
     return Handler
 

@@ -4,12 +4,14 @@ Two kinds. A subprocess (Orthanc, gcp-storage-emulator, Voilà): :func:`start_pr
 runs it with its output in a log file, :func:`wait_ready` polls until it answers
 (raising with its exit code and the end of its log if it dies or never does),
 :func:`ready_or_stopped` stops it when that fails and :func:`stop_process` ends it.
-An in-process ``http.server`` handler: :class:`LocalHTTPServer`, and
-:class:`APIDouble`, the life cycle the API doubles share.
+An in-process ``http.server`` handler: :class:`LocalHTTPServer`, and for the
+API doubles :class:`JSONHandler` (their answers) and :class:`APIDouble` (their
+life cycle).
 """
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import threading
@@ -25,6 +27,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 __all__ = [
     "STOP_TIMEOUT",
     "APIDouble",
+    "JSONHandler",
     "LocalHTTPServer",
     "Recorded",
     "free_port",
@@ -153,6 +156,27 @@ def read_request(handler: BaseHTTPRequestHandler) -> tuple[Recorded, bytes]:
     raw = handler.rfile.read(length) if length else b""
     headers = {k.lower(): v for k, v in handler.headers.items()}
     return Recorded(handler.command, unquote(parts.path), parse_qs(parts.query), headers, None), raw
+
+
+class JSONHandler(BaseHTTPRequestHandler):
+    """A quiet HTTP/1.1 handler that answers with a JSON body (or none)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        """Answer ``status`` with ``body`` as JSON (``None``: an empty body) and ``headers``."""
+        data = json.dumps(body).encode() if body is not None else b""
+        self.send_response(status)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        if data:
+            self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
 
 
 class LocalHTTPServer:
