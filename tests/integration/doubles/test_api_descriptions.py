@@ -31,12 +31,6 @@ TABLE = "bq://store-project.research.dicom_metadata"
 HC = "healthcare.projects.locations.datasets."
 
 
-@pytest.fixture(scope="module")
-def bigquery_server() -> Iterator[BigQueryDouble]:
-    with BigQueryDouble(PROJECT) as double:
-        yield double
-
-
 @pytest.fixture
 def bq(bigquery_server: BigQueryDouble) -> BigQueryDouble:
     bigquery_server.reset()

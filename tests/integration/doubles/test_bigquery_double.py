@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pandas as pd
@@ -46,17 +45,11 @@ NESTED_SCHEMA = [
 ]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[BigQueryDouble]:
-    with BigQueryDouble(PROJECT) as double:
-        yield double
-
-
 @pytest.fixture
-def bq(server: BigQueryDouble) -> BigQueryDouble:
+def bq(bigquery_server: BigQueryDouble) -> BigQueryDouble:
     """The module's double, emptied."""
-    server.reset()
-    return server
+    bigquery_server.reset()
+    return bigquery_server
 
 
 @pytest.fixture
