@@ -172,7 +172,7 @@ def main() -> int:
     from dicomlab.samples.sample import sample_files
     from dicomlab.stores.base import InstanceRef
     from dicomlab.stores.dicomweb import DICOMwebStore, instance_path
-    from tests.integration.orthanc import OrthancServer, missing_reason
+    from tests.support.orthanc import OrthancServer, missing_reason
 
     reason = missing_reason()
     if reason is not None:

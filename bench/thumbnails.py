@@ -115,7 +115,7 @@ def orthanc(n: int, repeat: int) -> None:
     from dicomlab.stores.base import InstanceRef
     from dicomlab.stores.cache import RenderCache
     from dicomlab.stores.dicomweb import DICOMwebStore, instance_path
-    from tests.integration.orthanc import OrthancServer, missing_reason
+    from tests.support.orthanc import OrthancServer, missing_reason
 
     reason = missing_reason()
     if reason is not None:

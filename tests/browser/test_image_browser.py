@@ -18,19 +18,19 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import pytest
 
-from tests.browser.voila_server import CHROMIUM, CHROMIUM_ARGS, VoilaServer, missing_reason
+from tests.support.browser import LOADED, NEW_IMAGE_LOADED, loopback_page
+from tests.support.paths import NOTEBOOKS
+from tests.support.voila_server import VoilaServer, missing_reason
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Locator, Page, Request, Route
+    from playwright.sync_api import Browser, Locator, Page
 
 pytestmark = pytest.mark.slow
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "04_image_browser.ipynb"
-LOOPBACK = frozenset({"127.0.0.1", "localhost"})
+NOTEBOOK = NOTEBOOKS / "04_image_browser.ipynb"
 MIN_THUMBNAILS = 6
 TIMEOUT_MS = 30_000
 
@@ -48,33 +48,6 @@ _GRID_STATE = """
   return {loaded, traceback: traceback || null};
 }
 """
-_LOADED = "(img) => img.complete && img.naturalWidth > 0"
-_NEW_IMAGE_LOADED = "([img, old]) => img.src !== old && img.complete && img.naturalWidth > 0"
-
-
-class LoopbackOnly:
-    """A ``page.route`` handler: loopback requests go through, all others are aborted."""
-
-    def __init__(self) -> None:
-        self.aborted: list[tuple[str, str]] = []  # (resource type, URL)
-        self.escaped: list[str] = []  # finished requests that were not loopback: must stay empty
-
-    @staticmethod
-    def is_local(url: str) -> bool:
-        parts = urlsplit(url)
-        return parts.scheme in ("data", "blob") or parts.hostname in LOOPBACK
-
-    def __call__(self, route: Route) -> None:
-        request = route.request
-        if self.is_local(request.url):
-            route.continue_()
-        else:
-            self.aborted.append((request.resource_type, request.url))
-            route.abort("blockedbyclient")
-
-    def on_finished(self, request: Request) -> None:
-        if not self.is_local(request.url):
-            self.escaped.append(request.url)
 
 
 @pytest.fixture
@@ -88,22 +61,6 @@ def voila(tmp_path: Path) -> Iterator[VoilaServer]:
         yield server
     finally:
         server.stop()
-
-
-@pytest.fixture
-def browser(voila: VoilaServer) -> Iterator[Browser]:
-    """Headless Debian Chromium driven by Playwright (no browser download).
-
-    Asks for ``voila`` so that it is skipped along with it, and closed before it.
-    """
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def _wait_for_grid(page: Page, voila: VoilaServer) -> int:
@@ -141,56 +98,56 @@ def _viewer_parts(detail: Locator) -> tuple[Locator, Locator]:
 
 def test_image_browser_in_voila(
     voila: VoilaServer,
-    browser: Browser,
+    chromium: Browser,
     tmp_path: Path,
     record_property: Any,
 ) -> None:
     started = time.monotonic()
-    policy = LoopbackOnly()
-    page = browser.new_page(viewport={"width": 1280, "height": 1600})
-    page.set_default_timeout(TIMEOUT_MS)
-    page.route("**/*", policy)
-    page.on("requestfinished", policy.on_finished)
-    page.goto(voila.url, wait_until="commit")  # Voilà streams the page while the cells run
+    with loopback_page(chromium, width=1280, height=1600, timeout_ms=TIMEOUT_MS) as (page, policy):
+        page.goto(voila.url, wait_until="commit")  # Voilà streams the page while the cells run
 
-    loaded = _wait_for_grid(page, voila)
-    grid_seconds = time.monotonic() - started
-    grid = page.locator(".widget-gridbox").first
-    container = grid.locator("xpath=..")  # the grid's VBox: navigation, GridBox, detail box
-    detail = container.locator(":scope > .widget-vbox").last
-    assert detail.locator("img.widget-image").count() == 0, "a viewer shows before any click"
-    sources = grid.locator("img.widget-image").evaluate_all("(imgs) => imgs.map((i) => i.src)")
-    assert all(policy.is_local(src) for src in sources), sources
+        loaded = _wait_for_grid(page, voila)
+        grid_seconds = time.monotonic() - started
+        grid = page.locator(".widget-gridbox").first
+        container = grid.locator("xpath=..")  # the grid's VBox: navigation, GridBox, detail box
+        detail = container.locator(":scope > .widget-vbox").last
+        assert detail.locator("img.widget-image").count() == 0, "a viewer shows before any click"
+        sources = grid.locator("img.widget-image").evaluate_all("(imgs) => imgs.map((i) => i.src)")
+        assert all(policy.is_local(src) for src in sources), sources
 
-    # "open" under the first tile puts a series viewer (with its own image) below the grid.
-    grid.get_by_role("button", name="open").first.click()
-    image, handle = _viewer_parts(detail)
-    image.wait_for()
-    page.wait_for_function(_LOADED, arg=image.element_handle())
-    assert container.locator("img.widget-image").count() == len(sources) + 1
+        # "open" under the first tile puts a series viewer (with its own image) below the grid.
+        grid.get_by_role("button", name="open").first.click()
+        image, handle = _viewer_parts(detail)
+        image.wait_for()
+        page.wait_for_function(LOADED, arg=image.element_handle())
+        assert container.locator("img.widget-image").count() == len(sources) + 1
 
-    # The keyboard moves the instance slider one step; the viewer fetches and shows that one.
-    before_src = image.get_attribute("src")
-    now, top = (float(handle.get_attribute(a) or "nan") for a in ("aria-valuenow", "aria-valuemax"))
-    assert top >= 1, f"the opened series has one instance only (slider max {top}): nothing to move"
-    handle.focus()
-    handle.press("ArrowRight" if now < top else "ArrowLeft")
-    page.wait_for_function(_NEW_IMAGE_LOADED, arg=[image.element_handle(), before_src])
-    after = float(handle.get_attribute("aria-valuenow") or "nan")
-    assert after == now + (1 if now < top else -1), (now, after)
+        # The keyboard moves the instance slider one step; the viewer fetches and shows that one.
+        before_src = image.get_attribute("src")
+        now, top = (
+            float(handle.get_attribute(a) or "nan") for a in ("aria-valuenow", "aria-valuemax")
+        )
+        assert top >= 1, (
+            f"the opened series has one instance only (slider max {top}): nothing to move"
+        )
+        handle.focus()
+        handle.press("ArrowRight" if now < top else "ArrowLeft")
+        page.wait_for_function(NEW_IMAGE_LOADED, arg=[image.element_handle(), before_src])
+        after = float(handle.get_attribute("aria-valuenow") or "nan")
+        assert after == now + (1 if now < top else -1), (now, after)
 
-    screenshot = tmp_path / "image_browser.png"
-    container.screenshot(path=str(screenshot))
-    record_property("screenshot", str(screenshot))
-    record_property("aborted_requests", policy.aborted)
-    print(
-        f"\nimage browser: {loaded} thumbnails after {grid_seconds:.1f} s, viewer and slider "
-        f"after {time.monotonic() - started:.1f} s; screenshot: {screenshot}"
-    )
-    if policy.aborted:
-        print("aborted (not loopback): " + ", ".join(url for _, url in policy.aborted))
+        screenshot = tmp_path / "image_browser.png"
+        container.screenshot(path=str(screenshot))
+        record_property("screenshot", str(screenshot))
+        record_property("aborted_requests", policy.aborted)
+        print(
+            f"\nimage browser: {loaded} thumbnails after {grid_seconds:.1f} s, viewer and slider "
+            f"after {time.monotonic() - started:.1f} s; screenshot: {screenshot}"
+        )
+        if policy.aborted:
+            print("aborted (not loopback): " + ", ".join(url for _, url in policy.aborted))
 
-    assert not policy.escaped, f"requests left 127.0.0.1: {policy.escaped}"
-    blocked_images = [url for kind, url in policy.aborted if kind == "image"]
-    assert not blocked_images, f"images were asked of other hosts: {blocked_images}"
-    assert screenshot.stat().st_size > 0
+        assert not policy.escaped, f"requests left 127.0.0.1: {policy.escaped}"
+        blocked_images = [url for kind, url in policy.aborted if kind == "image"]
+        assert not blocked_images, f"images were asked of other hosts: {blocked_images}"
+        assert screenshot.stat().st_size > 0

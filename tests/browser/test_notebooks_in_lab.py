@@ -20,22 +20,19 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.browser.lab_server import LabServer, lab_missing_reason
-from tests.browser.test_image_browser import LoopbackOnly
-from tests.browser.voila_server import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import LOADED, NEW_IMAGE_LOADED, loopback_page
+from tests.support.lab_server import LabServer, lab_missing_reason
+from tests.support.paths import NOTEBOOKS
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page
 
 pytestmark = pytest.mark.slow
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 RUN_TIMEOUT_S = 240
 STEP_TIMEOUT_MS = 30_000
 # What an output shows when a cell or a widget callback failed.
 ERROR_TEXT = re.compile(r"Traceback|\b(?:[A-Z]\w*)?(?:Error|Exception)\b")
-_LOADED = "(img) => img.complete && img.naturalWidth > 0"
-_NEW_IMAGE = "([img, old]) => img.src !== old && img.complete && img.naturalWidth > 0"
 # [prompt text of every code cell], and the kernel status in the status bar.
 _PROGRESS = """
 () => ({
@@ -60,38 +57,17 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def chromium(lab_server: LabServer) -> Iterator[Browser]:
-    """Headless Debian Chromium (no browser download), closed before the server stops."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 @contextlib.contextmanager
-def loopback_page(chromium: Browser) -> Iterator[Page]:
-    """A fresh page that may only talk to 127.0.0.1."""
-    policy = LoopbackOnly()
-    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(STEP_TIMEOUT_MS)
-    page.route("**/*", policy)
-    page.on("requestfinished", policy.on_finished)
-    try:
+def lab_page(chromium: Browser) -> Iterator[Page]:
+    """A fresh JupyterLab-sized page that may only talk to 127.0.0.1."""
+    with loopback_page(chromium, width=1400, height=1000, timeout_ms=STEP_TIMEOUT_MS) as (page, _):
         yield page
-        assert not policy.escaped, f"requests left 127.0.0.1: {policy.escaped}"
-    finally:
-        context.close()
 
 
 @pytest.fixture
-def page(chromium: Browser) -> Iterator[Page]:
-    with loopback_page(chromium) as page:
+def page(lab_server: LabServer, chromium: Browser) -> Iterator[Page]:
+    """A page for one test, closed before the module's JupyterLab stops."""
+    with lab_page(chromium) as page:
         yield page
 
 
@@ -100,7 +76,7 @@ def image_browser(
     lab_server: LabServer, chromium: Browser, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Page]:
     """04_image_browser run in JupyterLab once, for the tests that use its widgets."""
-    with loopback_page(chromium) as page:
+    with lab_page(chromium) as page:
         with screenshot_on_failure(page, tmp_path_factory.mktemp("04"), "04_run"):
             seconds = run_all(page, lab_server, "04_image_browser.ipynb")
         print(f"\n04 in JupyterLab: all cells ran in {seconds:.1f} s")
@@ -159,12 +135,12 @@ def cell(page: Page, source: str) -> Locator:
 
 
 def wait_loaded(image: Locator) -> None:
-    image.page.wait_for_function(_LOADED, arg=image.element_handle())
+    image.page.wait_for_function(LOADED, arg=image.element_handle())
 
 
 def wait_new_image(image: Locator, old: str | None) -> str:
     """Wait until ``image`` shows another, loaded picture; return its ``src``."""
-    image.page.wait_for_function(_NEW_IMAGE, arg=[image.element_handle(), old])
+    image.page.wait_for_function(NEW_IMAGE_LOADED, arg=[image.element_handle(), old])
     return str(image.get_attribute("src"))
 
 

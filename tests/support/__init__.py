@@ -1,0 +1,1 @@
+"""Test doubles of Google APIs, throwaway servers and the helpers tests share."""
