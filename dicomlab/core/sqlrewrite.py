@@ -27,7 +27,7 @@ https://cloud.google.com/bigquery/docs/information-schema-columns; WITH OFFSET
 "a zero-based offset": https://cloud.google.com/bigquery/docs/reference/standard-sql/query-syntax#unnest_operator;
 ``f<n>_`` is what BigQuery's result schema calls an anonymous column
 (``SELECT Modality, COUNT(*)`` gives ``Modality, f0_``) [M: observed, the REST
-double in tests/integration names them the same way].
+double in tests/support names them the same way].
 
 >>> import sqlglot
 >>> tree = sqlglot.parse_one("SELECT COUNT(*) FROM `p.d.dicom_metadata`", read="bigquery")

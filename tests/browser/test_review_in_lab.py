@@ -7,8 +7,8 @@ reader clicks "exclude" under the first tile, and in the key box types ``n``
 Each tile must show its decision, and the warehouse table must hold the three
 decisions, read from the kernel's DuckDB file by this process.
 
-The server and browser fixtures are minimal copies of those in
-``test_notebooks_in_lab.py``, so this file stands alone.
+The browser is the session's ``chromium`` fixture (tests/browser/conftest.py);
+JupyterLab serves only this notebook.
 """
 
 from __future__ import annotations
@@ -17,21 +17,20 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import pytest
 
-from tests.browser.lab_server import LabServer, lab_missing_reason
-from tests.browser.voila_server import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import loopback_page
+from tests.support.lab_server import LabServer, lab_missing_reason
+from tests.support.paths import NOTEBOOKS
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Locator, Page, Route
+    from playwright.sync_api import Browser, Locator, Page
 
 pytestmark = pytest.mark.slow
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "05_review.ipynb"
+NOTEBOOK = NOTEBOOKS / "05_review.ipynb"
 RUN_TIMEOUT_S = 240
 ERROR_TEXT = re.compile(r"Traceback|\b(?:[A-Z]\w*)?(?:Error|Exception)\b")
 _PROMPTS = """
@@ -55,25 +54,9 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
 
 
 @pytest.fixture
-def page(lab_server: LabServer) -> Iterator[Page]:
-    from playwright.sync_api import sync_playwright
-
-    def loopback_only(route: Route) -> None:
-        host = urlsplit(route.request.url).hostname
-        if host in ("127.0.0.1", "localhost") or route.request.url.startswith("data:"):
-            route.continue_()
-        else:
-            route.abort()
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(30_000)
-            page.route("**/*", loopback_only)
-            yield page
-        finally:
-            browser.close()
+def page(lab_server: LabServer, chromium: Browser) -> Iterator[Page]:
+    with loopback_page(chromium, width=1400, height=1000, timeout_ms=30_000) as (page, _):
+        yield page
 
 
 def _run_all(page: Page, server: LabServer) -> None:

@@ -32,10 +32,10 @@ from dicomlab.errors import (
 )
 from dicomlab.warehouses.bigquery import BigQueryWarehouse
 from dicomlab.warehouses.decisions import DecisionLog
-from tests.integration.bigquery_double import BigQueryDouble
+from tests.support.bigquery_double import BigQueryDouble
+from tests.support.paths import REPO
 
 PATIENT = "77654033"  # 4 series, 7 instances in the sample cohort
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
