@@ -28,7 +28,8 @@ working for code that does not know dicomlab::
 Warnings::
 
     UserWarning
-    └── SkippedFilesWarning                   a folder store left out files it could not read
+    ├── SkippedFilesWarning                   a folder store left out files it could not read
+    └── ServerWarning                         a DICOMweb server's answer is incomplete
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ __all__ = [
     "RemoteError",
     "RenderError",
     "ServerDownError",
+    "ServerWarning",
     "SkippedFilesWarning",
     "UnsupportedBackendError",
 ]
@@ -232,3 +234,7 @@ class SkippedFilesWarning(UserWarning):
 
     The store's ``skipped`` attribute lists them with the reason.
     """
+
+
+class ServerWarning(UserWarning):
+    """A DICOMweb server said its answer is incomplete (truncated search results)."""
