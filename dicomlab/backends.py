@@ -10,11 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from dicomlab.buckets.base import Bucket
+from dicomlab.core.resources import HealthcareDicomStore
 from dicomlab.errors import CredentialsError, UnsupportedBackendError
+from dicomlab.google.healthcare import HealthcareClient
 from dicomlab.stores.base import Store
+from dicomlab.stores.dicomweb import DICOMwebStore
+from dicomlab.stores.folder import FolderStore
+from dicomlab.stores.profiles import GOOGLE
 from dicomlab.warehouses.base import Warehouse
 
-__all__ = ["open_bucket", "open_google_store", "open_store", "open_warehouse"]
+__all__ = ["google_store", "open_bucket", "open_google_store", "open_store", "open_warehouse"]
 
 STORE_FORMS = (
     "a folder of DICOM files (path or file:// URI), a DICOMweb base URL "
@@ -111,8 +116,6 @@ def open_store(spec: Any, home: Path) -> Store:
 
     Stores built here cache rendered thumbnails under ``HOME/cache``.
     """
-    from dicomlab.stores.folder import FolderStore
-
     cache = home / "cache"
     if spec is None:
         from dicomlab.samples.sample import seed_sample_store
@@ -126,8 +129,6 @@ def open_store(spec: Any, home: Path) -> Store:
         if _is_google_store(text):
             return open_google_store(text, cache=cache)
         if text.startswith(("http://", "https://")):
-            from dicomlab.stores.dicomweb import DICOMwebStore
-
             return DICOMwebStore(text, cache=cache)  # refuses a URL without a server
         path = _local_path(text)
         if path is not None:
@@ -149,10 +150,6 @@ def open_google_store(name: str, *, credentials: Any = None, cache: Path | None 
     >>> open_google_store("projects/p/locations/us/datasets/d/dicomStores/s")  # doctest: +SKIP
     DICOMwebStore('https://healthcare.googleapis.com/v1/projects/p/.../dicomStores/s/dicomWeb')
     """
-    from dicomlab.core.resources import HealthcareDicomStore
-    from dicomlab.stores.dicomweb import DICOMwebStore
-    from dicomlab.stores.profiles import GOOGLE
-
     store = HealthcareDicomStore.parse(name)  # a bad name says which part is wrong
     version = "v1beta1" if "/v1beta1/" in name else "v1"
     try:
@@ -171,7 +168,29 @@ def open_google_store(name: str, *, credentials: Any = None, cache: Path | None 
             "`gcloud auth application-default login` (or set GOOGLE_APPLICATION_CREDENTIALS), "
             "then connect again"
         ) from exc
-    return DICOMwebStore(store.dicomweb_url(version), session=session, profile=GOOGLE, cache=cache)
+    return google_store(store.dicomweb_url(version), session, cache=cache)
+
+
+def google_store(
+    dicomweb_url: str, session: Any, *, cache: Path | None = None, **options: Any
+) -> DICOMwebStore:
+    """A DICOMweb store with Google's profile whose deletes wait on their operations.
+
+    ``dicomweb_url`` is ``…/v1/projects/P/locations/L/datasets/D/dicomStores/S/dicomWeb``
+    (a test double's too); the Healthcare API beside it, over the same
+    ``session``, is asked about the long-running operation a study or series
+    delete starts. ``options`` go to :class:`~dicomlab.stores.dicomweb.DICOMwebStore`.
+    """
+    api_root = dicomweb_url.split("/projects/", 1)[0]  # …/v1 or …/v1beta1
+
+    def wait(name: str) -> None:
+        client = HealthcareClient(session, base_url=api_root, timeout=store.timeout)
+        client.get_operation(name).wait(progress=False)
+
+    store = DICOMwebStore(
+        dicomweb_url, session=session, profile=GOOGLE, cache=cache, wait_operation=wait, **options
+    )
+    return store
 
 
 def open_warehouse(spec: Any, home: Path) -> Warehouse:

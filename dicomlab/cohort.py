@@ -321,15 +321,12 @@ def export_cohort(
 
 def _healthcare_target(store: Store) -> tuple[Any, str] | None:
     """``(HealthcareClient, store name)`` when ``store`` is a Healthcare API DICOM store."""
-    profile = getattr(store, "profile", None)
-    if getattr(profile, "name", None) != "google" or "/projects/" not in store.url:
+    access = store.healthcare_access()
+    if access is None:
         return None
     from dicomlab.google.healthcare import HealthcareClient
 
-    api_root, _, rest = store.url.partition("/projects/")
-    name = "projects/" + rest.removesuffix("/dicomWeb")
-    session = store.session  # type: ignore[attr-defined]
-    return HealthcareClient(session, base_url=api_root), name
+    return HealthcareClient(access.session, base_url=access.api_root), access.name
 
 
 def _server_side(
@@ -412,7 +409,7 @@ class _CohortStore:
         for (study, uid), wanted in series.items():
             source = f"studies/{study}/series/{uid}"
             try:
-                items = self.store.fetch_metadata(study, uid)  # type: ignore[attr-defined]
+                items = self.store.fetch_metadata(study, uid)
             except DicomlabError as exc:  # the store could not be read: not the instances' fault
                 yield MetadataItem(source, error=str(exc), transport=True)
                 continue
@@ -457,7 +454,7 @@ def _copy_instances(
     from dicomlab.stores.bulk import map_bounded
 
     bucket = open_bucket(destination, Path.cwd())  # a destination is given: no default used
-    workers = int(getattr(lab.store, "thumbnail_concurrency", 1))
+    workers = lab.store.thumbnail_concurrency
 
     def one(ref: InstanceRef) -> str:
         import io

@@ -21,9 +21,12 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
+import requests
 from PIL import Image
 
-from dicomlab.stores.dicomweb import DICOMwebStore, ServerWarning
+from dicomlab.backends import google_store
+from dicomlab.errors import InvalidRequestError, ServerWarning
+from dicomlab.stores.dicomweb import DICOMwebStore
 from dicomlab.stores.profiles import GENERIC, GOOGLE
 
 STORE = "projects/p/locations/l/datasets/d/dicomStores/s"
@@ -217,12 +220,24 @@ def test_a_warning_header_is_surfaced(google):
 
 def test_delete_study_waits_for_its_operation(google):
     url, state = google
-    store = DICOMwebStore(url, profile="google")
+    store = google_store(url, requests.Session())
     store.delete("1.2.3")
     assert ("DELETE", f"/v1/{STORE}/dicomWeb/studies/1.2.3", {}) in state.requests
     assert state.polls == 1
     store.delete("1.2.3", "1.2.3.4", "1.2.3.4.5")
     assert state.requests[-1][0] == "DELETE" and state.polls == 1
+
+
+def test_a_google_store_with_nothing_to_wait_with_refuses_before_deleting(google):
+    url, state = google
+    store = DICOMwebStore(url, profile="google")
+    with pytest.raises(
+        InvalidRequestError, match=r"studies/1\.2\.3/series/1\.2\.3\.4: .*long-running"
+    ):
+        store.delete("1.2.3", "1.2.3.4")
+    assert not [r for r in state.requests if r[0] == "DELETE"] and state.polls == 0
+    store.delete("1.2.3", "1.2.3.4", "1.2.3.4.5")  # an instance delete is answered at once
+    assert state.requests[-1][0] == "DELETE"
 
 
 def _jpeg() -> bytes:
