@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from dicomlab.core.ledger import same_bytes
 from dicomlab.errors import DicomReadError, SkippedFilesWarning
+from dicomlab.rows.flatten import MAX_VALUE_BYTES
+from dicomlab.stores.headers import complete_file_meta, header_bounds
 from dicomlab.stores.localfiles import open_regular
 
 if TYPE_CHECKING:
@@ -137,9 +139,6 @@ def _index_class(base: type) -> type:
         def _read_selected_metadata(self, fp: Any) -> Any:
             from pydicom.filereader import read_partial
 
-            from dicomlab.rows.flatten import MAX_VALUE_BYTES
-            from dicomlab.stores.headers import header_bounds
-
             tags = [
                 tag
                 for attrs in self._attributes.values()
@@ -236,8 +235,6 @@ def _index_class(base: type) -> type:
             self, handle: Any, relative: Path
         ) -> tuple[tuple[str, ...], Any, Any, Any] | None:
             from dicomweb_client.file import _get_frame_offsets
-
-            from dicomlab.stores.headers import complete_file_meta
 
             ds = complete_file_meta(self._read_selected_metadata(handle))  # headerless too
             if not hasattr(ds, "SOPClassUID"):
