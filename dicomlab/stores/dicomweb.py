@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +27,7 @@ import requests
 from dicomweb_client import DICOMwebClient
 from pydicom import Dataset
 
-from dicomlab.errors import InvalidRequestError, NotFoundError, RemoteError, ServerWarning
+from dicomlab.errors import InvalidRequestError, NotFoundError, RemoteError
 from dicomlab.redaction import split_store_url
 from dicomlab.stores.answers import (
     INSTANCE_ACCEPT,
@@ -43,7 +42,7 @@ from dicomlab.stores.deletion import OperationWait, delete_resource
 from dicomlab.stores.dicomweb_errors import malformed, translated
 from dicomlab.stores.dicomweb_stow import post_json_jpeg, stow_datasets
 from dicomlab.stores.integrity import check_uids
-from dicomlab.stores.paging import iter_pages
+from dicomlab.stores.paging import iter_pages, server_warnings
 from dicomlab.stores.paths import json_uid, resource_path
 from dicomlab.stores.profiles import GENERIC, ORTHANC, PROFILES, ServerProfile, detect_profile
 from dicomlab.stores.rendered import fetch_server_rendered, server_or_local_thumbnail
@@ -169,7 +168,7 @@ class DICOMwebStore(ClientStore):
             breaker=self.breaker,
         )
         self.session.mount(self._url + "/", adapter)
-        self.session.hooks["response"].append(self._note_warning)
+        self.session.hooks["response"].append(server_warnings(self._url))
         self.timeout = timeout
         self._client = DICOMwebClient(
             self._url, session=self.session, headers=headers, timeout=timeout
@@ -224,15 +223,6 @@ class DICOMwebStore(ClientStore):
         return HealthcareAccess(
             self.session, api_root, "projects/" + rest.removesuffix("/dicomWeb")
         )
-
-    def _note_warning(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        """Surface a server's ``Warning`` header on a search (e.g. truncated results)."""
-        warning = response.headers.get("Warning")
-        if warning and response.request.method == "GET" and response.url.startswith(self._url):
-            path = response.url[len(self._url) :].split("?")[0]
-            warnings.warn(
-                f"the DICOMweb server warns about {path}: {warning}", ServerWarning, stacklevel=2
-            )
 
     def _client_errors(
         self, resource: str, uids: Sequence[str | None]

@@ -4,7 +4,8 @@ A search asks for pages of the profile's size with ``offset`` until a page
 comes back empty, stops after ``limit`` results, and warns
 (:class:`~dicomlab.errors.ServerWarning`) when the server cannot give the
 rest: it ignores ``offset`` (the first page comes back again) or accepts no
-``offset`` beyond its cap.
+``offset`` beyond its cap. :func:`server_warnings` surfaces a server's own
+``Warning`` header (Google's for truncated results) the same way.
 
 >>> found = [{"n": n} for n in range(7)]
 >>> def search(limit, offset):
@@ -17,13 +18,16 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dicomlab.errors import ServerWarning
 from dicomlab.stores.dicomweb_errors import translated
 from dicomlab.stores.profiles import GENERIC, ServerProfile
 
-__all__ = ["GENERIC", "iter_pages"]
+if TYPE_CHECKING:
+    import requests
+
+__all__ = ["GENERIC", "iter_pages", "server_warnings"]
 
 
 def _truncated(level: str, offset: int, why: str) -> None:
@@ -64,3 +68,17 @@ def iter_pages(
         if max_offset is not None and offset > max_offset and len(page) == size:
             _truncated(level, offset, f"the server accepts no offset beyond {max_offset}")
             return
+
+
+def server_warnings(base_url: str) -> Callable[..., None]:
+    """A ``requests`` response hook: a ``Warning`` header on a GET below ``base_url`` warns."""
+
+    def note(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        warning = response.headers.get("Warning")
+        if warning and response.request.method == "GET" and response.url.startswith(base_url):
+            path = response.url[len(base_url) :].split("?")[0]
+            warnings.warn(
+                f"the DICOMweb server warns about {path}: {warning}", ServerWarning, stacklevel=2
+            )
+
+    return note
