@@ -11,6 +11,7 @@ checks it, and only then gives it the target's name:
 
 A failure at any point (the writer, the check, the disk) removes the
 temporary file: the target is either the old file, or the new one whole.
+:func:`publish_folder` does the same for a whole folder of files.
 
 >>> import tempfile
 >>> from pathlib import Path
@@ -30,17 +31,20 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from dicomlab.errors import AlreadyExistsError
 
-__all__ = ["TEMP_PREFIX", "fsync_folder", "write_file"]
+__all__ = ["TEMP_PREFIX", "fsync_folder", "publish_folder", "write_file"]
 
 # Temporary files start so: hidden, and skipped by listings that know the prefix.
 TEMP_PREFIX = ".tmp-"
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_T = TypeVar("_T")
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_BINARY", 0)
 
 
@@ -129,3 +133,44 @@ def write_file(
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary, dir_fd=dir_fd)
+
+
+def _holds_files(folder: Path) -> bool:
+    return folder.is_dir() and any(folder.iterdir())
+
+
+def publish_folder(dest: Path, fill: Callable[[Path], _T]) -> _T | None:
+    """Make folder ``dest`` whole at once: ``fill`` a new folder beside it, then rename it.
+
+    Nothing happens when ``dest`` already holds files (``None``), also when
+    another writer fills it meanwhile: a folder with files is never
+    replaced. A failure of ``fill`` removes the new folder: ``dest`` is never
+    seen half filled. Returns what ``fill`` returned.
+
+    >>> import tempfile
+    >>> dest = Path(tempfile.mkdtemp()) / "store"
+    >>> publish_folder(dest, lambda folder: (folder / "a.dcm").write_bytes(b"x"))
+    1
+    >>> publish_folder(dest, lambda folder: (folder / "b.dcm").write_bytes(b"yy")) is None
+    True
+    >>> sorted(p.name for p in dest.iterdir())
+    ['a.dcm']
+    """
+    if _holds_files(dest):
+        return None
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=TEMP_PREFIX))
+    try:
+        result = fill(staging)
+        if dest.is_dir():
+            dest.rmdir()  # empty (rmdir refuses otherwise): safe to replace
+        staging.rename(dest)  # refused if another writer's folder took the name
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        if _holds_files(dest):
+            return None  # another writer filled it first
+        raise
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return result

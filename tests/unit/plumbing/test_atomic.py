@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dicomlab.errors import AlreadyExistsError
-from dicomlab.plumbing.atomic import TEMP_PREFIX, write_file
+from dicomlab.plumbing.atomic import TEMP_PREFIX, publish_folder, write_file
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -86,3 +86,45 @@ def test_relative_to_an_open_folder(tmp_path):
     finally:
         os.close(fd)
     assert (tmp_path / "inside.txt").read_bytes() == b"x"
+
+
+def test_a_folder_is_published_whole_and_never_replaced(tmp_path):
+    dest = tmp_path / "store"
+
+    def fail_halfway(folder: Path) -> int:
+        (folder / "one.dcm").write_bytes(b"1")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        publish_folder(dest, fail_halfway)
+    assert not dest.exists() and list(tmp_path.iterdir()) == []  # nothing half made, no staging
+    dest.mkdir()  # an empty folder is there to be filled
+    assert publish_folder(dest, lambda folder: (folder / "a.dcm").write_bytes(b"a")) == 1
+    assert publish_folder(dest, lambda folder: (folder / "b.dcm").write_bytes(b"b")) is None
+    assert [p.name for p in dest.iterdir()] == ["a.dcm"]
+
+
+def test_racing_publishers_one_folder_wins_whole(tmp_path):
+    dest = tmp_path / "store"
+    start = threading.Barrier(6)
+    results: list[int | None] = []
+
+    def publisher(number: int) -> None:
+        def fill(folder: Path) -> int:
+            start.wait(timeout=10)  # every one has its staging folder before any renames
+            for index in range(5):
+                (folder / f"{index}.dcm").write_bytes(bytes([number]))
+            return number
+
+        results.append(publish_folder(dest, fill))
+
+    threads = [threading.Thread(target=publisher, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1 and results.count(None) == 5
+    assert {p.read_bytes() for p in dest.iterdir()} == {bytes(winners)}  # one publisher's files
+    assert len(list(dest.iterdir())) == 5
+    assert [p.name for p in tmp_path.iterdir()] == ["store"]  # no staging folder left
