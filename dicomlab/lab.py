@@ -354,11 +354,7 @@ class Lab:
         bound = query.bind(params)
         source = query.to_bigquery(self.warehouse.table_id(self._table(table)))
         declared = {p.name: p.type for p in query.parameters}
-        storage = (
-            getattr(self.bucket, "client", None)
-            if str(self.bucket.url).startswith("gs://")
-            else None
-        )
+        storage = self.bucket.storage_client()
         return check_cloud_filter_file(
             self.warehouse,
             filter_lines_sql(source, level),

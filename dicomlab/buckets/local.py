@@ -148,6 +148,14 @@ class LocalBucket:
                 ) from exc.__cause__
         return target.as_uri()
 
+    def storage_client(self) -> None:
+        """``None``: a local folder has no Cloud Storage client.
+
+        >>> LocalBucket("bucket").storage_client() is None
+        True
+        """
+        return None
+
     def download_bytes(self, name: str) -> bytes:
         """Read object ``name``; :class:`~dicomlab.errors.NotFoundError` if it is missing."""
         target = self.path.joinpath(*self._parts(name))
