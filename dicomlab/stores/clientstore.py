@@ -40,8 +40,11 @@ class ClientStore:
     """The shared part of a store over a dicomweb-client client (subclasses fill the hooks)."""
 
     cache: RenderCache | None = None
-    # Requests in flight at once for bulk retrieval (1: all in the caller's thread).
-    thumbnail_concurrency: int = 1
+
+    @property
+    def thumbnail_concurrency(self) -> int:
+        """Requests in flight at once for bulk retrieval (1: all in the caller's thread)."""
+        return 1
 
     # ---- hooks --------------------------------------------------------------------------
 

@@ -206,7 +206,7 @@ class DICOMwebStore(ClientStore):
         return self._profile or detect_profile(self._url)
 
     @property
-    def thumbnail_concurrency(self) -> int:  # type: ignore[override]
+    def thumbnail_concurrency(self) -> int:
         """Requests in flight at once for bulk retrieval (from the server profile)."""
         return self._known_profile.concurrency
 
