@@ -15,6 +15,7 @@ from dicomlab.buckets.gcs import GcsBucket
 from dicomlab.buckets.local import LocalBucket
 from dicomlab.core.resources import HealthcareDicomStore
 from dicomlab.errors import CredentialsError, InvalidRequestError, UnsupportedBackendError
+from dicomlab.google.healthcare import HealthcareClient
 from dicomlab.samples.sample import seed_sample_store
 from dicomlab.stores.base import Store
 from dicomlab.stores.dicomweb import DICOMwebStore
@@ -23,7 +24,7 @@ from dicomlab.stores.profiles import GOOGLE
 from dicomlab.warehouses.base import Warehouse
 from dicomlab.warehouses.bigquery import BigQueryWarehouse
 
-__all__ = ["open_bucket", "open_google_store", "open_store", "open_warehouse"]
+__all__ = ["google_store", "open_bucket", "open_google_store", "open_store", "open_warehouse"]
 
 STORE_FORMS = (
     "a folder of DICOM files (path or file:// URI), a DICOMweb base URL "
@@ -166,7 +167,29 @@ def open_google_store(name: str, *, credentials: Any = None, cache: Path | None 
             "`gcloud auth application-default login` (or set GOOGLE_APPLICATION_CREDENTIALS), "
             "then connect again"
         ) from exc
-    return DICOMwebStore(store.dicomweb_url(version), session=session, profile=GOOGLE, cache=cache)
+    return google_store(store.dicomweb_url(version), session, cache=cache)
+
+
+def google_store(
+    dicomweb_url: str, session: Any, *, cache: Path | None = None, **options: Any
+) -> DICOMwebStore:
+    """A DICOMweb store with Google's profile whose deletes wait on their operations.
+
+    ``dicomweb_url`` is ``…/v1/projects/P/locations/L/datasets/D/dicomStores/S/dicomWeb``
+    (a test double's too); the Healthcare API beside it, over the same
+    ``session``, is asked about the long-running operation a study or series
+    delete starts. ``options`` go to :class:`~dicomlab.stores.dicomweb.DICOMwebStore`.
+    """
+    api_root = dicomweb_url.split("/projects/", 1)[0]  # …/v1 or …/v1beta1
+
+    def wait(name: str) -> None:
+        client = HealthcareClient(session, base_url=api_root, timeout=store.timeout)
+        client.get_operation(name).wait(progress=False)
+
+    store = DICOMwebStore(
+        dicomweb_url, session=session, profile=GOOGLE, cache=cache, wait_operation=wait, **options
+    )
+    return store
 
 
 def open_warehouse(spec: Any, home: Path) -> Warehouse:

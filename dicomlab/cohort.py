@@ -367,7 +367,7 @@ class _CohortStore:
         for (study, uid), wanted in series.items():
             source = f"studies/{study}/series/{uid}"
             try:
-                items = self.store.fetch_metadata(study, uid)  # type: ignore[attr-defined]
+                items = self.store.fetch_metadata(study, uid)
             except DicomlabError as exc:  # the store could not be read: not the instances' fault
                 yield MetadataItem(source, error=str(exc), transport=True)
                 continue
@@ -421,7 +421,7 @@ def _copy_instances(
 ) -> tuple[str, Any, dict[str, Any]]:
     """Copy the instances as Part 10 files into a bucket (gs:// or a folder), never replacing."""
     bucket = _destination_bucket(destination)
-    workers = int(getattr(store, "thumbnail_concurrency", 1))
+    workers = store.thumbnail_concurrency
 
     def one(ref: InstanceRef) -> str:
         name = f"{ref.study}/{ref.series}/{ref.instance}.dcm"

@@ -30,7 +30,8 @@ Warnings::
 
     UserWarning
     ├── SkippedFilesWarning                   a folder store left out files it could not read
-    └── PartialFailureWarning                 an operation succeeded, but some instances failed
+    ├── PartialFailureWarning                 an operation succeeded, but some instances failed
+    └── ServerWarning                         a DICOMweb server's answer is incomplete
 
 Every public exception and warning of the package is defined here; the
 package root exports the exceptions. (The command line's own ``ReaderGone`` and
@@ -66,6 +67,7 @@ __all__ = [
     "RemoteError",
     "RenderError",
     "ServerDownError",
+    "ServerWarning",
     "SkippedFilesWarning",
     "UnsupportedBackendError",
 ]
@@ -281,3 +283,7 @@ class OperationTimeoutError(DicomlabError, TimeoutError):
 
 class PartialFailureWarning(UserWarning):
     """A long-running operation succeeded, but ``counter.failure`` instances failed."""
+
+
+class ServerWarning(UserWarning):
+    """A DICOMweb server said its answer is incomplete (truncated search results)."""

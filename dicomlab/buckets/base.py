@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = ["Bucket"]
 
@@ -32,4 +32,8 @@ class Bucket(Protocol):
 
     def list(self, prefix: str = "") -> list[str]:
         """Object names under ``prefix``, sorted."""
+        ...
+
+    def storage_client(self) -> Any | None:
+        """The Cloud Storage client behind a ``gs://`` bucket; ``None`` for others."""
         ...

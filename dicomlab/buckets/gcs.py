@@ -117,6 +117,10 @@ class GcsBucket:
             self._client = default_storage_client()
         return self._client
 
+    def storage_client(self) -> Any:
+        """The ``google.cloud.storage.Client`` the bucket uses (built on first use)."""
+        return self.client
+
     def __repr__(self) -> str:
         return f"GcsBucket({self.url!r})"
 

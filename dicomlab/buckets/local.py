@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +17,12 @@ from pathlib import Path
 from dicomlab.core.resources import validate_object_name
 from dicomlab.core.validation import validate_flag
 from dicomlab.errors import AlreadyExistsError, InvalidIdentifierError, NotFoundError
+from dicomlab.plumbing.atomic import TEMP_PREFIX, write_file
 
 __all__ = ["LocalBucket"]
 
-_TEMP_PREFIX = ".upload-"  # our own temporaries: never listed
+# Our own temporaries (and those older versions left after a crash): never listed.
+_TEMP_PREFIXES = (TEMP_PREFIX, ".upload-")
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
@@ -138,22 +139,22 @@ class LocalBucket:
         with self._folder(name, create=True) as fd:
             assert fd is not None  # made by create=True
             self._check_leaf(name, fd)
-            temp = _write_temp(data, fd)
             try:
-                if overwrite:
-                    # rename() replaces a link that appeared since, never what it points to.
-                    os.replace(temp, leaf, src_dir_fd=fd, dst_dir_fd=fd)
-                else:
-                    os.link(temp, leaf, src_dir_fd=fd, dst_dir_fd=fd, follow_symlinks=False)
-            except FileExistsError as exc:
+                write_file(leaf, lambda handle: handle.write(data), replace=overwrite, dir_fd=fd)
+            except AlreadyExistsError as exc:
                 raise AlreadyExistsError(
                     f"{target.as_uri()} already exists; pass overwrite=True to replace it "
                     "or choose another name"
-                ) from exc
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temp, dir_fd=fd)
+                ) from exc.__cause__
         return target.as_uri()
+
+    def storage_client(self) -> None:
+        """``None``: a local folder has no Cloud Storage client.
+
+        >>> LocalBucket("bucket").storage_client() is None
+        True
+        """
+        return None
 
     def download_bytes(self, name: str) -> bytes:
         """Read object ``name``; :class:`~dicomlab.errors.NotFoundError` if it is missing."""
@@ -191,26 +192,7 @@ class LocalBucket:
             base = Path(folder)
             for file in files:
                 path = base / file
-                if file.startswith(_TEMP_PREFIX) or path.is_symlink() or not path.is_file():
+                if file.startswith(_TEMP_PREFIXES) or path.is_symlink() or not path.is_file():
                     continue
                 names.append(path.relative_to(self.path).as_posix())
         return sorted(n for n in names if n.startswith(prefix))
-
-
-def _write_temp(data: bytes, fd: int) -> str:
-    """Write ``data`` to a new temporary file in folder ``fd``; return its name."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_BINARY", 0)
-    while True:
-        temp = f"{_TEMP_PREFIX}{secrets.token_hex(8)}"
-        try:
-            handle = os.open(temp, flags, 0o600, dir_fd=fd)  # 0o600 as mkstemp makes them
-        except FileExistsError:
-            continue
-        break
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-    except BaseException:
-        os.unlink(temp, dir_fd=fd)
-        raise
-    return temp

@@ -5,9 +5,9 @@ BigQuery, for any store and any warehouse, in bounded memory:
 
 1. instances are read and flattened in chunks, in worker processes when the
    store hands out file paths (:class:`~dicomlab.stores.base.FileStore`), else
-   in this process through ``store.iter_metadata()`` (or ``store.iter_json()``,
-   DICOM JSON, when the store offers it); files in Explicit VR Little Endian
-   are flattened straight from their bytes
+   in this process through ``store.iter_json()`` (DICOM JSON, for a
+   :class:`~dicomlab.stores.base.JsonSource`) or ``store.iter_metadata()``;
+   files in Explicit VR Little Endian are flattened straight from their bytes
    (:func:`~dicomlab.rows.flatten.flatten_part10`). Each chunk's rows are spilled
    to a temporary Arrow file and only its columns are kept;
 2. once every chunk is done the table's schema is known: the chunks are mapped
@@ -64,7 +64,7 @@ from dicomlab.export.chunks import (
 from dicomlab.export.result import ExportResult, incomplete_error
 from dicomlab.export.workers import shared_map, worker_pool
 from dicomlab.rows.schema import STREAMING_COLUMNS, Column, merge_columns
-from dicomlab.stores.base import FileStore, Store
+from dicomlab.stores.base import FileStore, JsonSource, MetadataSource
 from dicomlab.warehouses.base import Warehouse, not_empty_error, validate_write_disposition
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ def _check_sizes(workers: int | None, chunk_size: int) -> int:
 
 
 def export_store_metadata(
-    store: Store,
+    store: MetadataSource,
     warehouse: Warehouse,
     *,
     table: str,
@@ -204,7 +204,7 @@ def export_store_metadata(
 
 
 def _run(
-    store: Store,
+    store: MetadataSource,
     warehouse: Warehouse,
     plan: _Plan,
     pool: ProcessPoolExecutor | None,
@@ -259,7 +259,7 @@ def _plan(workers: int, chunk_size: int, total: int) -> _Plan:
 
 
 @contextlib.contextmanager
-def _pool(store: Store, workers: int) -> Iterator[ProcessPoolExecutor | None]:
+def _pool(store: MetadataSource, workers: int) -> Iterator[ProcessPoolExecutor | None]:
     """The worker processes that read files (kept for the next export), or ``None``."""
     if workers < 2 or not isinstance(store, FileStore):
         yield None
@@ -414,7 +414,7 @@ class _Reading:
 
 
 def _flatten_chunks(
-    store: Store, plan: _Plan, pool: ProcessPoolExecutor | None, tmp: Path
+    store: MetadataSource, plan: _Plan, pool: ProcessPoolExecutor | None, tmp: Path
 ) -> Iterator[ChunkSummary]:
     """The chunk summaries of pass 1, in store order."""
     if isinstance(store, FileStore):
@@ -435,8 +435,7 @@ def _flatten_chunks(
         return
     # Read lazily, one instance at a time: a chunk holds flattened rows, never datasets.
     # Stores that receive DICOM JSON (DICOMweb) hand it over as is: no Dataset round trip.
-    iter_json = getattr(store, "iter_json", None)
-    items = iter(iter_json() if callable(iter_json) else store.iter_metadata())
+    items = iter(store.iter_json() if isinstance(store, JsonSource) else store.iter_metadata())
     for index in count():
         summary = flatten_items(islice(items, plan.chunk_size), tmp / f"chunk-{index:07d}.arrow")
         if not summary.rows and not summary.failures:

@@ -54,13 +54,10 @@ def healthcare_target(store: Store) -> HealthcareTarget | None:
     >>> healthcare_target(lab.store) is None
     True
     """
-    profile = getattr(store, "profile", None)
-    if getattr(profile, "name", None) != "google" or "/projects/" not in store.url:
+    access = store.healthcare_access()
+    if access is None:
         return None
-    api_root, _, rest = store.url.partition("/projects/")
-    name = "projects/" + rest.removesuffix("/dicomWeb")
-    session = store.session  # type: ignore[attr-defined]
-    return HealthcareTarget(HealthcareClient(session, base_url=api_root), name)
+    return HealthcareTarget(HealthcareClient(access.session, base_url=access.api_root), access.name)
 
 
 def _start_export(
@@ -154,7 +151,7 @@ def cloud_filter_file(
     bound = query.bind(params)
     source = query.to_bigquery(warehouse.table_id(table))
     declared = {p.name: p.type for p in query.parameters}
-    storage = bucket.client if isinstance(bucket, GcsBucket) else None
+    storage = bucket.storage_client()
     return check_cloud_filter_file(
         warehouse,
         filter_lines_sql(source, level),

@@ -26,7 +26,7 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from dicomlab.core.resources import BigQueryTable, HealthcareDicomStore
@@ -53,6 +53,7 @@ from dicomlab.google.request_bodies import (
     build_gcs_import,
     parse_mime_type,
 )
+from dicomlab.plumbing.http_errors import ErrorHook, translated
 
 if TYPE_CHECKING:
     import requests
@@ -114,32 +115,25 @@ def _google_error(response: requests.Response | None) -> tuple[str, str]:
         return "", response.text[:300].strip()
 
 
-@contextlib.contextmanager
-def _translated(resource: str, session: Any) -> Iterator[None]:
-    """Turn ``requests`` failures inside the block into dicomlab errors about ``resource``."""
-    import requests
+def _describe(response: requests.Response | None, exc: Exception) -> tuple[str, str]:
+    """``(" STATUS_NAME", message and a hint)`` from Google's error body."""
+    name, message = _google_error(response)
+    status = response.status_code if response is not None else None
+    hint = f"; {_HINTS[status]}" if status in _HINTS else ""
+    return (f" {name}" if name else ""), f"{message or exc}{hint}"
 
-    try:
-        yield
-    except requests.HTTPError as exc:
-        status = exc.response.status_code if exc.response is not None else None
-        name, message = _google_error(exc.response)
-        hint = f"; {_HINTS[status]}" if status in _HINTS else ""
-        text = _redact(f"{message or exc}{hint}", _secrets(session))
-        if status == 404:
-            raise NotFoundError(f"{resource} was not found ({SERVICE}): {text}") from exc
-        raise RemoteError(
-            f"{SERVICE} request for {resource} failed with HTTP {status}"
-            f"{f' {name}' if name else ''}: {text}",
-            service=SERVICE,
-            resource=resource,
-            status=status,
-        ) from exc
-    except requests.RequestException as exc:
-        text = _redact(f"{type(exc).__name__}: {exc}", _secrets(session))
-        raise RemoteError(
-            f"{SERVICE} request for {resource} failed: {text}", service=SERVICE, resource=resource
-        ) from exc
+
+def _translated(resource: str, session: Any) -> contextlib.AbstractContextManager[None]:
+    """Turn ``requests`` failures inside the block into dicomlab errors about ``resource``.
+
+    Messages never repeat the session's token (:func:`_secrets`).
+    """
+    hook = ErrorHook(
+        SERVICE,
+        describe=_describe,
+        redact=lambda text: _redact(text, _secrets(session)),
+    )
+    return translated(resource, hook)
 
 
 def _operation_name(name: object) -> str:

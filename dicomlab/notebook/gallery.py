@@ -16,7 +16,6 @@ from dicomlab.core.filterfile import UID_COLUMNS
 from dicomlab.errors import DicomlabError
 from dicomlab.stores.base import InstanceRef, Store
 from dicomlab.stores.bulk import StudyIndex, check_uid_columns, is_present, map_bounded
-from dicomlab.stores.cache import RenderCache
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,7 +62,7 @@ def _resolve(rows: pd.DataFrame, store: Store) -> list[tuple[InstanceRef | None,
     records = [{str(k): v for k, v in r.items()} for r in rows[used].to_dict("records")]
     lookup = [r for r in records if not (described and _names_instance(r))]
     index.prefetch(str(r["StudyInstanceUID"]) for r in lookup)
-    lists_rows = bool(getattr(store, "lists_rows", False))
+    lists_rows = store.lists_rows
     resolved: list[tuple[InstanceRef | None, str, str | None]] = []
     for record in records:
         if described and _names_instance(record):
@@ -127,10 +126,10 @@ def build_tiles(
     items = list(items)
     # A store says how many requests it takes at once (a local index may be bound to
     # its thread: 1 means everything runs here, in the caller's thread).
-    workers = min(concurrency, getattr(store, "thumbnail_concurrency", 1))
-    cache = getattr(store, "cache", None)
+    workers = min(concurrency, store.thumbnail_concurrency)
+    cache = store.cache
     # The page's new cache entries are written once it is shown, not while it is built.
-    with cache.hold() if isinstance(cache, RenderCache) else contextlib.nullcontext():
+    with cache.hold() if cache is not None else contextlib.nullcontext():
         results = map_bounded(
             lambda item: _thumbnail(store, item[0], item[2], size, media_type),
             items,

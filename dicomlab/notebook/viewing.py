@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from dicomlab.errors import InvalidRequestError
 from dicomlab.stores.base import InstanceRef
-from dicomlab.stores.dicomweb import instance_path
+from dicomlab.stores.paths import instance_path
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
+
+from dicomlab.plumbing.atomic import publish_folder
 
 __all__ = [
     "GALLERY_FILES",
@@ -105,27 +106,21 @@ def seed_sample_store(dest: Path) -> int:
     ``dest`` and renamed into place, so a half-copied store is never seen.
     Returns the number of files copied.
     """
-    if dest.is_dir() and any(dest.iterdir()):
-        return 0
     source = sample_cohort_dir()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".store-"))
-    copied = 0
-    for path in sorted(source.rglob("*")):
-        if _is_instance_file(path):
-            target = staging / path.relative_to(source)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
-            copied += 1
-    try:
-        if dest.is_dir():
-            dest.rmdir()  # empty: safe to replace
-        staging.rename(dest)
-    except OSError:
-        shutil.rmtree(staging, ignore_errors=True)
-        if not (dest.is_dir() and any(dest.iterdir())):
-            raise
-        return 0  # another process seeded it first
+
+    def copy(staging: Path) -> int:
+        copied = 0
+        for path in sorted(source.rglob("*")):
+            if _is_instance_file(path):
+                target = staging / path.relative_to(source)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
+                copied += 1
+        return copied
+
+    copied = publish_folder(dest, copy)
+    if copied is None:
+        return 0  # it held files already (or another process seeded it first)
     logger.info("copied the %d-instance sample cohort into %s", copied, dest)
     return copied
 

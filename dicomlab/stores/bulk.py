@@ -7,32 +7,30 @@ thumbnails a coarser row is shown by a representative instance (the middle
 one of its first series by ``InstanceNumber``); for downloads it stands for
 all its instances. Work runs on a bounded thread pool sized for the store
 (``store.thumbnail_concurrency``), results come back in row order, and a
-progress bar appears when the work takes more than a second.
+progress bar appears when the work takes more than a second. What these
+need of a store is :class:`IndexedStore` (and :class:`ThumbnailSource`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from dicomlab.core.render import render_placeholder
 from dicomlab.core.validation import validate_count, validate_flag
-from dicomlab.errors import (
-    DicomlabError,
-)
-from dicomlab.stores.base import InstanceRef, Store
-from dicomlab.stores.cache import CacheKey, RenderCache
+from dicomlab.errors import DicomlabError
+from dicomlab.stores.base import InstanceRef
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from dicomlab.stores.download import DownloadResult
-
 __all__ = [
-    "BulkRetrieval",
+    "IndexedStore",
     "StudyIndex",
+    "ThumbnailSource",
     "check_uid_columns",
     "expand_rows",
     "fetch_thumbnails",
@@ -76,9 +74,7 @@ def map_bounded(
     >>> map_bounded(lambda x: x * x, range(5), workers=2, desc="squares", unit="n")
     [0, 1, 4, 9, 16]
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # heavy (it looks for a notebook): loaded on first use
 
     items = list(items)
     workers = max(1, min(workers, len(items)))
@@ -119,32 +115,44 @@ def index_records(found: pd.DataFrame) -> list[dict[str, Any]]:
     return records
 
 
+class IndexedStore(Protocol):
+    """What finding the instances of rows needs of a store."""
+
+    @property
+    def thumbnail_concurrency(self) -> int: ...
+
+    def study_records(self, study: str) -> list[dict[str, Any]]: ...
+
+
+class ThumbnailSource(IndexedStore, Protocol):
+    """What :func:`fetch_thumbnails` needs of a store."""
+
+    def fetch_thumbnail(
+        self, ref: InstanceRef, *, size: int = 128, media_type: str = "image/png", **options: Any
+    ) -> bytes: ...
+
+
 class StudyIndex:
     """Instances of each study, searched once per study (representatives, expansion)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: IndexedStore) -> None:
         self.store = store
         self._found: dict[str, list[dict[str, Any]]] = {}
 
     def instances(self, study: str) -> list[dict[str, Any]]:
         """The study's instances as records, by series then ``InstanceNumber``.
 
-        A store that keeps them (``store.study_records``, the folder store) is asked
-        for them; others are searched once per study.
+        Asked of the store once per study (``store.study_records``; the folder
+        store keeps them, others search).
         """
         if study not in self._found:
-            kept = getattr(self.store, "study_records", None)
-            self._found[study] = (
-                kept(study)
-                if callable(kept)
-                else index_records(self.store.search_instances(StudyInstanceUID=study))
-            )
+            self._found[study] = self.store.study_records(study)
         return self._found[study]
 
     def prefetch(self, studies: Iterable[str]) -> None:
         """Search several studies at once, as many in flight as the store takes."""
         missing = [s for s in dict.fromkeys(studies) if s not in self._found]
-        workers = int(getattr(self.store, "thumbnail_concurrency", 1))
+        workers = self.store.thumbnail_concurrency
         if len(missing) > 1 and workers > 1:
             map_bounded(self.instances, missing, workers=workers, desc="Searching", unit="study")
 
@@ -181,7 +189,7 @@ def _ref(record: dict[str, Any]) -> InstanceRef:
 
 
 def resolve_rows(
-    df: pd.DataFrame, store: Store, index: StudyIndex | None = None
+    df: pd.DataFrame, store: IndexedStore, index: StudyIndex | None = None
 ) -> list[tuple[InstanceRef | None, dict[str, Any], str | None]]:
     """``(instance, found record, error)`` for each row of ``df``, in order.
 
@@ -205,7 +213,7 @@ def resolve_rows(
 
 
 def fetch_thumbnails(
-    store: Store,
+    store: ThumbnailSource,
     df: pd.DataFrame,
     *,
     size: int = 256,
@@ -219,16 +227,18 @@ def fetch_thumbnails(
     A row that cannot be shown (no pixel data, unknown instance, a server
     error after retries) gets a labelled placeholder image saying why, or
     ``None`` with ``placeholder=False``; it never stops the others.
-    """
-    from dicomlab.core.render import render_placeholder
 
+    >>> hits = lab.query("patient_dicomweb_paths", patient_id="77654033").head(2)
+    >>> [image[:4] for image in fetch_thumbnails(lab.store, hits, size=32, progress=False)]
+    [b'\xff\xd8\xff\xe0', b'\xff\xd8\xff\xe0']
+    """
     progress = validate_flag(progress, "progress")
     placeholder = validate_flag(placeholder, "placeholder")
     validate_count(size, "size", hint="the thumbnails' width in pixels")
     if workers is not None:
         validate_count(workers, "workers", hint="how many images are fetched at once")
     rows = resolve_rows(df, store)
-    workers = workers or int(getattr(store, "thumbnail_concurrency", 1))
+    workers = workers or store.thumbnail_concurrency
 
     def one(item: tuple[InstanceRef | None, dict[str, Any], str | None]) -> bytes | None:
         ref, _, error = item
@@ -246,7 +256,7 @@ def fetch_thumbnails(
 
 
 def expand_rows(
-    df: pd.DataFrame, store: Store, what: str = "downloads"
+    df: pd.DataFrame, store: IndexedStore, what: str = "downloads"
 ) -> tuple[list[InstanceRef], list[tuple[str, str]]]:
     """Every instance the rows name, once each, in row order; rows that name none fail.
 
@@ -266,98 +276,3 @@ def expand_rows(
         except DicomlabError as exc:
             failures.append((str(record["StudyInstanceUID"]), str(exc)))
     return list(refs), failures
-
-
-class BulkRetrieval:
-    """Cached thumbnails and bulk retrieval, shared by every store.
-
-    A store provides ``url``, ``cache`` (a :class:`RenderCache` or ``None``),
-    ``thumbnail_concurrency`` and ``_render_thumbnail``; this adds
-    :meth:`fetch_thumbnail` (cached), :meth:`fetch_thumbnails` and :meth:`download`.
-    """
-
-    cache: RenderCache | None = None
-    thumbnail_concurrency: int = 1
-
-    @property
-    def url(self) -> str:
-        raise NotImplementedError
-
-    def _render_thumbnail(
-        self, ref: InstanceRef, size: int, media_type: str, options: dict[str, Any]
-    ) -> bytes:
-        raise NotImplementedError
-
-    def fetch_thumbnail(
-        self, ref: InstanceRef, *, size: int = 128, media_type: str = "image/png", **options: Any
-    ) -> bytes:
-        """A rendered, windowed image of the instance's first frame, fitted in ``size`` pixels.
-
-        ``options`` (``window=(center, width)``, ``quality``…) go to the local
-        renderer. Results are kept in the store's cache when it has one, keyed
-        by (store, UIDs, frame, media type, size, options).
-        """
-        validate_count(size, "size", hint="the thumbnail's width in pixels")
-        key = CacheKey(
-            self.url,
-            (ref.study, ref.series, ref.instance),
-            1,
-            media_type,
-            size,
-            tuple(sorted(options.items())),
-        )
-        if self.cache is not None and (hit := self.cache.get(key)) is not None:
-            return hit
-        data = self._render_thumbnail(ref, size, media_type, options)
-        if self.cache is not None:
-            self.cache.put_soon(key, data)  # the page does not wait on the disk
-        return data
-
-    def fetch_thumbnails(
-        self,
-        df: pd.DataFrame,
-        *,
-        size: int = 256,
-        media_type: str = "image/jpeg",
-        workers: int | None = None,
-        progress: bool = True,
-        placeholder: bool = True,
-    ) -> list[bytes | None]:
-        """One thumbnail per row of ``df`` (JPEG by default), in row order.
-
-        Rows that cannot be shown get a labelled placeholder image (or ``None``
-        with ``placeholder=False``). See :func:`fetch_thumbnails`.
-
-        >>> images = lab.store.fetch_thumbnails(hits, size=128)          # doctest: +SKIP
-        """
-        store: Store = self  # type: ignore[assignment]
-        return fetch_thumbnails(
-            store,
-            df,
-            size=size,
-            media_type=media_type,
-            workers=workers,
-            progress=progress,
-            placeholder=placeholder,
-        )
-
-    def download(
-        self,
-        df: pd.DataFrame,
-        folder: str | os.PathLike[str],
-        *,
-        overwrite: bool = False,
-        workers: int | None = None,
-        progress: bool = True,
-    ) -> DownloadResult:
-        """Save the instances the rows name under ``folder``, checked.
-
-        See :func:`dicomlab.stores.download.download`.
-
-        >>> lab.store.download(cohort, "cohort-files").counter           # doctest: +SKIP
-        {'written': 24, 'skipped': 0, 'repaired': 0, 'failure': 0}
-        """
-        from dicomlab.stores.download import download
-
-        store: Store = self  # type: ignore[assignment]
-        return download(store, df, folder, overwrite=overwrite, workers=workers, progress=progress)

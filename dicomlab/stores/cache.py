@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from dicomlab.core.uids import validate_uid
+from dicomlab.plumbing.atomic import write_file
 
 logger = logging.getLogger(__name__)
 
@@ -198,21 +199,12 @@ class RenderCache:
                         del self._pending[target]
 
     def _write(self, target: Path, data: bytes) -> None:
-        # One writer per process and thread at a time: the temporary name is its own.
-        temporary = target.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}-{target.name}")
+        # Replaced whole: a reader sees the old entry or the new one, never half of one.
         try:
-            try:
-                handle = open(temporary, "wb")  # noqa: SIM115  (closed below)
-            except FileNotFoundError:  # a new folder (or the cache was deleted meanwhile)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                handle = open(temporary, "wb")  # noqa: SIM115
-            with handle:
-                handle.write(data)
-            os.replace(temporary, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-            raise
+            write_file(target, lambda handle: handle.write(data), replace=True)
+        except FileNotFoundError:  # a new folder (or the cache was deleted meanwhile)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_file(target, lambda handle: handle.write(data), replace=True)
 
     def discard(self, store: str, uids: tuple[str, ...]) -> None:
         """Forget every entry of a study, series or instance (``uids`` from the study down)."""

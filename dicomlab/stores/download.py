@@ -11,12 +11,11 @@ it fails. Work runs on the store's bounded thread pool
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dicomlab.core.validation import validate_count, validate_flag
 from dicomlab.errors import (
@@ -26,16 +25,27 @@ from dicomlab.errors import (
     InstanceMismatchError,
     ServerDownError,
 )
-from dicomlab.stores.base import InstanceRef, Store
-from dicomlab.stores.bulk import UID_COLUMNS, expand_rows, is_present, map_bounded
+from dicomlab.plumbing.atomic import write_file
+from dicomlab.stores.base import InstanceRef
+from dicomlab.stores.bulk import UID_COLUMNS, IndexedStore, expand_rows, is_present, map_bounded
 from dicomlab.stores.integrity import check_instance, check_patient, read_checked
 
 if TYPE_CHECKING:
     import pandas as pd
+    from pydicom import Dataset
 
-__all__ = ["DownloadResult", "download", "named_patients"]
+__all__ = ["DownloadResult", "InstanceSource", "download", "named_patients"]
 
 logger = logging.getLogger(__name__)
+
+
+class InstanceSource(IndexedStore, Protocol):
+    """What downloading needs of a store."""
+
+    @property
+    def url(self) -> str: ...
+
+    def fetch_instance(self, ref: InstanceRef) -> Dataset: ...
 
 
 def _ref(record: dict[str, Any]) -> InstanceRef:
@@ -77,51 +87,32 @@ class DownloadResult:
         return f"DownloadResult(folder={str(self.folder)!r}, {self.counter}, {state})"
 
 
-def _fsync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (where the platform allows it)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _save(dataset: Any, target: Path, ref: InstanceRef, *, replace: bool) -> None:
     """Write a Part 10 file that is checked on disk before it takes its name.
 
-    The file is written to a temporary name beside ``target``, flushed to
-    disk, read back whole and checked (complete, the UIDs of ``ref``), and
-    only then renamed: a crash or a bad answer never leaves a short file
-    under the instance's name. An existing ``target`` is replaced only when
-    ``replace``.
+    Written beside ``target``, flushed to disk, read back whole and checked
+    (complete, the UIDs of ``ref``), and only then given the name
+    (:func:`~dicomlab.plumbing.atomic.write_file`): a crash or a bad answer
+    never leaves a short file under the instance's name. An existing
+    ``target`` is replaced only when ``replace``.
     """
-    import tempfile
+    meta = getattr(dataset, "file_meta", None)
+    part10 = bool(meta and "TransferSyntaxUID" in meta)
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".dcm")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            meta = getattr(dataset, "file_meta", None)
-            part10 = bool(meta and "TransferSyntaxUID" in meta)
-            dataset.save_as(handle, enforce_file_format=part10)
-            handle.flush()
-            os.fsync(handle.fileno())
+    def check(temporary: str) -> None:
         try:
             read_checked(temporary, ref)
         except DicomlabError as exc:
             raise DicomReadError(f"{target} was not written: {exc}", path=target) from exc
-        if replace:
-            os.replace(temporary, target)
-        else:
-            try:
-                os.link(temporary, target)  # fails if the target exists: no race
-            except FileExistsError as exc:
-                raise AlreadyExistsError(f"{target} already exists") from exc
-        _fsync_folder(target.parent)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_file(
+        target,
+        lambda handle: dataset.save_as(handle, enforce_file_format=part10),
+        replace=replace,
+        durable=True,
+        check=check,
+    )
 
 
 def named_patients(df: pd.DataFrame) -> dict[InstanceRef, set[str]]:
@@ -147,7 +138,7 @@ def _existing_is_good(target: Path, ref: InstanceRef, patient: str | None) -> bo
 
 
 def _download_one(
-    store: Store, ref: InstanceRef, folder: Path, overwrite: bool, patient: str | None
+    store: InstanceSource, ref: InstanceRef, folder: Path, overwrite: bool, patient: str | None
 ) -> tuple[str, Any]:
     """``(outcome, path or error)`` for one instance; see :func:`download`."""
     target = folder / ref.study / ref.series / f"{ref.instance}.dcm"
@@ -194,7 +185,7 @@ def _server_down(result: DownloadResult, error: ServerDownError, total: int) -> 
 
 
 def download(
-    store: Store,
+    store: InstanceSource,
     df: pd.DataFrame,
     folder: str | os.PathLike[str],
     *,
@@ -225,9 +216,12 @@ def download(
 
     Examples
     --------
-    >>> result = download(lab.store, cohort, "cohort-files")        # doctest: +SKIP
-    >>> result.complete, result.counter                               # doctest: +SKIP
-    (True, {'written': 24, 'skipped': 0, 'repaired': 0, 'failure': 0})
+    >>> cohort = lab.query("patient_dicomweb_paths", patient_id="77654033")
+    >>> result = download(lab.store, cohort, "cohort-files", progress=False)
+    >>> result.complete, result.counter
+    (True, {'written': 7, 'skipped': 0, 'repaired': 0, 'failure': 0})
+    >>> download(lab.store, cohort, "cohort-files", progress=False).counter
+    {'written': 0, 'skipped': 7, 'repaired': 0, 'failure': 0}
     """
     overwrite = validate_flag(overwrite, "overwrite")  # "no" must not replace files
     progress = validate_flag(progress, "progress")
@@ -240,7 +234,7 @@ def download(
             refs.remove(ref)
             failures.append((ref.instance, _clash(ref, named)))
     result = DownloadResult(Path(folder).expanduser().resolve(), failures=failures)
-    workers = workers or int(getattr(store, "thumbnail_concurrency", 1))
+    workers = workers or store.thumbnail_concurrency
 
     def one(ref: InstanceRef) -> tuple[str, Any]:
         named = patients.get(ref)

@@ -14,29 +14,41 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dicomlab.errors import DicomReadError, DuplicateInstanceError, NotFoundError, RenderError
+import pandas as pd
+import requests
+
+from dicomlab.core.render import render_dataset
+from dicomlab.errors import (
+    DicomReadError,
+    DuplicateInstanceError,
+    NotFoundError,
+)
 from dicomlab.stores.base import InstanceRef, MetadataItem, frame_numbers
-from dicomlab.stores.bulk import BulkRetrieval, index_records
+from dicomlab.stores.bulk import index_records
 from dicomlab.stores.cache import RenderCache
+from dicomlab.stores.clientstore import ClientStore, as_cache
 from dicomlab.stores.folderindex import FolderIndex, build_file_client
+from dicomlab.stores.folderquery import query_client
 from dicomlab.stores.headers import (
     DICOMDIR_SOP_CLASS,
     MAX_HEADER_BYTES,
     MAX_HEADER_ELEMENTS,
     parse_instance_metadata,
+    read_instance_file,
     read_instance_metadata,
 )
+from dicomlab.stores.integrity import check_instance
 from dicomlab.stores.localfiles import open_regular
-from dicomlab.stores.stow import StowResult, record_stow, store_in_batches
+from dicomlab.stores.paths import resource_path
+from dicomlab.stores.rendered import local_render_errors
+from dicomlab.stores.stow import StowResult, dataset_from_json_jpeg, record_stow, store_in_batches
 
 if TYPE_CHECKING:
-    import pandas as pd
     from dicomweb_client import DICOMfileClient
     from pydicom import Dataset
 
@@ -50,33 +62,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-_DATE_RANGE = re.compile(r"(\d{8})?-(\d{8})?")
 _UID_KEYWORDS = frozenset({"StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"})
 
 
-def pd_series(values: dict[str, str]) -> pd.Series:
-    """``values`` as a Series (for comparing DataFrame rows against it)."""
-    import pandas as pd
-
-    series: pd.Series = pd.Series(values)
-    return series
-
-
-def _split_date_ranges(
-    filters: dict[str, str],
-) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
-    """Separate ``YYYYMMDD-YYYYMMDD`` range filters on DA keywords from exact ones."""
-    exact, ranges = {}, {}
-    for keyword, value in filters.items():
-        match = _DATE_RANGE.fullmatch(str(value))
-        if match and keyword.endswith("Date") and value != "-":
-            ranges[keyword] = (match.group(1) or "", match.group(2) or "")
-        else:
-            exact[keyword] = value
-    return exact, ranges
-
-
-class FolderStore(BulkRetrieval):
+class FolderStore(ClientStore):
     """DICOM files under ``path`` (searched recursively; hidden files ignored).
 
     Parameters
@@ -91,8 +80,9 @@ class FolderStore(BulkRetrieval):
 
     Examples
     --------
-    >>> store = FolderStore("dicomlab-data/store")        # doctest: +SKIP
-    >>> store.search_instances(PatientID="77654033")      # doctest: +SKIP
+    >>> store = FolderStore(lab.store.path)
+    >>> store.count_instances(), len(store.search_instances(PatientID="77654033"))
+    (81, 7)
     """
 
     # Index lookups take turns (the store's lock); rendering is cheap at grid sizes.
@@ -121,7 +111,7 @@ class FolderStore(BulkRetrieval):
         # Any thread may use the store (widget callbacks, thread pools): calls into the
         # index and its caches take turns. Reading and rendering files happen outside it.
         self._lock = threading.RLock()
-        self.cache = RenderCache(cache) if isinstance(cache, (str, os.PathLike)) else cache
+        self.cache = as_cache(cache)
 
     @property
     def url(self) -> str:
@@ -162,6 +152,19 @@ class FolderStore(BulkRetrieval):
         """Each file's metadata (no pixel data), or the reason it is not an instance."""
         for source, path in self.iter_paths():
             yield read_instance_metadata(path, source)
+
+    def iter_json(self) -> Iterator[MetadataItem]:
+        """Each file's metadata as DICOM JSON (bulk data left out), or why it is not an instance."""
+        for item in self.iter_metadata():
+            if item.dataset is None:
+                yield item
+                continue
+            try:
+                found = item.dataset.to_json_dict(bulk_data_element_handler=_no_bulk)
+            except Exception as exc:  # one unreadable value must not stop the others
+                yield MetadataItem(item.source, error=f"metadata not readable: {exc}")
+                continue
+            yield MetadataItem(item.source, json=found)
 
     @property
     def client(self) -> DICOMfileClient:
@@ -225,34 +228,19 @@ class FolderStore(BulkRetrieval):
 
     # ---- search -------------------------------------------------------------------------
 
-    def _search(
+    def _client_turn(self) -> contextlib.AbstractContextManager[Any]:
+        return self._lock
+
+    def _client_errors(
+        self, resource: str, uids: Sequence[str | None]
+    ) -> contextlib.AbstractContextManager[None]:
+        return self._not_found(*uids)
+
+    def _query(
         self, level: str, filters: dict[str, str], fields: Sequence[str] | None, limit: int | None
-    ) -> pd.DataFrame:
-
-        from dicomlab.core.dicomjson import to_frame
-
-        exact, ranges = _split_date_ranges(filters)
+    ) -> list[dict[str, Any]]:
         with self._lock:
-            search = getattr(self.client, f"search_for_{level}")
-            found = search(search_filters=exact or None, fields=list(fields) if fields else None)
-        for keyword, (low, high) in ranges.items():
-            # DICOMfileClient ignores date ranges (it only logs so): match them here,
-            # as a DICOMweb server does (PS3.4 C.2.2.2.5, YYYYMMDD-YYYYMMDD, open ends).
-            found = [item for item in found if _in_range(item, keyword, low, high)]
-        result: pd.DataFrame = to_frame(found[:limit] if limit is not None else found)
-        return result
-
-    def search_studies(
-        self, fields: Sequence[str] | None = None, limit: int | None = None, **filters: str
-    ) -> pd.DataFrame:
-        """Studies matching DICOM keyword filters, e.g. ``StudyDate="19970101-20041231"``."""
-        return self._search("studies", filters, fields, limit)
-
-    def search_series(
-        self, fields: Sequence[str] | None = None, limit: int | None = None, **filters: str
-    ) -> pd.DataFrame:
-        """Series matching DICOM keyword filters, e.g. ``Modality="MR"``."""
-        return self._search("series", filters, fields, limit)
+            return query_client(self.client, level, filters, fields, limit)
 
     def search_instances(
         self, fields: Sequence[str] | None = None, limit: int | None = None, **filters: str
@@ -270,7 +258,7 @@ class FolderStore(BulkRetrieval):
             return found_study.head(limit) if limit is not None else found_study
         if filters and not fields and set(filters) <= _UID_KEYWORDS:
             every = self._all_instances()
-            keep = every[list(filters)].eq(pd_series(filters)).all(axis=1)
+            keep = every[list(filters)].eq(pd.Series(filters)).all(axis=1)
             found: pd.DataFrame = every[keep].reset_index(drop=True)
             return found.head(limit) if limit is not None else found
         return self._search("instances", filters, fields, limit)
@@ -314,17 +302,6 @@ class FolderStore(BulkRetrieval):
 
     # ---- retrieve -----------------------------------------------------------------------
 
-    def fetch_metadata(
-        self, study: str, series: str | None = None, instance: str | None = None
-    ) -> list[dict[str, Any]]:
-        """DICOM JSON of a study's, a series' or one instance's instances (no bulk data)."""
-        with self._not_found(study, series, instance), self._lock:
-            if instance is not None and series is not None:
-                return [dict(self.client.retrieve_instance_metadata(study, series, instance))]
-            if series is not None:
-                return list(self.client.retrieve_series_metadata(study, series))
-            return list(self.client.retrieve_study_metadata(study))
-
     def fetch_instance(self, ref: InstanceRef) -> Dataset:
         """One instance with its pixel data, checked: complete, with the UIDs asked for.
 
@@ -333,9 +310,6 @@ class FolderStore(BulkRetrieval):
         :class:`~dicomlab.errors.DuplicateInstanceError` when the UID names files
         with other content.
         """
-        from dicomlab.stores.headers import read_instance_file
-        from dicomlab.stores.integrity import check_instance
-
         path = self._instance_file(ref)
         with self._not_found(ref.study, ref.series, ref.instance, path=path):
             # Read here, not by DICOMfileClient: a file without a Part 10 header is
@@ -369,12 +343,10 @@ class FolderStore(BulkRetrieval):
         params: dict[str, Any] | None = None,
     ) -> bytes:
         """The instance (or one 1-based frame) rendered locally, fitted in ``viewport``."""
-        from dicomlab.core.render import render_dataset
-
         size = max(viewport) if isinstance(viewport, tuple) else viewport
         options = dict(params or {})
         dataset = self.fetch_instance(ref)
-        with _render_errors(ref, dataset):
+        with local_render_errors(ref, dataset):
             return render_dataset(
                 dataset, size=size, media_type=media_type, frame=(frame or 1) - 1, **options
             )
@@ -382,10 +354,8 @@ class FolderStore(BulkRetrieval):
     def _render_thumbnail(
         self, ref: InstanceRef, size: int, media_type: str, options: dict[str, Any]
     ) -> bytes:
-        from dicomlab.core.render import render_dataset
-
         dataset = self.fetch_instance(ref)
-        with _render_errors(ref, dataset):
+        with local_render_errors(ref, dataset):
             return render_dataset(dataset, size=size, media_type=media_type, **options)
 
     @contextlib.contextmanager
@@ -395,8 +365,6 @@ class FolderStore(BulkRetrieval):
         With the instance's ``path`` known (it is in the store), a failure is
         its file's: a :class:`DicomReadError` naming it.
         """
-        import requests
-
         name = "/".join(u for u in uids if u)
         try:
             yield
@@ -442,16 +410,12 @@ class FolderStore(BulkRetrieval):
 
     def store_json(self, metadata: Mapping[str, Any], jpeg: bytes) -> StowResult:
         """Store one instance given as DICOM JSON plus a baseline JPEG (as a Part 10 file)."""
-        from dicomlab.stores.stow import dataset_from_json_jpeg
-
         dataset = dataset_from_json_jpeg(metadata, jpeg)
         return self.store_datasets({str(dataset.SOPInstanceUID): dataset})
 
     def delete(self, study: str, series: str | None = None, instance: str | None = None) -> None:
         """Delete a study, series or instance: its files and index entries (and cached images)."""
-        from dicomlab.stores.dicomweb import _path
-
-        path = _path(study, series, instance)  # validates the UIDs
+        path = resource_path(study, series, instance)  # validates the UIDs
         filters = {"StudyInstanceUID": study}
         if series is not None:
             filters["SeriesInstanceUID"] = series
@@ -475,28 +439,6 @@ class FolderStore(BulkRetrieval):
             self.cache.discard(self.url, tuple(u for u in (study, series, instance) if u))
 
 
-@contextlib.contextmanager
-def _render_errors(ref: InstanceRef, dataset: Dataset) -> Iterator[None]:
-    """Pixels that cannot be decoded (a damaged JPEG 2000 file): a RenderError naming the file."""
-    from dicomlab.errors import DicomlabError
-
-    try:
-        yield
-    except DicomlabError:
-        raise
-    except Exception as exc:
-        path = getattr(dataset, "filename", None) or ref.instance
-        raise RenderError(
-            f"instance {ref.instance} ({path!s}) could not be rendered: {type(exc).__name__}: {exc}"
-        ) from exc
-
-
-def _in_range(item: Mapping[str, Any], keyword: str, low: str, high: str) -> bool:
-    from pydicom.datadict import tag_for_keyword
-
-    tag = tag_for_keyword(keyword)
-    values = item.get(f"{tag:08X}", {}).get("Value") if tag is not None else None
-    if not values:
-        return False
-    value = str(values[0])
-    return (low or "00000000") <= value <= (high or "99999999")
+def _no_bulk(element: Any) -> str:
+    """Bulk data is not part of exported metadata: left out (as a DICOMweb server does)."""
+    return ""

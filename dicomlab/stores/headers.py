@@ -17,6 +17,7 @@ import os
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from dicomlab.errors import DicomReadError
+from dicomlab.rows.flatten import MAX_VALUE_BYTES
 from dicomlab.stores.base import MetadataItem
 from dicomlab.stores.localfiles import WHOLE_FILE_BYTES, open_regular
 
@@ -94,8 +95,6 @@ def parse_instance_metadata(handle: BinaryIO, source: str, size: int) -> Metadat
     """
     from pydicom.errors import InvalidDicomError
     from pydicom.filereader import read_partial
-
-    from dicomlab.rows.flatten import MAX_VALUE_BYTES
 
     bounded = _BoundedReader(handle)
     bare = False
@@ -245,8 +244,6 @@ def read_instance_file(path: str) -> Dataset:
 
 def header_bounds() -> Any:
     """A ``stop_when`` for pydicom: stop at pixel data, give up past the header bounds."""
-    from dicomlab.rows.flatten import MAX_VALUE_BYTES
-
     seen = [0, 0]  # elements, bytes of values read
 
     def stop_when(tag: int, vr: str | None, length: int) -> bool:

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from dicomlab.errors import DicomlabError
+
 if TYPE_CHECKING:
     import requests
     from pydicom import Dataset
@@ -147,8 +149,6 @@ def record_stow(response: Dataset, sent: dict[str, Dataset], result: StowResult)
 
 def _with_bulk_reference(metadata: Mapping[str, Any]) -> dict[str, Any]:
     """``metadata`` with PixelData pointing at the JPEG part (PS3.18 F.2.6 BulkDataURI)."""
-    from dicomlab.errors import DicomlabError
-
     item = dict(metadata)
     for tag in ("00080018", "0020000D", "0020000E"):
         if not item.get(tag, {}).get("Value"):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-import dicomlab.buckets.local as local
+import dicomlab.plumbing.atomic as atomic
 from dicomlab.buckets.gcs import GcsBucket
 from dicomlab.buckets.local import LocalBucket
 from dicomlab.errors import AlreadyExistsError, InvalidIdentifierError, InvalidResourceError
@@ -95,14 +95,14 @@ def test_a_link_planted_during_the_write_is_not_followed(place, monkeypatch, ove
     """A link that appears between the check and the write never sends the data outside."""
     bucket, tmp_path = place
     target = tmp_path / "elsewhere" / "secret.txt"
-    write_temp = local._write_temp
+    new_temporary = atomic._new_temporary
 
-    def racing(data: bytes, fd: int) -> str:
-        temp = write_temp(data, fd)
-        os.symlink(target, "planted.txt", dir_fd=fd)
-        return temp
+    def racing(name: str, dir_fd: int | None) -> tuple[int, str]:
+        made = new_temporary(name, dir_fd)
+        os.symlink(target, "planted.txt", dir_fd=dir_fd)
+        return made
 
-    monkeypatch.setattr(local, "_write_temp", racing)
+    monkeypatch.setattr(atomic, "_new_temporary", racing)
     if overwrite:
         bucket.upload_bytes(DATA, "planted.txt", overwrite=True)  # replaces the link itself
         assert not (tmp_path / "bucket" / "planted.txt").is_symlink()
@@ -111,7 +111,7 @@ def test_a_link_planted_during_the_write_is_not_followed(place, monkeypatch, ove
         with pytest.raises(AlreadyExistsError):
             bucket.upload_bytes(DATA, "planted.txt")
     assert target.read_bytes() == b"keep me\n"
-    assert not [p for p in (tmp_path / "bucket").iterdir() if p.name.startswith(".upload-")]
+    assert not [p for p in (tmp_path / "bucket").iterdir() if p.name.startswith(atomic.TEMP_PREFIX)]
 
 
 def test_a_file_where_a_folder_is_needed_is_refused(place):

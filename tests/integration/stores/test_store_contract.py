@@ -3,11 +3,16 @@
 Expected values come from reading the sample files directly with pydicom (an
 oracle independent of both stores). Tests that store and delete use instances
 outside the sample cohort, so the cohort stays whole for the other tests.
+Every member of the :class:`~dicomlab.stores.base.Store` protocol is checked
+on the folder store, Orthanc and a Google store (over the local double of the
+Healthcare API's DICOMweb service).
 """
 
 from __future__ import annotations
 
+import inspect
 import io
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,15 +20,20 @@ import numpy as np
 import pandas as pd
 import pydicom
 import pytest
+import requests
 from PIL import Image
 from pydicom.data import get_testdata_file
+from typing_extensions import get_protocol_members
 
+from dicomlab.backends import google_store
 from dicomlab.errors import InvalidIdentifierError, NotFoundError
 from dicomlab.samples.sample import seed_sample_store
-from dicomlab.stores.base import InstanceRef
+from dicomlab.stores.base import HealthcareAccess, InstanceRef, JsonSource, Store
 from dicomlab.stores.cache import RenderCache
 from dicomlab.stores.dicomweb import DICOMwebStore
 from dicomlab.stores.folder import FolderStore
+from dicomlab.stores.paths import json_uid
+from tests.support.google_dicomweb import STORE, Double, google_dicomweb
 from tests.support.orthanc import OrthancServer
 
 
@@ -224,6 +234,16 @@ def test_download_repairs_files_that_fail_the_check(store, oracle, tmp_path):
     assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".tmp-")]
 
 
+def test_iter_json_gives_every_instance_as_dicom_json(store, oracle):
+    items = list(store.iter_json())
+    assert all(item.json is not None and item.error is None for item in items)
+    assert {json_uid(item.json, "instance") for item in items} == _uids(oracle)
+    row = oracle[oracle.Modality == "MR"].iloc[0]
+    (json,) = [i.json for i in items if json_uid(i.json, "instance") == row.SOPInstanceUID]
+    assert json["00100020"]["Value"] == [row.PatientID]
+    assert "7FE00010" not in json or "Value" not in json["7FE00010"]  # no pixels in metadata
+
+
 def test_store_then_delete_an_instance_series_and_study(store):
     path = get_testdata_file("CT_small.dcm", download=False)
     ds = pydicom.dcmread(path)
@@ -271,7 +291,6 @@ def test_delete_refuses_bad_uids_before_asking(store, uids, bad):
 
 def test_eight_threads_at_once_get_what_one_thread_gets(store, oracle, tmp_path):
     """Widget callbacks and thread pools call a store from threads other than its own."""
-    import threading
     from concurrent.futures import ThreadPoolExecutor
 
     images = oracle[oracle.pixels].sort_values("SOPInstanceUID").head(8).reset_index(drop=True)
@@ -302,3 +321,59 @@ def test_eight_threads_at_once_get_what_one_thread_gets(store, oracle, tmp_path)
     ]
     for one in alone:
         assert one["download"] == {"written": 0, "skipped": 1, "repaired": 0, "failure": 0}
+
+
+# ---- the protocol: every store has every member ---------------------------------------------
+
+
+@pytest.fixture
+def google_double() -> Iterator[tuple[str, Double]]:
+    with google_dicomweb() as double:
+        yield double
+
+
+@pytest.fixture(params=["folder", "orthanc", "google"])
+def each_store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """A store of each kind, as connect() builds it (contents do not matter here)."""
+    if request.param == "folder":
+        seed_sample_store(tmp_path / "store")
+        return FolderStore(tmp_path / "store", cache=tmp_path / "cache")
+    if request.param == "orthanc":
+        orthanc: OrthancServer = request.getfixturevalue("orthanc")
+        return DICOMwebStore(orthanc.dicomweb_url, cache=tmp_path / "cache")
+    url, _ = request.getfixturevalue("google_double")
+    return google_store(url, requests.Session(), cache=tmp_path / "cache")
+
+
+def _protocol_members() -> list[str]:
+    members = sorted(get_protocol_members(Store))
+    assert {"fetch_instance", "delete", "thumbnail_concurrency", "cache"} <= set(members)
+    return members
+
+
+def test_every_store_has_every_protocol_member_with_its_parameters(each_store):
+    assert isinstance(each_store, Store) and isinstance(each_store, JsonSource)
+    for name in _protocol_members():
+        assert hasattr(each_store, name), f"{type(each_store).__name__} lacks {name}"
+        declared = inspect.getattr_static(Store, name, None)
+        if not inspect.isfunction(declared):
+            continue
+        member = getattr(each_store, name)
+        assert callable(member), name
+        wanted = list(inspect.signature(declared).parameters)[1:]  # without self
+        assert list(inspect.signature(member).parameters) == wanted, name
+
+
+def test_capabilities_are_declared_values(each_store, tmp_path):
+    assert isinstance(each_store.thumbnail_concurrency, int)
+    assert each_store.thumbnail_concurrency >= 1
+    assert isinstance(each_store.lists_rows, bool)
+    assert isinstance(each_store.cache, RenderCache)
+    assert each_store.cache.root == tmp_path / "cache"
+    access = each_store.healthcare_access()
+    if "/projects/" in each_store.url:
+        assert isinstance(access, HealthcareAccess)
+        assert access.name == STORE and access.api_root.endswith("/v1")
+        assert access.session is vars(each_store)["session"]
+    else:
+        assert access is None

@@ -1,0 +1,1 @@
+"""Shared I/O plumbing for the adapters: translating HTTP failures, writing files safely."""
