@@ -54,7 +54,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dicomlab.core.ledger import InstanceLedger
-from dicomlab.errors import DicomlabError, InvalidIdentifierError
+from dicomlab.core.validation import validate_count
+from dicomlab.errors import DicomlabError
 from dicomlab.export.chunks import (
     ChunkSummary,
     flatten_files,
@@ -92,21 +93,14 @@ def default_workers() -> int:
 
 def _check_sizes(workers: int | None, chunk_size: int) -> int:
     """The worker count to use, after checking both sizes."""
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise InvalidIdentifierError(
-            f"chunk_size={chunk_size!r} is not a positive whole number of instances; "
-            "the default is 2000",
-            value=chunk_size,
-        )
+    validate_count(chunk_size, "chunk_size", hint="a number of instances; the default is 2000")
     if workers is None:
         return default_workers()
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise InvalidIdentifierError(
-            f"workers={workers!r} is not a positive whole number; pass 1 to read in this "
-            "process, or None for one worker per CPU",
-            value=workers,
-        )
-    return workers
+    return validate_count(
+        workers,
+        "workers",
+        hint="pass 1 to read in this process, or None for one worker per CPU",
+    )
 
 
 def export_store_metadata(

@@ -12,7 +12,7 @@ import pytest
 
 import dicomlab
 import dicomlab.export.pipeline
-from dicomlab.errors import AlreadyExistsError, InvalidIdentifierError, InvalidRequestError
+from dicomlab.errors import AlreadyExistsError, InvalidRequestError
 from dicomlab.export.pipeline import export_store_metadata
 from dicomlab.samples.synthetic import CohortPosition, build_instance, generate_cohort
 from dicomlab.stores.base import FileStore, MetadataItem
@@ -209,9 +209,9 @@ def test_write_empty_refuses_before_reading(tmp_path):
 def test_sizes_are_checked(cohort):
     store, warehouse = FolderStore(cohort), DuckDBWarehouse(":memory:")
     for bad in (0, -2, 1.5, True):
-        with pytest.raises(InvalidIdentifierError, match=f"workers={bad!r}"):
+        with pytest.raises(InvalidRequestError, match=f"workers={bad!r}.*None for one worker"):
             export_store_metadata(store, warehouse, table="t", workers=bad)
-        with pytest.raises(InvalidIdentifierError, match=f"chunk_size={bad!r}"):
+        with pytest.raises(InvalidRequestError, match=f"chunk_size={bad!r}.*default is 2000"):
             export_store_metadata(store, warehouse, table="t", chunk_size=bad)
 
 
