@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 from dicomlab.errors import InvalidRequestError
 
 __all__ = ["validate_count", "validate_flag"]
@@ -73,8 +75,6 @@ def validate_count(value: object, name: str, *, minimum: int = 1, hint: str = ""
     ...
     dicomlab.errors.InvalidRequestError: size='64' is not a whole number of at least 1
     """
-    import numbers
-
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         detail = f"; {hint}" if hint else ""
         raise InvalidRequestError(

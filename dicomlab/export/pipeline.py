@@ -54,7 +54,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dicomlab.core.ledger import InstanceLedger
-from dicomlab.core.validation import validate_count
+from dicomlab.core.resources import validate_table_name
+from dicomlab.core.validation import validate_count, validate_flag
 from dicomlab.errors import DicomlabError
 from dicomlab.export.chunks import (
     ChunkSummary,
@@ -64,6 +65,8 @@ from dicomlab.export.chunks import (
 )
 from dicomlab.export.result import ExportResult, incomplete_error
 from dicomlab.export.workers import shared_map, worker_pool
+from dicomlab.redaction import redact_url
+from dicomlab.rows.arrow import arrow_field
 from dicomlab.rows.schema import STREAMING_COLUMNS, Column, merge_columns
 from dicomlab.stores.base import FileStore, Store
 from dicomlab.warehouses.base import Warehouse, not_empty_error, validate_write_disposition
@@ -167,10 +170,6 @@ def export_store_metadata(
     >>> result.counter                                                     # doctest: +SKIP
     {'success': 81, 'failure': 0}
     """
-    from dicomlab.core.resources import validate_table_name
-    from dicomlab.core.validation import validate_flag
-    from dicomlab.redaction import redact_url
-
     validate_table_name(table)
     validate_write_disposition(write_disposition)
     progress = validate_flag(progress, "progress")
@@ -441,8 +440,6 @@ def _flatten_chunks(
 def _with_streaming_columns(tables: Iterator[pa.Table], when: datetime) -> Iterator[pa.Table]:
     """Each table with ``Type`` and ``LastUpdated`` appended (as a streamed table has)."""
     import pyarrow as pa
-
-    from dicomlab.rows.arrow import arrow_field
 
     type_field, updated_field = (arrow_field(c) for c in STREAMING_COLUMNS)
     for table in tables:

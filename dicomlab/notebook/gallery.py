@@ -14,14 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from dicomlab.core.filterfile import UID_COLUMNS
 from dicomlab.errors import DicomlabError
+from dicomlab.notebook.widgets import Tile
 from dicomlab.stores.base import InstanceRef, Store
 from dicomlab.stores.bulk import StudyIndex, check_uid_columns, is_present, map_bounded
 from dicomlab.stores.cache import RenderCache
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from dicomlab.notebook.widgets import Tile
 
 __all__ = ["CAPTION_COLUMNS", "build_tiles", "distinct_rows", "page_tiles", "resolve_instances"]
 

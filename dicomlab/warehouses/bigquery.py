@@ -24,16 +24,17 @@ import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from dicomlab.core.queries import CannedQuery, for_bigquery
 from dicomlab.core.resources import BigQueryDataset, validate_table_name
 from dicomlab.errors import NotFoundError, QueryError, RemoteError, UnsupportedBackendError
+from dicomlab.rows.bqschema import schema_from_arrow
 from dicomlab.warehouses.base import validate_write_disposition
+from dicomlab.warehouses.bigquery_schema import added_fields, merged_fields
 from dicomlab.warehouses.frames import to_frame
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
-
-    from dicomlab.core.queries import CannedQuery
 
 __all__ = ["DEFAULT_MAX_BYTES_BILLED", "BigQueryWarehouse", "CostLimitError", "query_parameter"]
 
@@ -293,9 +294,6 @@ class BigQueryWarehouse:
         """The REST schema fields a load sends, and its schema update options."""
         import pyarrow as pa
 
-        from dicomlab.rows.bqschema import schema_from_arrow
-        from dicomlab.warehouses.bigquery_schema import added_fields, merged_fields
-
         fields = [f.to_api_repr() for f in schema_from_arrow(schema)]
         if write_disposition != "WRITE_APPEND":
             return fields, []
@@ -337,8 +335,6 @@ class BigQueryWarehouse:
         are rewritten (:func:`dicomlab.core.queries.for_bigquery`). Parameter types
         follow the values.
         """
-        from dicomlab.core.queries import for_bigquery
-
         text = for_bigquery(sql, self.table_id(table))
         return self._run(text, params, {}, "SQL")
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from dicomlab.core.queries import CannedQuery, translate_script, validate_sql
 from dicomlab.core.resources import validate_table_name
 from dicomlab.core.sqlscript import DuckDBScript, Statement
 from dicomlab.errors import DicomlabError, QueryError
@@ -37,8 +38,6 @@ from dicomlab.warehouses.frames import to_frame
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
-
-    from dicomlab.core.queries import CannedQuery
 
 __all__ = ["DuckDBWarehouse"]
 
@@ -205,8 +204,6 @@ class DuckDBWarehouse:
         tables) run on one connection, which ends with the call; the last gives the
         rows (:mod:`dicomlab.core.sqlscript`).
         """
-        from dicomlab.core.queries import translate_script, validate_sql
-
         validate_sql(sql)
         name = validate_table_name(table)
 
