@@ -40,6 +40,7 @@ from sqlglot import exp
 
 from dicomlab.core.queryparams import PARAMETER_TYPES, QueryParameter, is_parameter_type
 from dicomlab.core.resources import BigQueryTable
+from dicomlab.core.sqlrewrite import name_unnamed_columns
 from dicomlab.core.sqltranslate import (
     TABLE_PLACEHOLDER,
     filter_lines_sql,
@@ -55,6 +56,7 @@ __all__ = [
     "TABLE_PLACEHOLDER",
     "CannedQuery",
     "QueryParameter",
+    "canned_columns",
     "filter_lines_sql",
     "for_bigquery",
     "list_queries",
@@ -88,6 +90,20 @@ class CannedQuery:
     sql: str
     parameters: tuple[QueryParameter, ...]
     path: Path
+
+    @property
+    def columns(self) -> tuple[str, ...] | None:
+        """The names of the columns the query returns, read from its final SELECT.
+
+        ``None`` when that SELECT has a ``*`` (the columns follow the table's).
+        An expression without a name is BigQuery's ``f0_``, ``f1_``, …
+
+        >>> load_query("series_per_patient").columns
+        ('PatientID', 'StudyCount', 'SeriesCount', 'InstanceCount')
+        >>> load_query("current_state").columns is None
+        True
+        """
+        return _output_columns(self.sql)
 
     @property
     def signature(self) -> str:
@@ -245,6 +261,25 @@ def queries_dir() -> Path:
         if candidate.is_dir():
             return candidate
     raise NotFoundError(f"no queries folder in {package} or {package.parent}")
+
+
+@functools.cache
+def _output_columns(sql: str) -> tuple[str, ...] | None:
+    tree = parse_bigquery(sql).copy()
+    if not isinstance(tree, exp.Query) or any(s.is_star for s in tree.selects):
+        return None
+    name_unnamed_columns(tree)
+    return tuple(tree.named_selects)
+
+
+def canned_columns() -> dict[str, tuple[str, ...]]:
+    """The columns each canned query returns, for those whose SELECT names them all.
+
+    >>> canned_columns()["latest_studies"]
+    ('StudyDateTime', 'PatientID', 'StudyInstanceUID', 'InstanceCount')
+    """
+    named = {name: load_query(name).columns for name in list_queries()}
+    return {name: columns for name, columns in named.items() if columns is not None}
 
 
 def list_queries() -> list[str]:

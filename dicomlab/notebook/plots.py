@@ -36,6 +36,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from dicomlab.core.queries import canned_columns
 from dicomlab.errors import DicomlabError, InvalidRequestError
 
 if TYPE_CHECKING:
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
-    "CANNED_COLUMNS",
     "FIGSIZE",
     "NONE_LABEL",
     "cohort_summary",
@@ -65,25 +65,6 @@ _LABEL_WIDTH = 28
 _BAR_COLOR = "#4c72b0"
 _ALL_COLUMNS = 'lab.sql("SELECT * FROM dicom_metadata")'
 
-CANNED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "latest_studies": ("StudyDateTime", "PatientID", "StudyInstanceUID", "InstanceCount"),
-    "patient_dicomweb_paths": (
-        "DICOMwebPath",
-        "StudyInstanceUID",
-        "SeriesInstanceUID",
-        "SOPInstanceUID",
-    ),
-    "series_per_patient": ("PatientID", "StudyCount", "SeriesCount", "InstanceCount"),
-    "studies_by_modality": (
-        "PatientID",
-        "StudyDate",
-        "StudyInstanceUID",
-        "SeriesCount",
-        "ModalitySeriesCount",
-        "InstanceCount",
-    ),
-}
-"""The columns each canned query in ``queries/`` returns, for error messages."""
 
 # by= level -> the UID column counted at that level.
 _LEVELS = {
@@ -376,7 +357,7 @@ def _pick_columns(
     shown = ", ".join(have[:8]) + (f" and {len(have) - 8} more" if len(have) > 8 else "")
     canned = [
         f'lab.query("{name}", ...)'
-        for name, columns in CANNED_COLUMNS.items()
+        for name, columns in canned_columns().items()
         if any(set(group) <= set(columns) for group in choices)
     ]
     also = f"; so does {' or '.join(canned)}" if canned else ""
