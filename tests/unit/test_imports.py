@@ -35,6 +35,8 @@ PURE_CORE = [
     "dicomlab.rows.schema",
     "dicomlab.rows.flatten",
     "dicomlab.rows.values",
+    "dicomlab.rows.placement",
+    "dicomlab.rows.part10",
     "dicomlab.core.queries",
     "dicomlab.core.sqlcompat",
     "dicomlab.core.sqlrewrite",
