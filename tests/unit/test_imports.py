@@ -32,6 +32,7 @@ PURE_CORE = [
     "dicomlab.core.uids",
     "dicomlab.core.resources",
     "dicomlab.core.filterfile",
+    "dicomlab.core.filterlines",
     "dicomlab.rows.schema",
     "dicomlab.rows.flatten",
     "dicomlab.rows.values",
