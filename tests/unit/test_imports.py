@@ -51,6 +51,7 @@ PURE_CORE = [
     "dicomlab.redaction",
     "dicomlab.core.validation",
     "dicomlab.google.request_bodies",
+    "dicomlab.google.operation_status",
     "dicomlab.stores.profiles",
     "dicomlab.stores.cache",
 ]
