@@ -173,8 +173,12 @@ class BigQueryWarehouse:
 
     Examples
     --------
-    >>> wh = BigQueryWarehouse("bq://my-project.imaging")                    # doctest: +SKIP
-    >>> wh.max_bytes_billed = 50 * 2**30     # allow 50 GiB per query         # doctest: +SKIP
+    No request is made until a query or a load: the client is made on first use.
+
+    >>> wh = BigQueryWarehouse("bq://my-project.imaging")
+    >>> wh.max_bytes_billed = 50 * 2**30     # allow 50 GiB per query
+    >>> wh.url, wh.table_id("dicom_metadata")
+    ('bq://my-project.imaging', 'my-project.imaging.dicom_metadata')
     """
 
     def __init__(
