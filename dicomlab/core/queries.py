@@ -39,7 +39,7 @@ from pathlib import Path
 from sqlglot import exp
 
 from dicomlab.core.queryparams import PARAMETER_TYPES, QueryParameter, is_parameter_type
-from dicomlab.core.resources import BigQueryTable
+from dicomlab.core.resources import SQL_IDENTIFIER_RE, BigQueryTable
 from dicomlab.core.sqlrewrite import name_unnamed_columns
 from dicomlab.core.sqltranslate import (
     TABLE_PLACEHOLDER,
@@ -71,7 +71,7 @@ __all__ = [
 
 _NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
 _HEADER_RE = re.compile(r"--\s*(name|description|param|note):\s*(.*?)\s*")
-_PARAM_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s+(\S+)\s+(\S.*)")
+_PARAM_RE = re.compile(rf"({SQL_IDENTIFIER_RE.pattern})\s+(\S+)\s+(\S.*)")
 
 
 @dataclass(frozen=True)
