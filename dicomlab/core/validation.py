@@ -4,9 +4,33 @@ from __future__ import annotations
 
 import numbers
 
-from dicomlab.errors import InvalidRequestError
+from dicomlab.errors import InvalidIdentifierError, InvalidRequestError
 
-__all__ = ["validate_count", "validate_flag"]
+__all__ = [
+    "WRITE_DISPOSITIONS",
+    "validate_count",
+    "validate_flag",
+    "validate_write_disposition",
+]
+
+# The Healthcare API's and BigQuery's write dispositions (WRITE_DISPOSITION_UNSPECIFIED
+# means WRITE_EMPTY there; we ask callers to say what they mean).
+WRITE_DISPOSITIONS = ("WRITE_EMPTY", "WRITE_TRUNCATE", "WRITE_APPEND")
+
+
+def validate_write_disposition(value: object) -> str:
+    """Return ``value`` if it is a write disposition, else raise.
+
+    >>> validate_write_disposition("WRITE_APPEND")
+    'WRITE_APPEND'
+    """
+    if value not in WRITE_DISPOSITIONS:
+        raise InvalidIdentifierError(
+            f"write_disposition {value!r} is not one of {', '.join(WRITE_DISPOSITIONS)}",
+            value=value,
+        )
+    assert isinstance(value, str)
+    return value
 
 
 def validate_flag(value: object, name: str) -> bool:
