@@ -121,8 +121,6 @@ def build_tiles(
     are mostly waiting on the network, so a few requests in flight fill a grid
     several times faster; the session keeps its connections alive.
     """
-    from dicomlab.notebook.widgets import Tile
-
     items = list(items)
     # A store says how many requests it takes at once (a local index may be bound to
     # its thread: 1 means everything runs here, in the caller's thread).
