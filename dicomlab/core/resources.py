@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from dicomlab.errors import InvalidIdentifierError, InvalidResourceError
 
 __all__ = [
+    "HEALTHCARE_DATASET_PATTERN",
+    "SQL_IDENTIFIER_RE",
     "BigQueryDataset",
     "BigQueryTable",
     "GcsUri",
@@ -32,23 +34,27 @@ __all__ = [
 # with a letter; legacy domain-scoped projects carry a "domain.com:" prefix.
 _PROJECT = r"(?:[a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]"
 _DATASET = r"[A-Za-z0-9_]{1,1024}"
-# The Healthcare API's BigQuery export accepts only letters, digits and underscores.
-_TABLE = r"[A-Za-z_][A-Za-z0-9_]{0,1023}"
+# Letters, digits and underscores, not starting with a digit: a name that is safe as an SQL
+# identifier on every warehouse without quoting rules of its own (tables, columns, parameters).
+SQL_IDENTIFIER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# The Healthcare API's BigQuery export accepts only such names, up to 1024 characters.
+_TABLE_RE = re.compile(rf"(?=.{{1,1024}}\Z){SQL_IDENTIFIER_RE.pattern}", re.DOTALL)
 _HC_PART = r"(?a:[\w-]+)"  # project and location: ASCII only
 # Dataset and store IDs may hold Unicode letters, but are never only dots ('.', '..'
 # would be path segments that HTTP clients normalise into another resource).
 _HC_ID = r"(?!\.+(?:/|$))[\w.-]{1,256}"
+# A Healthcare API dataset, the parent of its DICOM stores and of its operations.
+HEALTHCARE_DATASET_PATTERN = (
+    rf"projects/(?P<project>{_HC_PART}(?::{_HC_PART})?)/locations/(?P<location>{_HC_PART})"
+    rf"/datasets/(?P<dataset>{_HC_ID})"
+)
 _BUCKET = r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]"
 
-_TABLE_RE = re.compile(_TABLE)
 _PROJECT_RE = re.compile(_PROJECT)
 _DATASET_RE = re.compile(_DATASET)
 _BUCKET_RE = re.compile(_BUCKET)
 _BUCKET_PART_RE = re.compile(r"[a-z0-9_-]{1,63}")  # one dot-separated part of a dotted name
-_HC_RE = re.compile(
-    rf"projects/(?P<project>{_HC_PART}(?::{_HC_PART})?)/locations/(?P<location>{_HC_PART})"
-    rf"/datasets/(?P<dataset>{_HC_ID})/dicomStores/(?P<store>{_HC_ID})"
-)
+_HC_RE = re.compile(rf"{HEALTHCARE_DATASET_PATTERN}/dicomStores/(?P<store>{_HC_ID})")
 
 
 def validate_table_name(name: object) -> str:

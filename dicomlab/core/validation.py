@@ -2,9 +2,35 @@
 
 from __future__ import annotations
 
-from dicomlab.errors import InvalidRequestError
+import numbers
 
-__all__ = ["validate_count", "validate_flag"]
+from dicomlab.errors import InvalidIdentifierError, InvalidRequestError
+
+__all__ = [
+    "WRITE_DISPOSITIONS",
+    "validate_count",
+    "validate_flag",
+    "validate_write_disposition",
+]
+
+# The Healthcare API's and BigQuery's write dispositions (WRITE_DISPOSITION_UNSPECIFIED
+# means WRITE_EMPTY there; we ask callers to say what they mean).
+WRITE_DISPOSITIONS = ("WRITE_EMPTY", "WRITE_TRUNCATE", "WRITE_APPEND")
+
+
+def validate_write_disposition(value: object) -> str:
+    """Return ``value`` if it is a write disposition, else raise.
+
+    >>> validate_write_disposition("WRITE_APPEND")
+    'WRITE_APPEND'
+    """
+    if value not in WRITE_DISPOSITIONS:
+        raise InvalidIdentifierError(
+            f"write_disposition {value!r} is not one of {', '.join(WRITE_DISPOSITIONS)}",
+            value=value,
+        )
+    assert isinstance(value, str)
+    return value
 
 
 def validate_flag(value: object, name: str) -> bool:
@@ -73,8 +99,6 @@ def validate_count(value: object, name: str, *, minimum: int = 1, hint: str = ""
     ...
     dicomlab.errors.InvalidRequestError: size='64' is not a whole number of at least 1
     """
-    import numbers
-
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         detail = f"; {hint}" if hint else ""
         raise InvalidRequestError(

@@ -38,7 +38,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from dicomlab.errors import DicomReadError
+from dicomlab.rows.arrow import arrow_schema, to_arrow_table
+from dicomlab.rows.flatten import MoreBytesNeeded, flatten_dataset, flatten_json, flatten_part10
 from dicomlab.rows.schema import Column, FlatRow, conform, merge_columns
+from dicomlab.stores.headers import MAX_HEADER_BYTES, parse_instance_metadata
+from dicomlab.stores.localfiles import WHOLE_FILE_BYTES, open_regular, read_start
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -111,11 +116,6 @@ class Unread(str):
 def _flatten_file(path: str, source: str) -> FlatRow | str:
     """The row of one file, or why there is none (an :class:`Unread` reason when it
     could not be opened or read). Only the header is read (:func:`_read_header`)."""
-    from dicomlab.errors import DicomReadError
-    from dicomlab.rows.flatten import flatten_part10
-    from dicomlab.stores.headers import parse_instance_metadata
-    from dicomlab.stores.localfiles import WHOLE_FILE_BYTES, open_regular, read_start
-
     try:
         data, size = read_start(path, WHOLE_FILE_BYTES)
     except DicomReadError as exc:  # a FIFO, a device, a folder: skipped, never read
@@ -151,9 +151,6 @@ def _read_header(handle: BinaryIO, size: int, data: bytes) -> FlatRow | None:
     :data:`~dicomlab.stores.headers.MAX_HEADER_BYTES`): pixel data and large
     values are passed over, so memory does not grow with the file.
     """
-    from dicomlab.rows.flatten import MoreBytesNeeded, flatten_part10
-    from dicomlab.stores.headers import MAX_HEADER_BYTES
-
     while True:
         try:
             return flatten_part10(data, file_size=max(size, len(data)))
@@ -172,8 +169,6 @@ def _read_header(handle: BinaryIO, size: int, data: bytes) -> FlatRow | None:
 
 def _flatten_item(item: MetadataItem) -> FlatRow | str:
     """The row of one read instance, or why there is none."""
-    from dicomlab.rows.flatten import flatten_dataset, flatten_json
-
     if item.error is not None or (item.dataset is None and item.json is None):
         reason = item.error or "no metadata"
         return Unread(reason) if item.transport else reason
@@ -209,8 +204,6 @@ def _write_chunk(
         summary.unparsed.update(flat.unparsed)
         summary.dropped.update(flat.dropped)
     if rows:
-        from dicomlab.rows.arrow import to_arrow_table
-
         summary.columns = merge_columns(sets.sets)
         summary.rows = len(rows)
         summary.spill = str(spill)
@@ -283,8 +276,6 @@ def read_arrow_chunk(
     value by value only where the two differ.
     """
     import pyarrow as pa
-
-    from dicomlab.rows.arrow import arrow_schema
 
     table = read_arrow_file(spill)
     schema = arrow_schema(columns)

@@ -54,16 +54,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dicomlab.core.ledger import InstanceLedger
-from dicomlab.errors import DicomlabError, InvalidIdentifierError
+from dicomlab.core.resources import validate_table_name
+from dicomlab.core.validation import validate_count, validate_flag
+from dicomlab.errors import DicomlabError
 from dicomlab.export.chunks import (
     ChunkSummary,
     flatten_files,
     flatten_items,
-    read_arrow_chunk,
 )
-from dicomlab.export.result import ExportResult, incomplete_error
+from dicomlab.export.reading import ChunkReading, SchemaChanged
+from dicomlab.export.result import ExportResult
 from dicomlab.export.workers import shared_map, worker_pool
-from dicomlab.rows.schema import STREAMING_COLUMNS, Column, merge_columns
+from dicomlab.redaction import redact_url
+from dicomlab.rows.arrow import arrow_field
+from dicomlab.rows.schema import STREAMING_COLUMNS
 from dicomlab.stores.base import FileStore, JsonSource, MetadataSource
 from dicomlab.warehouses.base import Warehouse, not_empty_error, validate_write_disposition
 
@@ -92,21 +96,14 @@ def default_workers() -> int:
 
 def _check_sizes(workers: int | None, chunk_size: int) -> int:
     """The worker count to use, after checking both sizes."""
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise InvalidIdentifierError(
-            f"chunk_size={chunk_size!r} is not a positive whole number of instances; "
-            "the default is 2000",
-            value=chunk_size,
-        )
+    validate_count(chunk_size, "chunk_size", hint="a number of instances; the default is 2000")
     if workers is None:
         return default_workers()
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise InvalidIdentifierError(
-            f"workers={workers!r} is not a positive whole number; pass 1 to read in this "
-            "process, or None for one worker per CPU",
-            value=workers,
-        )
-    return workers
+    return validate_count(
+        workers,
+        "workers",
+        hint="pass 1 to read in this process, or None for one worker per CPU",
+    )
 
 
 def export_store_metadata(
@@ -166,17 +163,12 @@ def export_store_metadata(
 
     Examples
     --------
-    >>> from dicomlab.stores.folder import FolderStore
     >>> from dicomlab.warehouses.duckdb import DuckDBWarehouse
-    >>> result = export_store_metadata(FolderStore("store"), DuckDBWarehouse("lab.duckdb"),
-    ...                                table="dicom_metadata")            # doctest: +SKIP
-    >>> result.counter                                                     # doctest: +SKIP
+    >>> result = export_store_metadata(lab.store, DuckDBWarehouse("lab.duckdb"),
+    ...                                table="dicom_metadata", progress=False)
+    >>> result.counter
     {'success': 81, 'failure': 0}
     """
-    from dicomlab.core.resources import validate_table_name
-    from dicomlab.core.validation import validate_flag
-    from dicomlab.redaction import redact_url
-
     validate_table_name(table)
     validate_write_disposition(write_disposition)
     progress = validate_flag(progress, "progress")
@@ -221,12 +213,12 @@ def _run(
         contextlib.closing(InstanceLedger(Path(tmp) / "instances.sqlite")) as ledger,
     ):
         chunks = _flatten_chunks(store, plan, pool, Path(tmp))
-        reading = _Reading(chunks, result, bar, ledger, options.allow_partial)
+        reading = ChunkReading(chunks, result, bar, ledger, options.allow_partial)
         try:
             # Chunks that fit the first chunk's columns load while the store is read.
             tables = reading.tables_as_read()
             result.success = _load(warehouse, table, write_disposition, tables, stamp)
-        except _SchemaChanged:
+        except SchemaChanged:
             # A later chunk changed the columns: load every chunk again, fitted to the final ones.
             tables = reading.tables_fitted()
             result.success = _load(warehouse, table, write_disposition, tables, stamp)
@@ -303,10 +295,6 @@ def _hidden(package: str) -> Iterator[None]:
         sys.meta_path.remove(finder)
 
 
-class _SchemaChanged(Exception):
-    """A chunk's columns do not fit the columns of the chunks already loaded."""
-
-
 @contextlib.contextmanager
 def _progress(total: int, progress: bool) -> Iterator[Any]:
     from tqdm.auto import tqdm
@@ -325,92 +313,6 @@ def _load(
     if stamp is not None:
         tables = _with_streaming_columns(tables, stamp)
     return warehouse.load_chunks(table, tables, write_disposition=write_disposition)
-
-
-class _Reading:
-    """Pass 1 as it runs (chunk summaries in store order), and the Arrow tables of pass 2.
-
-    The table's columns are known only once every chunk is read. Most stores'
-    chunks share them, so :meth:`tables_as_read` loads each chunk as soon as it
-    is read, fitted to the first chunk's columns, and raises
-    :class:`_SchemaChanged` at the first chunk that does not fit;
-    :meth:`tables_fitted` then reads the rest and gives every chunk again,
-    fitted to the final columns.
-    """
-
-    def __init__(
-        self,
-        chunks: Iterator[ChunkSummary],
-        result: ExportResult,
-        bar: Any,
-        ledger: InstanceLedger,
-        allow_partial: bool,
-    ) -> None:
-        self._chunks = chunks
-        self._result = result
-        self._bar = bar
-        self._ledger = ledger
-        self._allow_partial = allow_partial
-        self.summaries: list[ChunkSummary] = []
-        self.left_out: list[list[int]] = []  # per chunk, the rows a duplicate UID leaves out
-        self.columns: dict[str, Column] = {}
-        self.rows = 0
-
-    def _read(self) -> Iterator[ChunkSummary]:
-        """The chunks not read yet, counted in the result and the progress bar.
-
-        Raises :class:`IncompleteReadError` at the first chunk with instances
-        the store could not be read for, unless partial exports are allowed.
-        """
-        result = self._result
-        for summary in self._chunks:
-            if summary.unread and not self._allow_partial:
-                raise incomplete_error(result, summary.unread)
-            drop, duplicates = self._ledger.admit(summary.instances)
-            self.columns = merge_columns([self.columns, summary.columns])
-            self.summaries.append(summary)
-            self.left_out.append(drop)
-            result._add(summary)
-            result.unread.extend(summary.unread)
-            result.duplicates.extend(duplicates)
-            result.failures.extend((d.other, d.reason()) for d in duplicates if not d.identical)
-            self.rows += summary.rows - len(drop)
-            counter = {"success": self.rows, "failure": result.failure}
-            self._bar.set_postfix(ordered_dict=counter, refresh=False)
-            self._bar.update(summary.rows + len(summary.failures))
-            yield summary
-
-    def _table(self, index: int, columns: dict[str, Column]) -> pa.Table:
-        """Chunk ``index`` fitted to ``columns``, without the rows of duplicate UIDs."""
-        summary = self.summaries[index]
-        assert summary.spill is not None
-        table = read_arrow_chunk(summary.spill, summary.columns, columns)
-        drop = self.left_out[index]
-        if not drop:
-            return table
-        import pyarrow as pa
-
-        dropped = set(drop)
-        return table.filter(pa.array([row not in dropped for row in range(table.num_rows)]))
-
-    def tables_as_read(self) -> Iterator[pa.Table]:
-        """Each chunk as it is read, fitted to the first chunk's columns."""
-        first: dict[str, Column] | None = None
-        for summary in self._read():
-            if summary.spill is None:
-                continue
-            first = summary.columns if first is None else first
-            if merge_columns([first, summary.columns]) != first:
-                raise _SchemaChanged
-            yield self._table(len(self.summaries) - 1, first)
-
-    def tables_fitted(self) -> Iterator[pa.Table]:
-        """Every chunk, once all are read, fitted to the table's final columns."""
-        for _ in self._read():
-            pass
-        for index, summary in enumerate(self.summaries):
-            if summary.spill is not None:
-                yield self._table(index, self.columns)
 
 
 def _flatten_chunks(
@@ -446,8 +348,6 @@ def _flatten_chunks(
 def _with_streaming_columns(tables: Iterator[pa.Table], when: datetime) -> Iterator[pa.Table]:
     """Each table with ``Type`` and ``LastUpdated`` appended (as a streamed table has)."""
     import pyarrow as pa
-
-    from dicomlab.rows.arrow import arrow_field
 
     type_field, updated_field = (arrow_field(c) for c in STREAMING_COLUMNS)
     for table in tables:

@@ -29,7 +29,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from dicomlab.core.resources import BigQueryTable, HealthcareDicomStore
+from dicomlab.core.resources import HEALTHCARE_DATASET_PATTERN, BigQueryTable, HealthcareDicomStore
 from dicomlab.errors import (
     CredentialsError,
     InvalidIdentifierError,
@@ -79,9 +79,7 @@ DEFAULT_BASE_URL = "https://healthcare.googleapis.com/v1"
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 MAX_STREAM_DESTINATIONS = 5
 _BASE_RE = re.compile(r"(?P<root>https?://[^/?#]+(?:/[^?#]*?)?)/(?P<version>v1|v1beta1)/?")
-_OPERATION_RE = re.compile(
-    r"projects/[\w-]+(?::[\w-]+)?/locations/[\w-]+/datasets/[\w.-]+/operations/[\w.-]+"
-)
+_OPERATION_RE = re.compile(rf"{HEALTHCARE_DATASET_PATTERN}/operations/[\w.-]+")
 _HINTS = {
     401: "check your Google credentials (gcloud auth application-default login)",
     403: "the caller, or the Healthcare service agent for exports and imports, lacks a role",

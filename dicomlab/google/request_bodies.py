@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dicomlab.core.resources import BigQueryTable, GcsUri, HealthcareDicomStore
-from dicomlab.core.validation import validate_flag
+from dicomlab.core.validation import WRITE_DISPOSITIONS, validate_flag
 from dicomlab.errors import InvalidIdentifierError, InvalidRequestError, InvalidResourceError
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
     "parse_mime_type",
 ]
 
-WRITE_DISPOSITIONS = ("WRITE_EMPTY", "WRITE_TRUNCATE", "WRITE_APPEND")
 # ``schema`` argument -> the bigqueryDestination field that selects it (an empty message).
 BIGQUERY_SCHEMAS = {"flattened": "schemaFlattened", "json": "schemaJson"}
 _TS = "1.2.840.10008.1.2"

@@ -14,13 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from dicomlab.core.filterfile import UID_COLUMNS
 from dicomlab.errors import DicomlabError
+from dicomlab.notebook.widgets import Tile
 from dicomlab.stores.base import InstanceRef, Store
 from dicomlab.stores.bulk import StudyIndex, check_uid_columns, is_present, map_bounded
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from dicomlab.notebook.widgets import Tile
 
 __all__ = ["CAPTION_COLUMNS", "build_tiles", "distinct_rows", "page_tiles", "resolve_instances"]
 
@@ -121,8 +120,6 @@ def build_tiles(
     are mostly waiting on the network, so a few requests in flight fill a grid
     several times faster; the session keeps its connections alive.
     """
-    from dicomlab.notebook.widgets import Tile
-
     items = list(items)
     # A store says how many requests it takes at once (a local index may be bound to
     # its thread: 1 means everything runs here, in the caller's thread).

@@ -31,21 +31,33 @@ from __future__ import annotations
 
 import datetime
 import re
-import sys
-import textwrap
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from dicomlab.core.queries import canned_columns
 from dicomlab.errors import DicomlabError, InvalidRequestError
+from dicomlab.notebook.drawing import (
+    FIGSIZE,
+    NONE_LABEL,
+    canvas,
+    count_text,
+    enable_notebook_display,
+    group_labels,
+    histogram,
+    message,
+    numbers,
+    period_bars,
+    series_labels,
+    sorted_bars,
+    title_with,
+)
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = [
-    "CANNED_COLUMNS",
     "FIGSIZE",
     "NONE_LABEL",
     "cohort_summary",
@@ -55,36 +67,7 @@ __all__ = [
     "studies_over_time",
 ]
 
-FIGSIZE = (6.0, 3.5)
-"""Width and height, in inches, of a one-panel figure (a summary is 2 × 2 of these)."""
-
-NONE_LABEL = "(none)"
-"""The label of a missing or blank Modality, PatientID or SeriesInstanceUID."""
-
-_LABEL_WIDTH = 28
-_BAR_COLOR = "#4c72b0"
 _ALL_COLUMNS = 'lab.sql("SELECT * FROM dicom_metadata")'
-
-CANNED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "latest_studies": ("StudyDateTime", "PatientID", "StudyInstanceUID", "InstanceCount"),
-    "patient_dicomweb_paths": (
-        "DICOMwebPath",
-        "StudyInstanceUID",
-        "SeriesInstanceUID",
-        "SOPInstanceUID",
-    ),
-    "series_per_patient": ("PatientID", "StudyCount", "SeriesCount", "InstanceCount"),
-    "studies_by_modality": (
-        "PatientID",
-        "StudyDate",
-        "StudyInstanceUID",
-        "SeriesCount",
-        "ModalitySeriesCount",
-        "InstanceCount",
-    ),
-}
-"""The columns each canned query in ``queries/`` returns, for error messages."""
-
 # by= level -> the UID column counted at that level.
 _LEVELS = {
     "instances": "SOPInstanceUID",
@@ -92,7 +75,6 @@ _LEVELS = {
     "studies": "StudyInstanceUID",
     "patients": "PatientID",
 }
-_SINGULAR = {"instances": "instance", "studies": "study", "patients": "patient"}
 # pandas offset class -> the period word in titles.
 _PERIODS = {
     "YearBegin": "year",
@@ -143,19 +125,19 @@ def modality_mix(df: pd.DataFrame, *, by: str = "instances", ax: Axes | None = N
     )
     columns = _pick_columns(df, f"modality_mix(by={by!r})", choices)
     own_figure = ax is None
-    fig, ax = _canvas(ax)
+    fig, ax = canvas(ax)
     title = f"{level.capitalize()} per modality"
     if columns is None or df.empty:
-        return _message(fig, ax, title, "no rows")
-    keys = _labels(df["Modality"])
+        return message(fig, ax, title, "no rows")
+    keys = group_labels(df["Modality"])
     if columns[1] == "InstanceCount":
-        counts = _numbers(df["InstanceCount"]).groupby(keys).sum()
+        counts = numbers(df["InstanceCount"]).groupby(keys).sum()
         total = int(counts.sum())
     else:
         counts = df[uid].groupby(keys).nunique()
         total = int(df[uid].nunique())
-    _sorted_bars(ax, counts, xlabel=level, own=fig if own_figure else None)
-    _title(ax, title, _count(total, level))
+    sorted_bars(ax, counts, xlabel=level, own=fig if own_figure else None)
+    title_with(ax, title, count_text(total, level))
     return fig
 
 
@@ -199,19 +181,19 @@ def studies_over_time(df: pd.DataFrame, *, freq: str = "YS", ax: Axes | None = N
             value=freq,
         ) from exc
     period = _PERIODS.get(type(offset).__name__, f"{freq} period")
-    fig, ax = _canvas(ax)
+    fig, ax = canvas(ax)
     title = f"Studies per {period}" if offset.n == 1 else f"Studies per {offset.n} {period}s"
     if columns is None or df.empty:
-        return _message(fig, ax, title, "no rows")
+        return message(fig, ax, title, "no rows")
     uid, date_column = columns
     per_study = _parse_dates(df[date_column]).groupby(df[uid]).min()
     dated = per_study.dropna()
     undated = len(per_study) - len(dated)
     if dated.empty:
-        return _message(fig, ax, title, f"no {date_column} on any study ({_count(undated)})")
-    _period_bars(ax, dated, offset)
+        return message(fig, ax, title, f"no {date_column} on any study ({count_text(undated)})")
+    period_bars(ax, dated, offset)
     note = f"; {undated:,} without a {date_column}, not shown" if undated else ""
-    _title(ax, title, f"{_count(len(dated))} dated{note}")
+    title_with(ax, title, f"{count_text(len(dated))} dated{note}")
     return fig
 
 
@@ -293,7 +275,7 @@ def cohort_summary(df: pd.DataFrame, *, freq: str = "YS") -> Figure:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(2 * FIGSIZE[0], 2 * FIGSIZE[1]), layout="constrained")
-    _enable_notebook_display()
+    enable_notebook_display()
     panels: list[tuple[str, Sequence[tuple[str, ...]], Callable[[Axes], object]]] = [
         (
             "Studies per modality",
@@ -306,7 +288,7 @@ def cohort_summary(df: pd.DataFrame, *, freq: str = "YS") -> Figure:
     ]
     for ax, (title, choices, draw) in zip(fig.subplots(2, 2).ravel(), panels, strict=True):
         if _lacking(df, choices):
-            _message(fig, ax, title, f"skipped: needs {_needs(choices)}")
+            message(fig, ax, title, f"skipped: needs {_needs(choices)}")
         else:
             draw(ax)
     return fig
@@ -324,24 +306,28 @@ def _instances_per(
     singular, plural = nouns
     columns = _pick_columns(df, f"instances_per_{singular}", [(key,)])
     own_figure = ax is None
-    fig, ax = _canvas(ax)
+    fig, ax = canvas(ax)
     title = f"Instances per {singular}"
     if columns is None or df.empty:
-        return _message(fig, ax, title, "no rows")
-    keys = _labels(df[key])
+        return message(fig, ax, title, "no rows")
+    keys = group_labels(df[key])
     if "InstanceCount" in df.columns:
-        counts = _numbers(df["InstanceCount"]).groupby(keys).sum()
+        counts = numbers(df["InstanceCount"]).groupby(keys).sum()
     else:
         counts = keys.value_counts()
     if len(counts) > max_bars:
-        _histogram(ax, counts.to_numpy(dtype="int64"), singular, plural)
+        histogram(ax, counts.to_numpy(dtype="int64"), singular, plural)
         summary = f"median {counts.median():g}, max {counts.max():,}"
-        _title(ax, title, f"{_count(len(counts), plural)}; {summary}")
+        title_with(ax, title, f"{count_text(len(counts), plural)}; {summary}")
         return fig
     if key == "SeriesInstanceUID":
-        counts.index = _series_labels(df, counts.index)
-    _sorted_bars(ax, counts, xlabel="instances", own=fig if own_figure else None)
-    _title(ax, title, f"{_count(len(counts), plural)}, {_count(int(counts.sum()), 'instances')}")
+        counts.index = series_labels(df, counts.index)
+    sorted_bars(ax, counts, xlabel="instances", own=fig if own_figure else None)
+    title_with(
+        ax,
+        title,
+        f"{count_text(len(counts), plural)}, {count_text(int(counts.sum()), 'instances')}",
+    )
     return fig
 
 
@@ -376,7 +362,7 @@ def _pick_columns(
     shown = ", ".join(have[:8]) + (f" and {len(have) - 8} more" if len(have) > 8 else "")
     canned = [
         f'lab.query("{name}", ...)'
-        for name, columns in CANNED_COLUMNS.items()
+        for name, columns in canned_columns().items()
         if any(set(group) <= set(columns) for group in choices)
     ]
     also = f"; so does {' or '.join(canned)}" if canned else ""
@@ -391,154 +377,6 @@ def _needs(choices: Sequence[tuple[str, ...]]) -> str:
     needs = f"the column{'s' if len(choices[0]) > 1 else ''} {' and '.join(choices[0])}"
     others = " or ".join(" and ".join(group) for group in choices[1:])
     return f"{needs} (or {others})" if others else needs
-
-
-def _canvas(ax: Axes | None) -> tuple[Figure, Axes]:
-    from matplotlib.figure import Figure
-
-    _enable_notebook_display()
-    if ax is None:
-        fig = Figure(figsize=FIGSIZE, layout="constrained")
-        return fig, fig.add_subplot()
-    root: Any = ax.figure
-    while not isinstance(root, Figure):  # a SubFigure: climb to the Figure it is in
-        root = root.figure
-    return root, ax
-
-
-def _message(fig: Figure, ax: Axes, title: str, text: str) -> Figure:
-    """Leave a panel empty but for its title and a centred note."""
-    _title(ax, title)
-    ax.set_axis_off()
-    wrapped = textwrap.fill(text, width=60)
-    ax.text(0.5, 0.5, wrapped, ha="center", va="center", color="0.35", transform=ax.transAxes)
-    return fig
-
-
-def _labels(values: pd.Series) -> pd.Series:
-    """Group keys as text: missing or blank values become ``"(none)"``."""
-    text = values.astype("string").str.strip()
-    return text.mask(text.isna() | (text == ""), NONE_LABEL).astype(object)
-
-
-def _numbers(values: pd.Series) -> pd.Series:
-    import pandas as pd
-
-    return pd.to_numeric(values, errors="coerce").fillna(0).astype("int64")
-
-
-def _shorten(label: str, width: int = _LABEL_WIDTH) -> str:
-    """Cut the middle out of a long label, keeping its start and its distinctive end."""
-    if len(label) <= width:
-        return label
-    head = (width - 1) // 2
-    return f"{label[:head]}…{label[-(width - 1 - head) :]}"
-
-
-def _clip(text: str, width: int) -> str:
-    """Collapse runs of spaces and cut the end off a long description."""
-    text = " ".join(text.split())
-    return text if len(text) <= width else f"{text[: width - 1]}…"
-
-
-def _count(n: int, noun: str = "studies") -> str:
-    """``"1 study"``, ``"1,234 studies"``: a count and its noun, given in the plural."""
-    return f"{n:,} {noun if n != 1 else _SINGULAR.get(noun, noun)}"
-
-
-def _title(ax: Axes, title: str, detail: str = "") -> None:
-    """A title line and, below it, the counts behind the plot."""
-    ax.set_title(f"{title}\n{detail}" if detail else title, fontsize=11)
-
-
-def _series_labels(df: pd.DataFrame, uids: pd.Index) -> list[str]:
-    """``"description · …uid end"`` where a series has a description, else the shortened UID."""
-    descriptions: dict[str, str] = {}
-    if "SeriesDescription" in df.columns:
-        known = _labels(df["SeriesDescription"])
-        known = known[known != NONE_LABEL].groupby(_labels(df["SeriesInstanceUID"])).first()
-        descriptions = {str(uid): str(text) for uid, text in known.items()}
-    labels = []
-    for uid in map(str, uids):
-        text = descriptions.get(uid)
-        labels.append(f"{_clip(text, 16)} · …{uid[-8:]}" if text else _shorten(uid))
-    return labels
-
-
-_FEW_BARS = 3
-"""Fewer bars than this would be drawn fat: a figure of its own gets shorter instead."""
-
-
-def _sorted_bars(ax: Axes, counts: pd.Series, *, xlabel: str, own: Figure | None) -> None:
-    """Horizontal bars, largest on top (ties in label order), with their values printed.
-
-    The bars fill the axes from top to bottom (no empty band under a few bars):
-    a figure made for them (``own``) is shortened to keep their thickness,
-    while in axes the caller gave them, a few bars are drawn thinner.
-    """
-    from matplotlib.ticker import MaxNLocator
-
-    counts = counts.sort_index(key=lambda index: index.map(str)).sort_values(
-        ascending=False, kind="stable"
-    )
-    count = len(counts)
-    few = max(count, 1) / _FEW_BARS if count < _FEW_BARS else 1.0
-    if own is not None and few < 1:
-        overhead = 1.2  # inches of title and x axis
-        own.set_figheight(overhead + (FIGSIZE[1] - overhead) * few)
-    height = 0.7 if own is not None else 0.7 * few
-    positions = list(range(count))
-    bars = ax.barh(positions, counts.to_numpy(dtype="int64"), height=height, color=_BAR_COLOR)
-    ax.set_yticks(positions, labels=[_shorten(str(label)) for label in counts.index])
-    ax.set_ylim(max(count, 1) - 0.5, -0.5)  # top down, the last bar at the bottom
-    ax.bar_label(bars, padding=2, fontsize=8)
-    ax.margins(x=0.12)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel(xlabel)
-    ax.tick_params(axis="y", labelsize=7 if len(counts) > 10 else 9)
-
-
-def _histogram(ax: Axes, values: np.ndarray, singular: str, plural: str) -> None:
-    """Histogram with integer-aligned bins; log-spaced when the counts span decades."""
-    import numpy as np
-    from matplotlib.ticker import MaxNLocator
-
-    low, high = int(values.min()), int(values.max())
-    if low >= 1 and high > 100 and high > 50 * low:
-        edges = np.unique(np.floor(np.geomspace(low, high + 1, 31))) - 0.5
-        ax.set_xscale("log")
-    else:
-        width = max(1, -(-(high - low + 1) // 40))
-        edges = np.arange(low - 0.5, high + 0.5 + width, width)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.hist(values, bins=edges.tolist(), color=_BAR_COLOR, edgecolor="white")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel(f"instances per {singular}")
-    ax.set_ylabel(plural)
-
-
-def _period_bars(ax: Axes, dated: pd.Series, offset: Any) -> None:
-    """One bar per period from the first to the last dated study, empty periods included."""
-    import matplotlib.dates as mdates
-    import numpy as np
-    import pandas as pd
-    from matplotlib.ticker import MaxNLocator
-
-    first, last = offset.rollback(dated.min()), offset.rollback(dated.max())
-    edges = pd.date_range(first, last + offset, freq=offset)
-    codes = np.searchsorted(edges.to_numpy(), dated.to_numpy(), side="right") - 1
-    counts = np.bincount(codes, minlength=len(edges) - 1)
-    starts, ends = edges[:-1].to_pydatetime(), edges[1:].to_pydatetime()
-    widths = [(end - start) * 0.9 for start, end in zip(starts, ends, strict=True)]
-    bars = ax.bar(starts, counts, width=widths, align="edge", color=_BAR_COLOR)
-    if len(counts) <= 30:
-        ax.bar_label(bars, labels=[str(n) if n else "" for n in counts], padding=1, fontsize=8)
-    locator = mdates.AutoDateLocator(maxticks=8)  # type: ignore[no-untyped-call]
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.margins(y=0.1)
-    ax.set_ylabel("studies")
 
 
 def _parse_dates(values: pd.Series) -> pd.Series:
@@ -569,28 +407,3 @@ def _parse_date(value: object) -> Any:
         return pd.Timestamp(year=year, month=month, day=day)
     except ValueError:  # month 13, or out of pandas' range
         return pd.NaT
-
-
-def _enable_notebook_display() -> None:
-    """Let IPython show a pyplot-free Figure as PNG, unless a Figure formatter exists."""
-    if "IPython" not in sys.modules:
-        return
-    import IPython
-
-    shell = IPython.get_ipython()
-    formatters = getattr(getattr(shell, "display_formatter", None), "formatters", None)
-    if not formatters or "image/png" not in formatters:
-        return
-    from matplotlib.figure import Figure
-
-    if any(formatter.for_type(Figure) is not None for formatter in formatters.values()):
-        return
-    formatters["image/png"].for_type(Figure, _figure_png)
-
-
-def _figure_png(fig: Figure) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    return buffer.getvalue()

@@ -18,6 +18,7 @@ import html
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from dicomlab.notebook.drawing import FIGSIZE, enable_notebook_display
 from dicomlab.notebook.review import status_html
 
 if TYPE_CHECKING:
@@ -69,9 +70,7 @@ def summary_figure(table: pd.DataFrame, name: str) -> Figure:
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    from dicomlab.notebook.plots import FIGSIZE, _enable_notebook_display
-
-    _enable_notebook_display()
+    enable_notebook_display()
     fig = Figure(figsize=FIGSIZE, layout="constrained")
     ax = fig.add_subplot()
     ordered = table.iloc[::-1]  # largest group on top

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from dicomlab.errors import AlreadyExistsError, InvalidIdentifierError
+from dicomlab.core.validation import WRITE_DISPOSITIONS, validate_write_disposition
+from dicomlab.errors import AlreadyExistsError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -14,25 +15,6 @@ if TYPE_CHECKING:
     from dicomlab.core.queries import CannedQuery
 
 __all__ = ["WRITE_DISPOSITIONS", "Warehouse", "not_empty_error", "validate_write_disposition"]
-
-# The Healthcare API's and BigQuery's write dispositions (WRITE_DISPOSITION_UNSPECIFIED
-# means WRITE_EMPTY there; we ask callers to say what they mean).
-WRITE_DISPOSITIONS = ("WRITE_EMPTY", "WRITE_TRUNCATE", "WRITE_APPEND")
-
-
-def validate_write_disposition(value: object) -> str:
-    """Return ``value`` if it is a write disposition, else raise.
-
-    >>> validate_write_disposition("WRITE_APPEND")
-    'WRITE_APPEND'
-    """
-    if value not in WRITE_DISPOSITIONS:
-        raise InvalidIdentifierError(
-            f"write_disposition {value!r} is not one of {', '.join(WRITE_DISPOSITIONS)}",
-            value=value,
-        )
-    assert isinstance(value, str)
-    return value
 
 
 def not_empty_error(table: str, rows: int) -> AlreadyExistsError:

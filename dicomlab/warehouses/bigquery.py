@@ -11,54 +11,39 @@ and the job's id, bytes and cache hit are kept in ``df.attrs["dicomlab.job"]``.
 Loads write every chunk into one local Parquet file and send it as one load
 job with the explicit schema and the requested write disposition: the table
 changes in one step, or not at all. Every ``google.api_core`` failure is
-translated in one place (:func:`_translated`).
+translated in one place (:mod:`dicomlab.warehouses.bigquery_errors`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import importlib.util
 import logging
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from dicomlab.core.queries import CannedQuery, for_bigquery
 from dicomlab.core.resources import BigQueryDataset, validate_table_name
-from dicomlab.errors import (
-    CostLimitError,
-    NotFoundError,
-    QueryError,
-    RemoteError,
-    UnsupportedBackendError,
-)
+from dicomlab.errors import CostLimitError, NotFoundError, QueryError, UnsupportedBackendError
+from dicomlab.rows.bqschema import schema_from_arrow
 from dicomlab.warehouses.base import validate_write_disposition
+from dicomlab.warehouses.bigquery_errors import translated
+from dicomlab.warehouses.bigquery_params import query_parameter
+from dicomlab.warehouses.bigquery_schema import added_fields, merged_fields
 from dicomlab.warehouses.frames import to_frame
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from dicomlab.core.queries import CannedQuery
-
 __all__ = ["DEFAULT_MAX_BYTES_BILLED", "BigQueryWarehouse", "CostLimitError", "query_parameter"]
 
 logger = logging.getLogger(__name__)
-SERVICE = "BigQuery"
 JOB_ATTRS = "dicomlab.job"
 DEFAULT_MAX_BYTES_BILLED = 10 * 2**30  # 10 GiB: about USD 0.06 at on-demand prices
 # BigQuery extracts at most 1 GB into one file; more needs a wildcard URI (several files).
 SINGLE_FILE_EXTRACT_LIMIT = 1_000_000_000
-_SCALAR_TYPES: tuple[tuple[type, str], ...] = (
-    (bool, "BOOL"),  # before int: bool is an int
-    (int, "INT64"),
-    (float, "FLOAT64"),
-    (str, "STRING"),
-    (bytes, "BYTES"),
-    (dt.datetime, "DATETIME"),  # before date: datetime is a date
-    (dt.date, "DATE"),
-    (dt.time, "TIME"),
-)
 
 
 def _require_client_library(url: str) -> None:
@@ -73,76 +58,6 @@ def _require_client_library(url: str) -> None:
             "installed (dicomlab installs it, so it was removed): pip install "
             "google-cloud-bigquery, then connect again"
         )
-
-
-def _type_of(value: object) -> str:
-    for kind, name in _SCALAR_TYPES:
-        if isinstance(value, kind):
-            if name == "DATETIME" and getattr(value, "tzinfo", None) is not None:
-                return "TIMESTAMP"
-            return name
-    raise QueryError(
-        f"a query parameter value of type {type(value).__name__} has no BigQuery type; "
-        "use str, int, float, bool, bytes, date, time, datetime or a list of those"
-    )
-
-
-def query_parameter(name: str, value: object, declared: str | None = None) -> Any:
-    """A ``ScalarQueryParameter`` or ``ArrayQueryParameter`` for ``@name``.
-
-    ``declared`` is the type a canned query declares (``STRING``,
-    ``ARRAY<STRING>``…); otherwise the type follows the Python value.
-
-    >>> query_parameter("uids", ["1.2", "1.3"]).to_api_repr()["parameterType"]
-    {'type': 'ARRAY', 'arrayType': {'type': 'STRING'}}
-    >>> query_parameter("n", True).type_
-    'BOOL'
-    """
-    from google.cloud import bigquery
-
-    if declared is not None and declared.startswith("ARRAY<"):
-        return bigquery.ArrayQueryParameter(name, declared[6:-1], list(value))  # type: ignore[call-overload]
-    if declared is None and isinstance(value, (list, tuple, set, frozenset)):
-        items = list(value)
-        if not items:
-            raise QueryError(
-                f"parameter {name!r} is an empty list: its element type cannot be told; "
-                "pass at least one value, or use a canned query that declares it"
-            )
-        return bigquery.ArrayQueryParameter(name, _type_of(items[0]), items)
-    scalar: Any = value
-    return bigquery.ScalarQueryParameter(name, declared or _type_of(value), scalar)
-
-
-def _message(exc: Exception) -> str:
-    errors = getattr(exc, "errors", None) or []
-    first = errors[0] if errors and isinstance(errors[0], dict) else {}
-    return str(first.get("message") or getattr(exc, "message", None) or exc)
-
-
-@contextlib.contextmanager
-def _translated(resource: str) -> Iterator[None]:
-    """google.api_core failures inside the block as dicomlab errors about ``resource``."""
-    from google.api_core import exceptions
-
-    try:
-        yield
-    except exceptions.NotFound as exc:
-        raise NotFoundError(f"{resource}: {_message(exc)}") from exc
-    except exceptions.GoogleAPICallError as exc:
-        reasons = {e.get("reason") for e in (exc.errors or []) if isinstance(e, dict)}
-        if "bytesBilledLimitExceeded" in reasons:
-            raise CostLimitError(
-                f"{resource}: BigQuery refused to bill more than the cap: {_message(exc)}"
-            ) from exc
-        if isinstance(exc, exceptions.BadRequest):
-            raise QueryError(f"{resource}: {_message(exc)}") from exc
-        raise RemoteError(
-            f"BigQuery request for {resource} failed with HTTP {exc.code}: {_message(exc)}",
-            service=SERVICE,
-            resource=resource,
-            status=exc.code if isinstance(exc.code, int) else None,
-        ) from exc
 
 
 def _size(n: float) -> str:
@@ -174,8 +89,12 @@ class BigQueryWarehouse:
 
     Examples
     --------
-    >>> wh = BigQueryWarehouse("bq://my-project.imaging")                    # doctest: +SKIP
-    >>> wh.max_bytes_billed = 50 * 2**30     # allow 50 GiB per query         # doctest: +SKIP
+    No request is made until a query or a load: the client is made on first use.
+
+    >>> wh = BigQueryWarehouse("bq://my-project.imaging")
+    >>> wh.max_bytes_billed = 50 * 2**30     # allow 50 GiB per query
+    >>> wh.url, wh.table_id("dicom_metadata")
+    ('bq://my-project.imaging', 'my-project.imaging.dicom_metadata')
     """
 
     def __init__(
@@ -224,7 +143,7 @@ class BigQueryWarehouse:
         """Rows in ``table`` (from its metadata), or ``None`` when it does not exist."""
         table_id = self.table_id(table)
         try:
-            with _translated(f"table {table_id}"):
+            with translated(f"table {table_id}"):
                 found = self.client.get_table(table_id)
         except NotFoundError:
             return None
@@ -232,7 +151,7 @@ class BigQueryWarehouse:
 
     def _check_dataset(self) -> None:
         try:
-            with _translated(f"dataset {self.url}"):
+            with translated(f"dataset {self.url}"):
                 self.client.get_dataset(f"{self.dataset.project_id}.{self.dataset.dataset_id}")
         except NotFoundError as exc:
             raise NotFoundError(
@@ -283,7 +202,7 @@ class BigQueryWarehouse:
             )
             if updates:
                 config.schema_update_options = updates
-            with _translated(f"load into {table_id}"), open(spill.name, "rb") as handle:
+            with translated(f"load into {table_id}"), open(spill.name, "rb") as handle:
                 job = self.client.load_table_from_file(handle, table_id, job_config=config)
                 job.result()
         logger.info("loaded %d rows into %s (%s)", rows, table_id, write_disposition)
@@ -295,14 +214,11 @@ class BigQueryWarehouse:
         """The REST schema fields a load sends, and its schema update options."""
         import pyarrow as pa
 
-        from dicomlab.rows.bqschema import schema_from_arrow
-        from dicomlab.warehouses.bigquery_schema import added_fields, merged_fields
-
         fields = [f.to_api_repr() for f in schema_from_arrow(schema)]
         if write_disposition != "WRITE_APPEND":
             return fields, []
         try:
-            with _translated(f"table {table_id}"):
+            with translated(f"table {table_id}"):
                 existing = [f.to_api_repr() for f in self.client.get_table(table_id).schema]
         except NotFoundError:
             return fields, []  # the load creates the table
@@ -339,8 +255,6 @@ class BigQueryWarehouse:
         are rewritten (:func:`dicomlab.core.queries.for_bigquery`). Parameter types
         follow the values.
         """
-        from dicomlab.core.queries import for_bigquery
-
         text = for_bigquery(sql, self.table_id(table))
         return self._run(text, params, {}, "SQL")
 
@@ -351,7 +265,7 @@ class BigQueryWarehouse:
         config = bigquery.QueryJobConfig(
             dry_run=True, use_query_cache=False, query_parameters=self._params(params, declared)
         )
-        with _translated("dry run"):
+        with translated("dry run"):
             job = self.client.query(sql, job_config=config, location=self.location)
         return int(job.total_bytes_processed or 0)
 
@@ -378,7 +292,7 @@ class BigQueryWarehouse:
         )
         label = f"BigQuery {what}: {_size(estimate)} to process"
         with (
-            _translated(what),
+            translated(what),
             tqdm(total=1, desc=label, disable=not self.progress, delay=1.0) as bar,
         ):
             job = self.client.query(sql, job_config=config, location=self.location)
@@ -428,7 +342,7 @@ class BigQueryWarehouse:
             write_disposition="WRITE_TRUNCATE",
         )
         try:
-            with _translated("filter-file query"):
+            with translated("filter-file query"):
                 self.client.query(sql, job_config=config, location=self.location).result()
                 table = self.client.get_table(scratch)
             rows, size = int(table.num_rows or 0), int(table.num_bytes or 0)
@@ -441,7 +355,7 @@ class BigQueryWarehouse:
             extract = bigquery.ExtractJobConfig(  # type: ignore[no-untyped-call]
                 destination_format="CSV", print_header=False
             )
-            with _translated(f"extract to {uri}"):
+            with translated(f"extract to {uri}"):
                 self.client.extract_table(
                     scratch, uri, job_config=extract, location=self.location
                 ).result()

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from dicomlab.core.decisions import COLUMNS, DEFAULT_TABLE
 from dicomlab.core.resources import validate_table_name
 from dicomlab.errors import LocalFileError, RemoteError, UnsupportedBackendError
+from dicomlab.warehouses.bigquery_errors import translated as bigquery_translated
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -175,8 +176,6 @@ class DecisionLog:
     def _bigquery_append(self, rows: Sequence[Mapping[str, Any]]) -> None:
         import pyarrow as pa
 
-        from dicomlab.warehouses.bigquery import _translated
-
         wh: Any = self.warehouse
         if not self._table_made and wh.count_rows(self.table) is None:
             wh.load(
@@ -188,7 +187,7 @@ class DecisionLog:
             {c: row[c].isoformat() if c == "decided_at" else row[c] for c in COLUMNS}
             for row in rows
         ]
-        with _translated(f"table {table_id}"):
+        with bigquery_translated(f"table {table_id}"):
             errors = wh.client.insert_rows_json(
                 table_id, payload, row_ids=[row["decision_id"] for row in rows]
             )

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from dicomlab.core.resources import validate_table_name
+from dicomlab.core.queries import CannedQuery, translate_script, validate_sql
+from dicomlab.core.resources import SQL_IDENTIFIER_RE, validate_table_name
 from dicomlab.core.sqlscript import DuckDBScript, Statement
 from dicomlab.errors import DicomlabError, QueryError
 from dicomlab.warehouses.base import not_empty_error, validate_write_disposition
@@ -38,12 +39,9 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from dicomlab.core.queries import CannedQuery
-
 __all__ = ["DuckDBWarehouse"]
 
 logger = logging.getLogger(__name__)
-_COLUMN_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CHUNK = "__dicomlab_chunk"
 # Staging tables are hidden from tables(); one left by a killed process is harmless.
 _STAGING_PREFIX = "__dicomlab_staging_"
@@ -51,7 +49,7 @@ _STAGING_PREFIX = "__dicomlab_staging_"
 
 def _quote(identifier: str) -> str:
     """Quote an identifier that has already been checked against a strict pattern."""
-    if _COLUMN_RE.fullmatch(identifier) is None:
+    if SQL_IDENTIFIER_RE.fullmatch(identifier) is None:
         raise DicomlabError(f"refusing unsafe SQL identifier {identifier!r}")
     return f'"{identifier}"'
 
@@ -205,8 +203,6 @@ class DuckDBWarehouse:
         tables) run on one connection, which ends with the call; the last gives the
         rows (:mod:`dicomlab.core.sqlscript`).
         """
-        from dicomlab.core.queries import translate_script, validate_sql
-
         validate_sql(sql)
         name = validate_table_name(table)
 

@@ -12,7 +12,8 @@ import pytest
 
 import dicomlab
 import dicomlab.export.pipeline
-from dicomlab.errors import AlreadyExistsError, InvalidIdentifierError, InvalidRequestError
+import dicomlab.export.reading
+from dicomlab.errors import AlreadyExistsError, InvalidRequestError
 from dicomlab.export.pipeline import export_store_metadata
 from dicomlab.samples.synthetic import CohortPosition, build_instance, generate_cohort
 from dicomlab.stores.base import FileStore, MetadataItem
@@ -88,13 +89,13 @@ def test_chunks_load_as_read_and_again_when_the_columns_change(
     """Chunks load while the store is read; a chunk with new columns makes them load again."""
     (schema, rows), _ = sequential
     refits = []
-    real = dicomlab.export.pipeline._Reading.tables_fitted
+    real = dicomlab.export.reading.ChunkReading.tables_fitted
 
     def spied(self):
         refits.append(len(self.summaries))
         return real(self)
 
-    monkeypatch.setattr(dicomlab.export.pipeline._Reading, "tables_fitted", spied)
+    monkeypatch.setattr(dicomlab.export.reading.ChunkReading, "tables_fitted", spied)
     # Small chunks: a chunk of CT alone comes before the first MR, whose columns are new.
     warehouse, result = _export(
         FolderStore(cohort), tmp_path, f"refit{workers}", workers=workers, chunk_size=7
@@ -209,9 +210,9 @@ def test_write_empty_refuses_before_reading(tmp_path):
 def test_sizes_are_checked(cohort):
     store, warehouse = FolderStore(cohort), DuckDBWarehouse(":memory:")
     for bad in (0, -2, 1.5, True):
-        with pytest.raises(InvalidIdentifierError, match=f"workers={bad!r}"):
+        with pytest.raises(InvalidRequestError, match=f"workers={bad!r}.*None for one worker"):
             export_store_metadata(store, warehouse, table="t", workers=bad)
-        with pytest.raises(InvalidIdentifierError, match=f"chunk_size={bad!r}"):
+        with pytest.raises(InvalidRequestError, match=f"chunk_size={bad!r}.*default is 2000"):
             export_store_metadata(store, warehouse, table="t", chunk_size=bad)
 
 
@@ -281,7 +282,7 @@ def _snapshot_plain(warehouse: DuckDBWarehouse) -> tuple[list, list]:
 def test_failed_export_truncate_leaves_the_table_intact(cohort, tmp_path, monkeypatch):
     warehouse, _ = _export(FolderStore(cohort), tmp_path, "keep", workers=1)
     before = _snapshot(warehouse)
-    real = dicomlab.export.pipeline.read_arrow_chunk
+    real = dicomlab.export.reading.read_arrow_chunk
     calls = []
 
     def flaky(spill, own, columns):
@@ -290,7 +291,7 @@ def test_failed_export_truncate_leaves_the_table_intact(cohort, tmp_path, monkey
             raise OSError("spill file vanished")
         return real(spill, own, columns)
 
-    monkeypatch.setattr(dicomlab.export.pipeline, "read_arrow_chunk", flaky)
+    monkeypatch.setattr(dicomlab.export.reading, "read_arrow_chunk", flaky)
     extra = tmp_path / "extra"
     extra.mkdir()
     generate_cohort(

@@ -224,12 +224,12 @@ def test_an_export_whose_columns_change_between_chunks_is_one_load(
 ):
     """Small chunks of the mixed sample cohort: the columns grow after the first chunk, so
     the chunks load again fitted to the final columns, still as a single load job."""
-    import dicomlab.export.pipeline
+    import dicomlab.export.reading
 
     refits = []
-    real = dicomlab.export.pipeline._Reading.tables_fitted
+    real = dicomlab.export.reading.ChunkReading.tables_fitted
     monkeypatch.setattr(
-        dicomlab.export.pipeline._Reading,
+        dicomlab.export.reading.ChunkReading,
         "tables_fitted",
         lambda self: refits.append(1) or real(self),
     )

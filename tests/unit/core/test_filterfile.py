@@ -135,7 +135,7 @@ def test_arrow_and_pandas_paths_agree_on_random_cohorts():
     import numpy as np
     import pandas as pd
 
-    from dicomlab.core.filterfile import _as_arrow_strings, _collapse_arrow, _collapse_pandas
+    from dicomlab.core.filterlines import as_arrow_strings, collapse_arrow, collapse_pandas
 
     rng = np.random.default_rng(3)
     for _ in range(20):
@@ -158,5 +158,5 @@ def test_arrow_and_pandas_paths_agree_on_random_cohorts():
         drop_instance = rng.random(n) < 0.1
         frame.loc[drop_instance, "SOPInstanceUID"] = None
         columns = [frame[c] for c in frame.columns]
-        arrow = _collapse_arrow(_as_arrow_strings(columns), permissive=False)
-        assert arrow == _collapse_pandas(columns, labels=frame.index, permissive=False)
+        arrow = collapse_arrow(as_arrow_strings(columns), permissive=False)
+        assert arrow == collapse_pandas(columns, labels=frame.index, permissive=False)

@@ -400,24 +400,6 @@ def test_empty_frames_give_a_figure_saying_no_rows(plot, columns):
     assert ax.get_title().startswith(("Instances per", "Studies per"))
 
 
-def test_canned_columns_match_the_queries(sample):
-    from dicomlab.core.queries import list_queries
-
-    lab, _ = sample
-    params = {
-        "latest_studies": {"limit": 3},
-        "patient_dicomweb_paths": {"patient_id": "77654033"},
-        "studies_by_modality": {
-            "modality": "CT",
-            "start_date": datetime.date(1900, 1, 1),
-            "end_date": datetime.date(2100, 1, 1),
-        },
-    }
-    assert set(plots.CANNED_COLUMNS) <= set(list_queries())
-    for name, columns in plots.CANNED_COLUMNS.items():
-        assert tuple(lab.query(name, **params.get(name, {})).columns) == columns, name
-
-
 # --- axes, summary, notebook display -------------------------------------------------------
 
 
