@@ -19,7 +19,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import requests
 
 from dicomlab.core.render import render_dataset
@@ -49,6 +48,7 @@ from dicomlab.stores.rendered import local_render_errors
 from dicomlab.stores.stow import StowResult, dataset_from_json_jpeg, record_stow, store_in_batches
 
 if TYPE_CHECKING:
+    import pandas as pd
     from dicomweb_client import DICOMfileClient
     from pydicom import Dataset
 
@@ -258,6 +258,8 @@ class FolderStore(ClientStore):
             return found_study.head(limit) if limit is not None else found_study
         if filters and not fields and set(filters) <= _UID_KEYWORDS:
             every = self._all_instances()
+            import pandas as pd  # not at the top: export workers must not load it
+
             keep = every[list(filters)].eq(pd.Series(filters)).all(axis=1)
             found: pd.DataFrame = every[keep].reset_index(drop=True)
             return found.head(limit) if limit is not None else found
