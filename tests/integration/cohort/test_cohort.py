@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import uuid
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import dicomlab
 from dicomlab.buckets.gcs import GcsBucket
 from dicomlab.errors import AlreadyExistsError, FilterFileError, UnsupportedBackendError
 from dicomlab.stores.dicomweb import DICOMwebStore
+from dicomlab.warehouses.duckdb import DuckDBWarehouse
 from tests.support.healthcare_double import HealthcareDouble, Outcome
 
 STORE = "projects/store-project/locations/us/datasets/imaging/dicomStores/ct"
@@ -29,10 +31,15 @@ TOKEN = "ya29.cohort-SECRET-token"
 
 @pytest.fixture
 def lab(exported_lab, tmp_path):
-    """A lab on the exported sample cohort, with its own bucket folder."""
+    """A lab on the exported sample cohort, with its own bucket folder and warehouse copy.
+
+    Cohort exports write tables; the shared exported lab stays as exported.
+    """
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(exported_lab.warehouse.path, warehouse)
     return dicomlab.Lab(
         exported_lab.store,
-        exported_lab.warehouse,
+        DuckDBWarehouse(warehouse),
         dicomlab.connect(home=tmp_path).bucket,
         table=exported_lab.table,
     )

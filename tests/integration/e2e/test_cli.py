@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -153,7 +154,8 @@ def test_filter_build_upload_export_cohort_and_images(exported_lab, tmp_path, ca
 
     from PIL import Image
 
-    home = str(exported_lab_home(exported_lab))
+    # A copy: this test writes a table, and the shared exported lab stays as exported.
+    home = str(shutil.copytree(exported_lab_home(exported_lab), tmp_path / "home"))
     hits = tmp_path / "hits.csv"
     exported_lab.query("patient_dicomweb_paths", patient_id="77654033").to_csv(hits, index=False)
     out = tmp_path / "cohort.txt"
