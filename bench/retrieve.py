@@ -171,7 +171,8 @@ def main() -> int:
 
     from dicomlab.samples.sample import sample_files
     from dicomlab.stores.base import InstanceRef
-    from dicomlab.stores.dicomweb import DICOMwebStore, instance_path
+    from dicomlab.stores.dicomweb import DICOMwebStore
+    from dicomlab.stores.paths import instance_path
     from tests.support.orthanc import OrthancServer, missing_reason
 
     reason = missing_reason()

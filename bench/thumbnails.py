@@ -114,7 +114,8 @@ def orthanc(n: int, repeat: int) -> None:
     from dicomlab.samples.sample import sample_files
     from dicomlab.stores.base import InstanceRef
     from dicomlab.stores.cache import RenderCache
-    from dicomlab.stores.dicomweb import DICOMwebStore, instance_path
+    from dicomlab.stores.dicomweb import DICOMwebStore
+    from dicomlab.stores.paths import instance_path
     from tests.support.orthanc import OrthancServer, missing_reason
 
     reason = missing_reason()
