@@ -1,0 +1,359 @@
+"""Share mode: what leaves a Lab is de-identified, what comes back is mapped to real values.
+
+A :class:`ShareMode` belongs to one Lab. It keeps its secret key and the map
+from pseudonyms back to real values in ``HOME/share/`` (file mode 0600, never
+printed), learns the identifying values of the metadata table (the *census*),
+and offers two directions: :meth:`ShareMode.shown` for anything on its way to
+the user (DataFrames, text, records, pydicom datasets) and
+:meth:`ShareMode.real` for anything coming back (DataFrames, filter files,
+UIDs, URIs). :class:`ShareProxy` puts a store, warehouse or bucket behind
+both directions, so the widgets see only pseudonyms while the adapters work
+on the real data. Which attributes identify is :mod:`dicomlab.core.deid`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import secrets
+import weakref
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dicomlab.core.deid import Pseudonymizer, action_for, may_show_pixels, patient_lookup
+from dicomlab.core.filterfile import FilterFile
+from dicomlab.errors import DicomlabError, RenderError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from dicomlab.warehouses.base import Warehouse
+
+__all__ = ["SHARE_ENV", "ShareMode", "ShareProxy", "parse_share"]
+
+logger = logging.getLogger(__name__)
+SHARE_ENV = "DICOMLAB_SHARE"
+_CENSUS_SQL = "SELECT * FROM dicom_metadata"  # every column: the identifying ones vary by store
+_PIXEL_METHODS = ("fetch_thumbnail", "fetch_rendered", "fetch_instance", "fetch_frames")
+_ACTIVE: weakref.WeakSet[ShareMode] = weakref.WeakSet()
+
+
+def parse_share(value: Any) -> bool | str:
+    """``False``, ``True`` or ``"images"`` from a ``share=`` argument or ``$DICOMLAB_SHARE``.
+
+    >>> parse_share("1"), parse_share("images"), parse_share(None), parse_share("off")
+    (True, 'images', False, False)
+    """
+    if value is None or value is False:
+        return False
+    if value is True:
+        return True
+    text = str(value).strip().lower()
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text == "images":
+        return "images"
+    raise DicomlabError(
+        f"share mode {value!r} is not known: use share=True (identifiers hidden, risky images "
+        f"withheld), share='images' (images shown too) or share=False; {SHARE_ENV} takes "
+        "1, images or 0"
+    )
+
+
+def _private_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` readable by its owner only (0600 from the start)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(path.with_suffix(".tmp"), path)
+
+
+class ShareMode:
+    """The de-identification of one Lab: key, reverse map, census and image rule.
+
+    Parameters
+    ----------
+    home
+        The data folder; the key and the reverse map live in ``home/share``.
+    warehouse, table
+        Where the metadata table is (its identifying values are learned from it).
+    images
+        ``True`` shows every image; ``False`` withholds those that may carry
+        burned-in text (:func:`dicomlab.core.deid.may_show_pixels`).
+    """
+
+    def __init__(
+        self, home: Path, warehouse: Warehouse, table: str, *, images: bool = False
+    ) -> None:
+        self.folder = Path(home) / "share"
+        self._warehouse, self.table, self.images = warehouse, table, images
+        key_file = self.folder / "key"
+        if not key_file.exists():
+            _private_file(key_file, secrets.token_bytes(32))
+        known = {}
+        if (self.folder / "reverse.json").exists():
+            known = json.loads((self.folder / "reverse.json").read_text())
+        self.pseudo = Pseudonymizer(key_file.read_bytes(), known)
+        self._saved = len(self.pseudo.reverse)
+        self._census: pd.DataFrame | None = None
+        self._patient: Callable[[Mapping[str, Any]], str | None] = patient_lookup([])
+        self._pixels: dict[str, bool] = {}
+        _ACTIVE.add(self)
+        _install_log_filter()
+
+    def __repr__(self) -> str:
+        return f"ShareMode(images={'shown' if self.images else 'checked'})"
+
+    # ---- the census: identifying values of the metadata table -----------------------------
+
+    def census(self, refresh: bool = False) -> pd.DataFrame | None:
+        """The metadata table (``None`` before it is exported); learned once, then kept."""
+        if self._census is not None and not refresh:
+            return self._census
+        if self._warehouse.count_rows(self.table) is None:
+            return None
+        table = self._warehouse.run_sql(_CENSUS_SQL, {}, table=self.table)
+        records = [{str(k): v for k, v in r.items()} for r in table.to_dict("records")]
+        self._patient = patient_lookup(records)
+        for row in records:
+            patient = self._patient(row)
+            self.pseudo.learn(
+                (key, value, patient) for key, value in row.items() if action_for(str(key))
+            )
+            if row.get("SOPInstanceUID") is not None:
+                allowed = may_show_pixels(row.get("BurnedInAnnotation"), row.get("Modality"))
+                self._pixels[str(row["SOPInstanceUID"])] = allowed
+        self._census = table
+        self.save()
+        return table
+
+    def save(self) -> None:
+        """Write the reverse map when it has grown (0600: it undoes the pseudonyms)."""
+        if len(self.pseudo.reverse) != self._saved:
+            data = json.dumps(self.pseudo.reverse, sort_keys=True).encode()
+            _private_file(self.folder / "reverse.json", data)
+            self._saved = len(self.pseudo.reverse)
+
+    def may_show(self, instance: str) -> bool:
+        """Whether the image of ``instance`` (a real SOPInstanceUID) may be shown."""
+        if self.images:
+            return True
+        self.census()
+        return self._pixels.get(instance, False)
+
+    # ---- toward the user ------------------------------------------------------------------
+
+    def frame(self, df: pd.DataFrame) -> pd.DataFrame:
+        """A de-identified copy of ``df`` (its ``attrs`` kept, for provenance records)."""
+        import pandas as pd
+
+        self.census()
+        records = df.to_dict("records")
+        patients = [self._patient({str(k): v for k, v in r.items()}) for r in records]
+        columns: dict[Any, pd.Series] = {}
+        for column in df.columns:
+            key = str(column)
+            dated = action_for(key) == "date" or pd.api.types.is_datetime64_any_dtype(df[column])
+            values = [
+                self.pseudo.shift(v, p) if dated and _present(v) else self.pseudo.value(key, v, p)
+                for v, p in zip(df[column].tolist(), patients, strict=True)
+            ]
+            shown = pd.Series(values, index=df.index, dtype=object)
+            if pd.api.types.is_datetime64_any_dtype(df[column]):
+                shown = pd.to_datetime(shown)  # still a datetime column, for plots and sorting
+            columns[self.pseudo.scrub(key)] = shown
+        out = pd.DataFrame(columns, index=df.index)
+        out.index = df.index.map(lambda v: self.shown(v) if isinstance(v, str) else v)
+        out.attrs.update(df.attrs)
+        self.save()
+        return out
+
+    def dataset(self, ds: Any) -> Any:
+        """A de-identified shallow copy of a pydicom Dataset (pixels kept, private tags gone)."""
+        from pydicom.dataelem import DataElement
+        from pydicom.sequence import Sequence
+
+        self.census()
+        patient = self._patient({"PatientID": ds.get("PatientID")}) if "PatientID" in ds else None
+        new = ds.copy()
+        for elem in list(ds):
+            if elem.tag.is_private:
+                del new[elem.tag]
+            elif elem.VR == "SQ":
+                items = [self.dataset(item) for item in elem.value]
+                new[elem.tag] = DataElement(elem.tag, "SQ", Sequence(items))
+            elif action_for(elem.keyword) == "text":
+                del new[elem.tag]
+            elif action_for(elem.keyword) is not None and elem.value not in (None, ""):
+                raw = list(elem.value) if elem.VM > 1 else [elem.value]
+                shown = [str(self.pseudo.value(elem.keyword, str(v), patient)) for v in raw]
+                new[elem.tag] = DataElement(elem.tag, elem.VR, shown if elem.VM > 1 else shown[0])
+        if (
+            getattr(ds, "file_meta", None) is not None
+            and "MediaStorageSOPInstanceUID" in ds.file_meta
+        ):
+            new.file_meta = ds.file_meta.copy()
+            new.file_meta.MediaStorageSOPInstanceUID = self.pseudo.uid(
+                str(ds.file_meta.MediaStorageSOPInstanceUID)
+            )
+        return new
+
+    def shown(self, value: Any) -> Any:
+        """``value`` as it may reach the user: DataFrames, text, records, datasets de-identified."""
+        import pandas as pd
+
+        if isinstance(value, pd.DataFrame):
+            return self.frame(value)
+        if isinstance(value, str):
+            self.census()
+            return self.pseudo.scrub(value)
+        if isinstance(value, Mapping):
+            self.census()
+            patient = self._patient({str(k): v for k, v in value.items()})
+            return {self.shown(k): self._shown_item(str(k), v, patient) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(self.shown(v) for v in value)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return _replace_strings(value, self.shown)
+        if type(value).__name__ in ("Dataset", "FileDataset"):
+            return self.dataset(value)
+        return value
+
+    def _shown_item(self, key: str, value: Any, patient: str | None) -> Any:
+        if action_for(key) is not None and not isinstance(value, (Mapping, list, tuple)):
+            return self.pseudo.value(key, value, patient)
+        return self.shown(value)
+
+    # ---- back from the user ---------------------------------------------------------------
+
+    def real(self, value: Any) -> Any:
+        """``value`` with every pseudonym in it mapped back to the real value."""
+        import pandas as pd
+
+        if isinstance(value, str):
+            return self.pseudo.real(value)
+        if isinstance(value, pd.DataFrame):
+            out = value.copy()
+            for column in out.columns:
+                if out[column].dtype == object:
+                    out[column] = [self.real(v) for v in out[column].tolist()]
+            out.attrs.update(value.attrs)
+            return out
+        if isinstance(value, FilterFile):
+            return FilterFile(self.pseudo.real(line) for line in value.lines)
+        if isinstance(value, Mapping):
+            return {self.real(k): self.real(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(self.real(v) for v in value)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return _replace_strings(value, self.real)
+        return value
+
+
+def _present(value: Any) -> bool:
+    return value is not None and str(value) not in ("", "nan", "NaT", "<NA>", "None")
+
+
+def _replace_strings(value: Any, convert: Callable[[Any], Any]) -> Any:
+    """A frozen dataclass with its string, dict and list fields converted."""
+    changes = {
+        f.name: convert(getattr(value, f.name))
+        for f in dataclasses.fields(value)
+        if f.init and isinstance(getattr(value, f.name), (str, Mapping, list, tuple))
+    }
+    return dataclasses.replace(value, **changes)
+
+
+class ShareProxy:
+    """A store, warehouse or bucket seen through a :class:`ShareMode`.
+
+    Arguments go through :meth:`ShareMode.real`, results through
+    :meth:`ShareMode.shown`; images that may carry burned-in text raise
+    :class:`~dicomlab.errors.RenderError` (a labelled placeholder in the
+    widgets) unless the mode shows images. Error messages are scrubbed too.
+    """
+
+    def __init__(self, target: Any, share: ShareMode) -> None:
+        self._target, self._share = target, share
+
+    def __repr__(self) -> str:
+        return f"{self._share.shown(repr(self._target))} (share mode)"
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._target, name)
+        if not callable(attribute):
+            return self._share.shown(attribute) if isinstance(attribute, str) else attribute
+        share = self._share
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            args, kwargs = share.real(args), share.real(kwargs)
+            if name in _PIXEL_METHODS and args:
+                ref = args[0]
+                instance = getattr(ref, "instance", None)
+                if instance is not None and not share.may_show(str(instance)):
+                    raise RenderError(
+                        f"image withheld in share mode (instance {share.shown(str(instance))}): "
+                        "it may carry burned-in text; connect with share='images' to show it"
+                    )
+            try:
+                result = attribute(*args, **kwargs)
+            except DicomlabError as exc:
+                raise scrub_exception(exc, share) from None
+            return share.shown(result)
+
+        return call
+
+
+def scrub_exception(exc: BaseException, share: ShareMode) -> BaseException:
+    """``exc`` with the text of its message (and of its causes) de-identified."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        seen.args = tuple(share.shown(a) if isinstance(a, str) else a for a in seen.args)
+        seen = seen.__cause__ or seen.__context__
+    return exc
+
+
+class _ShareLogFilter(logging.Filter):
+    """Rewrites dicomlab's log records through every live share mode."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        modes = list(_ACTIVE)
+        if modes:
+            text = record.getMessage()
+            for mode in modes:
+                text = mode.pseudo.scrub(text)
+            record.msg, record.args = text, ()
+        return True
+
+
+_FILTER = _ShareLogFilter()
+
+
+def _install_log_filter() -> None:
+    """Put the filter on every dicomlab logger (a logger's filters do not reach its children)."""
+    names = [n for n in logging.Logger.manager.loggerDict if n.split(".")[0] == "dicomlab"]
+    for name in ["dicomlab", *names]:
+        found = logging.getLogger(name)
+        if _FILTER not in found.filters:
+            found.addFilter(_FILTER)
+
+
+def share_banner(share: bool | str) -> str:
+    """The line a Lab's HTML display shows in share mode (empty when it is off).
+
+    >>> share_banner(False), "share mode" in share_banner(True)
+    ('', True)
+    """
+    if not share:
+        return ""
+    images = "all images shown" if share == "images" else "images that may carry text withheld"
+    return (
+        '<div style="background:#fff3cd;border:1px solid #e0b000;padding:2px 6px;">'
+        f"<b>share mode</b>: identifiers de-identified (PS3.15), {images}</div>"
+    )

@@ -1,0 +1,229 @@
+"""Share mode on a real Lab (folder store, DuckDB, local bucket): out de-identified, back real."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import stat
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydicom import dcmread
+from pydicom.data import get_testdata_file
+from pydicom.uid import generate_uid
+
+import dicomlab
+from dicomlab.audit import table_identifiers
+from dicomlab.errors import DicomlabError
+from dicomlab.share import ShareMode
+from dicomlab.stores.base import InstanceRef
+
+PATIENT = "77654033"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("share-lab")
+    dicomlab.connect(home=folder, share=False).export_metadata(progress=False, workers=1)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def real(home: Path) -> pd.DataFrame:
+    frame: pd.DataFrame = dicomlab.connect(home=home, share=False).sql(
+        "SELECT * FROM dicom_metadata"
+    )
+    return frame
+
+
+@pytest.fixture()
+def lab(home: Path) -> Any:
+    return dicomlab.connect(home=home, share=True)
+
+
+def _identifiers(real: pd.DataFrame) -> set[str]:
+    return table_identifiers(real.to_dict("records"))
+
+
+def _leaks(text: str, real: pd.DataFrame) -> set[str]:
+    return {v for v in _identifiers(real) if v in text}
+
+
+def test_the_environment_turns_it_on_and_the_lab_says_so(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DICOMLAB_SHARE", "1")
+    lab = dicomlab.connect(home=home)
+    assert lab.share is True and "share=True" in repr(lab)
+    assert "share mode" in lab._repr_html_()
+    monkeypatch.setenv("DICOMLAB_SHARE", "images")
+    assert dicomlab.connect(home=home).share == "images"
+    monkeypatch.setenv("DICOMLAB_SHARE", "0")
+    assert dicomlab.connect(home=home).share is False
+    monkeypatch.setenv("DICOMLAB_SHARE", "maybe")
+    with pytest.raises(DicomlabError, match="'maybe'"):
+        dicomlab.connect(home=home)
+
+
+def test_the_key_and_the_map_are_private(lab: Any, home: Path) -> None:
+    lab.query("latest_studies", limit=5)
+    for name in ("key", "reverse.json"):
+        assert stat.S_IMODE((home / "share" / name).stat().st_mode) == 0o600
+    key = (home / "share" / "key").read_bytes()
+    assert len(key) == 32 and key.hex() not in repr(lab._share) + repr(lab)
+
+
+def test_results_show_no_identifier(lab: Any, real: pd.DataFrame) -> None:
+    hits = lab.query("patient_dicomweb_paths", patient_id=PATIENT)
+    everything = lab.sql("SELECT * FROM dicom_metadata")
+    studies = lab.store.search_studies()
+    for frame in (hits, everything, studies):
+        assert not _leaks(frame.to_string() + frame.to_html() + repr(frame), real)
+    assert len(hits) == (real.PatientID == PATIENT).sum()
+    assert everything.SeriesDescription.isna().all()  # free text removed
+
+
+def test_dates_keep_their_intervals(lab: Any, real: pd.DataFrame) -> None:
+    shown = lab.sql("SELECT PatientID, StudyDate, SOPInstanceUID FROM dicom_metadata")
+    truth = real.set_index(real.SOPInstanceUID.map(lab._share.pseudo.uid))
+    truth = truth[["StudyDate", "PatientID"]].add_suffix("_real")
+    merged = shown.join(truth, on="SOPInstanceUID")
+    merged = merged.dropna(subset=["StudyDate"])
+    for _, group in merged.groupby("PatientID_real"):
+        moved = pd.to_datetime(group.StudyDate) - pd.to_datetime(group.StudyDate_real)
+        assert moved.nunique() == 1 and moved.iloc[0] < pd.Timedelta(0)
+
+
+def test_pseudonyms_come_back_as_real_values(lab: Any, home: Path, real: pd.DataFrame) -> None:
+    hits = lab.query("patient_dicomweb_paths", patient_id=PATIENT)
+    again = lab.query("patient_dicomweb_paths", patient_id=lab.shown(PATIENT))
+    pd.testing.assert_frame_equal(hits, again)
+    cohort = dicomlab.FilterFile.from_dataframe(hits, level="series")
+    uri = lab.upload(cohort, f"share-{PATIENT}.txt", overwrite=True)
+    assert PATIENT not in uri and uri.endswith(f"share-{lab.shown(PATIENT)}.txt")
+    written = (home / "bucket" / f"share-{PATIENT}.txt").read_text().split()
+    mine = real[real.PatientID == PATIENT]
+    assert set(written) == {
+        f"/studies/{a}/series/{b}"
+        for a, b in zip(mine.StudyInstanceUID, mine.SeriesInstanceUID, strict=True)
+    }
+    done = lab.export_cohort(
+        uri, "share_cohort", write_disposition="WRITE_TRUNCATE", progress=False
+    )
+    assert done.counters == {"success": len(mine), "failure": 0}
+    assert not _leaks(repr(done) + done._repr_html_() + str(done.provenance), real)
+    listed = lab.bucket.list()
+    assert f"share-{lab.shown(PATIENT)}.txt" in listed
+    assert not any(PATIENT in name for name in listed)
+
+
+def test_tiles_and_viewer_show_pseudonyms(lab: Any, real: pd.DataFrame) -> None:
+    hits = lab.query("patient_dicomweb_paths", patient_id=PATIENT)
+    grid = lab.images(hits, progress=False)
+    text = "".join(t.caption + (t.error or "") + "".join(t.uids) for t in grid.tiles)
+    assert not _leaks(text + grid._repr_html_(), real)
+    assert all(t.image for t in grid.tiles)  # CR and CT images: shown
+    viewer = lab.view_series(hits.StudyInstanceUID[0], hits.SeriesInstanceUID[0])
+    shown = viewer.metadata_panel.value + viewer.location_label.value + viewer.to_html()
+    assert lab.shown(PATIENT) in shown and not _leaks(shown, real)
+    assert viewer.message is None  # the real instance was fetched and rendered
+
+
+def test_errors_and_logs_are_scrubbed(
+    lab: Any, home: Path, real: pd.DataFrame, caplog: pytest.LogCaptureFixture
+) -> None:
+    study, series = real.StudyInstanceUID[0], real.SeriesInstanceUID[0]
+    with pytest.raises(DicomlabError) as raised:
+        # share="images" lets the fetch reach the store, which names the missing instance.
+        dicomlab.connect(home=home, share="images").store.fetch_instance(
+            InstanceRef(study, series, "1.2.3.4.5")
+        )
+    assert study not in str(raised.value) and lab.shown(study) in str(raised.value)
+    with caplog.at_level(logging.WARNING):
+        logging.getLogger("dicomlab.notebook.widgets").warning("opening %s failed", study)
+    assert study not in caplog.text and lab.shown(study) in caplog.text
+
+
+def _folder_with(tmp_path: Path, variants: list[dict[str, str]]) -> Path:
+    folder = tmp_path / "store"
+    folder.mkdir()
+    for number, changes in enumerate(variants):
+        ds = dcmread(get_testdata_file("CT_small.dcm"))
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        for keyword, value in changes.items():
+            setattr(ds, keyword, value)
+        ds.save_as(folder / f"{number}.dcm")
+    return folder
+
+
+@pytest.mark.parametrize("share", [True, "images"])
+def test_images_that_may_carry_text_are_withheld(tmp_path: Path, share: object) -> None:
+    variants = [{"Modality": "US"}, {"BurnedInAnnotation": "YES"}, {"BurnedInAnnotation": "NO"}]
+    folder = _folder_with(tmp_path, variants)
+    lab = dicomlab.connect(folder, home=tmp_path / "home", share=share)
+    lab.export_metadata(progress=False, workers=1)
+    hits = lab.sql("SELECT StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID FROM dicom_metadata")
+    tiles = lab.images(hits, progress=False).tiles
+    withheld = [t for t in tiles if t.image is None]
+    if share == "images":
+        assert not withheld
+    else:
+        assert len(withheld) == 2 and all("withheld in share mode" in t.error for t in withheld)
+        first = withheld[0]
+        viewer = lab.view_series(*first.uids[:2])
+        assert "withheld in share mode" in (viewer.message or "")
+
+
+@st.composite
+def metadata_rows(draw: Any) -> list[dict[str, Any]]:
+    patients = draw(
+        st.lists(
+            st.from_regex(r"[A-Z0-9]{5,10}", fullmatch=True), min_size=1, max_size=3, unique=True
+        )
+    )
+    rows = []
+    for number in range(draw(st.integers(1, 6))):
+        patient = patients[number % len(patients)]
+        rows.append(
+            {
+                "PatientID": patient,
+                "PatientName": f"{draw(st.sampled_from(['Smith', 'Jones', 'Nakamura']))}^{patient}",
+                "StudyInstanceUID": generate_uid(),
+                "SOPInstanceUID": generate_uid(),
+                "StudyDate": draw(st.dates(dt.date(1960, 1, 1), dt.date(2030, 1, 1))),
+                "AccessionNumber": draw(st.from_regex(r"ACC[0-9]{4,8}", fullmatch=True)),
+                "InstitutionName": draw(st.sampled_from(["General Hospital", "St. Elsewhere"])),
+                "SeriesDescription": f"scan of {patient}",
+                "Modality": "CT",
+            }
+        )
+    return rows
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=metadata_rows())
+def test_no_identifier_of_a_generated_table_survives(
+    rows: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    import pyarrow as pa
+
+    from dicomlab.warehouses.duckdb import DuckDBWarehouse
+
+    warehouse = DuckDBWarehouse(":memory:")
+    warehouse.load("dicom_metadata", pa.Table.from_pylist(rows), write_disposition="WRITE_TRUNCATE")
+    share = ShareMode(tmp_path, warehouse, "dicom_metadata")
+    frame = pd.DataFrame(rows)
+    shown = share.frame(frame)
+    displays = [shown.to_string(), shown.to_html(), repr(shown)]
+    displays += [share.shown(str(r)) for r in rows]  # free text that quotes a record
+    displays += [str(share.shown(r)) for r in rows]  # records (dicts) as displayed
+    for identifier in table_identifiers(rows) | {r["InstitutionName"] for r in rows}:
+        assert not any(identifier in text for text in displays), identifier
+    assert share.real(shown.SOPInstanceUID.tolist()) == frame.SOPInstanceUID.tolist()
