@@ -168,7 +168,7 @@ class ShareMode:
             if pd.api.types.is_datetime64_any_dtype(df[column]):
                 shown = pd.to_datetime(shown)  # still a datetime column, for plots and sorting
             columns[self.pseudo.scrub(key)] = shown
-        out = pd.DataFrame(columns, index=df.index)
+        out: pd.DataFrame = pd.DataFrame(columns, index=df.index)
         out.index = df.index.map(lambda v: self.shown(v) if isinstance(v, str) else v)
         out.attrs.update(df.attrs)
         self.save()
