@@ -134,6 +134,14 @@ def _parser() -> argparse.ArgumentParser:
     _query_parsers(commands)
     _cohort_parsers(commands)
     _review_parsers(commands)
+    audit = commands.add_parser(
+        "audit", help="exit 1 when a saved notebook's outputs show an identifier of the table"
+    )
+    audit.add_argument("notebook", type=Path, help="the saved .ipynb file")
+    audit.add_argument("--table", default="dicom_metadata", help="the metadata table")
+    audit.add_argument(
+        "--show", action="store_true", help="print the identifiers found (not only where)"
+    )
     return parser
 
 
@@ -414,6 +422,24 @@ def _review(lab: Any, args: argparse.Namespace) -> None:
         output.say(f"{len(filter_file)} lines ({filter_file.level} level) in {args.output}")
 
 
+def _audit(args: argparse.Namespace) -> None:
+    """Say where the notebook shows identifiers (the values only with --show), and fail."""
+    from dicomlab.audit import audit_notebook
+
+    findings = audit_notebook(
+        args.notebook, home=args.home, warehouse=args.warehouse, table=args.table
+    )
+    if not findings:
+        output.say(f"{args.notebook}: no identifier of table {args.table!r} in its outputs")
+        return
+    for line in dict.fromkeys(str(f) if args.show else f.where for f in findings):
+        output.say(line)
+    raise DicomlabError(
+        f"{args.notebook} shows {len(findings)} identifier(s) of table {args.table!r}: run it "
+        "again in share mode (DICOMLAB_SHARE=1) before sharing it"
+    )
+
+
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     if args.command == "demo":
         # The demo loads the widgets (pydicom, Pillow): not for every command.
@@ -426,6 +452,9 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         return
     if args.command == "filter":
         _filter_build(args)
+        return
+    if args.command == "audit":
+        _audit(args)
         return
     try:
         lab = connect(args.store, args.warehouse, args.bucket, home=args.home)
