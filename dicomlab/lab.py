@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from dicomlab.backends import check_home, check_specs, open_bucket, open_store, open_warehouse
 from dicomlab.buckets.base import Bucket
@@ -24,7 +25,14 @@ from dicomlab.notebook.review import Review
 from dicomlab.notebook.viewer import SeriesViewer
 from dicomlab.redaction import redact_url
 from dicomlab.samples.sample import default_home
-from dicomlab.share import SHARE_ENV, ShareMode, ShareProxy, parse_share, share_banner
+from dicomlab.share import (
+    SHARE_ENV,
+    ShareMode,
+    ShareProxy,
+    parse_share,
+    scrub_exception,
+    share_banner,
+)
 from dicomlab.stores.base import Store
 from dicomlab.warehouses.base import Warehouse
 from dicomlab.warehouses.decisions import DecisionLog
@@ -94,6 +102,24 @@ def connect(
         share=parse_share(os.environ.get(SHARE_ENV) if share is None else share),
         home=base,
     )
+
+
+_Method = TypeVar("_Method", bound="Callable[..., Any]")
+
+
+def _scrubbed_errors(method: _Method) -> _Method:
+    """In share mode, de-identify the message of an error a verb raises (and of its causes)."""
+
+    @functools.wraps(method)
+    def call(self: Lab, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except DicomlabError as exc:
+            if self._share is not None:
+                scrub_exception(exc, self._share)
+            raise
+
+    return cast(_Method, call)
 
 
 class Lab:
@@ -195,6 +221,7 @@ class Lab:
         banner = share_banner(self.share)
         return f"<div><b>dicomlab Lab</b>{banner}<table>{body}</table></div>"
 
+    @_scrubbed_errors
     def export_metadata(
         self,
         table: str | None = None,
@@ -257,6 +284,7 @@ class Lab:
             self._share.census(refresh=True)  # the new rows' identifiers are hidden from now on
         return result
 
+    @_scrubbed_errors
     def query(
         self, name: str, /, *, table: str | None = None, source: str | None = None, **params: Any
     ) -> pd.DataFrame:
@@ -282,6 +310,7 @@ class Lab:
         shown: pd.DataFrame = self._shown(result)
         return shown
 
+    @_scrubbed_errors
     def sql(self, text: str, /, *, table: str | None = None, **params: Any) -> pd.DataFrame:
         """Run your own BigQuery SQL or script on ``dicom_metadata`` with ``@named`` parameters.
 
@@ -318,6 +347,7 @@ class Lab:
         table: pd.DataFrame = pd.DataFrame(rows)
         return table
 
+    @_scrubbed_errors
     def upload(
         self, filter_file: FilterFile, name: str | None = None, *, overwrite: bool = False
     ) -> str:
@@ -343,6 +373,7 @@ class Lab:
         shown: str = self._shown(uri)
         return shown
 
+    @_scrubbed_errors
     def export_cohort(
         self,
         df: pd.DataFrame | FilterFile | str,
@@ -391,6 +422,7 @@ class Lab:
         shown: CohortExport = self._shown(done)  # the saved record stays real
         return shown
 
+    @_scrubbed_errors
     def filter_file_in_cloud(
         self,
         name: str,
@@ -428,6 +460,7 @@ class Lab:
         shown: str = self._shown(made)
         return shown
 
+    @_scrubbed_errors
     def images(
         self,
         df: pd.DataFrame,
@@ -543,6 +576,7 @@ class Lab:
             on_open=open_series,
         )
 
+    @_scrubbed_errors
     def reviewed(
         self,
         hits: pd.DataFrame,
@@ -566,6 +600,7 @@ class Lab:
         shown: pd.DataFrame = self._shown(kept)
         return shown
 
+    @_scrubbed_errors
     def view_series(
         self, study: str, series: str, *, start: int | str | None = None, size: int = 512
     ) -> SeriesViewer:

@@ -227,3 +227,12 @@ def test_no_identifier_of_a_generated_table_survives(
     for identifier in table_identifiers(rows) | {r["InstitutionName"] for r in rows}:
         assert not any(identifier in text for text in displays), identifier
     assert share.real(shown.SOPInstanceUID.tolist()) == frame.SOPInstanceUID.tolist()
+
+
+def test_errors_of_the_lab_verbs_are_scrubbed(lab: Any) -> None:
+    hits = lab.query("patient_dicomweb_paths", patient_id=PATIENT)
+    cohort = dicomlab.FilterFile.from_dataframe(hits, level="study")
+    lab.upload(cohort, f"taken-{PATIENT}.txt", overwrite=True)
+    with pytest.raises(dicomlab.AlreadyExistsError) as raised:
+        lab.upload(cohort, f"taken-{PATIENT}.txt")  # the bucket names the real object
+    assert PATIENT not in str(raised.value) and lab.shown(PATIENT) in str(raised.value)
