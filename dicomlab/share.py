@@ -17,6 +17,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import secrets
 import weakref
 from collections.abc import Callable, Mapping
@@ -38,6 +39,7 @@ logger = logging.getLogger(__name__)
 SHARE_ENV = "DICOMLAB_SHARE"
 _CENSUS_SQL = "SELECT * FROM dicom_metadata"  # every column: the identifying ones vary by store
 _PIXEL_METHODS = ("fetch_thumbnail", "fetch_rendered", "fetch_instance", "fetch_frames")
+_TAG = re.compile(r"[0-9A-Fa-f]{8}")  # a DICOM JSON key
 _ACTIVE: weakref.WeakSet[ShareMode] = weakref.WeakSet()
 
 
@@ -213,6 +215,8 @@ class ShareMode:
         if isinstance(value, str):
             self.census()
             return self.pseudo.scrub(value)
+        if isinstance(value, Mapping) and value and all(_is_tag(k) for k in value):
+            return self._dicom_json(value)
         if isinstance(value, Mapping):
             self.census()
             patient = self._patient({str(k): v for k, v in value.items()})
@@ -224,6 +228,38 @@ class ShareMode:
         if type(value).__name__ in ("Dataset", "FileDataset"):
             return self.dataset(value)
         return value
+
+    def _dicom_json(self, dataset: Mapping[str, Any]) -> dict[str, Any]:
+        """A DICOM JSON dataset (PS3.18 F.2) de-identified: the same rules, keyed by tag."""
+        from pydicom.datadict import keyword_for_tag
+
+        self.census()
+        patient_id = dataset.get("00100020", {}).get("Value", [None])[0]
+        patient = self._patient({"PatientID": patient_id})
+        out: dict[str, Any] = {}
+        for tag, attribute in dataset.items():
+            if int(tag[:4], 16) % 2:  # a private group: removed, as the profile does
+                continue
+            keyword = keyword_for_tag(int(tag, 16))
+            values = attribute.get("Value") if isinstance(attribute, Mapping) else None
+            if values is None:
+                out[tag] = attribute
+                continue
+            if attribute.get("vr") == "SQ":
+                shown = [self.shown(item) for item in values]
+            elif action_for(keyword) == "text":
+                shown = []
+            elif attribute.get("vr") == "PN":
+                shown = [
+                    {"Alphabetic": self.pseudo.value(keyword or "PersonName", dict(v), patient)}
+                    for v in values
+                ]
+            elif action_for(keyword) is not None:
+                shown = [self.pseudo.value(keyword, v, patient) for v in values]
+            else:
+                shown = [self.shown(v) for v in values]
+            out[tag] = {**attribute, "Value": shown} if shown else {"vr": attribute.get("vr")}
+        return out
 
     def _shown_item(self, key: str, value: Any, patient: str | None) -> Any:
         if action_for(key) is not None and not isinstance(value, (Mapping, list, tuple)):
@@ -254,6 +290,12 @@ class ShareMode:
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             return _replace_strings(value, self.real)
         return value
+
+
+def _is_tag(key: Any) -> bool:
+    return (
+        isinstance(key, str) and len(key) == 8 and all(c in "0123456789ABCDEFabcdef" for c in key)
+    )
 
 
 def _present(value: Any) -> bool:

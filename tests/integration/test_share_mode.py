@@ -236,3 +236,16 @@ def test_errors_of_the_lab_verbs_are_scrubbed(lab: Any) -> None:
     with pytest.raises(dicomlab.AlreadyExistsError) as raised:
         lab.upload(cohort, f"taken-{PATIENT}.txt")  # the bucket names the real object
     assert PATIENT not in str(raised.value) and lab.shown(PATIENT) in str(raised.value)
+
+
+def test_dicom_json_from_the_store_is_deidentified(lab: Any, real: pd.DataFrame) -> None:
+    import json
+
+    row = real[real.PatientID == PATIENT].iloc[0]
+    metadata = lab.store.fetch_metadata(row.StudyInstanceUID, row.SeriesInstanceUID)
+    assert metadata and not _leaks(json.dumps(metadata), real)
+    first = metadata[0]
+    names = lab.sql("SELECT PatientName FROM dicom_metadata WHERE PatientID = @p", p=PATIENT)
+    assert first["00100010"]["Value"][0]["Alphabetic"] == names.PatientName[0]
+    assert "Value" not in first["0008103E"]  # SeriesDescription: free text, removed
+    assert first["00080016"]["Value"] == [row.SOPClassUID]  # what it is, not whose: kept
