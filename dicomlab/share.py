@@ -13,6 +13,7 @@ on the real data. Which attributes identify is :mod:`dicomlab.core.deid`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -24,7 +25,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dicomlab.core.deid import Pseudonymizer, action_for, may_show_pixels, patient_lookup
+from dicomlab.core.deid import (
+    Pseudonymizer,
+    action_for,
+    has_value,
+    may_show_pixels,
+    patient_lookup,
+)
 from dicomlab.core.filterfile import FilterFile
 from dicomlab.errors import DicomlabError, RenderError
 
@@ -39,6 +46,7 @@ logger = logging.getLogger(__name__)
 SHARE_ENV = "DICOMLAB_SHARE"
 _CENSUS_SQL = "SELECT * FROM dicom_metadata"  # every column: the identifying ones vary by store
 _PIXEL_METHODS = ("fetch_thumbnail", "fetch_rendered", "fetch_instance", "fetch_frames")
+_UID_KEYS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
 _TAG = re.compile(r"[0-9A-Fa-f]{8}")  # a DICOM JSON key
 _ACTIVE: weakref.WeakSet[ShareMode] = weakref.WeakSet()
 
@@ -156,16 +164,14 @@ class ShareMode:
         import pandas as pd
 
         self.census()
-        records = df.to_dict("records")
-        patients = [self._patient({str(k): v for k, v in r.items()}) for r in records]
+        keys = [c for c in ("PatientID", *_UID_KEYS) if c in df.columns]
+        records = df[keys].to_dict("records") if keys else [{}] * len(df)
+        patients = [self._patient(r) for r in records]
         columns: dict[Any, pd.Series] = {}
         for column in df.columns:
             key = str(column)
             dated = action_for(key) == "date" or pd.api.types.is_datetime64_any_dtype(df[column])
-            values = [
-                self.pseudo.shift(v, p) if dated and _present(v) else self.pseudo.value(key, v, p)
-                for v, p in zip(df[column].tolist(), patients, strict=True)
-            ]
+            values = self._column(key, df[column].tolist(), patients, dated)
             shown = pd.Series(values, index=df.index, dtype=object)
             if pd.api.types.is_datetime64_any_dtype(df[column]):
                 shown = pd.to_datetime(shown)  # still a datetime column, for plots and sorting
@@ -175,6 +181,29 @@ class ShareMode:
         out.attrs.update(df.attrs)
         self.save()
         return out
+
+    def _column(
+        self, key: str, values: list[Any], patients: list[str | None], dated: bool
+    ) -> list[Any]:
+        """One column's values as shown; each distinct value is worked out once."""
+        done: dict[Any, Any] = {}
+        shown = []
+        for value, patient in zip(values, patients, strict=True):
+            # Only a date depends on its row's patient; other values map the same everywhere.
+            memo = (value, patient) if dated else value
+            try:
+                shown.append(done[memo])
+                continue
+            except (KeyError, TypeError):  # not seen yet, or unhashable (a list, a struct)
+                pass
+            if dated and has_value(value):
+                result = self.pseudo.shift(value, patient)
+            else:
+                result = self.pseudo.value(key, value, patient)
+            with contextlib.suppress(TypeError):
+                done[memo] = result
+            shown.append(result)
+        return shown
 
     def dataset(self, ds: Any) -> Any:
         """A de-identified shallow copy of a pydicom Dataset (pixels kept, private tags gone)."""
@@ -296,10 +325,6 @@ def _is_tag(key: Any) -> bool:
     return (
         isinstance(key, str) and len(key) == 8 and all(c in "0123456789ABCDEFabcdef" for c in key)
     )
-
-
-def _present(value: Any) -> bool:
-    return value is not None and str(value) not in ("", "nan", "NaT", "<NA>", "None")
 
 
 def _replace_strings(value: Any, convert: Callable[[Any], Any]) -> Any:

@@ -39,6 +39,7 @@ __all__ = [
     "UIDS",
     "Pseudonymizer",
     "action_for",
+    "has_value",
     "may_show_pixels",
 ]
 
@@ -139,18 +140,29 @@ def may_show_pixels(burned_in: Any, modality: Any) -> bool:
     >>> may_show_pixels("NO", "US"), may_show_pixels(None, "CT"), may_show_pixels(None, "US")
     (True, True, False)
     """
-    flag = str(burned_in).strip().upper() if _present(burned_in) else ""
+    flag = str(burned_in).strip().upper() if has_value(burned_in) else ""
     if flag == "YES":
         return False
     if flag == "NO":
         return True
-    if not _present(modality):
+    if not has_value(modality):
         return False
     return str(modality).strip().upper() not in BURNED_IN_MODALITIES
 
 
-def _present(value: Any) -> bool:
-    return value is not None and str(value) not in ("", "nan", "NaT", "<NA>", "None")
+def has_value(value: Any) -> bool:
+    """Whether ``value`` is there: not ``None``, NaN, NaT, NA or empty text (arrays are).
+
+    >>> has_value(float("nan")), has_value(""), has_value([]), has_value("x")
+    (False, False, True, True)
+    """
+    if value is None or type(value).__name__ in ("NaTType", "NAType"):
+        return False
+    if isinstance(value, float):
+        return value == value  # NaN is the one float unequal to itself
+    if isinstance(value, str):
+        return value not in ("", "nan", "NaT", "<NA>", "None")
+    return True
 
 
 class Pseudonymizer:
@@ -232,7 +244,7 @@ class Pseudonymizer:
 
     def value(self, keyword: str, value: Any, patient: str | None = None) -> Any:
         """One attribute's value as shown in share mode (lists and structs element-wise)."""
-        if not _present(value) or isinstance(value, bool):
+        if not has_value(value) or isinstance(value, bool):
             return value
         action = action_for(keyword)
         if action == "text":
@@ -257,7 +269,7 @@ class Pseudonymizer:
         """Make pseudonyms for ``(keyword, value, patient)`` so :meth:`scrub` finds them in text."""
         for keyword, value, patient in values:
             shown = self.value(keyword, value, patient)
-            if action_for(keyword) == "date" and _present(value):
+            if action_for(keyword) == "date" and has_value(value):
                 for fmt in ("%Y%m%d", "%Y-%m-%d"):
                     if hasattr(value, "strftime") and hasattr(shown, "strftime"):
                         self._remember(value.strftime(fmt), shown.strftime(fmt))
@@ -308,7 +320,7 @@ def _name_parts(value: Mapping[str, Any]) -> list[str]:
     for item in value.values():
         if isinstance(item, Mapping):
             parts.extend(_name_parts(item))
-        elif _present(item) and len(str(item)) >= 2:
+        elif has_value(item) and len(str(item)) >= 2:
             parts.append(str(item))
     return parts
 
@@ -327,16 +339,16 @@ def patient_lookup(rows: Iterable[Mapping[str, Any]]) -> Callable[[Mapping[str, 
     owners: dict[str, str] = {}
     for row in rows:
         patient = row.get("PatientID")
-        if _present(patient):
+        if has_value(patient):
             for key in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
-                if _present(row.get(key)):
+                if has_value(row.get(key)):
                     owners[str(row[key])] = str(patient)
 
     def find(row: Mapping[str, Any]) -> str | None:
-        if _present(row.get("PatientID")):
+        if has_value(row.get("PatientID")):
             return str(row["PatientID"])
         for key in ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID"):
-            if _present(row.get(key)) and str(row[key]) in owners:
+            if has_value(row.get(key)) and str(row[key]) in owners:
                 return owners[str(row[key])]
         return None
 
