@@ -357,6 +357,8 @@ class ShareProxy:
         if not callable(attribute):
             return self._share.shown(attribute) if isinstance(attribute, str) else attribute
         share = self._share
+        if name == "fetch_thumbnails":
+            return self._thumbnails
 
         def call(*args: Any, **kwargs: Any) -> Any:
             args, kwargs = share.real(args), share.real(kwargs)
@@ -376,6 +378,17 @@ class ShareProxy:
 
         return call
 
+    def _thumbnails(self, df: pd.DataFrame, **options: Any) -> list[bytes | None]:
+        """The store's ``fetch_thumbnails``, each image fetched through this proxy.
+
+        So a withheld image becomes the store's labelled placeholder saying why.
+        The rows are the shown ones, matched against the searches' shown UIDs.
+        """
+        from dicomlab.stores.bulk import fetch_thumbnails
+
+        rows = self._share.shown(self._share.real(df))
+        return fetch_thumbnails(self, rows, **options)
+
 
 def scrub_exception(exc: BaseException, share: ShareMode) -> BaseException:
     """``exc`` with the text of its message (and of its causes) de-identified."""
@@ -386,29 +399,32 @@ def scrub_exception(exc: BaseException, share: ShareMode) -> BaseException:
     return exc
 
 
-class _ShareLogFilter(logging.Filter):
-    """Rewrites dicomlab's log records through every live share mode."""
+_RECORD_FACTORY: Callable[..., logging.LogRecord] | None = None
 
-    def filter(self, record: logging.LogRecord) -> bool:
+
+def _install_log_filter() -> None:
+    """Rewrite every dicomlab log record through the live share modes, once per process.
+
+    A record factory sees the records of loggers made later too (filters on a
+    logger reach neither its children nor loggers created after them); records
+    of other libraries are left alone.
+    """
+    global _RECORD_FACTORY
+    if _RECORD_FACTORY is not None:
+        return
+    previous = _RECORD_FACTORY = logging.getLogRecordFactory()
+
+    def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
         modes = list(_ACTIVE)
-        if modes:
+        if modes and record.name.split(".")[0] == "dicomlab":
             text = record.getMessage()
             for mode in modes:
                 text = mode.pseudo.scrub(text)
             record.msg, record.args = text, ()
-        return True
+        return record
 
-
-_FILTER = _ShareLogFilter()
-
-
-def _install_log_filter() -> None:
-    """Put the filter on every dicomlab logger (a logger's filters do not reach its children)."""
-    names = [n for n in logging.Logger.manager.loggerDict if n.split(".")[0] == "dicomlab"]
-    for name in ["dicomlab", *names]:
-        found = logging.getLogger(name)
-        if _FILTER not in found.filters:
-            found.addFilter(_FILTER)
+    logging.setLogRecordFactory(make)
 
 
 def share_banner(share: bool | str) -> str:
