@@ -47,6 +47,11 @@ def test_shared_notebooks_show_no_identifier(shared_run: tuple[Path, list[Path]]
     for value in ("77654033", "98890234", "1.3.6.1.4.1.5962.1.1.0.0.0.1196527414.5534.0.1"):
         assert value not in text
     assert "share mode" in text  # the Lab's display says so
+    # The work ran on the real data: notebook 02 lists its filter file and record by pseudonym.
+    listing = next(
+        c for c in nbformat.read(saved[1], as_version=4).cells if "bucket.list()" in c.source
+    )
+    assert listing.outputs[0]["data"]["text/plain"].count("cohort-ID-") == 2
 
 
 @pytest.mark.slow
