@@ -208,31 +208,36 @@ class ShareMode:
     def dataset(self, ds: Any) -> Any:
         """A de-identified shallow copy of a pydicom Dataset (pixels kept, private tags gone)."""
         from pydicom.dataelem import DataElement
+        from pydicom.dataset import Dataset, FileMetaDataset
         from pydicom.sequence import Sequence
+        from pydicom.uid import UID
 
         self.census()
         patient = self._patient({"PatientID": ds.get("PatientID")}) if "PatientID" in ds else None
-        new = ds.copy()
+        # A new element mapping: Dataset.copy() shares its elements' dict with the original,
+        # which must stay as the store gave it (its cache, the next caller).
+        new = Dataset(dict(ds.items()))
+        implicit, little = ds.original_encoding
+        if implicit is not None and little is not None:
+            new.set_original_encoding(implicit, little, ds.original_character_set)
         for elem in list(ds):
-            if elem.tag.is_private:
+            action = action_for(elem.keyword)
+            if elem.tag.is_private or action == "text":
                 del new[elem.tag]
             elif elem.VR == "SQ":
                 items = [self.dataset(item) for item in elem.value]
                 new[elem.tag] = DataElement(elem.tag, "SQ", Sequence(items))
-            elif action_for(elem.keyword) == "text":
-                del new[elem.tag]
-            elif action_for(elem.keyword) is not None and elem.value not in (None, ""):
+            elif action is not None and elem.value not in (None, ""):
                 raw = list(elem.value) if elem.VM > 1 else [elem.value]
                 shown = [str(self.pseudo.value(elem.keyword, str(v), patient)) for v in raw]
                 new[elem.tag] = DataElement(elem.tag, elem.VR, shown if elem.VM > 1 else shown[0])
-        if (
-            getattr(ds, "file_meta", None) is not None
-            and "MediaStorageSOPInstanceUID" in ds.file_meta
-        ):
-            new.file_meta = ds.file_meta.copy()
-            new.file_meta.MediaStorageSOPInstanceUID = self.pseudo.uid(
-                str(ds.file_meta.MediaStorageSOPInstanceUID)
-            )
+        meta = getattr(ds, "file_meta", None)
+        if meta is not None:
+            new.file_meta = FileMetaDataset(dict(meta.items()))
+            if "MediaStorageSOPInstanceUID" in meta:
+                new.file_meta.MediaStorageSOPInstanceUID = UID(
+                    self.pseudo.uid(str(meta.MediaStorageSOPInstanceUID))
+                )
         return new
 
     def shown(self, value: Any) -> Any:

@@ -266,3 +266,62 @@ def test_saved_thumbnails_withhold_the_same_images(tmp_path: Path) -> None:
     # Sorted by pseudonym, the rows of the two runs line up the same way: compare as sets.
     assert len(set(shown) & set(checked)) == 1  # the "NO" one is the same image
     assert len(set(checked) - set(shown)) == 1  # the other is a placeholder
+
+
+@st.composite
+def datasets(draw: Any) -> Any:
+    from pydicom import Dataset
+
+    ds = Dataset()
+    ds.PatientID = draw(st.from_regex(r"[A-Z0-9]{6,10}", fullmatch=True))
+    ds.PatientName = f"{draw(st.sampled_from(['Smith', 'Jones']))}^{ds.PatientID}"
+    ds.StudyDate = draw(st.dates(dt.date(1960, 1, 1), dt.date(2030, 1, 1))).strftime("%Y%m%d")
+    ds.StudyInstanceUID, ds.SOPInstanceUID = generate_uid(), generate_uid()
+    ds.AccessionNumber = draw(st.from_regex(r"ACC[0-9]{4,8}", fullmatch=True))
+    ds.InstitutionName = draw(st.sampled_from(["General Hospital", "St. Elsewhere"]))
+    ds.ReferringPhysicianName = "House^Gregory"
+    ds.SeriesDescription = f"scan of {ds.PatientID}"
+    ds.Modality = "CT"
+    item = Dataset()
+    item.ReferencedSOPInstanceUID = generate_uid()
+    ds.ReferencedImageSequence = [item]
+    ds.add_new(0x00091001, "LO", f"private {ds.PatientID}")
+    return ds
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ds=datasets())
+def test_no_identifier_of_a_generated_dataset_survives(ds: Any, tmp_path: Path) -> None:
+    import json
+
+    from dicomlab.notebook.viewing import metadata_rows
+    from dicomlab.warehouses.duckdb import DuckDBWarehouse
+
+    share = ShareMode(tmp_path, DuckDBWarehouse(":memory:"), "dicom_metadata")
+    secrets = [
+        ds.PatientID, str(ds.PatientName), ds.StudyDate, ds.StudyInstanceUID, ds.SOPInstanceUID,
+        ds.AccessionNumber, ds.InstitutionName, "House", "Gregory",
+        ds.ReferencedImageSequence[0].ReferencedSOPInstanceUID,
+    ]  # fmt: skip
+    shown = share.dataset(ds)
+    displays = [str(shown), repr(metadata_rows(shown))]
+    displays.append(json.dumps(share.shown(ds.to_json_dict())))  # DICOM JSON, as a store answers
+    for text in displays:
+        assert not [s for s in secrets if s in text], text
+    assert str(ds.PatientID) in str(ds)  # the original is left as it was
+    assert share.real(shown.SOPInstanceUID) == ds.SOPInstanceUID
+
+
+@pytest.mark.parametrize("name", ["MR_small_RLE.dcm", "JPEG2000.dcm", "SC_rgb_jpeg_dcmtk.dcm"])
+def test_a_deidentified_dataset_renders_as_the_original(name: str, lab: Any) -> None:
+    from dicomlab.core.render import render_dataset
+
+    original = dcmread(get_testdata_file(name))
+    before = original.to_json_dict()
+    shown = lab._share.dataset(original)
+    assert shown.PatientID != original.PatientID and original.to_json_dict() == before
+    assert render_dataset(shown, size=64, media_type="image/png") == render_dataset(
+        original, size=64, media_type="image/png"
+    )
