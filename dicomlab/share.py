@@ -160,7 +160,7 @@ class ShareMode:
     # ---- toward the user ------------------------------------------------------------------
 
     def frame(self, df: pd.DataFrame) -> pd.DataFrame:
-        """A de-identified copy of ``df`` (its ``attrs`` kept, for provenance records)."""
+        """A de-identified copy of ``df``, its ``attrs`` (the query behind it) too."""
         import pandas as pd
 
         self.census()
@@ -178,7 +178,9 @@ class ShareMode:
             columns[self.pseudo.scrub(key)] = shown
         out: pd.DataFrame = pd.DataFrame(columns, index=df.index)
         out.index = df.index.map(lambda v: self.shown(v) if isinstance(v, str) else v)
-        out.attrs.update(df.attrs)
+        # What produced the frame (read back by provenance records) is shown de-identified
+        # too, and mapped back by real() when the frame comes back.
+        out.attrs.update(self.shown(dict(df.attrs)))
         self.save()
         return out
 
@@ -313,7 +315,7 @@ class ShareMode:
             for column in out.columns:
                 if out[column].dtype == object:
                     out[column] = [self.real(v) for v in out[column].tolist()]
-            out.attrs.update(value.attrs)
+            out.attrs = self.real(dict(value.attrs))
             return out
         if isinstance(value, FilterFile):
             return FilterFile(self.pseudo.real(line) for line in value.lines)

@@ -111,6 +111,10 @@ def test_pseudonyms_come_back_as_real_values(lab: Any, home: Path, real: pd.Data
         f"/studies/{a}/series/{b}"
         for a, b in zip(mine.StudyInstanceUID, mine.SeriesInstanceUID, strict=True)
     }
+    assert PATIENT not in str(hits.attrs) and lab.shown(PATIENT) in str(hits.attrs)
+    lab.export_cohort(hits, "share_rows", name="rows.txt", overwrite=True, progress=False)
+    saved = [p.read_text() for p in (home / "bucket").glob("rows.*.provenance.json")]
+    assert saved and all(f'"patient_id": "{PATIENT}"' in text for text in saved)
     done = lab.export_cohort(
         uri, "share_cohort", write_disposition="WRITE_TRUNCATE", progress=False
     )
