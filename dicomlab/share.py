@@ -398,10 +398,15 @@ class ShareProxy:
 
 
 def scrub_exception(exc: BaseException, share: ShareMode) -> BaseException:
-    """``exc`` with the text of its message (and of its causes) de-identified."""
+    """``exc`` with the text of its message, its text fields and its causes de-identified."""
     seen: BaseException | None = exc
-    while seen is not None:
+    visited: set[int] = set()
+    while seen is not None and id(seen) not in visited:
+        visited.add(id(seen))
         seen.args = tuple(share.shown(a) if isinstance(a, str) else a for a in seen.args)
+        for name, value in vars(seen).items():
+            if isinstance(value, (str, list)):  # uid, paths, resource, filename...
+                setattr(seen, name, share.shown(value))
         seen = seen.__cause__ or seen.__context__
     return exc
 
@@ -425,7 +430,10 @@ def _install_log_filter() -> None:
         record = previous(*args, **kwargs)
         modes = list(_ACTIVE)
         if modes and record.name.split(".")[0] == "dicomlab":
-            text = record.getMessage()
+            try:
+                text = record.getMessage()
+            except Exception:  # a bad format is logging's to report when it emits, not ours
+                return record
             for mode in modes:
                 text = mode.pseudo.scrub(text)
             record.msg, record.args = text, ()

@@ -329,3 +329,19 @@ def test_a_deidentified_dataset_renders_as_the_original(name: str, lab: Any) -> 
     assert render_dataset(shown, size=64, media_type="image/png") == render_dataset(
         original, size=64, media_type="image/png"
     )
+
+
+def test_an_error_s_fields_and_causes_are_scrubbed(lab: Any, real: pd.DataFrame) -> None:
+    from dicomlab.errors import DuplicateInstanceError
+    from dicomlab.share import scrub_exception
+
+    uid = real.SOPInstanceUID[0]
+    try:
+        try:
+            raise ValueError(f"read {uid}.dcm")
+        except ValueError as cause:
+            raise DuplicateInstanceError(f"{uid} twice", uid=uid, paths=[f"a/{uid}.dcm"]) from cause
+    except DuplicateInstanceError as exc:
+        scrub_exception(exc, lab._share)
+        texts = [str(exc), exc.uid, *exc.paths, str(exc.__cause__)]
+    assert not [t for t in texts if uid in t] and lab.shown(uid) == texts[1]
