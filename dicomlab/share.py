@@ -84,6 +84,41 @@ def _private_file(path: Path, data: bytes) -> None:
     os.replace(path.with_suffix(".tmp"), path)
 
 
+def _read_key(path: Path) -> bytes:
+    """The data folder's key, made on first use; two processes starting at once share one."""
+    if not path.exists():
+        draft = path.with_name(f".key-{os.getpid()}")
+        _private_file(draft, secrets.token_bytes(32))
+        try:
+            os.link(draft, path)  # fails if another process made the key first: keep theirs
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    key = path.read_bytes()
+    if len(key) < 16:
+        raise DicomlabError(
+            f"the share-mode key {str(path)!r} is damaged ({len(key)} bytes): restore it from a "
+            "backup; deleting it makes a new key, and every pseudonym changes"
+        )
+    return key
+
+
+def _read_map(folder: Path) -> dict[str, str]:
+    """The saved map from pseudonyms back to real values (``{}`` when there is none)."""
+    path = folder / "reverse.json"
+    if not path.exists():
+        return {}
+    try:
+        known = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DicomlabError(
+            f"the share-mode map {str(path)!r} cannot be read ({exc}): delete it; the values "
+            "of the metadata table are mapped again from the key"
+        ) from exc
+    return {str(k): str(v) for k, v in known.items()}
+
+
 class ShareMode:
     """The de-identification of one Lab: key, reverse map, census and image rule.
 
@@ -103,13 +138,7 @@ class ShareMode:
     ) -> None:
         self.folder = Path(home) / "share"
         self._warehouse, self.table, self.images = warehouse, table, images
-        key_file = self.folder / "key"
-        if not key_file.exists():
-            _private_file(key_file, secrets.token_bytes(32))
-        known = {}
-        if (self.folder / "reverse.json").exists():
-            known = json.loads((self.folder / "reverse.json").read_text())
-        self.pseudo = Pseudonymizer(key_file.read_bytes(), known)
+        self.pseudo = Pseudonymizer(_read_key(self.folder / "key"), _read_map(self.folder))
         self._saved = len(self.pseudo.reverse)
         self._census: pd.DataFrame | None = None
         self._patient: Callable[[Mapping[str, Any]], str | None] = patient_lookup([])
@@ -380,7 +409,8 @@ class ShareProxy:
             try:
                 result = attribute(*args, **kwargs)
             except DicomlabError as exc:
-                raise scrub_exception(exc, share) from None
+                scrub_exception(exc, share)
+                raise
             return share.shown(result)
 
         return call

@@ -345,3 +345,19 @@ def test_an_error_s_fields_and_causes_are_scrubbed(lab: Any, real: pd.DataFrame)
         scrub_exception(exc, lab._share)
         texts = [str(exc), exc.uid, *exc.paths, str(exc.__cause__)]
     assert not [t for t in texts if uid in t] and lab.shown(uid) == texts[1]
+
+
+def test_a_damaged_key_or_map_is_named(tmp_path: Path) -> None:
+    from dicomlab.warehouses.duckdb import DuckDBWarehouse
+
+    warehouse = DuckDBWarehouse(":memory:")
+    first = ShareMode(tmp_path, warehouse, "dicom_metadata")
+    again = ShareMode(tmp_path, warehouse, "dicom_metadata")  # the same key, read back
+    assert first.pseudo.uid("1.2.3") == again.pseudo.uid("1.2.3")
+    (tmp_path / "share" / "reverse.json").write_text("{not json")
+    with pytest.raises(DicomlabError, match=r"reverse\.json"):
+        ShareMode(tmp_path, warehouse, "dicom_metadata")
+    (tmp_path / "share" / "reverse.json").unlink()
+    (tmp_path / "share" / "key").write_bytes(b"short")
+    with pytest.raises(DicomlabError, match=r"key.*damaged \(5 bytes\)"):
+        ShareMode(tmp_path, warehouse, "dicom_metadata")
