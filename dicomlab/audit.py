@@ -21,6 +21,7 @@ from typing import Any
 from dicomlab.core.deid import action_for, token_pattern
 from dicomlab.errors import DicomlabError, LocalFileError
 from dicomlab.lab import DEFAULT_TABLE, connect
+from dicomlab.share import read_census
 
 __all__ = ["Finding", "audit_notebook", "notebook_texts", "table_identifiers"]
 _MIN_LENGTH = 4
@@ -119,10 +120,10 @@ def audit_notebook(
             f"cannot read notebook {str(path)!r}: {exc}; give the path of a saved .ipynb file"
         ) from exc
     lab = connect(warehouse=warehouse, home=home, share=False)
-    if lab.warehouse.count_rows(table) is None:
+    census = read_census(lab.warehouse, table)
+    if census is None:
         raise DicomlabError(
             f"table {table!r} of {lab.warehouse.url} does not exist: the audit compares the "
             "notebook with the metadata table; run lab.export_metadata() first"
         )
-    rows = lab.sql("SELECT * FROM dicom_metadata", table=table).to_dict("records")
-    return scan(notebook, table_identifiers(rows))
+    return scan(notebook, table_identifiers(census.to_dict("records")))

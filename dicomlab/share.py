@@ -40,11 +40,14 @@ if TYPE_CHECKING:
 
     from dicomlab.warehouses.base import Warehouse
 
-__all__ = ["SHARE_ENV", "ShareMode", "ShareProxy", "parse_share"]
+__all__ = ["SHARE_ENV", "ShareMode", "ShareProxy", "parse_share", "read_census"]
 
 logger = logging.getLogger(__name__)
 SHARE_ENV = "DICOMLAB_SHARE"
-_CENSUS_SQL = "SELECT * FROM dicom_metadata"  # every column: the identifying ones vary by store
+# The table's columns vary by store (read_census reads its header first).
+_HEADER_SQL = "SELECT * FROM dicom_metadata LIMIT 0"
+_CENSUS_EXTRA = ("Modality", "BurnedInAnnotation")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PIXEL_METHODS = ("fetch_thumbnail", "fetch_rendered", "fetch_instance", "fetch_frames")
 _UID_KEYS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
 _TAG = re.compile(r"[0-9A-Fa-f]{8}")  # a DICOM JSON key
@@ -82,6 +85,29 @@ def _private_file(path: Path, data: bytes) -> None:
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
     os.replace(path.with_suffix(".tmp"), path)
+
+
+def read_census(warehouse: Warehouse, table: str) -> pd.DataFrame | None:
+    """The metadata table's identifying columns (with Modality and BurnedInAnnotation).
+
+    ``None`` when the table does not exist yet. The header is read first (no
+    rows), then only those columns, so a large BigQuery table is not scanned whole.
+    """
+    if warehouse.count_rows(table) is None:
+        return None
+    empty = warehouse.run_sql(_HEADER_SQL, {}, table=table)
+    wanted = [
+        str(c)
+        for c in empty.columns
+        if _IDENTIFIER.fullmatch(str(c)) and (action_for(str(c)) or c in _CENSUS_EXTRA)
+    ]
+    if not wanted:
+        return empty
+    columns = ", ".join(f"`{c}`" for c in wanted)
+    census: pd.DataFrame = warehouse.run_sql(
+        f"SELECT {columns} FROM dicom_metadata", {}, table=table
+    )
+    return census
 
 
 def _read_key(path: Path) -> bytes:
@@ -155,9 +181,9 @@ class ShareMode:
         """The metadata table (``None`` before it is exported); learned once, then kept."""
         if self._census is not None and not refresh:
             return self._census
-        if self._warehouse.count_rows(self.table) is None:
+        table = read_census(self._warehouse, self.table)
+        if table is None:
             return None
-        table = self._warehouse.run_sql(_CENSUS_SQL, {}, table=self.table)
         records = [{str(k): v for k, v in r.items()} for r in table.to_dict("records")]
         self._patient = patient_lookup(records)
         for row in records:

@@ -361,3 +361,12 @@ def test_a_damaged_key_or_map_is_named(tmp_path: Path) -> None:
     (tmp_path / "share" / "key").write_bytes(b"short")
     with pytest.raises(DicomlabError, match=r"key.*damaged \(5 bytes\)"):
         ShareMode(tmp_path, warehouse, "dicom_metadata")
+
+
+def test_the_census_reads_only_the_identifying_columns(lab: Any, real: pd.DataFrame) -> None:
+    from dicomlab.core.deid import action_for
+
+    census = lab._share.census(refresh=True)
+    assert {"PatientID", "PatientName", "StudyDate", "SOPInstanceUID", "Modality"} <= set(census)
+    assert all(action_for(c) or c in ("Modality", "BurnedInAnnotation") for c in census.columns)
+    assert len(census) == len(real) and len(census.columns) < len(real.columns) / 2
