@@ -110,6 +110,7 @@ DATES = _keywords(
 )
 # Modalities whose images often carry burned-in text when BurnedInAnnotation is absent.
 BURNED_IN_MODALITIES = frozenset({"US", "SC", "OT", "XA", "ES", "XC", "GM", "DOC", "RF"})
+_PRIVATE_COLUMN = re.compile(r"Tag_[0-9A-Fa-f]{3}[13579BDFbdf][0-9A-Fa-f]{4}")  # odd group
 _DATE_NAME = re.compile(r"(Date|DateTime)$")
 _BOUNDARY_BEFORE = r"(?<![0-9A-Za-z])"
 _BOUNDARY_AFTER = r"(?![0-9A-Za-z])"
@@ -122,10 +123,14 @@ def action_for(keyword: str) -> str | None:
 
     >>> action_for("PatientID"), action_for("StudyDate"), action_for("Modality")
     ('id', 'date', None)
+    >>> action_for("Tag_00491001"), action_for("Tag_00280000")   # private, then public group
+    ('text', None)
     """
     for action, keywords in (("uid", UIDS), ("id", IDS), ("name", NAMES), ("text", TEXT)):
         if keyword in keywords:
             return action
+    if _PRIVATE_COLUMN.fullmatch(keyword):  # a private tag's column: removed, as in the profile
+        return "text"
     if keyword in DATES or _DATE_NAME.search(keyword):
         return "date"
     return None
