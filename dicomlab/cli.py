@@ -127,6 +127,12 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get(ENV_DEFAULTS["bucket"]),
         help="bucket: a local folder or gs://BUCKET[/PREFIX] (default: HOME/bucket)",
     )
+    parser.add_argument(
+        "--share",
+        choices=("on", "images", "off"),
+        help="share mode: print pseudonyms, never identifiers ('images' also saves images that "
+        "may carry burned-in text; default: $DICOMLAB_SHARE)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _demo_parser(commands)
@@ -457,7 +463,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         _audit(args)
         return
     try:
-        lab = connect(args.store, args.warehouse, args.bucket, home=args.home)
+        lab = connect(args.store, args.warehouse, args.bucket, home=args.home, share=args.share)
     except (UnsupportedBackendError, InvalidIdentifierError) as exc:
         parser.error(str(exc))  # a --store, --warehouse or --bucket value of no known form
     if args.command == "export-metadata":

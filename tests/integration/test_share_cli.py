@@ -72,3 +72,11 @@ def test_commands_print_pseudonyms_in_share_mode(
     shared = capsys.readouterr().out
     assert PATIENT in plain and PATIENT not in shared
     assert shared.count("\n") == plain.count("\n") and "ID-" in shared
+
+
+def test_the_share_option_turns_it_on(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sql = "SELECT PatientID FROM dicom_metadata"
+    assert main(["--home", str(home), "--share", "on", "sql", sql, "--format", "csv"]) == 0
+    assert PATIENT not in capsys.readouterr().out
+    assert main(["--home", str(home), "--share", "off", "sql", sql, "--format", "csv"]) == 0
+    assert PATIENT in capsys.readouterr().out
