@@ -147,7 +147,12 @@ class Lab:
             if share
             else None
         )
-        self.share: bool | str = share
+        self._share_setting: bool | str = share
+
+    @property
+    def share(self) -> bool | str:
+        """``True`` or ``"images"`` in share mode (see :func:`connect`), else ``False``."""
+        return self._share_setting
 
     @property
     def store(self) -> Store:
@@ -177,7 +182,6 @@ class Lab:
         """
         return value if self._share is None else self._share.shown(value)
 
-    _shown = shown
 
     def _real(self, value: Any) -> Any:
         """``value`` with share-mode pseudonyms mapped back to the real values."""
@@ -307,7 +311,7 @@ class Lab:
         target = self._table(table)
         result = self._warehouse.run_query(query, bound, table=target, source=source)
         _remember(result, name=name, sql=query.sql, params=bound, table=target, source=source)
-        shown: pd.DataFrame = self._shown(result)
+        shown: pd.DataFrame = self.shown(result)
         return shown
 
     @_scrubbed_errors
@@ -332,7 +336,7 @@ class Lab:
         params = self._real(params)
         result = self._warehouse.run_sql(text, params, table=self._table(table))
         _remember(result, name=None, sql=text, params=params, table=self._table(table))
-        shown: pd.DataFrame = self._shown(result)
+        shown: pd.DataFrame = self.shown(result)
         return shown
 
     def queries(self) -> pd.DataFrame:
@@ -370,7 +374,7 @@ class Lab:
         uri = self._bucket.upload_bytes(
             filter_file.to_bytes(), name or filter_file.content_name(), overwrite=overwrite
         )
-        shown: str = self._shown(uri)
+        shown: str = self.shown(uri)
         return shown
 
     @_scrubbed_errors
@@ -419,7 +423,7 @@ class Lab:
             timeout=timeout,
             progress=progress,
         )
-        shown: CohortExport = self._shown(done)  # the saved record stays real
+        shown: CohortExport = self.shown(done)  # the saved record stays real
         return shown
 
     @_scrubbed_errors
@@ -457,7 +461,7 @@ class Lab:
             overwrite=validate_flag(overwrite, "overwrite"),
             params=self._real(params),
         )
-        shown: str = self._shown(made)
+        shown: str = self.shown(made)
         return shown
 
     @_scrubbed_errors
@@ -497,7 +501,7 @@ class Lab:
         rows = distinct_rows(self._real(df))
         # In share mode the tiles are built through the mode: captions, tooltips and errors
         # de-identified, risky images withheld; the store still fetches the real instances.
-        store, shown_rows = self.store, self._shown(rows)
+        store, shown_rows = self.store, self.shown(rows)
 
         def page(number: int) -> list[Tile]:
             return page_tiles(
@@ -597,7 +601,7 @@ class Lab:
         """
         log = DecisionLog(self._warehouse, table)
         kept = Review(self._real(hits), name=review, log=log, level=level, reviewer="-").included()
-        shown: pd.DataFrame = self._shown(kept)
+        shown: pd.DataFrame = self.shown(kept)
         return shown
 
     @_scrubbed_errors
