@@ -370,3 +370,20 @@ def test_the_census_reads_only_the_identifying_columns(lab: Any, real: pd.DataFr
     assert {"PatientID", "PatientName", "StudyDate", "SOPInstanceUID", "Modality"} <= set(census)
     assert all(action_for(c) or c in ("Modality", "BurnedInAnnotation") for c in census.columns)
     assert len(census) == len(real) and len(census.columns) < len(real.columns) / 2
+
+
+def test_reviewed_works_on_shown_hits_and_review_is_refused(
+    lab: Any, home: Path, real: pd.DataFrame
+) -> None:
+    owner = dicomlab.connect(home=home, share=False)
+    raw_hits = owner.query("patient_dicomweb_paths", patient_id=PATIENT)
+    review = owner.review(raw_hits, name="share-qc", reviewer="ana", progress=False)
+    review.decide(raw_hits.loc[[0]], "exclude", reason="motion")
+    expected = owner.reviewed(raw_hits, review="share-qc")
+    hits = lab.query("patient_dicomweb_paths", patient_id=PATIENT)
+    kept = lab.reviewed(hits, review="share-qc")
+    assert len(kept) == len(expected) < len(hits)
+    assert set(kept.SOPInstanceUID) == {lab.shown(u) for u in expected.SOPInstanceUID}
+    assert not _leaks(kept.to_string(), real)
+    with pytest.raises(DicomlabError, match="not available in share mode"):
+        lab.review(hits, name="share-qc-2", progress=False)
