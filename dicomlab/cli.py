@@ -32,7 +32,6 @@ from dicomlab.errors import (
 )
 from dicomlab.lab import connect
 from dicomlab.redaction import redact_url
-from dicomlab.warehouses.decisions import DecisionLog
 
 __all__ = ["main"]
 
@@ -398,7 +397,7 @@ def _images(lab: Any, args: argparse.Namespace) -> None:
 
 def _review(lab: Any, args: argparse.Namespace) -> None:
     name = validate_review_name(args.name)
-    latest = latest_decisions(DecisionLog(lab.warehouse, args.table).history(name))
+    latest = latest_decisions(lab.decision_log(args.table).history(name))
     if latest.empty:
         raise NotFoundError(
             f"review {name!r} has no decisions in table {args.table!r} of {lab.warehouse.url}: "

@@ -27,6 +27,7 @@ from dicomlab.redaction import redact_url
 from dicomlab.samples.sample import default_home
 from dicomlab.share import (
     SHARE_ENV,
+    ShareDecisionLog,
     ShareMode,
     ShareProxy,
     parse_share,
@@ -181,7 +182,6 @@ class Lab:
         '98890234'
         """
         return value if self._share is None else self._share.shown(value)
-
 
     def _real(self, value: Any) -> Any:
         """``value`` with share-mode pseudonyms mapped back to the real values."""
@@ -555,14 +555,11 @@ class Lab:
         """
         progress = validate_flag(progress, "progress")
         size = validate_count(size, "size", hint="the tiles' width in pixels")
-        if self._share is not None:
-            raise DicomlabError(
-                "review is not available in share mode: its widget shows the real identifiers; "
-                "review with share=False, then share the notebook that uses lab.reviewed(...)"
-            )
+        # In share mode the review works on shown hits and tiles; its log maps them back.
+        store, hits = self.store, self.shown(self._real(hits))
 
         def tiles(rows: pd.DataFrame) -> Any:
-            return page_tiles(self._store, rows, size=size, media_type="image/png",
+            return page_tiles(store, rows, size=size, media_type="image/png",
                               progress=progress, concurrency=8)  # fmt: skip
 
         def open_series(tile: Any) -> Any:
@@ -572,7 +569,7 @@ class Lab:
         return Review(
             hits,
             name=name,
-            log=DecisionLog(self._warehouse, table),
+            log=self.decision_log(table),
             level=level,
             reviewer=reviewer,
             reasons=reasons,
@@ -599,10 +596,22 @@ class Lab:
         >>> len(lab.reviewed(hits, review="doc-reviewed")) == len(review.included()) < len(hits)
         True
         """
+        log = self.decision_log(table)
+        kept: pd.DataFrame = Review(
+            self.shown(self._real(hits)), name=review, log=log, level=level, reviewer="-"
+        ).included()
+        return kept
+
+    def decision_log(self, table: str = "review_decisions") -> DecisionLog:
+        """The warehouse table of review decisions (in share mode, seen through it).
+
+        >>> lab.decision_log()
+        DecisionLog('duckdb:///.../warehouse.duckdb', table='review_decisions')
+        """
         log = DecisionLog(self._warehouse, table)
-        kept = Review(self._real(hits), name=review, log=log, level=level, reviewer="-").included()
-        shown: pd.DataFrame = self.shown(kept)
-        return shown
+        if self._share is None:
+            return log
+        return ShareDecisionLog(log, self._share)  # type: ignore[return-value]
 
     @_scrubbed_errors
     def view_series(

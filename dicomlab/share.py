@@ -21,7 +21,7 @@ import os
 import re
 import secrets
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +40,14 @@ if TYPE_CHECKING:
 
     from dicomlab.warehouses.base import Warehouse
 
-__all__ = ["SHARE_ENV", "ShareMode", "ShareProxy", "parse_share", "read_census"]
+__all__ = [
+    "SHARE_ENV",
+    "ShareDecisionLog",
+    "ShareMode",
+    "ShareProxy",
+    "parse_share",
+    "read_census",
+]
 
 logger = logging.getLogger(__name__)
 SHARE_ENV = "DICOMLAB_SHARE"
@@ -451,6 +458,39 @@ class ShareProxy:
 
         rows = self._share.shown(self._share.real(df))
         return fetch_thumbnails(self, rows, **options)
+
+
+class ShareDecisionLog:
+    """A review's decision log seen through a :class:`ShareMode`.
+
+    The review works on shown hits, so its decisions name pseudonyms: they are
+    written with the real UIDs, and read back shown (the decision times as
+    they were: they are the reviewers', not the patients').
+    """
+
+    def __init__(self, log: Any, share: ShareMode) -> None:
+        self._log, self._share = log, share
+        self.table: str = log.table
+
+    def __repr__(self) -> str:
+        return f"{self._share.shown(repr(self._log))} (share mode)"
+
+    @property
+    def warehouse(self) -> Any:
+        """The log's warehouse, seen through the mode."""
+        return ShareProxy(self._log.warehouse, self._share)
+
+    def append(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Write ``rows`` with their pseudonyms mapped back to the real UIDs."""
+        self._log.append([self._share.real(dict(row)) for row in rows])
+
+    def history(self, review: str) -> pd.DataFrame:
+        """Every decision of ``review``, shown."""
+        found = self._log.history(review)
+        shown: pd.DataFrame = self._share.frame(found)
+        if "decided_at" in found:
+            shown["decided_at"] = found["decided_at"].to_numpy()
+        return shown
 
 
 def scrub_exception(exc: BaseException, share: ShareMode) -> BaseException:

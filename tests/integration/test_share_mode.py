@@ -372,18 +372,25 @@ def test_the_census_reads_only_the_identifying_columns(lab: Any, real: pd.DataFr
     assert len(census) == len(real) and len(census.columns) < len(real.columns) / 2
 
 
-def test_reviewed_works_on_shown_hits_and_review_is_refused(
+def test_a_review_in_share_mode_keeps_real_decisions(
     lab: Any, home: Path, real: pd.DataFrame
 ) -> None:
     owner = dicomlab.connect(home=home, share=False)
     raw_hits = owner.query("patient_dicomweb_paths", patient_id=PATIENT)
-    review = owner.review(raw_hits, name="share-qc", reviewer="ana", progress=False)
-    review.decide(raw_hits.loc[[0]], "exclude", reason="motion")
-    expected = owner.reviewed(raw_hits, review="share-qc")
     hits = lab.query("patient_dicomweb_paths", patient_id=PATIENT)
+    review = lab.review(hits, name="share-qc", reviewer="ana", progress=False)
+    review.decide(0, "exclude", reason="motion")
+    shown = review.to_html() + review.decisions.to_string() + repr(review.summary())
+    tiles = [t for t in review.grid.page_tiles(0) if t is not None]
+    assert tiles and all(t.image for t in tiles)
+    shown += "".join(t.caption + "".join(t.uids) for t in tiles)
+    assert not _leaks(shown, real)
+    # The table holds the real UIDs: the owner's view of the same review agrees.
+    history = owner.decision_log().history("share-qc")
+    assert set(history.SeriesInstanceUID) <= set(real.SeriesInstanceUID)
+    kept_real = owner.reviewed(raw_hits, review="share-qc")
     kept = lab.reviewed(hits, review="share-qc")
-    assert len(kept) == len(expected) < len(hits)
-    assert set(kept.SOPInstanceUID) == {lab.shown(u) for u in expected.SOPInstanceUID}
-    assert not _leaks(kept.to_string(), real)
-    with pytest.raises(DicomlabError, match="not available in share mode"):
-        lab.review(hits, name="share-qc-2", progress=False)
+    assert len(kept) == len(kept_real) == len(review.included()) < len(hits)
+    assert set(kept.SOPInstanceUID) == {lab.shown(u) for u in kept_real.SOPInstanceUID}
+    assert (history.decided_at == owner.decision_log().history("share-qc").decided_at).all()
+    assert lab.decision_log().history("share-qc").decided_at.equals(history.decided_at)
