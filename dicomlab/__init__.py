@@ -45,6 +45,7 @@ from dicomlab.errors import (
 from dicomlab.provenance import __version__
 
 if TYPE_CHECKING:
+    from dicomlab.audit import audit_notebook
     from dicomlab.lab import Lab, connect
 
 __all__ = [
@@ -72,6 +73,7 @@ __all__ = [
     "ServerDownError",
     "UnsupportedBackendError",
     "__version__",
+    "audit_notebook",
     "connect",
 ]
 
@@ -81,6 +83,8 @@ def __getattr__(name: str) -> Any:
     # sqlglot with the queries): imported on first use, so `import dicomlab` stays light.
     if name in ("Lab", "connect"):
         return getattr(importlib.import_module("dicomlab.lab"), name)
+    if name == "audit_notebook":
+        return importlib.import_module("dicomlab.audit").audit_notebook
     return submodule(__name__, name)
 
 

@@ -32,7 +32,6 @@ from dicomlab.errors import (
 )
 from dicomlab.lab import connect
 from dicomlab.redaction import redact_url
-from dicomlab.warehouses.decisions import DecisionLog
 
 __all__ = ["main"]
 
@@ -127,6 +126,12 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get(ENV_DEFAULTS["bucket"]),
         help="bucket: a local folder or gs://BUCKET[/PREFIX] (default: HOME/bucket)",
     )
+    parser.add_argument(
+        "--share",
+        choices=("on", "images", "off"),
+        help="share mode: print pseudonyms, never identifiers ('images' also saves images that "
+        "may carry burned-in text; default: $DICOMLAB_SHARE)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _demo_parser(commands)
@@ -134,6 +139,14 @@ def _parser() -> argparse.ArgumentParser:
     _query_parsers(commands)
     _cohort_parsers(commands)
     _review_parsers(commands)
+    audit = commands.add_parser(
+        "audit", help="exit 1 when a saved notebook's outputs show an identifier of the table"
+    )
+    audit.add_argument("notebook", type=Path, help="the saved .ipynb file")
+    audit.add_argument("--table", default="dicom_metadata", help="the metadata table")
+    audit.add_argument(
+        "--show", action="store_true", help="print the identifiers found (not only where)"
+    )
     return parser
 
 
@@ -384,7 +397,7 @@ def _images(lab: Any, args: argparse.Namespace) -> None:
 
 def _review(lab: Any, args: argparse.Namespace) -> None:
     name = validate_review_name(args.name)
-    latest = latest_decisions(DecisionLog(lab.warehouse, args.table).history(name))
+    latest = latest_decisions(lab.decision_log(args.table).history(name))
     if latest.empty:
         raise NotFoundError(
             f"review {name!r} has no decisions in table {args.table!r} of {lab.warehouse.url}: "
@@ -414,6 +427,24 @@ def _review(lab: Any, args: argparse.Namespace) -> None:
         output.say(f"{len(filter_file)} lines ({filter_file.level} level) in {args.output}")
 
 
+def _audit(args: argparse.Namespace) -> None:
+    """Say where the notebook shows identifiers (the values only with --show), and fail."""
+    from dicomlab.audit import audit_notebook
+
+    findings = audit_notebook(
+        args.notebook, home=args.home, warehouse=args.warehouse, table=args.table
+    )
+    if not findings:
+        output.say(f"{args.notebook}: no identifier of table {args.table!r} in its outputs")
+        return
+    for line in dict.fromkeys(str(f) if args.show else f.where for f in findings):
+        output.say(line)
+    raise DicomlabError(
+        f"{args.notebook} shows {len(findings)} identifier(s) of table {args.table!r}: run it "
+        "again in share mode (DICOMLAB_SHARE=1) before sharing it"
+    )
+
+
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     if args.command == "demo":
         # The demo loads the widgets (pydicom, Pillow): not for every command.
@@ -427,8 +458,11 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     if args.command == "filter":
         _filter_build(args)
         return
+    if args.command == "audit":
+        _audit(args)
+        return
     try:
-        lab = connect(args.store, args.warehouse, args.bucket, home=args.home)
+        lab = connect(args.store, args.warehouse, args.bucket, home=args.home, share=args.share)
     except (UnsupportedBackendError, InvalidIdentifierError) as exc:
         parser.error(str(exc))  # a --store, --warehouse or --bucket value of no known form
     if args.command == "export-metadata":

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from dicomlab.backends import check_home, check_specs, open_bucket, open_store, open_warehouse
 from dicomlab.buckets.base import Bucket
@@ -23,6 +25,15 @@ from dicomlab.notebook.review import Review
 from dicomlab.notebook.viewer import SeriesViewer
 from dicomlab.redaction import redact_url
 from dicomlab.samples.sample import default_home
+from dicomlab.share import (
+    SHARE_ENV,
+    ShareDecisionLog,
+    ShareMode,
+    ShareProxy,
+    parse_share,
+    scrub_exception,
+    share_banner,
+)
 from dicomlab.stores.base import Store
 from dicomlab.warehouses.base import Warehouse
 from dicomlab.warehouses.decisions import DecisionLog
@@ -44,6 +55,7 @@ def connect(
     *,
     home: str | os.PathLike[str] | None = None,
     table: str = DEFAULT_TABLE,
+    share: bool | str | None = None,
 ) -> Lab:
     """Open a :class:`Lab` on a store, a warehouse and a bucket.
 
@@ -64,6 +76,10 @@ def connect(
         The data folder for whatever is left to the default.
     table
         The metadata table queries run against.
+    share
+        Share mode (see the README): ``True`` de-identifies everything shown and
+        withholds images that may carry burned-in text, ``"images"`` shows those
+        too, ``False`` is off; ``None`` reads ``$DICOMLAB_SHARE`` (``1``, ``images``, ``0``).
 
     Examples
     --------
@@ -84,7 +100,27 @@ def connect(
         open_warehouse(warehouse, base),
         open_bucket(bucket, base),
         table=table,
+        share=parse_share(os.environ.get(SHARE_ENV) if share is None else share),
+        home=base,
     )
+
+
+_Method = TypeVar("_Method", bound="Callable[..., Any]")
+
+
+def _scrubbed_errors(method: _Method) -> _Method:
+    """In share mode, de-identify the message of an error a verb raises (and of its causes)."""
+
+    @functools.wraps(method)
+    def call(self: Lab, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except DicomlabError as exc:
+            if self._share is not None:
+                scrub_exception(exc, self._share)
+            raise
+
+    return cast(_Method, call)
 
 
 class Lab:
@@ -94,12 +130,62 @@ class Lab:
     """
 
     def __init__(
-        self, store: Store, warehouse: Warehouse, bucket: Bucket, *, table: str = DEFAULT_TABLE
+        self,
+        store: Store,
+        warehouse: Warehouse,
+        bucket: Bucket,
+        *,
+        table: str = DEFAULT_TABLE,
+        share: bool | str = False,
+        home: str | os.PathLike[str] | None = None,
     ) -> None:
-        self.store = store
-        self.warehouse = warehouse
-        self.bucket = bucket
+        self._store, self._warehouse, self._bucket = store, warehouse, bucket
         self.table = validate_table_name(table)
+        share = parse_share(share)
+        # The adapters stay real inside the Lab; what the user reaches goes through the mode.
+        self._share = (
+            ShareMode(Path(home or default_home()), warehouse, self.table, images=share == "images")
+            if share
+            else None
+        )
+        self._share_setting: bool | str = share
+
+    @property
+    def share(self) -> bool | str:
+        """``True`` or ``"images"`` in share mode (see :func:`connect`), else ``False``."""
+        return self._share_setting
+
+    @property
+    def store(self) -> Store:
+        """The store (in share mode, seen through it: pseudonyms out, real values in)."""
+        return self._store if self._share is None else ShareProxy(self._store, self._share)
+
+    @property
+    def warehouse(self) -> Warehouse:
+        """The warehouse (in share mode, seen through it)."""
+        if self._share is None:
+            return self._warehouse
+        return ShareProxy(self._warehouse, self._share)
+
+    @property
+    def bucket(self) -> Bucket:
+        """The bucket (in share mode, seen through it)."""
+        return self._bucket if self._share is None else ShareProxy(self._bucket, self._share)
+
+    def shown(self, value: Any) -> Any:
+        """``value`` as this Lab shows it: de-identified in share mode, else itself.
+
+        Compare a result with a value you know, in either mode:
+        ``hits[hits.PatientID == lab.shown("98890234")]``.
+
+        >>> lab.shown("98890234")
+        '98890234'
+        """
+        return value if self._share is None else self._share.shown(value)
+
+    def _real(self, value: Any) -> Any:
+        """``value`` with share-mode pseudonyms mapped back to the real values."""
+        return value if self._share is None else self._share.real(value)
 
     def _table(self, table: str | None) -> str:
         """``table``, or ``lab.table`` when it is ``None`` (an empty name is an error)."""
@@ -108,20 +194,21 @@ class Lab:
     def _urls(self) -> tuple[str, str, str]:
         """The store's, warehouse's and bucket's URLs as they may be shown (no credentials)."""
         return (
-            redact_url(str(self.store.url)),
-            redact_url(str(self.warehouse.url)),
-            redact_url(str(self.bucket.url)),
+            redact_url(str(self._store.url)),
+            redact_url(str(self._warehouse.url)),
+            redact_url(str(self._bucket.url)),
         )
 
     def __repr__(self) -> str:
         store, warehouse, bucket = self._urls()
+        shared = f", share={self.share!r}" if self.share else ""
         return (
             f"Lab(store={store!r}, warehouse={warehouse!r}, "
-            f"bucket={bucket!r}, table={self.table!r})"
+            f"bucket={bucket!r}, table={self.table!r}{shared})"
         )
 
     def _repr_html_(self) -> str:
-        rows = self.warehouse.count_rows(self.table)
+        rows = self._warehouse.count_rows(self.table)
         status = "not exported yet" if rows is None else f"{rows} rows"
         store, warehouse, bucket = self._urls()
         cells = [
@@ -135,8 +222,10 @@ class Lab:
             f"<td style='text-align:left'><code>{html.escape(v)}</code></td></tr>"
             for k, v in cells
         )
-        return f"<div><b>dicomlab Lab</b><table>{body}</table></div>"
+        banner = share_banner(self.share)
+        return f"<div><b>dicomlab Lab</b>{banner}<table>{body}</table></div>"
 
+    @_scrubbed_errors
     def export_metadata(
         self,
         table: str | None = None,
@@ -183,8 +272,8 @@ class Lab:
         """
         name = self._table(table)
         result = export_store_metadata(
-            self.store,
-            self.warehouse,
+            self._store,
+            self._warehouse,
             table=name,
             write_disposition=write_disposition,
             progress=progress,
@@ -194,8 +283,12 @@ class Lab:
             allow_partial=allow_partial,
         )
         self.table = name
+        if self._share is not None:
+            self._share.table = name
+            self._share.census(refresh=True)  # the new rows' identifiers are hidden from now on
         return result
 
+    @_scrubbed_errors
     def query(
         self, name: str, /, *, table: str | None = None, source: str | None = None, **params: Any
     ) -> pd.DataFrame:
@@ -214,12 +307,14 @@ class Lab:
         ['DICOMwebPath', 'StudyInstanceUID', 'SeriesInstanceUID', 'SOPInstanceUID']
         """
         query = load_query(name)
-        bound = query.bind(params)
+        bound = query.bind(self._real(params))
         target = self._table(table)
-        result = self.warehouse.run_query(query, bound, table=target, source=source)
+        result = self._warehouse.run_query(query, bound, table=target, source=source)
         _remember(result, name=name, sql=query.sql, params=bound, table=target, source=source)
-        return result
+        shown: pd.DataFrame = self.shown(result)
+        return shown
 
+    @_scrubbed_errors
     def sql(self, text: str, /, *, table: str | None = None, **params: Any) -> pd.DataFrame:
         """Run your own BigQuery SQL or script on ``dicom_metadata`` with ``@named`` parameters.
 
@@ -238,9 +333,11 @@ class Lab:
             n
         0  17
         """
-        result = self.warehouse.run_sql(text, params, table=self._table(table))
+        params = self._real(params)
+        result = self._warehouse.run_sql(text, params, table=self._table(table))
         _remember(result, name=None, sql=text, params=params, table=self._table(table))
-        return result
+        shown: pd.DataFrame = self.shown(result)
+        return shown
 
     def queries(self) -> pd.DataFrame:
         """The canned queries with their parameters and descriptions."""
@@ -254,6 +351,7 @@ class Lab:
         table: pd.DataFrame = pd.DataFrame(rows)
         return table
 
+    @_scrubbed_errors
     def upload(
         self, filter_file: FilterFile, name: str | None = None, *, overwrite: bool = False
     ) -> str:
@@ -272,10 +370,14 @@ class Lab:
                 f"upload takes a FilterFile, not {type(filter_file).__name__}; build one with "
                 "dicomlab.FilterFile.from_dataframe(df)"
             )
-        return self.bucket.upload_bytes(
+        filter_file, name = self._real(filter_file), self._real(name)
+        uri = self._bucket.upload_bytes(
             filter_file.to_bytes(), name or filter_file.content_name(), overwrite=overwrite
         )
+        shown: str = self.shown(uri)
+        return shown
 
+    @_scrubbed_errors
     def export_cohort(
         self,
         df: pd.DataFrame | FilterFile | str,
@@ -307,21 +409,24 @@ class Lab:
         >>> lab.export_cohort(hits, "cohort_metadata", progress=False).counters
         {'success': 7, 'failure': 0}
         """
-        return export_cohort(
-            self.store,
-            self.bucket,
-            self.warehouse,
-            df,
-            destination=destination,
+        done = export_cohort(
+            self._store,
+            self._bucket,
+            self._warehouse,
+            self._real(df),
+            destination=self._real(destination),
             level=level,
-            name=name,
+            name=self._real(name),
             overwrite=overwrite,
             write_disposition=write_disposition,
             mime_type=mime_type,
             timeout=timeout,
             progress=progress,
         )
+        shown: CohortExport = self.shown(done)  # the saved record stays real
+        return shown
 
+    @_scrubbed_errors
     def filter_file_in_cloud(
         self,
         name: str,
@@ -346,17 +451,20 @@ class Lab:
         ...                          modality="CT", level="study")          # doctest: +SKIP
         'gs://b/cohorts/ct.txt'
         """
-        return cloud_filter_file(
-            self.warehouse,
-            self.bucket,
+        made = cloud_filter_file(
+            self._warehouse,
+            self._bucket,
             name,
-            uri,
+            self._real(uri),
             table=self._table(table),
             level=level,
             overwrite=validate_flag(overwrite, "overwrite"),
-            params=params,
+            params=self._real(params),
         )
+        shown: str = self.shown(made)
+        return shown
 
+    @_scrubbed_errors
     def images(
         self,
         df: pd.DataFrame,
@@ -390,12 +498,15 @@ class Lab:
         size = validate_count(size, "size", hint="the tiles' width in pixels")
         validate_count(columns, "columns", hint="the number of tiles in a row")
         validate_count(concurrency, "concurrency", hint="how many images are fetched at once")
-        rows = distinct_rows(df)
+        rows = distinct_rows(self._real(df))
+        # In share mode the tiles are built through the mode: captions, tooltips and errors
+        # de-identified, risky images withheld; the store still fetches the real instances.
+        store, shown_rows = self.store, self.shown(rows)
 
         def page(number: int) -> list[Tile]:
             return page_tiles(
-                self.store,
-                rows.iloc[number * limit : (number + 1) * limit],
+                store,
+                shown_rows.iloc[number * limit : (number + 1) * limit],
                 size=size,
                 media_type=media_type,
                 progress=progress,
@@ -444,9 +555,11 @@ class Lab:
         """
         progress = validate_flag(progress, "progress")
         size = validate_count(size, "size", hint="the tiles' width in pixels")
+        # In share mode the review works on shown hits and tiles; its log maps them back.
+        store, hits = self.store, self.shown(self._real(hits))
 
         def tiles(rows: pd.DataFrame) -> Any:
-            return page_tiles(self.store, rows, size=size, media_type="image/png",
+            return page_tiles(store, rows, size=size, media_type="image/png",
                               progress=progress, concurrency=8)  # fmt: skip
 
         def open_series(tile: Any) -> Any:
@@ -456,7 +569,7 @@ class Lab:
         return Review(
             hits,
             name=name,
-            log=DecisionLog(self.warehouse, table),
+            log=self.decision_log(table),
             level=level,
             reviewer=reviewer,
             reasons=reasons,
@@ -464,6 +577,7 @@ class Lab:
             on_open=open_series,
         )
 
+    @_scrubbed_errors
     def reviewed(
         self,
         hits: pd.DataFrame,
@@ -482,9 +596,24 @@ class Lab:
         >>> len(lab.reviewed(hits, review="doc-reviewed")) == len(review.included()) < len(hits)
         True
         """
-        log = DecisionLog(self.warehouse, table)
-        return Review(hits, name=review, log=log, level=level, reviewer="-").included()
+        log = self.decision_log(table)
+        kept: pd.DataFrame = Review(
+            self.shown(self._real(hits)), name=review, log=log, level=level, reviewer="-"
+        ).included()
+        return kept
 
+    def decision_log(self, table: str = "review_decisions") -> DecisionLog:
+        """The warehouse table of review decisions (in share mode, seen through it).
+
+        >>> lab.decision_log()
+        DecisionLog('duckdb:///.../warehouse.duckdb', table='review_decisions')
+        """
+        log = DecisionLog(self._warehouse, table)
+        if self._share is None:
+            return log
+        return ShareDecisionLog(log, self._share)  # type: ignore[return-value]
+
+    @_scrubbed_errors
     def view_series(
         self, study: str, series: str, *, start: int | str | None = None, size: int = 512
     ) -> SeriesViewer:
@@ -494,6 +623,12 @@ class Lab:
         >>> lab.view_series(hits.StudyInstanceUID[0], hits.SeriesInstanceUID[0])
         SeriesViewer(instance 1 of 1, frame 1 of 1, window from the image)
         """
+        if self._share is None:
+            return SeriesViewer(self._store, study, series, start=start, size=size)
+        # Through the mode: the viewer only ever holds pseudonyms (its panel, path and slider).
+        study, series = (self._share.pseudo.uid(self._real(str(u))) for u in (study, series))
+        if isinstance(start, str):
+            start = self._share.pseudo.uid(self._real(start))
         return SeriesViewer(self.store, study, series, start=start, size=size)
 
 

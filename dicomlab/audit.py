@@ -1,0 +1,129 @@
+"""Audit a saved notebook: does any output or widget state show an identifier?
+
+The identifiers are those of the metadata table (PatientIDs, person and
+institution names, accession numbers and other IDs, identifying UIDs, and the
+dates, as ``YYYYMMDD`` and ``YYYY-MM-DD``), chosen by
+:mod:`dicomlab.core.deid`. Code cells' sources are not scanned (they are the
+author's text); their outputs and the saved widget state are. Values shorter
+than four characters (an AccessionNumber ``"2"``, a sex ``"M"``) are not
+searched for: they would match everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dicomlab.core.deid import action_for, token_pattern
+from dicomlab.errors import DicomlabError, LocalFileError
+from dicomlab.lab import DEFAULT_TABLE, connect
+from dicomlab.share import read_census
+
+__all__ = ["Finding", "audit_notebook", "notebook_texts", "table_identifiers"]
+_MIN_LENGTH = 4
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One identifier seen in a notebook: where (``cell 3 output 0``) and which value."""
+
+    where: str
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.value}"
+
+
+def table_identifiers(rows: Iterable[Mapping[Any, Any]]) -> set[str]:
+    """The identifying values of metadata rows, as text that could appear in an output.
+
+    >>> sorted(table_identifiers([{"PatientID": "77654033", "Modality": "CT", "StudyID": "2"}]))
+    ['77654033']
+    """
+    found: set[str] = set()
+    for row in rows:
+        for key, value in row.items():
+            if action_for(str(key)) in ("uid", "id", "name", "date"):
+                found.update(_texts(value))
+    return {v for v in found if len(v) >= _MIN_LENGTH}
+
+
+def _texts(value: Any) -> Iterator[str]:
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _texts(item)
+    elif hasattr(value, "strftime"):
+        if str(value) not in ("NaT", "nan"):
+            yield value.strftime("%Y%m%d")
+            yield value.strftime("%Y-%m-%d")
+    elif isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
+        items = value.tolist() if hasattr(value, "tolist") else value
+        for item in items if isinstance(items, list) else [items]:
+            yield from _texts(item)
+    elif str(value) not in ("nan", "<NA>", "None", ""):
+        yield str(value)
+
+
+def notebook_texts(notebook: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """``(where, text)`` of every output of every cell, and of the saved widget state."""
+    for number, cell in enumerate(notebook.get("cells", []), start=1):
+        for index, out in enumerate(cell.get("outputs", [])):
+            yield f"cell {number} output {index}", json.dumps(out, ensure_ascii=False)
+    widgets = notebook.get("metadata", {}).get("widgets")
+    if widgets:
+        yield "widget state", json.dumps(widgets, ensure_ascii=False)
+
+
+def scan(notebook: dict[str, Any], identifiers: Iterable[str]) -> list[Finding]:
+    """The identifiers ``notebook``'s outputs and widget state show, one finding per place."""
+    pattern = token_pattern(identifiers)
+    if pattern is None:
+        return []
+    findings = []
+    for where, text in notebook_texts(notebook):
+        for value in dict.fromkeys(pattern.findall(text)):
+            findings.append(Finding(where, value))
+    return findings
+
+
+def audit_notebook(
+    path: str | os.PathLike[str],
+    *,
+    home: str | os.PathLike[str] | None = None,
+    warehouse: Any = None,
+    table: str = DEFAULT_TABLE,
+) -> list[Finding]:
+    """Scan a saved notebook for identifiers of the metadata table; ``[]`` when it is clean.
+
+    The table is read from the warehouse ``connect(home=home, warehouse=warehouse)``
+    opens. Findings name the value found: print them only where the real
+    identifiers may be seen.
+
+    >>> import dicomlab, nbformat
+    >>> _ = lab.sql("SELECT 1 AS n")      # the sample lab, metadata exported
+    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=[
+    ...     nbformat.v4.new_output("stream", text="patient 77654033")])])
+    >>> nbformat.write(nb, "shown.ipynb")
+    >>> [str(f) for f in dicomlab.audit_notebook("shown.ipynb", warehouse=lab.warehouse.url)]
+    ['cell 1 output 0: 77654033']
+    """
+    try:
+        notebook = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise LocalFileError(
+            f"cannot read notebook {str(path)!r}: {exc}; give the path of a saved .ipynb file"
+        ) from exc
+    lab = connect(warehouse=warehouse, home=home, share=False)
+    census = read_census(lab.warehouse, table)
+    if census is None:
+        raise DicomlabError(
+            f"table {table!r} of {lab.warehouse.url} does not exist: the audit compares the "
+            "notebook with the metadata table; run lab.export_metadata() first"
+        )
+    return scan(notebook, table_identifiers(census.to_dict("records")))

@@ -1,0 +1,121 @@
+"""Share mode's settings and files: the switch, the key, the reverse map, the census.
+
+The key and the map live in ``HOME/share/`` and are written readable by their
+owner only (0600); neither is ever printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dicomlab.core.deid import action_for
+from dicomlab.errors import DicomlabError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from dicomlab.warehouses.base import Warehouse
+
+__all__ = ["SHARE_ENV", "parse_share", "read_census", "read_key", "read_map", "write_private"]
+
+SHARE_ENV = "DICOMLAB_SHARE"
+# The table's columns vary by store (read_census reads its header first).
+_HEADER_SQL = "SELECT * FROM dicom_metadata LIMIT 0"
+_CENSUS_EXTRA = ("Modality", "BurnedInAnnotation")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def parse_share(value: Any) -> bool | str:
+    """``False``, ``True`` or ``"images"`` from a ``share=`` argument or ``$DICOMLAB_SHARE``.
+
+    >>> parse_share("1"), parse_share("images"), parse_share(None), parse_share("off")
+    (True, 'images', False, False)
+    """
+    if value is None or value is False:
+        return False
+    if value is True:
+        return True
+    text = str(value).strip().lower()
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text == "images":
+        return "images"
+    raise DicomlabError(
+        f"share mode {value!r} is not known: use share=True (identifiers hidden, risky images "
+        f"withheld), share='images' (images shown too) or share=False; {SHARE_ENV} takes "
+        "1, images or 0"
+    )
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` readable by its owner only (0600 from the start)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(path.with_suffix(".tmp"), path)
+
+
+def read_census(warehouse: Warehouse, table: str) -> pd.DataFrame | None:
+    """The metadata table's identifying columns (with Modality and BurnedInAnnotation).
+
+    ``None`` when the table does not exist yet. The header is read first (no
+    rows), then only those columns, so a large BigQuery table is not scanned whole.
+    """
+    if warehouse.count_rows(table) is None:
+        return None
+    empty = warehouse.run_sql(_HEADER_SQL, {}, table=table)
+    wanted = [
+        str(c)
+        for c in empty.columns
+        if _IDENTIFIER.fullmatch(str(c)) and (action_for(str(c)) or c in _CENSUS_EXTRA)
+    ]
+    if not wanted:
+        return empty
+    columns = ", ".join(f"`{c}`" for c in wanted)
+    census: pd.DataFrame = warehouse.run_sql(
+        f"SELECT {columns} FROM dicom_metadata", {}, table=table
+    )
+    return census
+
+
+def read_key(path: Path) -> bytes:
+    """The data folder's key, made on first use; two processes starting at once share one."""
+    if not path.exists():
+        draft = path.with_name(f".key-{os.getpid()}")
+        write_private(draft, secrets.token_bytes(32))
+        try:
+            os.link(draft, path)  # fails if another process made the key first: keep theirs
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    key = path.read_bytes()
+    if len(key) < 16:
+        raise DicomlabError(
+            f"the share-mode key {str(path)!r} is damaged ({len(key)} bytes): restore it from a "
+            "backup; deleting it makes a new key, and every pseudonym changes"
+        )
+    return key
+
+
+def read_map(folder: Path) -> dict[str, str]:
+    """The saved map from pseudonyms back to real values (``{}`` when there is none)."""
+    path = folder / "reverse.json"
+    if not path.exists():
+        return {}
+    try:
+        known = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DicomlabError(
+            f"the share-mode map {str(path)!r} cannot be read ({exc}): delete it; the values "
+            "of the metadata table are mapped again from the key"
+        ) from exc
+    return {str(k): str(v) for k, v in known.items()}

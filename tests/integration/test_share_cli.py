@@ -1,0 +1,82 @@
+"""`dicomlab audit` and the command line in share mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import dicomlab
+from dicomlab.cli import main
+
+PATIENT = "77654033"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("share-cli")
+    dicomlab.connect(home=folder, share=False).export_metadata(progress=False, workers=1)
+    return folder
+
+
+def _notebook(path: Path, text: str, widgets: str = "") -> Path:
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell(f"lab.query('x', patient_id='{PATIENT}')")  # source: not shown
+    cell.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": text})]
+    notebook.cells = [cell]
+    if widgets:
+        notebook.metadata["widgets"] = {"state": {"w": {"state": {"value": widgets}}}}
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_audit_passes_a_clean_notebook(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _notebook(tmp_path / "clean.ipynb", "ID-ABCDEFGHIJKL 2.25.1234567")
+    assert main(["--home", str(home), "audit", str(path)]) == 0
+    assert "no identifier" in capsys.readouterr().out
+
+
+def test_audit_fails_on_an_output_or_a_widget(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _notebook(tmp_path / "leaky.ipynb", f"patient {PATIENT}")
+    assert main(["--home", str(home), "audit", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert "cell 1 output 0" in captured.out and PATIENT not in captured.out + captured.err
+    assert "DICOMLAB_SHARE=1" in captured.err
+    assert main(["--home", str(home), "audit", "--show", str(path)]) == 1
+    assert f"cell 1 output 0: {PATIENT}" in capsys.readouterr().out
+    hidden = _notebook(tmp_path / "widget.ipynb", "fine", widgets=f"Doe^Archibald · {PATIENT}")
+    assert main(["--home", str(home), "audit", str(hidden)]) == 1
+    assert "widget state" in capsys.readouterr().out
+
+
+def test_audit_of_a_missing_notebook_says_so(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--home", str(home), "audit", "nowhere.ipynb"]) == 1
+    assert "'nowhere.ipynb'" in capsys.readouterr().err
+
+
+def test_commands_print_pseudonyms_in_share_mode(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sql = "SELECT PatientID, StudyInstanceUID, StudyDate FROM dicom_metadata"
+    assert main(["--home", str(home), "sql", sql, "--format", "csv"]) == 0
+    plain = capsys.readouterr().out
+    monkeypatch.setenv("DICOMLAB_SHARE", "1")
+    assert main(["--home", str(home), "sql", sql, "--format", "csv"]) == 0
+    shared = capsys.readouterr().out
+    assert PATIENT in plain and PATIENT not in shared
+    assert shared.count("\n") == plain.count("\n") and "ID-" in shared
+
+
+def test_the_share_option_turns_it_on(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sql = "SELECT PatientID FROM dicom_metadata"
+    assert main(["--home", str(home), "--share", "on", "sql", sql, "--format", "csv"]) == 0
+    assert PATIENT not in capsys.readouterr().out
+    assert main(["--home", str(home), "--share", "off", "sql", sql, "--format", "csv"]) == 0
+    assert PATIENT in capsys.readouterr().out
