@@ -47,7 +47,7 @@ from dicomlab.errors import (
 )
 from dicomlab.export.pipeline import export_store_metadata
 from dicomlab.google.cohort_export import export_filtered, healthcare_target
-from dicomlab.provenance import cohort_record, record_name
+from dicomlab.provenance import QUERY_ATTRS, cohort_record, record_name
 from dicomlab.stores.base import InstanceRef, MetadataItem, Store
 from dicomlab.stores.bulk import expand_rows, map_bounded
 from dicomlab.warehouses.base import Warehouse
@@ -58,7 +58,6 @@ if TYPE_CHECKING:
 __all__ = ["QUERY_ATTRS", "CohortExport", "check_destination", "export_cohort"]
 
 # Where lab.query / lab.sql leave what produced a DataFrame (pandas keeps attrs on copies).
-QUERY_ATTRS = "dicomlab.query"
 
 
 @dataclass

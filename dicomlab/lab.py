@@ -2,46 +2,39 @@
 
 from __future__ import annotations
 
-import functools
 import html
 import os
-from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any
 
 from dicomlab.backends import check_home, check_specs, open_bucket, open_store, open_warehouse
 from dicomlab.buckets.base import Bucket
-from dicomlab.cohort import QUERY_ATTRS, CohortExport, export_cohort
+from dicomlab.cohort import CohortExport, export_cohort
 from dicomlab.core.filterfile import FilterFile
 from dicomlab.core.queries import list_queries, load_query
 from dicomlab.core.resources import validate_table_name
-from dicomlab.core.validation import validate_count, validate_flag
+from dicomlab.core.validation import validate_flag
 from dicomlab.errors import DicomlabError
 from dicomlab.export.pipeline import ExportResult, export_store_metadata
 from dicomlab.google.cohort_export import cloud_filter_file
-from dicomlab.notebook.gallery import distinct_rows, page_tiles
-from dicomlab.notebook.review import Review
-from dicomlab.notebook.viewer import SeriesViewer
+from dicomlab.lab_images import ImageVerbs
+from dicomlab.provenance import remember_query
 from dicomlab.redaction import redact_url
 from dicomlab.samples.sample import default_home
 from dicomlab.share import (
     SHARE_ENV,
-    ShareDecisionLog,
     ShareMode,
     ShareProxy,
     parse_share,
-    scrub_exception,
+    scrubbed_errors,
     share_banner,
 )
 from dicomlab.stores.base import Store
 from dicomlab.warehouses.base import Warehouse
-from dicomlab.warehouses.decisions import DecisionLog
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from dicomlab.notebook.widgets import ThumbnailGrid, Tile
 
 __all__ = ["DEFAULT_TABLE", "Lab", "connect"]
 
@@ -105,25 +98,7 @@ def connect(
     )
 
 
-_Method = TypeVar("_Method", bound="Callable[..., Any]")
-
-
-def _scrubbed_errors(method: _Method) -> _Method:
-    """In share mode, de-identify the message of an error a verb raises (and of its causes)."""
-
-    @functools.wraps(method)
-    def call(self: Lab, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except DicomlabError as exc:
-            if self._share is not None:
-                scrub_exception(exc, self._share)
-            raise
-
-    return cast(_Method, call)
-
-
-class Lab:
+class Lab(ImageVerbs):
     """A store, a warehouse and a bucket wired together.
 
     Build one with :func:`connect`; adapters can also be injected directly.
@@ -225,7 +200,7 @@ class Lab:
         banner = share_banner(self.share)
         return f"<div><b>dicomlab Lab</b>{banner}<table>{body}</table></div>"
 
-    @_scrubbed_errors
+    @scrubbed_errors
     def export_metadata(
         self,
         table: str | None = None,
@@ -288,7 +263,7 @@ class Lab:
             self._share.census(refresh=True)  # the new rows' identifiers are hidden from now on
         return result
 
-    @_scrubbed_errors
+    @scrubbed_errors
     def query(
         self, name: str, /, *, table: str | None = None, source: str | None = None, **params: Any
     ) -> pd.DataFrame:
@@ -310,11 +285,11 @@ class Lab:
         bound = query.bind(self._real(params))
         target = self._table(table)
         result = self._warehouse.run_query(query, bound, table=target, source=source)
-        _remember(result, name=name, sql=query.sql, params=bound, table=target, source=source)
+        remember_query(result, name=name, sql=query.sql, params=bound, table=target, source=source)
         shown: pd.DataFrame = self.shown(result)
         return shown
 
-    @_scrubbed_errors
+    @scrubbed_errors
     def sql(self, text: str, /, *, table: str | None = None, **params: Any) -> pd.DataFrame:
         """Run your own BigQuery SQL or script on ``dicom_metadata`` with ``@named`` parameters.
 
@@ -335,7 +310,7 @@ class Lab:
         """
         params = self._real(params)
         result = self._warehouse.run_sql(text, params, table=self._table(table))
-        _remember(result, name=None, sql=text, params=params, table=self._table(table))
+        remember_query(result, name=None, sql=text, params=params, table=self._table(table))
         shown: pd.DataFrame = self.shown(result)
         return shown
 
@@ -351,7 +326,7 @@ class Lab:
         table: pd.DataFrame = pd.DataFrame(rows)
         return table
 
-    @_scrubbed_errors
+    @scrubbed_errors
     def upload(
         self, filter_file: FilterFile, name: str | None = None, *, overwrite: bool = False
     ) -> str:
@@ -377,7 +352,7 @@ class Lab:
         shown: str = self.shown(uri)
         return shown
 
-    @_scrubbed_errors
+    @scrubbed_errors
     def export_cohort(
         self,
         df: pd.DataFrame | FilterFile | str,
@@ -426,7 +401,7 @@ class Lab:
         shown: CohortExport = self.shown(done)  # the saved record stays real
         return shown
 
-    @_scrubbed_errors
+    @scrubbed_errors
     def filter_file_in_cloud(
         self,
         name: str,
@@ -463,193 +438,3 @@ class Lab:
         )
         shown: str = self.shown(made)
         return shown
-
-    @_scrubbed_errors
-    def images(
-        self,
-        df: pd.DataFrame,
-        *,
-        limit: int = 48,
-        size: int = 128,
-        columns: int = 6,
-        media_type: str = "image/png",
-        progress: bool = True,
-        concurrency: int = 8,
-        viewer: bool = True,
-    ) -> ThumbnailGrid:
-        """Thumbnails of the rows' instances (one per study or series for coarser rows).
-
-        ``limit`` tiles make a page; further pages are fetched when the widget's
-        "next" button is pressed. With ``viewer=True`` each tile has an "open"
-        button that shows its series in a :class:`~dicomlab.notebook.viewer.SeriesViewer`
-        below the grid.
-
-        >>> hits = lab.query("patient_dicomweb_paths", patient_id="77654033")
-        >>> grid = lab.images(hits, limit=4, progress=False)
-        >>> grid.page_count                    # one tile per series: 7 tiles, 4 on a page
-        2
-        """
-        # ipywidgets, pydicom and Pillow load with the widgets: only once images are asked for.
-        from dicomlab.notebook.widgets import ThumbnailGrid
-
-        progress = validate_flag(progress, "progress")
-        viewer = validate_flag(viewer, "viewer")
-        limit = validate_count(limit, "limit", hint="the number of tiles on a page")
-        size = validate_count(size, "size", hint="the tiles' width in pixels")
-        validate_count(columns, "columns", hint="the number of tiles in a row")
-        validate_count(concurrency, "concurrency", hint="how many images are fetched at once")
-        rows = distinct_rows(self._real(df))
-        # In share mode the tiles are built through the mode: captions, tooltips and errors
-        # de-identified, risky images withheld; the store still fetches the real instances.
-        store, shown_rows = self.store, self.shown(rows)
-
-        def page(number: int) -> list[Tile]:
-            return page_tiles(
-                store,
-                shown_rows.iloc[number * limit : (number + 1) * limit],
-                size=size,
-                media_type=media_type,
-                progress=progress,
-                concurrency=concurrency,
-            )
-
-        def open_series(tile: Tile) -> Any:
-            study, series, instance = tile.uids
-            return self.view_series(study, series, start=instance or None).widget
-
-        return ThumbnailGrid(
-            page(0),
-            columns=columns,
-            tile_size=size,
-            on_open=open_series if viewer else None,
-            page_count=max(1, -(-len(rows) // limit)),
-            load_page=page,
-        )
-
-    def review(
-        self,
-        hits: pd.DataFrame,
-        *,
-        name: str,
-        level: str = "series",
-        reviewer: str | None = None,
-        reasons: Sequence[str] = (),
-        table: str = "review_decisions",
-        size: int = 128,
-        progress: bool = True,
-    ) -> Review:
-        """Review ``hits`` by looking: include or exclude each series (or instance).
-
-        Shows the thumbnail grid with include / exclude buttons, a reason box
-        and keys (see :mod:`dicomlab.notebook.review_grid`). Every decision is
-        written to the warehouse table ``table`` as it is made, with
-        ``reviewer`` (``$USER`` by default) and the time; opening the same
-        ``name`` again shows the latest decisions. ``review.included()`` is
-        ``hits`` without the excluded rows.
-
-        >>> hits = lab.query("patient_dicomweb_paths", patient_id="77654033")
-        >>> review = lab.review(hits, name="doc-lung-qc", reviewer="ana", progress=False)
-        >>> _ = review.decide(0, "exclude", reason="scout view")
-        >>> review.counts()
-        {'included': 0, 'excluded': 1, 'undecided': 3}
-        """
-        progress = validate_flag(progress, "progress")
-        size = validate_count(size, "size", hint="the tiles' width in pixels")
-        # In share mode the review works on shown hits and tiles; its log maps them back.
-        store, hits = self.store, self.shown(self._real(hits))
-
-        def tiles(rows: pd.DataFrame) -> Any:
-            return page_tiles(store, rows, size=size, media_type="image/png",
-                              progress=progress, concurrency=8)  # fmt: skip
-
-        def open_series(tile: Any) -> Any:
-            study, series, instance = tile.uids
-            return self.view_series(study, series, start=instance or None).widget
-
-        return Review(
-            hits,
-            name=name,
-            log=self.decision_log(table),
-            level=level,
-            reviewer=reviewer,
-            reasons=reasons,
-            tiles=tiles,
-            on_open=open_series,
-        )
-
-    @_scrubbed_errors
-    def reviewed(
-        self,
-        hits: pd.DataFrame,
-        *,
-        review: str,
-        level: str | None = None,
-        table: str = "review_decisions",
-    ) -> pd.DataFrame:
-        """``hits`` without the rows that review ``review`` excluded (no widget).
-
-        ``level`` defaults to the level the review's decisions were made at.
-
-        >>> hits = lab.query("patient_dicomweb_paths", patient_id="77654033")
-        >>> review = lab.review(hits, name="doc-reviewed", reviewer="ana", progress=False)
-        >>> _ = review.decide(hits.loc[[0]], "exclude", reason="motion")  # that row's series
-        >>> len(lab.reviewed(hits, review="doc-reviewed")) == len(review.included()) < len(hits)
-        True
-        """
-        log = self.decision_log(table)
-        kept: pd.DataFrame = Review(
-            self.shown(self._real(hits)), name=review, log=log, level=level, reviewer="-"
-        ).included()
-        return kept
-
-    def decision_log(self, table: str = "review_decisions") -> DecisionLog:
-        """The warehouse table of review decisions (in share mode, seen through it).
-
-        >>> lab.decision_log()
-        DecisionLog('duckdb:///.../warehouse.duckdb', table='review_decisions')
-        """
-        log = DecisionLog(self._warehouse, table)
-        if self._share is None:
-            return log
-        return ShareDecisionLog(log, self._share)  # type: ignore[return-value]
-
-    @_scrubbed_errors
-    def view_series(
-        self, study: str, series: str, *, start: int | str | None = None, size: int = 512
-    ) -> SeriesViewer:
-        """A viewer of one series: instance and frame sliders, window presets, metadata.
-
-        >>> hits = lab.query("patient_dicomweb_paths", patient_id="77654033")
-        >>> lab.view_series(hits.StudyInstanceUID[0], hits.SeriesInstanceUID[0])
-        SeriesViewer(instance 1 of 1, frame 1 of 1, window from the image)
-        """
-        if self._share is None:
-            return SeriesViewer(self._store, study, series, start=start, size=size)
-        # Through the mode: the viewer only ever holds pseudonyms (its panel, path and slider).
-        study, series = (self._share.pseudo.uid(self._real(str(u))) for u in (study, series))
-        if isinstance(start, str):
-            start = self._share.pseudo.uid(self._real(start))
-        return SeriesViewer(self.store, study, series, start=start, size=size)
-
-
-def _remember(
-    df: pd.DataFrame,
-    *,
-    name: str | None,
-    sql: str,
-    params: dict[str, Any],
-    table: str,
-    source: str | None = None,
-) -> None:
-    """Note on the DataFrame what produced it (read back by cohort provenance records)."""
-    df.attrs[QUERY_ATTRS] = {
-        "name": name,
-        "sql": sql,
-        "params": {
-            k: v if isinstance(v, (str, int, float, bool)) else str(v) for k, v in params.items()
-        },
-        "table": table,
-        "source": source,
-        "job": df.attrs.get("dicomlab.job"),
-        "run_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }

@@ -16,11 +16,25 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timezone
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from dicomlab.redaction import redact_values
 
-__all__ = ["FilterFileRecord", "ProvenanceRecord", "__version__", "cohort_record", "record_name"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "QUERY_ATTRS",
+    "FilterFileRecord",
+    "ProvenanceRecord",
+    "__version__",
+    "cohort_record",
+    "record_name",
+    "remember_query",
+]
+
+# The key under which a query result's DataFrame.attrs records what produced it.
+QUERY_ATTRS = "dicomlab.query"
 
 __version__ = "0.1.0"
 
@@ -108,3 +122,33 @@ def record_name(filter_name: str, when: datetime) -> str:
     """
     stem = filter_name[:-4] if filter_name.endswith(".txt") else filter_name
     return f"{stem}.{when.strftime('%Y%m%dT%H%M%S%fZ')}.provenance.json"
+
+
+def remember_query(
+    df: pd.DataFrame,
+    *,
+    name: str | None,
+    sql: str,
+    params: dict[str, Any],
+    table: str,
+    source: str | None = None,
+) -> None:
+    """Note on ``df`` what query produced it; a cohort export's provenance record reads it back.
+
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"n": [1]})
+    >>> remember_query(df, name="q", sql="SELECT 1 AS n", params={"d": 1.5}, table="t")
+    >>> df.attrs[QUERY_ATTRS]["name"], df.attrs[QUERY_ATTRS]["params"]
+    ('q', {'d': 1.5})
+    """
+    df.attrs[QUERY_ATTRS] = {
+        "name": name,
+        "sql": sql,
+        "params": {
+            k: v if isinstance(v, (str, int, float, bool)) else str(v) for k, v in params.items()
+        },
+        "table": table,
+        "source": source,
+        "job": df.attrs.get("dicomlab.job"),
+        "run_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dicomlab.share.files import SHARE_ENV, parse_share, read_census
 from dicomlab.share.mode import ShareMode, share_banner
-from dicomlab.share.proxy import ShareDecisionLog, ShareProxy, scrub_exception
+from dicomlab.share.proxy import ShareDecisionLog, ShareProxy, scrub_exception, scrubbed_errors
 
 __all__ = [
     "SHARE_ENV",
@@ -27,5 +27,6 @@ __all__ = [
     "parse_share",
     "read_census",
     "scrub_exception",
+    "scrubbed_errors",
     "share_banner",
 ]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from dicomlab.errors import DicomlabError, RenderError
 
@@ -12,7 +13,7 @@ if TYPE_CHECKING:
 
     from dicomlab.share.mode import ShareMode
 
-__all__ = ["ShareDecisionLog", "ShareProxy", "scrub_exception"]
+__all__ = ["ShareDecisionLog", "ShareProxy", "scrub_exception", "scrubbed_errors"]
 
 _PIXEL_METHODS = ("fetch_thumbnail", "fetch_rendered", "fetch_instance", "fetch_frames")
 
@@ -116,3 +117,24 @@ def scrub_exception(exc: BaseException, share: ShareMode) -> BaseException:
                 setattr(seen, name, share.shown(value))
         seen = seen.__cause__ or seen.__context__
     return exc
+
+
+_Method = TypeVar("_Method", bound="Callable[..., Any]")
+
+
+def scrubbed_errors(method: _Method) -> _Method:
+    """Decorate a Lab verb: in share mode, de-identify the errors it raises (and their causes).
+
+    The Lab's ``_share`` is its :class:`~dicomlab.share.mode.ShareMode`, or ``None``.
+    """
+
+    @functools.wraps(method)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except DicomlabError as exc:
+            if self._share is not None:
+                scrub_exception(exc, self._share)
+            raise
+
+    return cast(_Method, call)
