@@ -10,8 +10,7 @@ nbformat = pytest.importorskip("nbformat")
 pytest.importorskip("nbclient")
 
 from dicomlab.audit import audit_notebook, notebook_texts, table_identifiers  # noqa: E402
-
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+from tests.support.paths import NOTEBOOKS  # noqa: E402
 
 
 @pytest.fixture(scope="module")
