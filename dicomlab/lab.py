@@ -15,7 +15,7 @@ from dicomlab.core.filterfile import FilterFile
 from dicomlab.core.queries import list_queries, load_query
 from dicomlab.core.resources import validate_table_name
 from dicomlab.core.validation import validate_count, validate_flag
-from dicomlab.errors import DicomlabError
+from dicomlab.errors import DicomlabError, InvalidRequestError
 from dicomlab.export.pipeline import ExportResult, export_store_metadata
 from dicomlab.google.cohort_export import cloud_filter_file
 from dicomlab.notebook.gallery import distinct_rows, page_tiles
@@ -147,6 +147,9 @@ class Lab:
         chunk_size: int = 2000,
         streaming_columns: bool = False,
         allow_partial: bool = False,
+        engine: str = "local",
+        runner: str | None = None,
+        pipeline_options: Sequence[str] | str | None = None,
     ) -> ExportResult:
         """Export every instance's metadata into the warehouse table.
 
@@ -174,6 +177,14 @@ class Lab:
             :class:`~dicomlab.errors.IncompleteReadError` and leaves the table
             as it was; ``True`` exports the rest and marks the result
             ``partial``. Files that are not DICOM are reported either way.
+        engine
+            ``"local"`` (this machine) or ``"beam"``: the same export as an Apache
+            Beam pipeline (:mod:`dicomlab.export.beam`, ``pip install 'dicomlab[beam]'``)
+            for a folder or ``gs://`` store; ``workers``, ``chunk_size`` and
+            ``streaming_columns`` are the local engine's.
+        runner, pipeline_options
+            The Beam runner (``"DirectRunner"`` by default, ``"DataflowRunner"``) and
+            its options (``["--project=P", "--region=R", "--temp_location=gs://B/tmp"]``).
 
         Examples
         --------
@@ -182,6 +193,24 @@ class Lab:
         (81, 0)
         """
         name = self._table(table)
+        if engine not in ("local", "beam"):
+            raise InvalidRequestError(
+                f"engine={engine!r} is not an export engine; use 'local' or 'beam'", value=engine
+            )
+        if engine == "beam":
+            from dicomlab.export.beamrun import export_with_beam
+
+            result = export_with_beam(
+                self.store,
+                self.warehouse,
+                table=name,
+                write_disposition=write_disposition,
+                runner=runner,
+                options=pipeline_options,
+                allow_partial=allow_partial,
+            )
+            self.table = name
+            return result
         result = export_store_metadata(
             self.store,
             self.warehouse,
