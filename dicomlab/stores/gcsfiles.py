@@ -50,8 +50,9 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_READERS", "GcsFileStore", "parse_store_uri"]
 
-#: Objects whose headers are read at a time (network-bound: threads, not processes).
-DEFAULT_READERS = 16
+#: Objects whose headers are read at a time (network-bound: threads, not processes), as many
+#: as the HTTP connections google-cloud-storage keeps per host (urllib3's default pool, 10).
+DEFAULT_READERS = 10
 
 
 def parse_store_uri(uri: str) -> tuple[GcsUri, bool]:

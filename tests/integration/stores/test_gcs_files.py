@@ -174,6 +174,20 @@ def test_retrieval_reads_whole_objects(store: GcsFileStore, folder: FolderStore)
         store.fetch_instance(InstanceRef(ref.study, ref.series, "1.2.3.4"))
 
 
+def test_download_writes_the_same_files_as_the_folder_store(
+    store: GcsFileStore, folder: FolderStore, tmp_path: Path
+) -> None:
+    study = folder.search_studies()["StudyInstanceUID"].iloc[0]
+    rows = folder.search_instances(StudyInstanceUID=study)
+    got = store.download(rows, tmp_path / "gcs", progress=False)
+    expected = folder.download(rows, tmp_path / "folder", progress=False)
+    assert got.complete and len(got.written) == len(rows) > 0
+    names = sorted(p.relative_to(tmp_path / "gcs") for p in got.written)
+    assert names == sorted(p.relative_to(tmp_path / "folder") for p in expected.written)
+    assert all((tmp_path / "gcs" / n).read_bytes() == (tmp_path / "folder" / n).read_bytes()
+               for n in names)  # fmt: skip
+
+
 def test_is_read_only(store: GcsFileStore) -> None:
     with pytest.raises(UnsupportedBackendError, match=store.url):
         store.store_files([])
