@@ -29,8 +29,9 @@ from pathlib import Path
 
 from _results import report
 
-# Beam on the DirectRunner against the local export on 2 cores (measured: about 15x).
-TARGET_BEAM_OVER_LOCAL = 30.0
+# Beam on the DirectRunner against the local export on 2 cores: measured 4.9x at N = 20,000
+# (72.9 s against 14.9 s), 2.8x at N = 2,000.
+TARGET_BEAM_OVER_LOCAL = 8.0
 
 
 def main() -> None:
