@@ -200,6 +200,12 @@ class Lab:
         if engine == "beam":
             from dicomlab.export.beamrun import export_with_beam
 
+            if streaming_columns:
+                raise InvalidRequestError(
+                    "streaming_columns=True is the local engine's; export with engine='local'",
+                    value=streaming_columns,
+                )
+
             result = export_with_beam(
                 self.store,
                 self.warehouse,
