@@ -51,6 +51,8 @@ __all__ = [
 ]
 
 FAILED = "failed"
+#: Rows handed to the sink, counted by Beam (its metrics reach the launcher on every runner).
+ROWS = beam.metrics.Metrics.counter("dicomlab", "rows")
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,7 @@ def conform_row(row: Any, columns: Mapping[str, Column]) -> dict[str, Any]:
     from dicomlab.rows.schema import conform
 
     values, own = row[2], row[3]
+    ROWS.inc()
     return {
         name: values.get(name)
         if own.get(name) == column

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from dicomlab.errors import InvalidRequestError, UnsupportedBackendError
+from dicomlab.errors import DicomlabError, InvalidRequestError, UnsupportedBackendError
 from dicomlab.export.result import ExportResult, incomplete_error
 from dicomlab.stores.base import FileStore, Store
 from dicomlab.warehouses.base import Warehouse, not_empty_error, validate_write_disposition
@@ -110,16 +110,20 @@ def export_with_beam(
     with tempfile.TemporaryDirectory(prefix="dicomlab-beam-") as local:
         output = _output(beam_options) or local
         plan = _plan(store, warehouse, table, write_disposition, files, output, allow_partial)
-        _run(plan, beam_options)
+        rows = _run(plan, beam_options)
         _read_failures(plan.output, result)
         if result.unread and not allow_partial and plan.bigquery_table is None:
             raise incomplete_error(result, result.unread)
+        result.success = rows
         if plan.bigquery_table is None:
-            result.success = warehouse.load_chunks(
+            loaded = warehouse.load_chunks(
                 table, _parts(plan.output), write_disposition=write_disposition
             )
-        else:
-            result.success = len(files) - result.failure
+            if loaded != rows:  # a part lost or read twice: never report it as done
+                raise DicomlabError(
+                    f"the Beam export wrote {rows} rows but {loaded} were loaded into "
+                    f"{table!r}; run it again with write_disposition='WRITE_TRUNCATE'"
+                )
     result.seconds = time.perf_counter() - started
     return result
 
@@ -171,13 +175,19 @@ def _plan(
     )
 
 
-def _run(plan: BeamPlan, beam_options: Any) -> None:
+def _run(plan: BeamPlan, beam_options: Any) -> int:
+    """Run the pipeline to its end; the number of rows it handed to the sink."""
     import apache_beam as beam
+    from apache_beam.metrics.metric import MetricsFilter
 
     from dicomlab.export.beam import build_pipeline
 
-    with beam.Pipeline(options=beam_options) as pipeline:
-        build_pipeline(pipeline, plan)
+    pipeline = beam.Pipeline(options=beam_options)
+    build_pipeline(pipeline, plan)
+    outcome = pipeline.run()
+    outcome.wait_until_finish()
+    found = outcome.metrics().query(MetricsFilter().with_namespace("dicomlab").with_name("rows"))
+    return sum(int(c.committed or 0) for c in found["counters"])
 
 
 def _read_failures(output: str, result: ExportResult) -> None:
