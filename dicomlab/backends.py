@@ -20,6 +20,7 @@ from dicomlab.samples.sample import seed_sample_store
 from dicomlab.stores.base import Store
 from dicomlab.stores.dicomweb import DICOMwebStore
 from dicomlab.stores.folder import FolderStore
+from dicomlab.stores.gcsfiles import GcsFileStore
 from dicomlab.stores.profiles import GOOGLE
 from dicomlab.warehouses.base import Warehouse
 from dicomlab.warehouses.bigquery import BigQueryWarehouse
@@ -30,7 +31,8 @@ STORE_FORMS = (
     "a folder of DICOM files (path or file:// URI), a DICOMweb base URL "
     "(http://…/dicom-web), a Cloud Healthcare API store "
     "(projects/P/locations/L/datasets/D/dicomStores/S or its https://healthcare.googleapis.com/"
-    "…/dicomWeb URL), or None for the sample store"
+    "…/dicomWeb URL), DICOM files in Cloud Storage (gs://BUCKET/PREFIX, "
+    "gs://BUCKET/PREFIX?anonymous=true for a public bucket), or None for the sample store"
 )
 WAREHOUSE_FORMS = (
     "'duckdb:///PATH', a path ending in .duckdb, ':memory:', 'bq://PROJECT.DATASET' "
@@ -129,6 +131,8 @@ def open_store(spec: Any, home: Path) -> Store:
             return open_google_store(text, cache=cache)
         if text.startswith(("http://", "https://")):
             return DICOMwebStore(text, cache=cache)  # refuses a URL without a server
+        if text.startswith("gs://"):
+            return GcsFileStore(text, cache=cache)  # the client is made on first use
         path = _local_path(text)
         if path is not None:
             return FolderStore(path, cache=cache)

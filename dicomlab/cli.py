@@ -195,6 +195,20 @@ def _export_parser(commands: Any) -> None:
         help="when the store cannot be read for some instances, export the rest "
         "(default: fail and leave the table as it was)",
     )
+    export.add_argument(
+        "--engine",
+        choices=("local", "beam"),
+        default="local",
+        help="local: this machine; beam: an Apache Beam pipeline (pip install 'dicomlab[beam]')",
+    )
+    export.add_argument("--runner", default=None, help="Beam runner (default DirectRunner)")
+    export.add_argument(
+        "beam_options",
+        nargs="*",
+        metavar="BEAM_OPTION",
+        help="after --: Beam pipeline options, e.g. -- --project=P --region=R "
+        "--temp_location=gs://B/tmp",
+    )
 
 
 def _write_disposition(parser: argparse.ArgumentParser) -> None:
@@ -472,6 +486,9 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
                 args.write_disposition,
                 workers=args.workers,
                 allow_partial=args.allow_partial,
+                engine=args.engine,
+                runner=args.runner,
+                pipeline_options=args.beam_options or None,
             )
         )
     elif args.command == "query":

@@ -8,6 +8,7 @@ that need Google Cloud stay marked ``+SKIP``. Not part of the wheel.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 from pathlib import Path
@@ -18,6 +19,11 @@ import pytest
 # Before anything opens the default data folder: never the user's own.
 os.environ.setdefault("DICOMLAB_HOME", tempfile.mkdtemp(prefix="dicomlab-doctest-home-"))
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+# The Beam export's transforms need Apache Beam at import (the optional `beam` extra).
+collect_ignore = (
+    [] if importlib.util.find_spec("apache_beam") else ["export/beam.py", "export/beamrun.py"]
+)
 
 
 @pytest.fixture(scope="session")

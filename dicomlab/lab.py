@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ from dicomlab.core.queries import list_queries, load_query
 from dicomlab.core.resources import validate_table_name
 from dicomlab.core.validation import validate_flag
 from dicomlab.errors import DicomlabError
+from dicomlab.export.beamrun import check_engine, export_with_beam
 from dicomlab.export.pipeline import ExportResult, export_store_metadata
 from dicomlab.google.cohort_export import cloud_filter_file
 from dicomlab.lab_images import ImageVerbs
@@ -211,6 +213,9 @@ class Lab(ImageVerbs):
         chunk_size: int = 2000,
         streaming_columns: bool = False,
         allow_partial: bool = False,
+        engine: str = "local",
+        runner: str | None = None,
+        pipeline_options: Sequence[str] | str | None = None,
     ) -> ExportResult:
         """Export every instance's metadata into the warehouse table.
 
@@ -238,6 +243,14 @@ class Lab(ImageVerbs):
             :class:`~dicomlab.errors.IncompleteReadError` and leaves the table
             as it was; ``True`` exports the rest and marks the result
             ``partial``. Files that are not DICOM are reported either way.
+        engine
+            ``"local"`` (this machine) or ``"beam"``: the same export as an Apache
+            Beam pipeline (:mod:`dicomlab.export.beam`, ``pip install 'dicomlab[beam]'``)
+            for a folder or ``gs://`` store; ``workers``, ``chunk_size`` and
+            ``streaming_columns`` are the local engine's.
+        runner, pipeline_options
+            The Beam runner (``"DirectRunner"`` by default, ``"DataflowRunner"``) and
+            its options (``["--project=P", "--region=R", "--temp_location=gs://B/tmp"]``).
 
         Examples
         --------
@@ -246,6 +259,18 @@ class Lab(ImageVerbs):
         (81, 0)
         """
         name = self._table(table)
+        if check_engine(engine, streaming_columns) == "beam":
+            result = export_with_beam(
+                self._store,
+                self._warehouse,
+                table=name,
+                write_disposition=write_disposition,
+                runner=runner,
+                options=pipeline_options,
+                allow_partial=allow_partial,
+            )
+            self.table = name
+            return result
         result = export_store_metadata(
             self._store,
             self._warehouse,
