@@ -25,8 +25,8 @@ from dicomlab.stores.folder import FolderStore
 from dicomlab.stores.gcsfiles import GcsFileStore
 from dicomlab.stores.gcsread import read_object_header
 from dicomlab.warehouses.duckdb import DuckDBWarehouse
-from tests import servers
-from tests.integration.gcs_emulator import DEFAULT_BUCKET, PreconditionSession, StorageEmulator
+from tests.support import servers
+from tests.support.gcs_emulator import DEFAULT_BUCKET, PreconditionSession, StorageEmulator
 
 NOT_DICOM = {"notes/readme.txt": b"not a DICOM file\n", "empty.dcm": b""}
 
