@@ -154,13 +154,19 @@ class FolderStore(ClientStore):
             yield read_instance_metadata(path, source)
 
     def iter_json(self) -> Iterator[MetadataItem]:
-        """Each file's metadata as DICOM JSON (bulk data left out), or why it is not an instance."""
+        """Each file's metadata as DICOM JSON (bulk data left out), or why it is not an instance.
+
+        The file meta group comes first, as in the file: a table exported from the
+        JSON has the columns of one exported from the files.
+        """
         for item in self.iter_metadata():
             if item.dataset is None:
                 yield item
                 continue
             try:
-                found = item.dataset.to_json_dict(bulk_data_element_handler=_no_bulk)
+                meta = getattr(item.dataset, "file_meta", None)
+                found = meta.to_json_dict(bulk_data_element_handler=_no_bulk) if meta else {}
+                found |= item.dataset.to_json_dict(bulk_data_element_handler=_no_bulk)
             except Exception as exc:  # one unreadable value must not stop the others
                 yield MetadataItem(item.source, error=f"metadata not readable: {exc}")
                 continue
