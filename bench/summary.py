@@ -23,7 +23,16 @@ from pathlib import Path
 from _results import PREFIX, passed
 
 BENCH = Path(__file__).resolve().parent
-SCRIPTS = ("import_time", "filterfile", "queries", "export", "retrieve", "thumbnails")
+SCRIPTS = (
+    "import_time",
+    "filterfile",
+    "queries",
+    "export",
+    "retrieve",
+    "thumbnails",
+    "folder_thumbnails",
+    "viewer",
+)
 
 
 def run(script: str, quick: bool) -> list[dict]:
