@@ -32,6 +32,8 @@ SCRIPTS = (
     "thumbnails",
     "folder_thumbnails",
     "viewer",
+    "export_headers",
+    "export_scale",
 )
 
 

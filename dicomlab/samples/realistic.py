@@ -48,7 +48,14 @@ from dicomlab.errors import InvalidRequestError
 from dicomlab.samples import phantoms
 from dicomlab.samples.synthetic import synthetic_uid
 
-__all__ = ["KINDS", "SYNTAXES", "ImageKind", "build_image", "generate_realistic"]
+__all__ = [
+    "KINDS",
+    "SYNTAXES",
+    "ImageKind",
+    "build_image",
+    "generate_realistic",
+    "generate_rich_headers",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -300,3 +307,37 @@ def generate_realistic(
                 paths.append(path)
     logger.info("wrote %d realistic synthetic instances under %s", len(paths), root)
     return paths
+
+
+def generate_rich_headers(
+    folder: str | os.PathLike[str], *, n: int, seed: int = 0, per_series: int = 50
+) -> int:
+    """Write ``n`` CT files shaped like pydicom's ``CT_small.dcm``; return the count.
+
+    Each file has CT_small's full header (258 elements, GE private blocks) and
+    the realistic cohort's own sequences, a 128x128 slice, and new UIDs: a
+    study per series of ``per_series`` slices, ``folder/STnnnnnn/IMnnnnn.dcm``.
+    For export benchmarks at scale: the slices of a series share their pixels
+    (a series is built once; each file only gets its own UIDs and position).
+
+    Examples
+    --------
+    >>> generate_rich_headers("rich", n=3, per_series=2)
+    3
+    >>> sorted(str(p.relative_to("rich")) for p in Path("rich").rglob("*.dcm"))[:2]
+    ['ST000000/IM00000.dcm', 'ST000000/IM00001.dcm']
+    """
+    root = Path(folder)
+    for start in range(0, n, per_series):
+        series = start // per_series
+        template = build_image("CT", index=series, seed=seed + series, scale=0.25, slices=n)
+        where = root / f"ST{series:06d}"
+        where.mkdir(parents=True, exist_ok=True)
+        for index in range(min(per_series, n - start)):
+            uid = UID(_uid(seed + series, "CT", "explicit", "instance", index))
+            template.SOPInstanceUID = template.file_meta.MediaStorageSOPInstanceUID = uid
+            template.InstanceNumber = index + 1
+            z = round(-200.0 + index * 1.25, 3)
+            template.ImagePositionPatient, template.SliceLocation = [-250.0, -250.0, z], z
+            template.save_as(where / f"IM{index:05d}.dcm", enforce_file_format=True)
+    return n
