@@ -20,7 +20,7 @@ Target: ours <= 0.6x the loop's time on 2 cores.
 
 Usage::
 
-    python bench/folder_thumbnails.py            # full size, median of 5
+    python bench/folder_thumbnails.py            # full size, median of 3
     python bench/folder_thumbnails.py --quick    # 1/8 size, one run
 """
 
@@ -87,7 +87,7 @@ def rows_by_syntax(paths: list[Path]) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="1/8 size, 2 per kind, one run")
     args = parser.parse_args()
     import os

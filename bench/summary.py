@@ -34,6 +34,7 @@ SCRIPTS = (
     "viewer",
     "export_headers",
     "export_scale",
+    "orthanc_full",
 )
 
 
