@@ -19,9 +19,13 @@ as a ``data:`` URI, and the metadata table).
 
 ipywidgets, pandas and pydicom's pixel handling load on first use.
 
->>> viewer = SeriesViewer(store, study_uid, series_uid)   # doctest: +SKIP
->>> viewer.set_preset("lung")                             # doctest: +SKIP
->>> viewer                                                # doctest: +SKIP
+>>> mr = lab.store.search_instances(Modality="MR")
+>>> series = mr["SeriesInstanceUID"].value_counts().index[0]
+>>> study = mr.loc[mr["SeriesInstanceUID"] == series, "StudyInstanceUID"].iloc[0]
+>>> viewer = SeriesViewer(lab.store, study, series)
+>>> viewer.set_preset("lung")
+>>> viewer
+SeriesViewer(instance 4 of 7, frame 1 of 1, window (-600.0, 1500.0))
 """
 
 from __future__ import annotations
@@ -116,10 +120,14 @@ class SeriesViewer:
 
     Examples
     --------
-    >>> viewer = SeriesViewer(store, "1.2.3", "1.2.3.4", size=384)   # doctest: +SKIP
-    >>> viewer.show(5); viewer.set_window(40, 400)                   # doctest: +SKIP
-    >>> viewer.window, viewer.current_ref.instance                   # doctest: +SKIP
-    ((40.0, 400.0), '1.2.3.4.6')
+    >>> mr = lab.store.search_instances(Modality="MR")
+    >>> series = mr["SeriesInstanceUID"].value_counts().index[0]
+    >>> study = mr.loc[mr["SeriesInstanceUID"] == series, "StudyInstanceUID"].iloc[0]
+    >>> viewer = SeriesViewer(lab.store, study, series, size=384)
+    >>> viewer.show(5); viewer.set_window(40, 400)
+    >>> viewer.window, viewer.index, viewer.applied.source
+    ((40.0, 400.0), 5, 'given')
+    >>> viewer.close()    # no more rendering ahead
     """
 
     def __init__(
