@@ -8,9 +8,15 @@ that is under way is waited for, never done twice; neighbours no longer
 wanted are dropped before they start. Only bytes are made in the background:
 widgets are touched by the viewer, on the caller's thread.
 
->>> frames = SeriesFrames(store, refs, size=512, prefetch=4)   # doctest: +SKIP
->>> image, applied = frames.rendered(10, 0, None)                 # doctest: +SKIP
->>> frames.prefetch([(11, 0), (12, 0), (9, 0)], None)             # doctest: +SKIP
+>>> mr = lab.store.search_instances(Modality="MR")
+>>> mr = mr[mr["SeriesInstanceUID"] == mr["SeriesInstanceUID"].value_counts().index[0]]
+>>> uids = mr[["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"]]
+>>> frames = SeriesFrames(lab.store, [InstanceRef(*r) for r in uids.values], size=64)
+>>> image, applied = frames.rendered(3, 0, None)
+>>> image[:4], applied.source
+(b'\\x89PNG', 'dataset')
+>>> frames.prefetch([(4, 0), (2, 0)], None)    # rendered meanwhile, on another thread
+>>> frames.close()
 """
 
 from __future__ import annotations
