@@ -30,6 +30,7 @@ from pydicom.pixels.processing import apply_color_lut
 from pydicom.pixels.utils import get_nr_frames, pixel_array
 from pydicom.uid import JPEGBaseline8Bit, JPEGLSLossless, JPEGLSNearLossless
 
+from dicomlab.core.reduced import reduced_frame
 from dicomlab.core.windowing import AppliedWindow, describe, greyscale
 from dicomlab.errors import RenderError
 
@@ -67,7 +68,7 @@ _DECODE_ERRORS = (
 )
 
 
-def _decode_frame(ds: Dataset, frame: int) -> np.ndarray:
+def _decode_frame(ds: Dataset, frame: int, size: int | None = None) -> np.ndarray:
     """Decode one frame (YBR as RGB), raising :class:`RenderError` on failure."""
     if not any(keyword in ds for keyword in PIXEL_KEYWORDS):
         raise RenderError(
@@ -83,6 +84,8 @@ def _decode_frame(ds: Dataset, frame: int) -> np.ndarray:
             f"frame {frame} is out of range for {describe(ds)}, which has "
             f"{frames} frame(s); use an index from 0 to {frames - 1}"
         )
+    if size is not None and (reduced := reduced_frame(ds, frame, size)) is not None:
+        return reduced  # a JPEG 2000 frame decoded at the resolution a small image needs
     try:
         return _fast_decode(ds, frame)
     except _DECODE_ERRORS as exc:
@@ -175,10 +178,14 @@ def to_display_array(
 
 
 def _display_frame(
-    ds: Dataset, frame: int, window: tuple[float, float] | None
+    ds: Dataset, frame: int, window: tuple[float, float] | None, size: int | None = None
 ) -> tuple[np.ndarray, AppliedWindow]:
-    """One decode of the frame: its display pixels and the VOI transform they got."""
-    arr = _decode_frame(ds, frame)
+    """One decode of the frame: its display pixels and the VOI transform they got.
+
+    With ``size`` (the largest side wanted), a JPEG 2000 frame may be decoded
+    at a lower resolution (:mod:`dicomlab.core.reduced`).
+    """
+    arr = _decode_frame(ds, frame, size)
     if _is_colour(ds):
         return _colour(arr, ds), AppliedWindow("colour")
     if arr.ndim != 2:
@@ -308,7 +315,8 @@ def render_frame(
         raise RenderError(f"media type {media_type!r} is not supported; use one of {MEDIA_TYPES}")
     if not 1 <= quality <= 100:
         raise RenderError(f"JPEG quality must be between 1 and 100, got {quality!r}")
-    pixels, applied = _display_frame(ds, frame, window)
+    hint = size if isinstance(size, int) and not isinstance(size, bool) else None
+    pixels, applied = _display_frame(ds, frame, window, hint)
     image = _resize(Image.fromarray(pixels), size)
     buffer = io.BytesIO()
     if media_type == "image/jpeg":
