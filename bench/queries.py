@@ -22,7 +22,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import atexit
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -84,6 +86,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
+    scratch = tempfile.mkdtemp(prefix="bench-queries-")
+    atexit.register(shutil.rmtree, scratch, True)
+    tempfile.tempdir = scratch  # every folder this run makes goes under it, removed at exit
     if args.quick:
         args.n, args.repeat = 200_000, 1
 

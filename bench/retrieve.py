@@ -35,6 +35,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import atexit
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -165,6 +167,9 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.n, args.repeat = 8, 1
+    scratch = tempfile.mkdtemp(prefix="bench-retrieve-")
+    atexit.register(shutil.rmtree, scratch, True)
+    tempfile.tempdir = scratch  # every folder this run makes goes under it, removed at exit
 
     import pandas as pd
     import requests

@@ -23,7 +23,20 @@ from pathlib import Path
 from _results import PREFIX, passed
 
 BENCH = Path(__file__).resolve().parent
-SCRIPTS = ("import_time", "filterfile", "queries", "export", "beam", "retrieve", "thumbnails")
+SCRIPTS = (
+    "import_time",
+    "filterfile",
+    "queries",
+    "export",
+    "beam",
+    "retrieve",
+    "thumbnails",
+    "folder_thumbnails",
+    "viewer",
+    "export_headers",
+    "export_scale",
+    "orthanc_full",
+)
 
 
 def run(script: str, quick: bool) -> list[dict]:

@@ -29,7 +29,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
+import shutil
 import statistics
 import sys
 import tempfile
@@ -172,6 +174,9 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.n, args.repeat = 8, 1
+    scratch = tempfile.mkdtemp(prefix="bench-thumbnails-")
+    atexit.register(shutil.rmtree, scratch, True)
+    tempfile.tempdir = scratch  # every folder this run makes goes under it, removed at exit
     local(args.n, args.repeat)
     orthanc(args.n, args.repeat)
     return 0

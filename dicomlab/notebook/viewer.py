@@ -2,7 +2,10 @@
 
 :class:`SeriesViewer` lists a series' instances with one search, orders them
 (:func:`order_instances`), fetches each instance once (a small LRU cache) and
-renders the chosen frame locally with :func:`dicomlab.core.render.render_dataset`.
+renders the chosen frame locally with :func:`dicomlab.core.render.render_frame`;
+while an image is shown, its neighbours in the direction the slider moves are
+fetched and rendered on a background thread
+(:class:`~dicomlab.notebook.frames.SeriesFrames`), so the next one is ready.
 Controls are an instance slider labelled with InstanceNumbers (hidden for a
 single instance), a frame slider counting from 1 (hidden for single-frame
 instances), window presets (:data:`WINDOW_PRESETS`) and window center and
@@ -16,9 +19,13 @@ as a ``data:`` URI, and the metadata table).
 
 ipywidgets, pandas and pydicom's pixel handling load on first use.
 
->>> viewer = SeriesViewer(store, study_uid, series_uid)   # doctest: +SKIP
->>> viewer.set_preset("lung")                             # doctest: +SKIP
->>> viewer                                                # doctest: +SKIP
+>>> mr = lab.store.search_instances(Modality="MR")
+>>> series = mr["SeriesInstanceUID"].value_counts().index[0]
+>>> study = mr.loc[mr["SeriesInstanceUID"] == series, "StudyInstanceUID"].iloc[0]
+>>> viewer = SeriesViewer(lab.store, study, series)
+>>> viewer.set_preset("lung")
+>>> viewer
+SeriesViewer(instance 4 of 7, frame 1 of 1, window (-600.0, 1500.0))
 """
 
 from __future__ import annotations
@@ -26,29 +33,29 @@ from __future__ import annotations
 import contextlib
 import html
 import logging
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from dicomlab.core.validation import validate_count
 from dicomlab.errors import InvalidRequestError, NotFoundError, RenderError
+from dicomlab.notebook.frames import SeriesFrames, neighbours
+from dicomlab.notebook.viewer_layout import static_html, viewer_box, window_controls
 from dicomlab.notebook.viewing import (
     _MESSAGE_STYLE,
-    _PRESET_LABELS,
-    _WINDOW_SOURCES,
     CUSTOM,
     PUBLIC_OHIF_VIEWER,
     WINDOW_PRESETS,
     _frame_count,
-    _is_http,
     _table_html,
     build_instance_location,
     build_ohif_url,
     instance_labels,
-    location_html,
+    location_line,
     metadata_rows,
     order_instances,
+    start_position,
     window_for,
+    window_source_html,
 )
 from dicomlab.stores.base import InstanceRef, Store
 
@@ -92,6 +99,9 @@ class SeriesViewer:
         to, for http(s) stores; ``None`` shows the DICOMweb path only.
     cache_size
         How many fetched datasets to keep.
+    prefetch
+        How many neighbours of the image shown to fetch and render ahead, on
+        a background thread; 0 renders only what is shown.
 
     Attributes
     ----------
@@ -110,10 +120,14 @@ class SeriesViewer:
 
     Examples
     --------
-    >>> viewer = SeriesViewer(store, "1.2.3", "1.2.3.4", size=384)   # doctest: +SKIP
-    >>> viewer.show(5); viewer.set_window(40, 400)                   # doctest: +SKIP
-    >>> viewer.window, viewer.current_ref.instance                   # doctest: +SKIP
-    ((40.0, 400.0), '1.2.3.4.6')
+    >>> mr = lab.store.search_instances(Modality="MR")
+    >>> series = mr["SeriesInstanceUID"].value_counts().index[0]
+    >>> study = mr.loc[mr["SeriesInstanceUID"] == series, "StudyInstanceUID"].iloc[0]
+    >>> viewer = SeriesViewer(lab.store, study, series, size=384)
+    >>> viewer.show(5); viewer.set_window(40, 400)
+    >>> viewer.window, viewer.index, viewer.applied.source
+    ((40.0, 400.0), 5, 'given')
+    >>> viewer.close()    # no more rendering ahead
     """
 
     def __init__(
@@ -126,9 +140,11 @@ class SeriesViewer:
         start: int | str | None = None,
         ohif_base: str | None = None,
         cache_size: int = 16,
+        prefetch: int = 4,
     ) -> None:
         validate_count(size, "size", hint="the viewer's width in pixels")
         validate_count(cache_size, "cache_size", hint="how many frames are kept decoded")
+        validate_count(prefetch, "prefetch", minimum=0, hint="how many images to render ahead")
         self.store, self.size, self.ohif_base = store, size, ohif_base
         self.study_uid, self.series_uid = study_uid, series_uid
         found = store.search_instances(StudyInstanceUID=study_uid, SeriesInstanceUID=series_uid)
@@ -137,15 +153,19 @@ class SeriesViewer:
                 f"series {series_uid} of study {study_uid} has no instances in {store.url}"
             )
         self._instances = order_instances(found)
-        self._cache: OrderedDict[str, Dataset] = OrderedDict()
-        self._cache_size = cache_size
+        refs = [self._ref(index) for index in range(len(self._instances))]
+        self._frames = SeriesFrames(
+            store, refs, size=size, cache_size=cache_size, prefetch=prefetch
+        )
+        self._prefetch, self._step = prefetch, 1
+        self._shown: int | None = None  # the position last loaded
         self._ds: Dataset | None = None
         self._image: bytes | None = None
         self._message: str | None = None
         self._syncing = False
         self.applied: AppliedWindow | None = None
         self._build_widgets()
-        self._load(self._start_index(start))
+        self._load(start_position(self._instances, start, series_uid))
 
     # ---- state ----------------------------------------------------------------------------
 
@@ -263,14 +283,7 @@ class SeriesViewer:
             self.instance_slider.layout.display = "none"
         self.frame_slider = w.SelectionSlider(options=[("1", 0)], description="frame")
         self.frame_slider.layout.display = "none"
-        self.preset_dropdown = w.Dropdown(
-            options=[(label, key) for key, label in _PRESET_LABELS.items()],
-            value="default",
-            description="window",
-            layout=w.Layout(width="max-content", min_width="260px"),
-        )
-        self.center_text = w.FloatText(description="center", layout=w.Layout(width="200px"))
-        self.width_text = w.FloatText(description="width", layout=w.Layout(width="200px"))
+        self.preset_dropdown, self.center_text, self.width_text = window_controls()
         self.window_label = w.HTML()
         self.image = w.Image(
             format="png", layout=w.Layout(width=px, height=px, object_fit="contain")
@@ -278,19 +291,7 @@ class SeriesViewer:
         self.placeholder = w.HTML(layout=w.Layout(width=px, height=px, display="none"))
         self.metadata_panel = w.HTML()
         self.location_label = w.HTML()
-        self._box = w.VBox(
-            [
-                w.HBox([w.VBox([self.image, self.placeholder]), self.metadata_panel]),
-                self.instance_slider,
-                self.frame_slider,
-                w.HBox(
-                    [self.preset_dropdown, self.center_text, self.width_text],
-                    layout=w.Layout(flex_flow="row wrap"),
-                ),
-                self.window_label,
-                self.location_label,
-            ]
-        )
+        self._box = viewer_box(self)
         self._observe()
 
     def _observe(self) -> None:
@@ -299,20 +300,6 @@ class SeriesViewer:
         self.preset_dropdown.observe(self._on_preset, names="value")
         self.center_text.observe(self._on_window_text, names="value")
         self.width_text.observe(self._on_window_text, names="value")
-
-    def _start_index(self, start: int | str | None) -> int:
-        if start is None:
-            return (len(self) - 1) // 2
-        if isinstance(start, str):
-            matches = self._instances.index[self._instances["SOPInstanceUID"] == start]
-            if not len(matches):
-                raise NotFoundError(f"instance {start} is not in series {self.series_uid}")
-            return int(matches[0])
-        if not 0 <= start < len(self):
-            raise InvalidRequestError(
-                f"start={start!r} is out of range; use 0 to {len(self) - 1}", value=start
-            )
-        return start
 
     # ---- callbacks (never raise) ----------------------------------------------------------
 
@@ -357,25 +344,17 @@ class SeriesViewer:
         row = self._instances.iloc[index]
         return InstanceRef(self.study_uid, self.series_uid, str(row["SOPInstanceUID"]))
 
-    def _dataset(self, ref: InstanceRef) -> Dataset:
-        """Fetch an instance once; keep the most recently used ``cache_size``."""
-        if ref.instance in self._cache:
-            self._cache.move_to_end(ref.instance)
-            return self._cache[ref.instance]
-        ds = self.store.fetch_instance(ref)
-        self._cache[ref.instance] = ds
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        return ds
-
     def _load(self, index: int) -> None:
         """Show the instance at ``index``: fetch it, sync the controls, render."""
         ref = self._ref(index)
+        if self._shown is not None and index != self._shown:
+            self._step = 1 if index > self._shown else -1  # where the slider is going
+        self._shown = index
         with self._quiet():
             self.instance_slider.value = index
-        self.location_label.value = self._location_html(ref)
+        self.location_label.value = location_line(self.store.url, ref, self.ohif_base)
         try:
-            self._ds = self._dataset(ref)
+            self._ds = self._frames.dataset(index)
         except Exception as exc:  # a missing or unreadable instance is shown, not raised
             self._ds = None
             self.metadata_panel.value = ""
@@ -407,14 +386,9 @@ class SeriesViewer:
     def _render(self) -> None:
         if self._ds is None:
             return
-        from dicomlab.core.render import applied_window, render_dataset
-
         window = self.window
         try:
-            png = render_dataset(
-                self._ds, size=self.size, media_type="image/png", frame=self.frame, window=window
-            )
-            self.applied = applied_window(self._ds, frame=self.frame, window=window)
+            png, self.applied = self._frames.rendered(self.index, self.frame, window)
         except RenderError as exc:
             self.applied = None
             self._show_message(str(exc))
@@ -424,6 +398,19 @@ class SeriesViewer:
         self.image.value = png
         self.image.layout.display = None
         self.placeholder.layout.display = "none"
+        self._render_ahead(window)
+
+    def _render_ahead(self, window: tuple[float, float] | None) -> None:
+        """Have the next frames (of a multi-frame instance) and instances rendered meanwhile."""
+        frames = _frame_count(self._ds)
+        targets = [(self.index, f) for f in neighbours(self.frame, 1, self._prefetch, frames)]
+        around = neighbours(self.index, self._step, self._prefetch, len(self))
+        targets += [(index, self.frame) for index in around]
+        self._frames.prefetch(targets, window)
+
+    def close(self) -> None:
+        """Stop rendering ahead in the background (the viewer still works, without it)."""
+        self._frames.close()
 
     def _show_applied(self, applied: AppliedWindow) -> None:
         """Put the window the image was shown with in the boxes, and say where it came from."""
@@ -436,12 +423,7 @@ class SeriesViewer:
         for box in (self.center_text, self.width_text):
             box.layout.display = None if linear else "none"
         self.preset_dropdown.disabled = applied.source == "colour"
-        source = _WINDOW_SOURCES.get(applied.source, "")
-        self.window_label.value = (
-            f'<span style="font-size:11px;color:#555;">{html.escape(source)}</span>'
-            if source
-            else ""
-        )
+        self.window_label.value = window_source_html(applied.source)
 
     def _show_message(self, text: str) -> None:
         self._message, self._image = text, None
@@ -451,14 +433,6 @@ class SeriesViewer:
         self.placeholder.layout.display = None
         self.image.layout.display = "none"
 
-    def _location_html(self, ref: InstanceRef) -> str:
-        url = self.store.url
-        text = location_html(build_instance_location(url, ref))
-        if self.ohif_base and _is_http(url):
-            link = html.escape(build_ohif_url(self.ohif_base, ref.study), quote=True)
-            text += f' · <a href="{link}" target="_blank" rel="noopener">open in OHIF</a>'
-        return text
-
     # ---- static twin ----------------------------------------------------------------------
 
     def to_html(self) -> str:
@@ -467,22 +441,7 @@ class SeriesViewer:
         >>> "<img" in viewer.to_html()   # doctest: +SKIP
         True
         """
-        from dicomlab.notebook.widgets import ThumbnailGrid, Tile
-
-        ref = self.current_ref
-        label = self.instance_slider.label
-        caption = f"instance {label} ({self.index + 1} of {len(self)})"
-        if _frame_count(self._ds) > 1:
-            caption += f" · frame {self.frame + 1} of {_frame_count(self._ds)}"
-        tile = Tile(
-            caption, self._image, error=self._message, uids=(ref.study, ref.series, ref.instance)
-        )
-        picture = ThumbnailGrid([tile], columns=1, tile_size=self.size).to_html()
-        table = self.metadata_panel.value
-        return (
-            f'<div class="dicomlab-viewer">\n{picture}\n{table}\n'
-            f"<div>{self.location_label.value}</div>\n</div>"
-        )
+        return static_html(self)
 
     def _repr_html_(self) -> str:
         return self.to_html()

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from dicomlab.errors import InvalidRequestError
+from dicomlab.errors import InvalidRequestError, NotFoundError
 from dicomlab.stores.base import InstanceRef
 from dicomlab.stores.paths import instance_path
 
@@ -31,9 +31,12 @@ __all__ = [
     "build_ohif_url",
     "instance_labels",
     "location_html",
+    "location_line",
     "metadata_rows",
     "order_instances",
+    "start_position",
     "window_for",
+    "window_source_html",
 ]
 
 logger = logging.getLogger(__name__)
@@ -351,4 +354,40 @@ def _frame_count(ds: Dataset | None) -> int:
         return 1
 
 
-# ---- the widget ---------------------------------------------------------------------------
+def start_position(instances: pd.DataFrame, start: int | str | None, series_uid: str) -> int:
+    """The viewer's first position: the middle, a position, or a SOPInstanceUID's.
+
+    Raises
+    ------
+    NotFoundError
+        ``start`` is a UID not in the series.
+    InvalidRequestError
+        ``start`` is a position out of range.
+    """
+    if start is None:
+        return (len(instances) - 1) // 2
+    if isinstance(start, str):
+        matches = instances.index[instances["SOPInstanceUID"] == start]
+        if not len(matches):
+            raise NotFoundError(f"instance {start} is not in series {series_uid}")
+        return int(matches[0])
+    if not 0 <= start < len(instances):
+        raise InvalidRequestError(
+            f"start={start!r} is out of range; use 0 to {len(instances) - 1}", value=start
+        )
+    return start
+
+
+def window_source_html(source: str) -> str:
+    """The line under the window boxes: where the window shown comes from."""
+    text = _WINDOW_SOURCES.get(source, "")
+    return f'<span style="font-size:11px;color:#555;">{html.escape(text)}</span>' if text else ""
+
+
+def location_line(store_url: str, ref: InstanceRef, ohif_base: str | None) -> str:
+    """The instance's path in the store, and a link to the study in OHIF for http(s) stores."""
+    text = location_html(build_instance_location(store_url, ref))
+    if ohif_base and _is_http(store_url):
+        link = html.escape(build_ohif_url(ohif_base, ref.study), quote=True)
+        text += f' · <a href="{link}" target="_blank" rel="noopener">open in OHIF</a>'
+    return text

@@ -314,9 +314,11 @@ def generate_cohort(
 
     Examples
     --------
-    >>> generate_cohort(tmp, patients=2, studies_per_patient=1, series_per_study=2,
-    ...                 instances_per_series=5)                      # doctest: +SKIP
+    >>> generate_cohort("cohort", patients=2, studies_per_patient=1, series_per_study=2,
+    ...                 instances_per_series=5)
     20
+    >>> sorted(p.name for p in Path("cohort/P000001/ST000/SE001").iterdir())[:2]
+    ['IM00000.dcm', 'IM00001.dcm']
     """
     root = Path(folder)
     written = 0

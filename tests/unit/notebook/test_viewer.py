@@ -298,7 +298,7 @@ def test_importing_the_viewer_loads_no_widget_or_table_library():
 
 def test_datasets_are_fetched_once_and_the_cache_is_bounded(cohort, mr):
     store = Wrapped(cohort)
-    viewer = _viewer(store, mr, start=0, cache_size=2)
+    viewer = _viewer(store, mr, start=0, cache_size=2, prefetch=0)
     for index in (1, 0, 1, 0):
         viewer.show(index)
     viewer.set_preset("lung")
