@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 from dicomlab.errors import DicomlabError, InvalidRequestError, UnsupportedBackendError
 from dicomlab.export.result import ExportResult, incomplete_error
 from dicomlab.stores.base import FileStore, Store
+from dicomlab.stores.gcsfiles import GcsFileStore
 from dicomlab.warehouses.base import Warehouse, not_empty_error, validate_write_disposition
+from dicomlab.warehouses.bigquery import BigQueryWarehouse
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -58,8 +60,6 @@ def list_files(store: Store) -> list[tuple[int, str, str, int]]:
     A folder store gives local paths (size ``-1``: read as the export's workers
     do); a ``gs://`` store gives object URIs and sizes from its listing.
     """
-    from dicomlab.stores.gcsfiles import GcsFileStore
-
     if isinstance(store, GcsFileStore):
         bucket = store.uri.bucket
         return [
@@ -179,15 +179,15 @@ def _plan(
     from dicomlab.export.beam import BeamPlan
 
     bigquery = None
-    dataset = getattr(warehouse, "dataset", None)
-    if warehouse.url.startswith("bq://") and dataset is not None:
+    if isinstance(warehouse, BigQueryWarehouse):
+        dataset = warehouse.dataset
         bigquery = f"{dataset.project_id}:{dataset.dataset_id}.{table}"
     return BeamPlan(
         files=files,
         output=output,
         bigquery_table=bigquery,
         write_disposition=write_disposition,
-        anonymous=bool(getattr(store, "anonymous", False)),
+        anonymous=isinstance(store, GcsFileStore) and store.anonymous,
         fail_on_unread=bigquery is not None and not allow_partial,
         extra={"gcs_temp_location": None},
     )
