@@ -72,7 +72,9 @@ def reduced_frame(ds: Dataset, frame: int, size: int) -> np.ndarray | None:
         if precision is None:
             return None
         with Image.open(io.BytesIO(stream)) as image:
-            image.reduce = levels  # Pillow's JPEG 2000 reader: resolution levels to drop
+            # Pillow's JPEG 2000 reader takes the resolution levels to drop in the
+            # attribute that shadows Image.reduce (typed as the method in some Pillows).
+            setattr(image, "reduce", levels)  # noqa: B010
             image.load()
             mode, arr = image.mode, np.asarray(image)
     except Exception as exc:  # any trouble: the full decode says what is wrong
