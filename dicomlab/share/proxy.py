@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from dicomlab.errors import DicomlabError, RenderError
+from dicomlab.stores.bulk import fetch_thumbnails
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -66,8 +67,6 @@ class ShareProxy:
         So a withheld image becomes the store's labelled placeholder saying why.
         The rows are the shown ones, matched against the searches' shown UIDs.
         """
-        from dicomlab.stores.bulk import fetch_thumbnails
-
         rows = self._share.shown(self._share.real(df))
         return fetch_thumbnails(self, rows, **options)
 

@@ -27,11 +27,18 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from dicomlab.core.resources import GcsUri
-from dicomlab.errors import DicomReadError, NotFoundError, UnsupportedBackendError
+from dicomlab.errors import (
+    DicomReadError,
+    DuplicateInstanceError,
+    NotFoundError,
+    UnsupportedBackendError,
+)
 from dicomlab.stores.base import InstanceRef, MetadataItem, frame_numbers
 from dicomlab.stores.cache import RenderCache
 from dicomlab.stores.folder import FolderStore
 from dicomlab.stores.folderindex import FolderIndex
+from dicomlab.stores.gcsframes import frames_of
+from dicomlab.stores.gcsindex import build_object_client
 from dicomlab.stores.gcsread import (
     DEFAULT,
     FIRST_READ_BYTES,
@@ -41,6 +48,8 @@ from dicomlab.stores.gcsread import (
     storage_client,
     translated,
 )
+from dicomlab.stores.headers import complete_file_meta
+from dicomlab.stores.integrity import check_instance
 
 if TYPE_CHECKING:
     from dicomweb_client import DICOMfileClient
@@ -197,8 +206,6 @@ class GcsFileStore(FolderStore):
     @property
     def client(self) -> DICOMfileClient:
         """The read-only dicomweb-client index of the objects' headers (built on first use)."""
-        from dicomlab.stores.gcsindex import build_object_client
-
         with self._lock:
             if self._client is None:
                 headers = (
@@ -212,8 +219,6 @@ class GcsFileStore(FolderStore):
 
     def _instance_file(self, ref: InstanceRef) -> str:
         """The full name of ``ref``'s object (checked: one object has it)."""
-        from dicomlab.errors import DuplicateInstanceError
-
         paths = self.conflicts.get(ref.instance)
         if paths:
             raise DuplicateInstanceError(
@@ -246,9 +251,6 @@ class GcsFileStore(FolderStore):
         import io
 
         import pydicom
-
-        from dicomlab.stores.headers import complete_file_meta
-        from dicomlab.stores.integrity import check_instance
 
         name = self._instance_file(ref)
         data = self._download(name)
@@ -288,8 +290,6 @@ class GcsFileStore(FolderStore):
         media_type: str = "application/octet-stream",
     ) -> list[bytes]:
         """Frames (1-based) of an instance: uncompressed by default, or as stored."""
-        from dicomlab.stores.gcsframes import frames_of
-
         numbers = frame_numbers(frames)
         return frames_of(self.fetch_instance(ref), numbers, media_type)
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from dicomlab.errors import SkippedFilesWarning
 from dicomlab.stores.folderindex import FolderIndex, GuardedIndex
+from dicomlab.stores.headers import complete_file_meta
 
 if TYPE_CHECKING:
     from dicomweb_client import DICOMfileClient
@@ -83,8 +84,6 @@ class ObjectIndex(GuardedIndex):
 
     def index_headers(self, headers: Iterable[tuple[ObjectInfo, Any, str | None, bool]]) -> None:
         import numpy as np
-
-        from dicomlab.stores.headers import complete_file_meta
 
         rows: dict[str, tuple[Any, ...]] = {}
         studies: dict[str, Any] = {}

@@ -26,6 +26,7 @@ from typing import Any
 from dicomlab.errors import DicomlabError, NotFoundError, RemoteError, UnsupportedBackendError
 from dicomlab.redaction import safe_cause
 from dicomlab.stores.base import MetadataItem
+from dicomlab.stores.headers import parse_instance_metadata
 
 __all__ = [
     "DEFAULT",
@@ -239,8 +240,6 @@ def read_object_header(
     also with ``transport``. An object of ``first`` bytes or fewer is read whole.
     ``retry``: a ``google.api_core.retry.Retry`` for each read (``None``: none).
     """
-    from dicomlab.stores.headers import parse_instance_metadata
-
     uri = f"gs://{bucket}/{info.name}"
     blob = client.bucket(bucket).blob(info.name)
     reader = RangedObject(blob, info.size, first=first, uri=uri, retry=retry)
