@@ -197,6 +197,24 @@ class FolderStore(ClientStore):
         self.client  # noqa: B018 (the index is built on first use)
         return {uid: list(paths) for uid, paths in self._index.conflicts.items()}
 
+    def _indexed_name(self, ref: InstanceRef, paths: list[str], what: str, where: str) -> str:
+        """The index's name for ``ref``'s file, refused when its UID names several ``paths``."""
+        if paths:
+            raise DuplicateInstanceError(
+                f"SOPInstanceUID {ref.instance} names {len(paths)} {what} with other content "
+                f"({', '.join(map(repr, paths))}): dicomlab will not guess which is meant; "
+                "remove or fix all but one of them",
+                uid=ref.instance,
+                paths=paths,
+            )
+        try:
+            with self._lock:
+                manager = self.client._db_manager
+                return str(manager.get_instance_file_path(ref.study, ref.series, ref.instance))
+        except OSError as exc:  # how dicomweb-client says it has no such instance
+            name = f"{ref.study}/{ref.series}/{ref.instance}"
+            raise NotFoundError(f"{name} is not in {where}: {exc}") from exc
+
     def _instance_file(self, ref: InstanceRef) -> str:
         """The path of ``ref``'s file, checked: one file, and one that can be read.
 
@@ -207,21 +225,7 @@ class FolderStore(ClientStore):
         paths = self._index.conflicts.get(ref.instance) if self._client is not None else None
         if paths is None:
             paths = self.conflicts.get(ref.instance)
-        if paths:
-            raise DuplicateInstanceError(
-                f"SOPInstanceUID {ref.instance} names {len(paths)} files with other content "
-                f"({', '.join(map(repr, paths))}): dicomlab will not guess which is meant; "
-                "remove or fix all but one of them",
-                uid=ref.instance,
-                paths=paths,
-            )
-        try:
-            with self._lock:
-                manager = self.client._db_manager
-                path = str(manager.get_instance_file_path(ref.study, ref.series, ref.instance))
-        except OSError as exc:  # how dicomweb-client says it has no such instance
-            name = f"{ref.study}/{ref.series}/{ref.instance}"
-            raise NotFoundError(f"{name} is not in {self.path}: {exc}") from exc
+        path = self._indexed_name(ref, paths or [], "files", str(self.path))
         try:
             open_regular(path).close()
         except OSError as exc:

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 from dicomlab.core.resources import GcsUri
 from dicomlab.errors import (
     DicomReadError,
-    DuplicateInstanceError,
     NotFoundError,
     UnsupportedBackendError,
 )
@@ -219,24 +218,7 @@ class GcsFileStore(FolderStore):
 
     def _instance_file(self, ref: InstanceRef) -> str:
         """The full name of ``ref``'s object (checked: one object has it)."""
-        paths = self.conflicts.get(ref.instance)
-        if paths:
-            raise DuplicateInstanceError(
-                f"SOPInstanceUID {ref.instance} names {len(paths)} objects with other content "
-                f"({', '.join(map(repr, paths))}): dicomlab will not guess which is meant; "
-                "remove or fix all but one of them",
-                uid=ref.instance,
-                paths=paths,
-            )
-        try:
-            with self._lock:
-                name = self.client._db_manager.get_instance_file_path(
-                    ref.study, ref.series, ref.instance
-                )
-        except OSError as exc:
-            label = f"{ref.study}/{ref.series}/{ref.instance}"
-            raise NotFoundError(f"{label} is not in {self.url}: {exc}") from exc
-        return str(name)
+        return self._indexed_name(ref, self.conflicts.get(ref.instance) or [], "objects", self.url)
 
     def _download(self, name: str) -> bytes:
         uri = f"gs://{self.uri.bucket}/{name}"
