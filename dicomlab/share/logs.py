@@ -1,8 +1,9 @@
-"""dicomlab's log lines, rewritten through every live share mode."""
+"""dicomlab's log lines and warnings, rewritten through every live share mode."""
 
 from __future__ import annotations
 
 import logging
+import warnings
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ def register(mode: ShareMode) -> None:
     """Scrub dicomlab's log records with ``mode`` while it is alive."""
     _ACTIVE.add(mode)
     _install_log_filter()
+    _install_warning_filter()
 
 
 _RECORD_FACTORY: Callable[..., logging.LogRecord] | None = None
@@ -50,3 +52,38 @@ def _install_log_filter() -> None:
         return record
 
     logging.setLogRecordFactory(make)
+
+
+def _scrubbed(text: str) -> str:
+    for mode in list(_ACTIVE):
+        text = mode.pseudo.scrub(text)
+    return text
+
+
+def _show(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """Show a dicomlab warning with its text de-identified, then as Python would."""
+    if _ACTIVE and category.__module__.split(".")[0] == "dicomlab":
+        message = category(_scrubbed(str(message)))
+    _SHOWN_BEFORE(message, category, filename, lineno, file, line)
+
+
+_SHOWN_BEFORE: Callable[..., None] = warnings.showwarning
+
+
+def _install_warning_filter() -> None:
+    """Show dicomlab's warnings (files skipped, partial failures…) through the share modes.
+
+    Installed again whenever something put another ``warnings.showwarning``
+    in place (``warnings.catch_warnings`` restores the one it found).
+    """
+    global _SHOWN_BEFORE
+    if warnings.showwarning is not _show:
+        _SHOWN_BEFORE = warnings.showwarning
+        warnings.showwarning = _show

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import stat
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from pydicom.uid import generate_uid
 
 import dicomlab
 from dicomlab.audit import table_identifiers
-from dicomlab.errors import DicomlabError
+from dicomlab.errors import DicomlabError, SkippedFilesWarning
 from dicomlab.share import ShareMode
 from dicomlab.stores.base import InstanceRef
 
@@ -150,6 +151,20 @@ def test_errors_and_logs_are_scrubbed(
     with caplog.at_level(logging.WARNING):
         logging.getLogger("dicomlab.notebook.widgets").warning("opening %s failed", study)
     assert study not in caplog.text and lab.shown(study) in caplog.text
+
+
+def test_dicomlab_warnings_are_shown_scrubbed(home: Path, real: pd.DataFrame) -> None:
+    study = real.StudyInstanceUID[0]
+    with warnings.catch_warnings(record=True) as shown:  # what warnings.showwarning passes on
+        warnings.simplefilter("always")
+        lab = dicomlab.connect(home=home, share=True)  # installs the hook
+        shown_study = lab.shown(study)  # the mode has learned the table's identifiers
+        warnings.warn(f"files of study {study} were skipped", SkippedFilesWarning, stacklevel=1)
+        warnings.warn(f"another library's {study}", UserWarning, stacklevel=1)
+    texts = [str(w.message) for w in shown]
+    assert f"files of study {shown_study} were skipped" in texts
+    assert f"another library's {study}" in texts  # only dicomlab's own warnings are rewritten
+    assert not [text for text in texts if f"study {study}" in text]
 
 
 def _folder_with(tmp_path: Path, variants: list[dict[str, str]]) -> Path:
