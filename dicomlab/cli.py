@@ -159,9 +159,10 @@ def _review(lab: Any, args: argparse.Namespace) -> None:
             "check the name (and --table, --warehouse)"
         )
     if args.action == "show":
-        counts = latest.value_counts(["decision", "reason"]).rename("items").reset_index()
-        output.say(f"review {name}: {len(latest)} items decided")
-        _print_frame(counts, "table")
+        if args.format == "table":  # csv and json stay machine-readable: the rows alone
+            counts = latest.value_counts(["decision", "reason"]).rename("items").reset_index()
+            output.say(f"review {name}: {len(latest)} items decided")
+            _print_frame(counts, "table")
         shown = ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "decision", "reason",
                  "reviewer", "decided_at"]  # fmt: skip
         _print_frame(latest[shown], args.format)

@@ -136,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _review_parsers(commands: Any) -> None:
     review = commands.add_parser("review", help="review decisions kept in the warehouse")
     actions = review.add_subparsers(dest="action", required=True, metavar="ACTION")
-    show = actions.add_parser("show", help="the latest decision per item, and the counts")
+    show = actions.add_parser(
+        "show", help="the latest decision per item (with --format table, the counts first)"
+    )
     export = actions.add_parser("export", help="a filter file of what a review kept")
     for action in (show, export):
         action.add_argument("name", help="the review's name (as in lab.review(..., name=))")

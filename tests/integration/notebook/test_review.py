@@ -9,6 +9,7 @@ files, cohort exports (whose provenance names the review) and the CLI.
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -205,8 +206,11 @@ def test_the_cli_shows_a_review_and_exports_what_it_kept(lab, hits, home, tmp_pa
     review.decide([0, 1], "include")
     review.decide(2, "exclude", reason="contrast phase")
     assert main(["--home", str(home), "review", "show", "cli-qc", "--format", "json"]) == 0
-    out = capsys.readouterr().out
-    assert "contrast phase" in out and "exclude" in out
+    shown = pd.read_json(io.StringIO(capsys.readouterr().out), dtype=str)  # JSON and nothing else
+    assert sorted(shown["reason"]) == ["", "", "contrast phase"]
+    assert main(["--home", str(home), "review", "show", "cli-qc", "--format", "csv"]) == 0
+    shown = pd.read_csv(io.StringIO(capsys.readouterr().out), dtype=str, keep_default_na=False)
+    assert sorted(shown["decision"]) == ["exclude", "include", "include"]
     target = tmp_path / "cohort.txt"
     assert main(["--home", str(home), "review", "export", "cli-qc", "-o", str(target)]) == 0
     wanted = {f"/studies/{s}/series/{r}" for s, r in review.items.iloc[[0, 1], :2].values}
