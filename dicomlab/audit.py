@@ -92,6 +92,14 @@ def scan(notebook: dict[str, Any], identifiers: Iterable[str]) -> list[Finding]:
     return findings
 
 
+def _is_notebook(notebook: Any) -> bool:
+    """Whether ``notebook`` has the shape scanned: a clean audit of anything else proves nothing."""
+    if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
+        return False
+    cells = notebook["cells"]
+    return all(isinstance(c, dict) and isinstance(c.get("outputs", []), list) for c in cells)
+
+
 def audit_notebook(
     path: str | os.PathLike[str],
     *,
@@ -119,6 +127,11 @@ def audit_notebook(
         raise LocalFileError(
             f"cannot read notebook {str(path)!r}: {exc}; give the path of a saved .ipynb file"
         ) from exc
+    if not _is_notebook(notebook):
+        raise LocalFileError(
+            f"{str(path)!r} is JSON but not a notebook (no list of cells with lists of outputs): "
+            "give the path of a saved .ipynb file"
+        )
     lab = connect(warehouse=warehouse, home=home, share=False)
     census = read_census(lab.warehouse, table)
     if census is None:

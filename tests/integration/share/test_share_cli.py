@@ -61,6 +61,16 @@ def test_audit_of_a_missing_notebook_says_so(
     assert "'nowhere.ipynb'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("text", ["{}", "[1]", '{"cells": [1]}', '{"cells": [{"outputs": 1}]}'])
+def test_audit_refuses_json_that_is_not_a_notebook(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    path = tmp_path / "not-a-notebook.ipynb"
+    path.write_text(text)
+    assert main(["--home", str(home), "audit", str(path)]) == 1  # not "nothing found"
+    assert "not a notebook" in capsys.readouterr().err
+
+
 def test_commands_print_pseudonyms_in_share_mode(
     home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
