@@ -45,7 +45,11 @@ def query_client(
     fields: Sequence[str] | None,
     limit: int | None,
 ) -> list[dict[str, Any]]:
-    """DICOM JSON of the ``level`` resources matching ``filters`` (date ranges included)."""
+    """DICOM JSON of the ``level`` resources matching ``filters`` (date ranges included).
+
+    ``fields`` is not passed on: the file client answers every column it
+    indexes whatever is asked, and logs a warning when given any.
+    """
     exact, ranges = split_date_ranges(filters)
     searches: dict[str, Callable[..., list[dict[str, Any]]]] = {
         "studies": client.search_for_studies,
@@ -53,7 +57,7 @@ def query_client(
         "instances": client.search_for_instances,
     }
     search = searches[level]
-    found = search(search_filters=exact or None, fields=list(fields) if fields else None)
+    found = search(search_filters=exact or None)
     for keyword, (low, high) in ranges.items():
         found = [item for item in found if _in_range(item, keyword, low, high)]
     return found[:limit] if limit is not None else found

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import io
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,6 +116,14 @@ def test_search_results_are_typed(store, oracle):
     assert set(studies.StudyDate.dt.strftime("%Y%m%d")) == set(expected.StudyDate)
     series = store.search_series(Modality="MR")
     assert str(series["SeriesNumber"].dtype) == "Int64"
+
+
+def test_search_with_fields_logs_no_warning(store, oracle, caplog):
+    with caplog.at_level(logging.WARNING):
+        found = store.search_instances(fields=["Rows"], PatientID="77654033")
+    assert _uids(found) == _uids(oracle[oracle.PatientID == "77654033"])
+    assert "Rows" in found.columns
+    assert not caplog.records, [r.getMessage() for r in caplog.records]
 
 
 def test_search_limit(store, oracle):
