@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +33,22 @@ from dicomlab.errors import (
 from dicomlab.lab import connect
 
 __all__ = ["main"]
+
+# What the library's errors tell a Python caller to pass, as the command line spells it.
+_CLI_HINTS = (
+    (re.compile(r"\boverwrite=True"), "--overwrite"),
+    (re.compile(r"\ballow_partial=True"), "--allow-partial"),
+    (re.compile(r"\bwrite_disposition='(WRITE_\w+)'"), r"--write-disposition \1"),
+    (re.compile(r"\bor 'WRITE_APPEND' to add"), "or WRITE_APPEND to add"),
+    (re.compile(r"\blab\.export_metadata\(\)"), "dicomlab export-metadata"),
+)
+
+
+def _as_cli_hint(message: str) -> str:
+    """``message`` with its advice in the command line's options (``--overwrite``)."""
+    for pattern, replacement in _CLI_HINTS:
+        message = pattern.sub(replacement, message)
+    return message
 
 
 def _params(name: str, pairs: Sequence[str], parser: argparse.ArgumentParser) -> dict[str, Any]:
@@ -270,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         output.fail(f"{exc}; the results could not be shown: send them to a file or a pipe")
         return 1
     except (DicomlabError, OSError) as exc:
-        output.fail(str(exc))
+        output.fail(_as_cli_hint(str(exc)))
         return 1
     return 0
 

@@ -65,7 +65,8 @@ def test_export_and_query_commands(tmp_path, capsys):
     assert main(["--home", home, "export-metadata"]) == 0
     assert "success=81" in capsys.readouterr().out
     assert main(["--home", home, "export-metadata"]) == 1
-    assert "WRITE_TRUNCATE" in capsys.readouterr().err
+    err = capsys.readouterr().err  # the advice as the command line spells it
+    assert "pass --write-disposition WRITE_TRUNCATE to replace it or WRITE_APPEND" in err
     assert (
         main(["--home", home, "query", "patient_dicomweb_paths", "--param", "patient_id=77654033"])
         == 0
@@ -89,10 +90,15 @@ def test_export_of_a_store_that_cannot_be_read_fails_unless_allow_partial(tmp_pa
     common = ["--home", str(tmp_path / "home"), "--store", str(store), "export-metadata"]
     assert main([*common, "--workers", "1"]) == 1
     err = capsys.readouterr().err
-    assert "gone.dcm" in err and "allow_partial=True" in err
+    assert "gone.dcm" in err and "--allow-partial" in err and "allow_partial=" not in err
     assert main([*common, "--workers", "1", "--allow-partial"]) == 0
     out = capsys.readouterr().out
     assert "success=3" in out and "PARTIAL: unread=1" in out
+
+
+def test_a_query_before_any_export_says_which_command_exports(tmp_path, capsys):
+    assert main(["--home", str(tmp_path), "query", "latest_studies", "--param", "limit=2"]) == 1
+    assert "dicomlab export-metadata" in capsys.readouterr().err
 
 
 def test_usage_errors_exit_2(tmp_path, capsys):
@@ -174,6 +180,11 @@ def test_filter_build_upload_export_cohort_and_images(exported_lab, tmp_path, ca
     )
     assert capsys.readouterr().out.strip().endswith("/c.txt")
     assert (bucket / "c.txt").read_text() == out.read_text()
+    assert (
+        main(["--home", home, "--bucket", str(bucket), "upload", str(out), "--name", "c.txt"]) == 1
+    )
+    err = capsys.readouterr().err
+    assert "pass --overwrite to replace it" in err and "overwrite=True" not in err
 
     table = "cli_cohort"
     args = ["--home", home, "--bucket", str(bucket), "export-cohort", "--from", str(hits)]
