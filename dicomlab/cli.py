@@ -60,6 +60,13 @@ def _params(name: str, pairs: Sequence[str], parser: argparse.ArgumentParser) ->
         if not sep or not key:
             parser.error(f"--param {pair!r} is not NAME=VALUE")
         params[key] = _from_text(types.get(key, "STRING"), value, parser)
+    missing = ", ".join(k for k in types if k not in params)
+    unknown = ", ".join(k for k in params if k not in types)
+    wrong = [f"{what}: {names}" for what, names in (("missing", missing), ("unknown", unknown))]
+    wrong = [text for text in wrong if not text.endswith(": ")]
+    if wrong:
+        usage = " ".join(f"--param {k}={kind}" for k, kind in types.items()) or "no --param"
+        parser.error(f"query {name!r} takes {usage} ({'; '.join(wrong)})")
     return params
 
 

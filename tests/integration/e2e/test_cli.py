@@ -109,6 +109,14 @@ def test_usage_errors_exit_2(tmp_path, capsys):
         main(["--home", str(tmp_path), "query", "latest_studies", "--param", "oops"])
     assert info.value.code == 2
     assert "NAME=VALUE" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["--home", str(tmp_path), "query", "latest_studies"])
+    assert info.value.code == 2
+    assert "takes --param limit=INT64 (missing: limit)" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["--home", str(tmp_path), "query", "series_per_patient", "--param", "limit=2"])
+    assert info.value.code == 2
+    assert "takes no --param (unknown: limit)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
