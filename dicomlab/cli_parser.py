@@ -96,8 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--store",
         default=os.environ.get(ENV_DEFAULTS["store"]),
-        help="DICOM store: a folder, a DICOMweb URL, or projects/P/locations/L/datasets/D/"
-        "dicomStores/S (default: the sample cohort)",
+        help="DICOM store: a folder, a DICOMweb URL, projects/P/locations/L/datasets/D/"
+        "dicomStores/S, or DICOM files in gs://BUCKET[/PREFIX] (default: the sample cohort)",
     )
     parser.add_argument(
         "--warehouse",

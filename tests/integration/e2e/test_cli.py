@@ -223,6 +223,12 @@ def test_every_subcommand_has_help(capsys):
             main([*command, "--help"])
         assert info.value.code == 0
         assert "usage: dicomlab" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    store_help = shown.split("--store STORE")[-1].partition("--warehouse WAREHOUSE")[0]
+    for form in ("a folder", "a DICOMweb URL", "dicomStores/S", "gs://BUCKET[/PREFIX]"):
+        assert form in store_help, form  # every form of store connect() takes
 
 
 # ---- the output's reader, and bad option values ------------------------------------------
