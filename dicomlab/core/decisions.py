@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from dicomlab.core.filterfile import UID_COLUMNS
+from dicomlab.core.validation import validate_frame
 from dicomlab.errors import FilterFileError, InvalidIdentifierError
 
 if TYPE_CHECKING:
@@ -154,6 +155,7 @@ def review_items(hits: pd.DataFrame, level: str) -> pd.DataFrame:
     import pandas as pd
 
     level = validate_level(level)
+    validate_frame(hits, "hits")
     depth = 2 if level == "series" else 3
     missing = [c for c in UID_COLUMNS[:depth] if c not in hits.columns]
     if missing:
