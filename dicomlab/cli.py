@@ -21,7 +21,7 @@ from typing import Any
 from dicomlab import cli_output as output
 from dicomlab.cli_parser import build_parser
 from dicomlab.core.decisions import latest_decisions, validate_review_name
-from dicomlab.core.filterfile import FilterFile
+from dicomlab.core.filterfile import UID_COLUMNS, FilterFile
 from dicomlab.core.queries import QueryParameter, load_query
 from dicomlab.errors import (
     AlreadyExistsError,
@@ -199,12 +199,32 @@ def _review(lab: Any, args: argparse.Namespace) -> None:
             raise NotFoundError(f"review {name!r} includes no item yet: nothing to export")
         if (rows["SOPInstanceUID"] == "").all():
             rows = rows.drop(columns="SOPInstanceUID")
+    _refuse_bringing_back(rows, latest, args.level, name)
     filter_file = FilterFile.from_dataframe(rows, args.level)
     if args.output == "-":
         output.write(filter_file.to_text())
     else:
         _write_new(Path(args.output), filter_file.to_bytes(), args.overwrite)
         output.say(f"{len(filter_file)} lines ({filter_file.level} level) in {args.output}")
+
+
+def _refuse_bringing_back(rows: Any, latest: Any, level: str | None, name: str) -> None:
+    """Refuse a ``--level`` so coarse that a line of the filter covers an excluded item."""
+    if level is None:
+        return
+    depth = ("study", "series", "instance").index(level) + 1
+    columns = list(UID_COLUMNS[:depth])
+    excluded = latest[latest["decision"] == "exclude"]
+    if excluded.empty or not set(columns) <= set(rows.columns):
+        return
+    kept = set(map(tuple, rows[columns].astype(str).to_numpy()))
+    back = sum(key in kept for key in map(tuple, excluded[columns].astype(str).to_numpy()))
+    if back:
+        raise DicomlabError(
+            f"--level {level} would bring back {back} item(s) review {name!r} excluded (a "
+            f"{level} line covers them and included items alike): use the review's own level "
+            "or leave --level out"
+        )
 
 
 def _audit(args: argparse.Namespace) -> None:

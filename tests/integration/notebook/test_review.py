@@ -225,6 +225,28 @@ def test_the_cli_shows_a_review_and_exports_what_it_kept(lab, hits, home, tmp_pa
     assert "'nobody' has no decisions" in capsys.readouterr().err
 
 
+def test_the_cli_refuses_a_level_that_brings_back_an_excluded_series(
+    lab, hits, home, tmp_path, capsys
+):
+    review = lab.review(hits, name="cli-level", reviewer="ana", progress=False)
+    items = review.items.reset_index(drop=True)
+    study = items.StudyInstanceUID.value_counts().idxmax()  # a study with several series
+    (first, second, *_) = items.index[items.StudyInstanceUID == study]
+    review.decide(int(first), "include")
+    review.decide(int(second), "exclude", reason="motion")
+    target = tmp_path / "studies.txt"
+    export = ["--home", str(home), "review", "export", "cli-level", "-o", str(target)]
+    assert main([*export, "--level", "study"]) == 1
+    assert "would bring back 1 item(s)" in capsys.readouterr().err
+    assert not target.exists()
+    csv = tmp_path / "hits.csv"
+    hits.to_csv(csv, index=False)
+    assert main([*export, "--from", str(csv), "--level", "study"]) == 1
+    assert "would bring back" in capsys.readouterr().err
+    assert main([*export, "--level", "series"]) == 0
+    assert target.read_text().splitlines() == [f"/studies/{study}/series/{items.iloc[first, 1]}"]
+
+
 # ---- BigQuery, through the REST double ------------------------------------------------------
 
 
