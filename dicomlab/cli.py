@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dicomlab import cli_output as output
-from dicomlab.cli_parser import build_parser
+from dicomlab.cli_parser import QUICKSTART_NOTEBOOK, build_parser
 from dicomlab.core.decisions import latest_decisions, validate_review_name
 from dicomlab.core.filterfile import UID_COLUMNS, FilterFile
 from dicomlab.core.queries import QueryParameter, load_query
@@ -251,6 +251,10 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         from dicomlab.demo import run_demo
 
         notebook = args.notebook if str(args.notebook) not in ("", ".") else None
+        if args.notebook is None:  # not asked for: rendered when this is a checkout
+            notebook = QUICKSTART_NOTEBOOK if QUICKSTART_NOTEBOOK.is_file() else None
+            if notebook is None:
+                output.say(f"No {QUICKSTART_NOTEBOOK} here: no quickstart.html (--notebook PATH)")
         if notebook is not None and not notebook.is_file():
             parser.error(f"notebook {str(notebook)!r} does not exist")
         run_demo(args.out, home=args.home, notebook=notebook, say=output.say)

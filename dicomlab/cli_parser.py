@@ -16,7 +16,10 @@ from dicomlab.core.queries import list_queries
 from dicomlab.core.resources import validate_object_name, validate_table_name
 from dicomlab.redaction import redact_url
 
-__all__ = ["build_parser"]
+__all__ = ["QUICKSTART_NOTEBOOK", "build_parser"]
+
+# What `dicomlab demo` renders by default, relative to where it runs (the repository's root).
+QUICKSTART_NOTEBOOK = Path("notebooks/01_quickstart.ipynb")
 
 
 ENV_DEFAULTS = {
@@ -159,8 +162,8 @@ def _demo_parser(commands: Any) -> None:
     demo.add_argument(
         "--notebook",
         type=Path,
-        default=Path("notebooks/01_quickstart.ipynb"),
-        help="notebook to execute and render to HTML ('' to skip)",
+        help="notebook to execute and render to HTML ('' to skip; default: "
+        f"{QUICKSTART_NOTEBOOK} when there is one in the current folder)",
     )
 
 
