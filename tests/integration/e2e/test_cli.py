@@ -204,6 +204,16 @@ def test_filter_build_upload_export_cohort_and_images(exported_lab, tmp_path, ca
     assert record["result"]["counters"] == {"success": 7, "failure": 0}
     assert record["filter_file"]["lines"] == 7
 
+    # An instance that cannot be copied makes the export a failure, its record printed still.
+    rows = exported_lab.query("patient_dicomweb_paths", patient_id="77654033")
+    rows.loc[len(rows)] = ["/dicomWeb/x", "1.2.3.4", "1.2.3.4.5", "1.2.3.4.5.6"]
+    rows.to_csv(tmp_path / "broken.csv", index=False)
+    copied = ["--from", str(tmp_path / "broken.csv"), "--destination", str(tmp_path / "copy")]
+    assert main(["--home", home, "--bucket", str(bucket), "export-cohort", *copied]) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["result"]["counters"]["failure"] == 1
+    assert "incomplete: 1 instance(s) failed" in captured.err
+
     pictures = tmp_path / "pictures"
     assert main(["--home", home, "images", "--from", str(hits), "--out", str(pictures),
                  "--size", "32"]) == 0  # fmt: skip
