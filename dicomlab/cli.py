@@ -161,10 +161,10 @@ def _export_cohort(lab: Any, args: argparse.Namespace) -> None:
         write_disposition=args.write_disposition,
     )
     output.say(json.dumps(done.provenance, indent=2, default=str))
-    failed = done.counters.get("failure", 0)
-    if failed:  # the record is printed (and saved) either way; the exit status tells
+    if not done.complete:  # the record is printed (and saved) either way; the status tells
         raise DicomlabError(
-            f"the cohort export to {args.destination} is incomplete: {failed} instance(s) "
+            f"the cohort export to {args.destination} is incomplete: "
+            f"{done.counters['failure']} instance(s) "
             "failed (the record above lists errors); fix the cause and export again"
         )
 
