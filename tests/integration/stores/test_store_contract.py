@@ -27,7 +27,7 @@ from pydicom.data import get_testdata_file
 from typing_extensions import get_protocol_members
 
 from dicomlab.backends import google_store
-from dicomlab.errors import InvalidIdentifierError, NotFoundError
+from dicomlab.errors import InvalidIdentifierError, InvalidRequestError, NotFoundError
 from dicomlab.samples.sample import seed_sample_store
 from dicomlab.stores.base import HealthcareAccess, InstanceRef, JsonSource, Store
 from dicomlab.stores.cache import RenderCache
@@ -124,6 +124,33 @@ def test_search_with_fields_logs_no_warning(store, oracle, caplog):
     assert _uids(found) == _uids(oracle[oracle.PatientID == "77654033"])
     assert "Rows" in found.columns
     assert not caplog.records, [r.getMessage() for r in caplog.records]
+
+
+@pytest.fixture(scope="module")
+def folder_store(tmp_path_factory: pytest.TempPathFactory) -> FolderStore:
+    folder = tmp_path_factory.mktemp("folder-filters")
+    seed_sample_store(folder)
+    return FolderStore(folder)
+
+
+@pytest.mark.parametrize(
+    ("level", "filters", "named"),
+    [
+        ("instances", {"PatientId": "77654033"}, '"PatientId" (not a known attribute)'),
+        ("studies", {"StudyDate": "2001-01-01"}, "not a valid value for value representation DA"),
+        ("instances", {"PatientID": ""}, '"PatientID" (empty value)'),
+        ("studies", {"Modality": "CT"}, '"Modality" (queries based on this attribute'),
+    ],
+)
+def test_a_filter_the_folder_store_cannot_apply_is_refused_not_dropped(
+    folder_store, caplog, level, filters, named
+):
+    # The file client would skip it with a warning and answer every instance of every patient.
+    search = getattr(folder_store, f"search_{level}")
+    with caplog.at_level(logging.WARNING), pytest.raises(InvalidRequestError) as caught:
+        search(**filters)
+    assert named in str(caught.value) and f"in a search of {level}" in str(caught.value)
+    assert not caplog.records  # said once, in the error
 
 
 def test_search_limit(store, oracle):
