@@ -153,6 +153,17 @@ def test_a_filter_the_folder_store_cannot_apply_is_refused_not_dropped(
     assert not caplog.records  # said once, in the error
 
 
+def test_frames_not_in_a_list_are_refused_by_name(store, oracle):
+    with pytest.raises(InvalidIdentifierError, match=r"such as \[1\]: not 1"):
+        store.fetch_frames(_ref(oracle.iloc[0]), 1)
+
+
+def test_a_frame_past_the_last_is_not_found_in_a_folder(folder_store, oracle):
+    # Not "the file could not be read": the file is fine, the frame is not in it.
+    with pytest.raises(NotFoundError, match=r"frames \[99\] of instance .*fewer frames"):
+        folder_store.fetch_frames(_ref(oracle.iloc[0]), [99])
+
+
 def test_search_limit(store, oracle):
     assert len(store.search_instances(limit=5)) == 5
     assert len(store.search_series(Modality="CT", limit=1)) == 1
