@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import io
 import logging
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -136,7 +137,6 @@ def folder_store(tmp_path_factory: pytest.TempPathFactory) -> FolderStore:
 @pytest.mark.parametrize(
     ("level", "filters", "named"),
     [
-        ("instances", {"PatientId": "77654033"}, '"PatientId" (not a known attribute)'),
         ("studies", {"StudyDate": "2001-01-01"}, "not a valid value for value representation DA"),
         ("instances", {"PatientID": ""}, '"PatientID" (empty value)'),
         ("studies", {"Modality": "CT"}, '"Modality" (queries based on this attribute'),
@@ -151,6 +151,13 @@ def test_a_filter_the_folder_store_cannot_apply_is_refused_not_dropped(
         search(**filters)
     assert named in str(caught.value) and f"in a search of {level}" in str(caught.value)
     assert not caplog.records  # said once, in the error
+
+
+@pytest.mark.parametrize("key", ["PatientId", "patientID", "Modality.Nonsense", "0010002"])
+def test_a_filter_on_no_dicom_attribute_is_refused_not_ignored(store, key):
+    # Orthanc and the file client both ignore it, and would answer every patient's instances.
+    with pytest.raises(InvalidRequestError, match=f"search filter '{re.escape(key)}' is not"):
+        store.search_instances(**{key: "77654033"})
 
 
 def test_frames_not_in_a_list_are_refused_by_name(store, oracle):
