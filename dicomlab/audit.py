@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dicomlab.backends import check_home, check_specs, open_warehouse
 from dicomlab.core.deid import action_for, token_pattern
 from dicomlab.errors import DicomlabError, LocalFileError
-from dicomlab.lab import DEFAULT_TABLE, connect
+from dicomlab.lab import DEFAULT_TABLE
+from dicomlab.samples.sample import default_home
 from dicomlab.share import read_census
 
 __all__ = ["Finding", "audit_notebook", "notebook_texts", "table_identifiers"]
@@ -92,6 +94,14 @@ def scan(notebook: dict[str, Any], identifiers: Iterable[str]) -> list[Finding]:
     return findings
 
 
+def _is_notebook(notebook: Any) -> bool:
+    """Whether ``notebook`` has the shape scanned: a clean audit of anything else proves nothing."""
+    if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
+        return False
+    cells = notebook["cells"]
+    return all(isinstance(c, dict) and isinstance(c.get("outputs", []), list) for c in cells)
+
+
 def audit_notebook(
     path: str | os.PathLike[str],
     *,
@@ -102,8 +112,8 @@ def audit_notebook(
     """Scan a saved notebook for identifiers of the metadata table; ``[]`` when it is clean.
 
     The table is read from the warehouse ``connect(home=home, warehouse=warehouse)``
-    opens. Findings name the value found: print them only where the real
-    identifiers may be seen.
+    would open, which must exist already (nothing is created). Findings name the
+    value found: print them only where the real identifiers may be seen.
 
     >>> import dicomlab, nbformat
     >>> _ = lab.sql("SELECT 1 AS n")      # the sample lab, metadata exported
@@ -119,11 +129,25 @@ def audit_notebook(
         raise LocalFileError(
             f"cannot read notebook {str(path)!r}: {exc}; give the path of a saved .ipynb file"
         ) from exc
-    lab = connect(warehouse=warehouse, home=home, share=False)
-    census = read_census(lab.warehouse, table)
+    if not _is_notebook(notebook):
+        raise LocalFileError(
+            f"{str(path)!r} is JSON but not a notebook (no list of cells with lists of outputs): "
+            "give the path of a saved .ipynb file"
+        )
+    # Only the warehouse is opened, and a DuckDB file must be there already: the audit
+    # reads, and opening a mistyped path would create an empty warehouse (and the store).
+    check_specs(None, warehouse, None)
+    opened = open_warehouse(warehouse, check_home(home) if home is not None else default_home())
+    database = getattr(opened, "path", None)  # a DuckDB warehouse's file
+    if isinstance(database, str) and database != ":memory:" and not Path(database).is_file():
+        raise LocalFileError(
+            f"warehouse {opened.url} does not exist: the audit compares the notebook with its "
+            "metadata table; give the data folder or warehouse the notebook ran on"
+        )
+    census = read_census(opened, table)
     if census is None:
         raise DicomlabError(
-            f"table {table!r} of {lab.warehouse.url} does not exist: the audit compares the "
+            f"table {table!r} of {opened.url} does not exist: the audit compares the "
             "notebook with the metadata table; run lab.export_metadata() first"
         )
     return scan(notebook, table_identifiers(census.to_dict("records")))

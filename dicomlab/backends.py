@@ -1,6 +1,9 @@
 """Turn ``connect()`` arguments into store, warehouse and bucket adapters.
 
-The only place that reads the environment or decides which adapter to build.
+The only place that decides which adapter to build, and that asks for Google
+credentials. The environment is read where it is documented: ``$DICOMLAB_HOME``
+in :mod:`dicomlab.samples.sample`, ``$DICOMLAB_SHARE`` in :mod:`dicomlab.lab`,
+``$DICOMLAB_STORE`` and its siblings in :mod:`dicomlab.cli_parser`.
 """
 
 from __future__ import annotations

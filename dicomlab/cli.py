@@ -12,15 +12,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from dicomlab import cli_output as output
-from dicomlab.cli_parser import build_parser
+from dicomlab.cli_parser import QUICKSTART_NOTEBOOK, build_parser
 from dicomlab.core.decisions import latest_decisions, validate_review_name
-from dicomlab.core.filterfile import FilterFile
+from dicomlab.core.filterfile import UID_COLUMNS, FilterFile
 from dicomlab.core.queries import QueryParameter, load_query
 from dicomlab.errors import (
     AlreadyExistsError,
@@ -33,6 +34,22 @@ from dicomlab.lab import connect
 
 __all__ = ["main"]
 
+# What the library's errors tell a Python caller to pass, as the command line spells it.
+_CLI_HINTS = (
+    (re.compile(r"\boverwrite=True"), "--overwrite"),
+    (re.compile(r"\ballow_partial=True"), "--allow-partial"),
+    (re.compile(r"\bwrite_disposition='(WRITE_\w+)'"), r"--write-disposition \1"),
+    (re.compile(r"\bor 'WRITE_APPEND' to add"), "or WRITE_APPEND to add"),
+    (re.compile(r"\blab\.export_metadata\(\)"), "dicomlab export-metadata"),
+)
+
+
+def _as_cli_hint(message: str) -> str:
+    """``message`` with its advice in the command line's options (``--overwrite``)."""
+    for pattern, replacement in _CLI_HINTS:
+        message = pattern.sub(replacement, message)
+    return message
+
 
 def _params(name: str, pairs: Sequence[str], parser: argparse.ArgumentParser) -> dict[str, Any]:
     """``NAME=VALUE`` pairs, each converted from text by the query's declared type."""
@@ -43,6 +60,13 @@ def _params(name: str, pairs: Sequence[str], parser: argparse.ArgumentParser) ->
         if not sep or not key:
             parser.error(f"--param {pair!r} is not NAME=VALUE")
         params[key] = _from_text(types.get(key, "STRING"), value, parser)
+    missing = ", ".join(k for k in types if k not in params)
+    unknown = ", ".join(k for k in params if k not in types)
+    wrong = [f"{what}: {names}" for what, names in (("missing", missing), ("unknown", unknown))]
+    wrong = [text for text in wrong if not text.endswith(": ")]
+    if wrong:
+        usage = " ".join(f"--param {k}={kind}" for k, kind in types.items()) or "no --param"
+        parser.error(f"query {name!r} takes {usage} ({'; '.join(wrong)})")
     return params
 
 
@@ -137,6 +161,12 @@ def _export_cohort(lab: Any, args: argparse.Namespace) -> None:
         write_disposition=args.write_disposition,
     )
     output.say(json.dumps(done.provenance, indent=2, default=str))
+    if not done.complete:  # the record is printed (and saved) either way; the status tells
+        raise DicomlabError(
+            f"the cohort export to {args.destination} is incomplete: "
+            f"{done.counters['failure']} instance(s) "
+            "failed (the record above lists errors); fix the cause and export again"
+        )
 
 
 def _images(lab: Any, args: argparse.Namespace) -> None:
@@ -159,9 +189,10 @@ def _review(lab: Any, args: argparse.Namespace) -> None:
             "check the name (and --table, --warehouse)"
         )
     if args.action == "show":
-        counts = latest.value_counts(["decision", "reason"]).rename("items").reset_index()
-        output.say(f"review {name}: {len(latest)} items decided")
-        _print_frame(counts, "table")
+        if args.format == "table":  # csv and json stay machine-readable: the rows alone
+            counts = latest.value_counts(["decision", "reason"]).rename("items").reset_index()
+            output.say(f"review {name}: {len(latest)} items decided")
+            _print_frame(counts, "table")
         shown = ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "decision", "reason",
                  "reviewer", "decided_at"]  # fmt: skip
         _print_frame(latest[shown], args.format)
@@ -174,12 +205,32 @@ def _review(lab: Any, args: argparse.Namespace) -> None:
             raise NotFoundError(f"review {name!r} includes no item yet: nothing to export")
         if (rows["SOPInstanceUID"] == "").all():
             rows = rows.drop(columns="SOPInstanceUID")
+    _refuse_bringing_back(rows, latest, args.level, name)
     filter_file = FilterFile.from_dataframe(rows, args.level)
     if args.output == "-":
         output.write(filter_file.to_text())
     else:
         _write_new(Path(args.output), filter_file.to_bytes(), args.overwrite)
         output.say(f"{len(filter_file)} lines ({filter_file.level} level) in {args.output}")
+
+
+def _refuse_bringing_back(rows: Any, latest: Any, level: str | None, name: str) -> None:
+    """Refuse a ``--level`` so coarse that a line of the filter covers an excluded item."""
+    if level is None:
+        return
+    depth = ("study", "series", "instance").index(level) + 1
+    columns = list(UID_COLUMNS[:depth])
+    excluded = latest[latest["decision"] == "exclude"]
+    if excluded.empty or not set(columns) <= set(rows.columns):
+        return
+    kept = set(map(tuple, rows[columns].astype(str).to_numpy()))
+    back = sum(key in kept for key in map(tuple, excluded[columns].astype(str).to_numpy()))
+    if back:
+        raise DicomlabError(
+            f"--level {level} would bring back {back} item(s) review {name!r} excluded (a "
+            f"{level} line covers them and included items alike): use the review's own level "
+            "or leave --level out"
+        )
 
 
 def _audit(args: argparse.Namespace) -> None:
@@ -206,6 +257,10 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         from dicomlab.demo import run_demo
 
         notebook = args.notebook if str(args.notebook) not in ("", ".") else None
+        if args.notebook is None:  # not asked for: rendered when this is a checkout
+            notebook = QUICKSTART_NOTEBOOK if QUICKSTART_NOTEBOOK.is_file() else None
+            if notebook is None:
+                output.say(f"No {QUICKSTART_NOTEBOOK} here: no quickstart.html (--notebook PATH)")
         if notebook is not None and not notebook.is_file():
             parser.error(f"notebook {str(notebook)!r} does not exist")
         run_demo(args.out, home=args.home, notebook=notebook, say=output.say)
@@ -269,7 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         output.fail(f"{exc}; the results could not be shown: send them to a file or a pipe")
         return 1
     except (DicomlabError, OSError) as exc:
-        output.fail(str(exc))
+        output.fail(_as_cli_hint(str(exc)))
         return 1
     return 0
 

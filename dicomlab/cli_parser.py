@@ -16,7 +16,10 @@ from dicomlab.core.queries import list_queries
 from dicomlab.core.resources import validate_object_name, validate_table_name
 from dicomlab.redaction import redact_url
 
-__all__ = ["build_parser"]
+__all__ = ["QUICKSTART_NOTEBOOK", "build_parser"]
+
+# What `dicomlab demo` renders by default, relative to where it runs (the repository's root).
+QUICKSTART_NOTEBOOK = Path("notebooks/01_quickstart.ipynb")
 
 
 ENV_DEFAULTS = {
@@ -96,8 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--store",
         default=os.environ.get(ENV_DEFAULTS["store"]),
-        help="DICOM store: a folder, a DICOMweb URL, or projects/P/locations/L/datasets/D/"
-        "dicomStores/S (default: the sample cohort)",
+        help="DICOM store: a folder, a DICOMweb URL, projects/P/locations/L/datasets/D/"
+        "dicomStores/S, or DICOM files in gs://BUCKET[/PREFIX] (default: the sample cohort)",
     )
     parser.add_argument(
         "--warehouse",
@@ -136,7 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _review_parsers(commands: Any) -> None:
     review = commands.add_parser("review", help="review decisions kept in the warehouse")
     actions = review.add_subparsers(dest="action", required=True, metavar="ACTION")
-    show = actions.add_parser("show", help="the latest decision per item, and the counts")
+    show = actions.add_parser(
+        "show", help="the latest decision per item (with --format table, the counts first)"
+    )
     export = actions.add_parser("export", help="a filter file of what a review kept")
     for action in (show, export):
         action.add_argument("name", help="the review's name (as in lab.review(..., name=))")
@@ -157,8 +162,8 @@ def _demo_parser(commands: Any) -> None:
     demo.add_argument(
         "--notebook",
         type=Path,
-        default=Path("notebooks/01_quickstart.ipynb"),
-        help="notebook to execute and render to HTML ('' to skip)",
+        help="notebook to execute and render to HTML ('' to skip; default: "
+        f"{QUICKSTART_NOTEBOOK} when there is one in the current folder)",
     )
 
 

@@ -89,17 +89,23 @@ class CohortExport:
         """``{"success": n, "failure": m}`` of the export."""
         return dict(self.provenance["result"]["counters"])
 
+    @property
+    def complete(self) -> bool:
+        """Whether no instance failed (the record and its ``errors`` say which did)."""
+        return not self.counters.get("failure", 0)
+
     def __repr__(self) -> str:
+        state = "" if self.complete else ", INCOMPLETE"
         return (
             f"CohortExport({self.provenance['destination']!r}, {self.counters}, "
-            f"filter={self.filter_uri!r})"
+            f"filter={self.filter_uri!r}{state})"
         )
 
     def _repr_html_(self) -> str:
         rows = [
             ("destination", self.provenance["destination"]),
             ("method", self.provenance["method"]),
-            ("counters", json.dumps(self.counters)),
+            ("counters", json.dumps(self.counters) + ("" if self.complete else " INCOMPLETE")),
             ("filter file", f"{self.filter_uri} ({self.provenance['filter_file']['lines']} lines)"),
             ("provenance", self.provenance_uri),
         ]

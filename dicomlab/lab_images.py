@@ -27,6 +27,19 @@ if TYPE_CHECKING:
 __all__ = ["ImageVerbs"]
 
 
+class _SharedReview(Review):
+    """A review whose ``decide`` errors are scrubbed in share mode, as the Lab's verbs' are.
+
+    It is given UIDs by hand, and a real one it refuses must not be printed back.
+    """
+
+    _share: ShareMode | None = None
+
+    @scrubbed_errors
+    def decide(self, which: object, decision: str, reason: str | None = None) -> pd.DataFrame:
+        return super().decide(which, decision, reason)
+
+
 class ImageVerbs:
     """Thumbnails, the series viewer and reviews of a Lab's store."""
 
@@ -146,7 +159,7 @@ class ImageVerbs:
             study, series, instance = tile.uids
             return self.view_series(study, series, start=instance or None).widget
 
-        return Review(
+        review = _SharedReview(
             hits,
             name=name,
             log=self.decision_log(table),
@@ -156,6 +169,8 @@ class ImageVerbs:
             tiles=tiles,
             on_open=open_series,
         )
+        review._share = self._share  # None: a plain review, its errors as they are
+        return review
 
     @scrubbed_errors
     def reviewed(

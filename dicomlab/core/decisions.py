@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from dicomlab.core.filterfile import UID_COLUMNS
+from dicomlab.core.validation import validate_frame
 from dicomlab.errors import FilterFileError, InvalidIdentifierError
 
 if TYPE_CHECKING:
@@ -154,12 +155,19 @@ def review_items(hits: pd.DataFrame, level: str) -> pd.DataFrame:
     import pandas as pd
 
     level = validate_level(level)
+    validate_frame(hits, "hits")
     depth = 2 if level == "series" else 3
     missing = [c for c in UID_COLUMNS[:depth] if c not in hits.columns]
     if missing:
+        # Series are the coarsest items: without their UIDs no level is left to fall back to.
+        instead = (
+            ", or review at series level"
+            if missing == ["SOPInstanceUID"]
+            else " (a review decides on series or instances, not on studies)"
+        )
         raise FilterFileError(
             f"a review at level {level!r} needs the columns {', '.join(UID_COLUMNS[:depth])}; "
-            f"the DataFrame lacks {', '.join(missing)}: query them too, or review at series level"
+            f"the DataFrame lacks {', '.join(missing)}: query them too{instead}"
         )
     keys = hits[list(UID_COLUMNS[:depth])]
     empty = keys.isna().any(axis=1) | (keys.astype(str) == "").any(axis=1)

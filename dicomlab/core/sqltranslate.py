@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 import reprlib
 from collections.abc import Mapping
 
@@ -49,6 +50,20 @@ __all__ = [
 
 TABLE_PLACEHOLDER = "dicom_metadata"
 
+# sqlglot underlines the offending token with terminal escapes, which a notebook or a
+# log shows as "\x1b[4m1\x1b[0m": the plain text is kept.
+_TERMINAL_ESCAPES = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _plain(exc: Exception) -> str:
+    r"""``exc``'s message without terminal escapes.
+
+    >>> from sqlglot.errors import ParseError
+    >>> _plain(ParseError("Unexpected token. Line 1, Col: 7.\n  SELEC \x1b[4m1\x1b[0m"))
+    'Unexpected token. Line 1, Col: 7.\n  SELEC 1'
+    """
+    return _TERMINAL_ESCAPES.sub("", str(exc))
+
 
 @functools.lru_cache(maxsize=64)
 def parse_statements(sql: str) -> tuple[exp.Expr, ...]:
@@ -56,7 +71,7 @@ def parse_statements(sql: str) -> tuple[exp.Expr, ...]:
     try:
         statements = [s for s in sqlglot.parse(sql, read="bigquery") if s is not None]
     except SqlglotError as exc:
-        raise QueryError(f"the SQL does not parse as BigQuery: {exc}") from exc
+        raise QueryError(f"the SQL does not parse as BigQuery: {_plain(exc)}") from exc
     if not statements:
         raise QueryError("the SQL holds no statement")
     return tuple(statements)
@@ -145,7 +160,7 @@ def _translate(
             dialect=dialect, pretty=True, comments=False, unsupported_level=ErrorLevel.RAISE
         )
     except SqlglotError as exc:
-        raise QueryError(f"cannot translate the SQL to {dialect}: {exc}") from exc
+        raise QueryError(f"cannot translate the SQL to {dialect}: {_plain(exc)}") from exc
 
 
 def _for_duckdb(tree: exp.Expr, types: Mapping[str, str], local: bool) -> set[str]:
@@ -203,7 +218,7 @@ def _translate_script(
     try:
         script = to_duckdb_script(statements, columns=[n for n, _ in types], finish=finish)
     except SqlglotError as exc:
-        raise QueryError(f"cannot translate the SQL to DuckDB: {exc}") from exc
+        raise QueryError(f"cannot translate the SQL to DuckDB: {_plain(exc)}") from exc
     return dataclasses.replace(script, views=frozenset(views))
 
 

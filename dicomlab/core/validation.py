@@ -10,6 +10,7 @@ __all__ = [
     "WRITE_DISPOSITIONS",
     "validate_count",
     "validate_flag",
+    "validate_frame",
     "validate_write_disposition",
 ]
 
@@ -105,3 +106,27 @@ def validate_count(value: object, name: str, *, minimum: int = 1, hint: str = ""
             f"{name}={value!r} is not a whole number of at least {minimum}{detail}", value=value
         )
     return int(value)
+
+
+def validate_frame(value: object, name: str) -> None:
+    """Refuse anything but a pandas DataFrame, before its columns are looked at.
+
+    A list of UIDs or ``None`` would otherwise end in an ``AttributeError``
+    about ``.columns`` far from the call.
+
+    Examples
+    --------
+    >>> validate_frame(["1.2.3"], "hits")
+    Traceback (most recent call last):
+    ...
+    dicomlab.errors.InvalidRequestError: hits must be a pandas DataFrame ...
+    """
+    import pandas as pd  # heavy; loaded already wherever a DataFrame is passed
+
+    if not isinstance(value, pd.DataFrame):
+        raise InvalidRequestError(
+            f"{name} must be a pandas DataFrame with StudyInstanceUID (and SeriesInstanceUID, "
+            f"SOPInstanceUID) columns, such as a query's or search's result; not "
+            f"{type(value).__name__}",
+            value=value,
+        )

@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dicomlab.core.queries import canned_columns
+from dicomlab.core.validation import validate_frame
 from dicomlab.errors import DicomlabError, InvalidRequestError
 from dicomlab.notebook.drawing import (
     FIGSIZE,
@@ -274,6 +275,7 @@ def cohort_summary(df: pd.DataFrame, *, freq: str = "YS") -> Figure:
     """
     from matplotlib.figure import Figure
 
+    validate_frame(df, "df")
     fig = Figure(figsize=(2 * FIGSIZE[0], 2 * FIGSIZE[1]), layout="constrained")
     enable_notebook_display()
     panels: list[tuple[str, Sequence[tuple[str, ...]], Callable[[Axes], object]]] = [

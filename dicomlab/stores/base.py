@@ -45,6 +45,9 @@ def frame_numbers(frames: Sequence[int]) -> list[int]:
     >>> frame_numbers((1, 3))
     [1, 3]
     """
+    if isinstance(frames, (int, str, bytes)):  # one number where a list is due
+        raise InvalidIdentifierError(f"frames is a list of 1-based frame numbers, such as [1]: "
+                                     f"not {frames!r}")  # fmt: skip
     numbers = [int(f) for f in frames]
     if not numbers or any(n < 1 for n in numbers):
         raise InvalidIdentifierError(f"frame numbers are 1-based and at least one: {frames!r}")

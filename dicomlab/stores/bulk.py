@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from dicomlab.core.render import render_placeholder
-from dicomlab.core.validation import validate_count, validate_flag
+from dicomlab.core.validation import validate_count, validate_flag, validate_frame
 from dicomlab.errors import DicomlabError
 from dicomlab.stores.base import InstanceRef
 
@@ -177,6 +177,7 @@ class StudyIndex:
 
 def check_uid_columns(df: pd.DataFrame, what: str) -> None:
     """Refuse a DataFrame without StudyInstanceUID, saying what ``what`` needs."""
+    validate_frame(df, f"the rows for {what}")
     if "StudyInstanceUID" not in df.columns:
         raise DicomlabError(
             f"{what} need a StudyInstanceUID column (and ideally SeriesInstanceUID, "

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from dicomlab.core.dicomjson import to_frame
 from dicomlab.core.validation import validate_count
+from dicomlab.errors import InvalidRequestError
 from dicomlab.stores.base import HealthcareAccess, InstanceRef
 from dicomlab.stores.bulk import fetch_thumbnails, index_records
 from dicomlab.stores.cache import CacheKey, RenderCache
@@ -34,6 +36,33 @@ __all__ = ["ClientStore", "as_cache"]
 def as_cache(cache: RenderCache | str | os.PathLike[str] | None) -> RenderCache | None:
     """A :class:`RenderCache`, from itself or its folder (``None``: no cache)."""
     return RenderCache(cache) if isinstance(cache, (str, os.PathLike)) else cache
+
+
+_TAG = re.compile(r"[0-9A-Fa-f]{8}")
+
+
+def check_filter_key(key: str) -> None:
+    """Refuse a filter that names no DICOM attribute: servers ignore it and answer everything.
+
+    Keywords are case-sensitive; tags (``00100020``) and dotted sequence paths pass.
+
+    >>> check_filter_key("PatientID"), check_filter_key("00100020")
+    (None, None)
+    >>> check_filter_key("PatientId")
+    Traceback (most recent call last):
+    ...
+    dicomlab.errors.InvalidRequestError: search filter 'PatientId' is not a DICOM keyword ...
+    """
+    from pydicom.datadict import tag_for_keyword
+
+    if all(_TAG.fullmatch(p) or tag_for_keyword(p) is not None for p in str(key).split(".")):
+        return
+    raise InvalidRequestError(
+        f"search filter {key!r} is not a DICOM keyword or tag (keywords are case-sensitive: "
+        "PatientID, StudyDate, Modality…); a store would ignore it and answer more than was "
+        "asked",
+        value=key,
+    )
 
 
 class ClientStore:
@@ -94,6 +123,8 @@ class ClientStore:
     def _search(
         self, level: str, filters: dict[str, str], fields: Sequence[str] | None, limit: int | None
     ) -> pd.DataFrame:
+        for key in filters:
+            check_filter_key(key)
         found: pd.DataFrame = to_frame(self._query(level, filters, fields, limit))
         return found
 

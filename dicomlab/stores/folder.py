@@ -340,10 +340,18 @@ class FolderStore(ClientStore):
         """Frames (1-based) of an instance as stored, uncompressed by default."""
         numbers = frame_numbers(frames)
         path = self._instance_file(ref)
-        with self._not_found(ref.study, ref.series, ref.instance, path=path), self._lock:
-            return self.client.retrieve_instance_frames(
-                ref.study, ref.series, ref.instance, numbers, media_types=(media_type,)
-            )
+        try:
+            with self._not_found(ref.study, ref.series, ref.instance, path=path), self._lock:
+                return self.client.retrieve_instance_frames(
+                    ref.study, ref.series, ref.instance, numbers, media_types=(media_type,)
+                )
+        except DicomReadError as exc:  # the file client answers a frame past the last as a 500
+            if "exceeds number of available frames" not in str(exc.__cause__):
+                raise
+            raise NotFoundError(
+                f"frames {numbers} of instance {ref.instance}: the instance has fewer frames "
+                "(its NumberOfFrames, 1 when it has none)"
+            ) from exc
 
     def fetch_rendered(
         self,

@@ -10,11 +10,16 @@ matched here (PS3.4 C.2.2.2.5, either end open).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydicom.datadict import tag_for_keyword
+
+from dicomlab.errors import InvalidRequestError
 
 if TYPE_CHECKING:
     from dicomweb_client import DICOMfileClient
@@ -22,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["query_client", "split_date_ranges"]
 
 _DATE_RANGE = re.compile(r"(\d{8})?-(\d{8})?")
+_SKIP = "skip search filter "
 
 
 def split_date_ranges(
@@ -45,7 +51,11 @@ def query_client(
     fields: Sequence[str] | None,
     limit: int | None,
 ) -> list[dict[str, Any]]:
-    """DICOM JSON of the ``level`` resources matching ``filters`` (date ranges included)."""
+    """DICOM JSON of the ``level`` resources matching ``filters`` (date ranges included).
+
+    ``fields`` is not passed on: the file client answers every column it
+    indexes whatever is asked, and logs a warning when given any.
+    """
     exact, ranges = split_date_ranges(filters)
     searches: dict[str, Callable[..., list[dict[str, Any]]]] = {
         "studies": client.search_for_studies,
@@ -53,10 +63,52 @@ def query_client(
         "instances": client.search_for_instances,
     }
     search = searches[level]
-    found = search(search_filters=exact or None, fields=list(fields) if fields else None)
+    with _skipped_filters() as skipped:
+        found = search(search_filters=exact or None)
+    if skipped:
+        raise InvalidRequestError(
+            f"search filter {skipped[0]} in a search of {level}: the folder store cannot apply "
+            "it, and searching without it would answer more than was asked; give a DICOM "
+            "keyword this level indexes, with a value in its DICOM form (dates as YYYYMMDD or "
+            "YYYYMMDD-YYYYMMDD)",
+            value=skipped[0],
+        )
     for keyword, (low, high) in ranges.items():
         found = [item for item in found if _in_range(item, keyword, low, high)]
     return found[:limit] if limit is not None else found
+
+
+class _SkippedFilters(logging.Filter):
+    """Takes the filters the file client drops (it only logs them) in this thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thread = threading.get_ident()
+        self.skipped: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.thread != self.thread or not message.startswith(_SKIP):
+            return True
+        self.skipped.append(message[len(_SKIP) :].replace(" - ", " (", 1) + ")")
+        return False  # raised instead of logged
+
+
+@contextlib.contextmanager
+def _skipped_filters() -> Iterator[list[str]]:
+    """The filters dicomweb-client's file client skipped while the block ran.
+
+    It skips an unknown keyword, one it does not index, an empty value or a
+    malformed date or time with a warning, and answers as if they were never
+    given: every patient for a misspelled ``PatientId``.
+    """
+    taken = _SkippedFilters()
+    logger = logging.getLogger("dicomweb_client.file")
+    logger.addFilter(taken)
+    try:
+        yield taken.skipped
+    finally:
+        logger.removeFilter(taken)
 
 
 def _in_range(item: Mapping[str, Any], keyword: str, low: str, high: str) -> bool:

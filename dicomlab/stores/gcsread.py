@@ -73,7 +73,7 @@ def storage_client(*, anonymous: bool = False) -> Any:
         raise UnsupportedBackendError(
             "gs:// stores need the google-cloud-storage package: pip install 'dicomlab[gcp]'"
         ) from exc
-    with translated("the default Cloud Storage client"):
+    with translated("client"):  # "Cloud Storage client found no usable Google credentials…"
         if anonymous:
             return Client.create_anonymous_client()
         return Client()

@@ -91,6 +91,12 @@ def test_instances_are_copied_into_a_folder_and_never_replaced(lab, tmp_path):
     again = lab.export_cohort(hits, str(out), name="copy-again.txt", progress=False)
     assert again.counters == {"success": 0, "skipped": len(hits), "failure": 0}
     assert files[0].read_bytes() == b"kept"
+    assert again.complete and "INCOMPLETE" not in repr(again) + again._repr_html_()
+    missing = hits.copy()
+    missing.loc[len(missing)] = ["/dicomWeb/x", "1.2.3.4", "1.2.3.4.5", "1.2.3.4.5.6"]
+    broken = lab.export_cohort(missing, str(out), name="copy-broken.txt", progress=False)
+    assert broken.counters["failure"] == 1 and not broken.complete
+    assert "INCOMPLETE" in repr(broken) and "INCOMPLETE" in broken._repr_html_()
 
 
 def test_a_named_filter_file_is_not_replaced_without_overwrite(lab):

@@ -29,8 +29,11 @@ def run_cli(*args: str, cwd: Path, home: Path) -> subprocess.CompletedProcess[st
 
 
 def test_demo_writes_every_output(tmp_path):
-    done = run_cli("demo", "--out", "out", "--notebook", "", cwd=tmp_path, home=tmp_path / "home")
+    # Outside a checkout (no notebooks/ here), the demo runs without its notebook and says so.
+    done = run_cli("demo", "--out", "out", cwd=tmp_path, home=tmp_path / "home")
     assert done.returncode == 0, done.stderr
+    assert "no quickstart.html" in done.stdout
+    assert not (tmp_path / "out" / "quickstart.html").exists()
     out = tmp_path / "out"
     worklist = (out / "worklist.csv").read_text().splitlines()
     assert worklist[0].startswith("StudyDateTime,PatientID,StudyInstanceUID,InstanceCount")
@@ -65,7 +68,8 @@ def test_export_and_query_commands(tmp_path, capsys):
     assert main(["--home", home, "export-metadata"]) == 0
     assert "success=81" in capsys.readouterr().out
     assert main(["--home", home, "export-metadata"]) == 1
-    assert "WRITE_TRUNCATE" in capsys.readouterr().err
+    err = capsys.readouterr().err  # the advice as the command line spells it
+    assert "pass --write-disposition WRITE_TRUNCATE to replace it or WRITE_APPEND" in err
     assert (
         main(["--home", home, "query", "patient_dicomweb_paths", "--param", "patient_id=77654033"])
         == 0
@@ -89,10 +93,15 @@ def test_export_of_a_store_that_cannot_be_read_fails_unless_allow_partial(tmp_pa
     common = ["--home", str(tmp_path / "home"), "--store", str(store), "export-metadata"]
     assert main([*common, "--workers", "1"]) == 1
     err = capsys.readouterr().err
-    assert "gone.dcm" in err and "allow_partial=True" in err
+    assert "gone.dcm" in err and "--allow-partial" in err and "allow_partial=" not in err
     assert main([*common, "--workers", "1", "--allow-partial"]) == 0
     out = capsys.readouterr().out
     assert "success=3" in out and "PARTIAL: unread=1" in out
+
+
+def test_a_query_before_any_export_says_which_command_exports(tmp_path, capsys):
+    assert main(["--home", str(tmp_path), "query", "latest_studies", "--param", "limit=2"]) == 1
+    assert "dicomlab export-metadata" in capsys.readouterr().err
 
 
 def test_usage_errors_exit_2(tmp_path, capsys):
@@ -103,6 +112,14 @@ def test_usage_errors_exit_2(tmp_path, capsys):
         main(["--home", str(tmp_path), "query", "latest_studies", "--param", "oops"])
     assert info.value.code == 2
     assert "NAME=VALUE" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["--home", str(tmp_path), "query", "latest_studies"])
+    assert info.value.code == 2
+    assert "takes --param limit=INT64 (missing: limit)" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["--home", str(tmp_path), "query", "series_per_patient", "--param", "limit=2"])
+    assert info.value.code == 2
+    assert "takes no --param (unknown: limit)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -174,6 +191,11 @@ def test_filter_build_upload_export_cohort_and_images(exported_lab, tmp_path, ca
     )
     assert capsys.readouterr().out.strip().endswith("/c.txt")
     assert (bucket / "c.txt").read_text() == out.read_text()
+    assert (
+        main(["--home", home, "--bucket", str(bucket), "upload", str(out), "--name", "c.txt"]) == 1
+    )
+    err = capsys.readouterr().err
+    assert "pass --overwrite to replace it" in err and "overwrite=True" not in err
 
     table = "cli_cohort"
     args = ["--home", home, "--bucket", str(bucket), "export-cohort", "--from", str(hits)]
@@ -181,6 +203,16 @@ def test_filter_build_upload_export_cohort_and_images(exported_lab, tmp_path, ca
     record = json.loads(capsys.readouterr().out)
     assert record["result"]["counters"] == {"success": 7, "failure": 0}
     assert record["filter_file"]["lines"] == 7
+
+    # An instance that cannot be copied makes the export a failure, its record printed still.
+    rows = exported_lab.query("patient_dicomweb_paths", patient_id="77654033")
+    rows.loc[len(rows)] = ["/dicomWeb/x", "1.2.3.4", "1.2.3.4.5", "1.2.3.4.5.6"]
+    rows.to_csv(tmp_path / "broken.csv", index=False)
+    copied = ["--from", str(tmp_path / "broken.csv"), "--destination", str(tmp_path / "copy")]
+    assert main(["--home", home, "--bucket", str(bucket), "export-cohort", *copied]) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["result"]["counters"]["failure"] == 1
+    assert "incomplete: 1 instance(s) failed" in captured.err
 
     pictures = tmp_path / "pictures"
     assert main(["--home", home, "images", "--from", str(hits), "--out", str(pictures),
@@ -204,6 +236,12 @@ def test_every_subcommand_has_help(capsys):
             main([*command, "--help"])
         assert info.value.code == 0
         assert "usage: dicomlab" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    store_help = shown.split("--store STORE")[-1].partition("--warehouse WAREHOUSE")[0]
+    for form in ("a folder", "a DICOMweb URL", "dicomStores/S", "gs://BUCKET[/PREFIX]"):
+        assert form in store_help, form  # every form of store connect() takes
 
 
 # ---- the output's reader, and bad option values ------------------------------------------

@@ -9,6 +9,7 @@ files, cohort exports (whose provenance names the review) and the CLI.
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -205,8 +206,11 @@ def test_the_cli_shows_a_review_and_exports_what_it_kept(lab, hits, home, tmp_pa
     review.decide([0, 1], "include")
     review.decide(2, "exclude", reason="contrast phase")
     assert main(["--home", str(home), "review", "show", "cli-qc", "--format", "json"]) == 0
-    out = capsys.readouterr().out
-    assert "contrast phase" in out and "exclude" in out
+    shown = pd.read_json(io.StringIO(capsys.readouterr().out), dtype=str)  # JSON and nothing else
+    assert sorted(shown["reason"]) == ["", "", "contrast phase"]
+    assert main(["--home", str(home), "review", "show", "cli-qc", "--format", "csv"]) == 0
+    shown = pd.read_csv(io.StringIO(capsys.readouterr().out), dtype=str, keep_default_na=False)
+    assert sorted(shown["decision"]) == ["exclude", "include", "include"]
     target = tmp_path / "cohort.txt"
     assert main(["--home", str(home), "review", "export", "cli-qc", "-o", str(target)]) == 0
     wanted = {f"/studies/{s}/series/{r}" for s, r in review.items.iloc[[0, 1], :2].values}
@@ -219,6 +223,28 @@ def test_the_cli_shows_a_review_and_exports_what_it_kept(lab, hits, home, tmp_pa
     assert len(keep.read_text().splitlines()) == 3  # the undecided series stays
     assert main(["--home", str(home), "review", "show", "nobody"]) == 1
     assert "'nobody' has no decisions" in capsys.readouterr().err
+
+
+def test_the_cli_refuses_a_level_that_brings_back_an_excluded_series(
+    lab, hits, home, tmp_path, capsys
+):
+    review = lab.review(hits, name="cli-level", reviewer="ana", progress=False)
+    items = review.items.reset_index(drop=True)
+    study = items.StudyInstanceUID.value_counts().idxmax()  # a study with several series
+    (first, second, *_) = items.index[items.StudyInstanceUID == study]
+    review.decide(int(first), "include")
+    review.decide(int(second), "exclude", reason="motion")
+    target = tmp_path / "studies.txt"
+    export = ["--home", str(home), "review", "export", "cli-level", "-o", str(target)]
+    assert main([*export, "--level", "study"]) == 1
+    assert "would bring back 1 item(s)" in capsys.readouterr().err
+    assert not target.exists()
+    csv = tmp_path / "hits.csv"
+    hits.to_csv(csv, index=False)
+    assert main([*export, "--from", str(csv), "--level", "study"]) == 1
+    assert "would bring back" in capsys.readouterr().err
+    assert main([*export, "--level", "series"]) == 0
+    assert target.read_text().splitlines() == [f"/studies/{study}/series/{items.iloc[first, 1]}"]
 
 
 # ---- BigQuery, through the REST double ------------------------------------------------------

@@ -61,6 +61,28 @@ def test_audit_of_a_missing_notebook_says_so(
     assert "'nowhere.ipynb'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("text", ["{}", "[1]", '{"cells": [1]}', '{"cells": [{"outputs": 1}]}'])
+def test_audit_refuses_json_that_is_not_a_notebook(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    path = tmp_path / "not-a-notebook.ipynb"
+    path.write_text(text)
+    assert main(["--home", str(home), "audit", str(path)]) == 1  # not "nothing found"
+    assert "not a notebook" in capsys.readouterr().err
+
+
+def test_audit_against_a_missing_warehouse_says_so_and_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _notebook(tmp_path / "leaky.ipynb", f"patient {PATIENT}")
+    typo = tmp_path / "typo" / "warehouse.duckdb"
+    assert main(["--warehouse", str(typo), "audit", str(path)]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["--home", str(tmp_path / "fresh"), "audit", str(path)]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert not typo.parent.exists() and not (tmp_path / "fresh").exists()
+
+
 def test_commands_print_pseudonyms_in_share_mode(
     home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

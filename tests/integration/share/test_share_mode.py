@@ -409,3 +409,7 @@ def test_a_review_in_share_mode_keeps_real_decisions(
     assert set(kept.SOPInstanceUID) == {lab.shown(u) for u in kept_real.SOPInstanceUID}
     assert (history.decided_at == owner.decision_log().history("share-qc").decided_at).all()
     assert lab.decision_log().history("share-qc").decided_at.equals(history.decided_at)
+    with pytest.raises(DicomlabError) as refused:  # real UIDs are not items of a shown review
+        review.decide(raw_hits.loc[[1]], "include")
+    assert "not an item of this review" in str(refused.value)
+    assert not _leaks(str(refused.value), real)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import inspect
 import io
+import logging
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +28,7 @@ from pydicom.data import get_testdata_file
 from typing_extensions import get_protocol_members
 
 from dicomlab.backends import google_store
-from dicomlab.errors import InvalidIdentifierError, NotFoundError
+from dicomlab.errors import InvalidIdentifierError, InvalidRequestError, NotFoundError
 from dicomlab.samples.sample import seed_sample_store
 from dicomlab.stores.base import HealthcareAccess, InstanceRef, JsonSource, Store
 from dicomlab.stores.cache import RenderCache
@@ -115,6 +117,58 @@ def test_search_results_are_typed(store, oracle):
     assert set(studies.StudyDate.dt.strftime("%Y%m%d")) == set(expected.StudyDate)
     series = store.search_series(Modality="MR")
     assert str(series["SeriesNumber"].dtype) == "Int64"
+
+
+def test_search_with_fields_logs_no_warning(store, oracle, caplog):
+    with caplog.at_level(logging.WARNING):
+        found = store.search_instances(fields=["Rows"], PatientID="77654033")
+    assert _uids(found) == _uids(oracle[oracle.PatientID == "77654033"])
+    assert "Rows" in found.columns
+    assert not caplog.records, [r.getMessage() for r in caplog.records]
+
+
+@pytest.fixture(scope="module")
+def folder_store(tmp_path_factory: pytest.TempPathFactory) -> FolderStore:
+    folder = tmp_path_factory.mktemp("folder-filters")
+    seed_sample_store(folder)
+    return FolderStore(folder)
+
+
+@pytest.mark.parametrize(
+    ("level", "filters", "named"),
+    [
+        ("studies", {"StudyDate": "2001-01-01"}, "not a valid value for value representation DA"),
+        ("instances", {"PatientID": ""}, '"PatientID" (empty value)'),
+        ("studies", {"Modality": "CT"}, '"Modality" (queries based on this attribute'),
+    ],
+)
+def test_a_filter_the_folder_store_cannot_apply_is_refused_not_dropped(
+    folder_store, caplog, level, filters, named
+):
+    # The file client would skip it with a warning and answer every instance of every patient.
+    search = getattr(folder_store, f"search_{level}")
+    with caplog.at_level(logging.WARNING), pytest.raises(InvalidRequestError) as caught:
+        search(**filters)
+    assert named in str(caught.value) and f"in a search of {level}" in str(caught.value)
+    assert not caplog.records  # said once, in the error
+
+
+@pytest.mark.parametrize("key", ["PatientId", "patientID", "Modality.Nonsense", "0010002"])
+def test_a_filter_on_no_dicom_attribute_is_refused_not_ignored(store, key):
+    # Orthanc and the file client both ignore it, and would answer every patient's instances.
+    with pytest.raises(InvalidRequestError, match=f"search filter '{re.escape(key)}' is not"):
+        store.search_instances(**{key: "77654033"})
+
+
+def test_frames_not_in_a_list_are_refused_by_name(store, oracle):
+    with pytest.raises(InvalidIdentifierError, match=r"such as \[1\]: not 1"):
+        store.fetch_frames(_ref(oracle.iloc[0]), 1)
+
+
+def test_a_frame_past_the_last_is_not_found_in_a_folder(folder_store, oracle):
+    # Not "the file could not be read": the file is fine, the frame is not in it.
+    with pytest.raises(NotFoundError, match=r"frames \[99\] of instance .*fewer frames"):
+        folder_store.fetch_frames(_ref(oracle.iloc[0]), [99])
 
 
 def test_search_limit(store, oracle):

@@ -86,8 +86,17 @@ def test_series_items_are_distinct_in_first_seen_order(hits):
 
 def test_instance_items_need_the_instance_column(hits):
     assert len(review_items(hits, "instance")) == 5
-    with pytest.raises(FilterFileError, match="SOPInstanceUID"):
+    with pytest.raises(FilterFileError, match=r"lacks SOPInstanceUID: .*, or review at series"):
         review_items(hits.drop(columns="SOPInstanceUID"), "instance")
+
+
+@pytest.mark.parametrize("level", ["series", "instance"])
+def test_study_rows_are_refused_without_pointing_at_the_level_in_use(hits, level):
+    studies = hits[["StudyInstanceUID"]].drop_duplicates()
+    with pytest.raises(FilterFileError, match="SeriesInstanceUID") as caught:
+        review_items(studies, level)
+    assert "review at series level" not in str(caught.value)
+    assert "decides on series or instances" in str(caught.value)
 
 
 def test_rows_without_a_uid_are_refused_naming_them(hits):

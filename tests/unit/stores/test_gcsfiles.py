@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from dicomlab.backends import open_store
-from dicomlab.errors import InvalidResourceError, UnsupportedBackendError
+from dicomlab.errors import InvalidResourceError, RemoteError, UnsupportedBackendError
 from dicomlab.stores.gcsfiles import GcsFileStore, parse_store_uri
-from dicomlab.stores.gcsread import RangedObject
+from dicomlab.stores.gcsread import RangedObject, storage_client
 from dicomlab.stores.headers import parse_instance_metadata
 
 
@@ -81,3 +81,18 @@ def test_a_header_is_read_from_its_first_bytes_only() -> None:
     assert item.dataset is not None and item.dataset.Rows == 64
     assert sum(n for _, n in reader.fetches) < len(data) // 2  # not the pixel data
     assert io.BytesIO(data).read(4) == data[:4]
+
+
+def test_missing_credentials_say_what_to_do_in_one_readable_sentence(monkeypatch) -> None:
+    from google.auth.exceptions import DefaultCredentialsError
+    from google.cloud import storage
+
+    def no_credentials(*_: Any, **__: Any) -> None:
+        raise DefaultCredentialsError("Your default credentials were not found.")
+
+    monkeypatch.setattr(storage, "Client", no_credentials)
+    with pytest.raises(RemoteError) as caught:
+        storage_client()
+    message = str(caught.value)
+    assert message.startswith("Cloud Storage client found no usable Google credentials"), message
+    assert "gcloud auth application-default login" in message and "?anonymous=true" in message
