@@ -272,7 +272,9 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         _audit(args)
         return
     try:
-        lab = connect(args.store, args.warehouse, args.bucket, home=args.home, share=args.share)
+        lab = connect(
+            args.store, args.warehouse, args.bucket, home=args.home, share=_SHARE[args.share]
+        )
     except (UnsupportedBackendError, InvalidIdentifierError) as exc:
         parser.error(str(exc))  # a --store, --warehouse or --bucket value of no known form
     if args.command == "export-metadata":
@@ -302,6 +304,15 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         commands = {"upload": _upload, "export-cohort": _export_cohort, "images": _images}
         commands["review"] = _review
         commands[args.command](lab, args)
+
+
+# --share's words as connect() takes them (None: $DICOMLAB_SHARE decides).
+_SHARE: dict[str | None, bool | str | None] = {
+    None: None,
+    "on": True,
+    "off": False,
+    "images": "images",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

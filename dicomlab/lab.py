@@ -91,7 +91,9 @@ def connect(
         open_warehouse(warehouse, base),
         open_bucket(bucket, base),
         table=table,
-        share=parse_share(os.environ.get(SHARE_ENV) if share is None else share),
+        share=parse_share(os.environ.get(SHARE_ENV), from_env=True)
+        if share is None
+        else parse_share(share),
         home=base,
     )
 

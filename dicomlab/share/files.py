@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dicomlab.core.deid import action_for
-from dicomlab.errors import DicomlabError
+from dicomlab.errors import DicomlabError, InvalidRequestError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,27 +30,37 @@ _CENSUS_EXTRA = ("Modality", "BurnedInAnnotation")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def parse_share(value: Any) -> bool | str:
-    """``False``, ``True`` or ``"images"`` from a ``share=`` argument or ``$DICOMLAB_SHARE``.
+def parse_share(value: Any, *, from_env: bool = False) -> bool | str:
+    """``False``, ``True`` or ``"images"`` from a ``share=`` argument, or from ``$DICOMLAB_SHARE``.
 
-    >>> parse_share("1"), parse_share("images"), parse_share(None), parse_share("off")
-    (True, 'images', False, False)
+    An argument is ``True``, ``False``, ``"images"`` or ``None`` (off); the
+    environment variable (``from_env=True``) may also say ``1``/``0``,
+    ``yes``/``no``, ``on``/``off``. Anything else is refused, naming the value.
+
+    >>> parse_share(True), parse_share("images"), parse_share(None)
+    (True, 'images', False)
+    >>> parse_share("1", from_env=True), parse_share("off", from_env=True)
+    (True, False)
     """
     if value is None or value is False:
         return False
     if value is True:
         return True
-    text = str(value).strip().lower()
+    if value == "images":
+        return "images"
+    text = str(value).strip().lower() if from_env else None
     if text in ("", "0", "false", "no", "off"):
         return False
     if text in ("1", "true", "yes", "on"):
         return True
     if text == "images":
         return "images"
-    raise DicomlabError(
-        f"share mode {value!r} is not known: use share=True (identifiers hidden, risky images "
-        f"withheld), share='images' (images shown too) or share=False; {SHARE_ENV} takes "
-        "1, images or 0"
+    where = SHARE_ENV if from_env else "share"
+    raise InvalidRequestError(
+        f"{where}={value!r} is not a share mode: use share=True (identifiers hidden, risky "
+        f"images withheld), share='images' (images shown too) or share=False; {SHARE_ENV} "
+        "takes 1, images or 0",
+        value=value,
     )
 
 

@@ -19,7 +19,7 @@ from pydicom.uid import generate_uid
 
 import dicomlab
 from dicomlab.audit import table_identifiers
-from dicomlab.errors import DicomlabError, SkippedFilesWarning
+from dicomlab.errors import DicomlabError, InvalidRequestError, SkippedFilesWarning
 from dicomlab.share import ShareMode
 from dicomlab.stores.base import InstanceRef
 
@@ -413,3 +413,30 @@ def test_a_review_in_share_mode_keeps_real_decisions(
         review.decide(raw_hits.loc[[1]], "include")
     assert "not an item of this review" in str(refused.value)
     assert not _leaks(str(refused.value), real)
+
+
+@pytest.mark.parametrize("value", ["yes", "on", 1, "True", [True]])
+def test_a_share_argument_other_than_true_false_or_images_is_refused(
+    home: Path, value: object
+) -> None:
+    before = sorted(p.name for p in home.iterdir())
+    with pytest.raises(InvalidRequestError) as raised:
+        dicomlab.connect(home=home, share=value)
+    assert raised.value.value == value and repr(value) in str(raised.value)
+    assert sorted(p.name for p in home.iterdir()) == before  # nothing made
+
+
+@pytest.mark.parametrize(("text", "mode"), [("yes", True), ("0", False), ("images", "images")])
+def test_the_environment_variable_takes_its_words(
+    home: Path, monkeypatch: pytest.MonkeyPatch, text: str, mode: object
+) -> None:
+    monkeypatch.setenv("DICOMLAB_SHARE", text)
+    assert dicomlab.connect(home=home).share == mode
+
+
+def test_a_share_environment_value_of_no_known_word_is_refused(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DICOMLAB_SHARE", "maybe")
+    with pytest.raises(InvalidRequestError, match="DICOMLAB_SHARE='maybe'"):
+        dicomlab.connect(home=home)
