@@ -1,0 +1,171 @@
+"""The fast path of :func:`dicomlab.rows.flatten.flatten_json`: DICOM JSON walked as it is.
+
+Pure: no I/O. Building a pydicom ``Dataset`` from every WADO-RS object (and
+walking it) costs more than the rest of an export of a DICOMweb store. The
+common elements are placed here straight from the JSON, with the values
+pydicom would give them: plain text as it is, binary numbers through ``int``
+or ``float`` (pydicom's ``convert_to_python_number``), and DS, IS, PN and UI
+through pydicom's own element (its value types and checks). Anything else (a
+value of an unexpected type, a backslash in a text value, inline binary, AT,
+UN) declines the object: the caller then takes pydicom's full path, which
+gives the same row, or says what is wrong.
+
+>>> from dicomlab.rows.placement import Walk, finish_row
+>>> obj = {"00100010": {"vr": "PN", "Value": [{"Alphabetic": "Doe^John"}]},
+...        "00180050": {"vr": "DS", "Value": [1.25]}}
+>>> walk = Walk()
+>>> finish_row(json_level(obj, walk), walk).values["SliceThickness"]
+'1.25'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydicom import config
+from pydicom.dataelem import DataElement
+
+from dicomlab.rows.placement import (
+    LEFT_OUT,
+    Level,
+    Walk,
+    add_sequence,
+    close_level,
+    place,
+    tag_info,
+)
+from dicomlab.rows.schema import EXCLUDED_VRS
+
+__all__ = ["JsonDeclined", "json_level"]
+
+# Text whose JSON value is the element's value as pydicom keeps it (no conversion).
+_TEXT_VRS = frozenset(
+    {"AE", "AS", "CS", "DA", "DT", "LO", "LT", "SH", "ST", "TM", "UC", "UR", "UT"}
+)
+# Text that may hold a backslash in one value (elsewhere pydicom splits it into values).
+_BACKSLASH_VRS = frozenset({"LT", "ST", "UT"})
+_DATETIME_VRS = frozenset({"DA", "DT", "TM"})
+_INT_VRS = frozenset({"SL", "SS", "SV", "UL", "US", "UV"})
+_FLOAT_VRS = frozenset({"FD", "FL"})
+# Values made by pydicom's DataElement: DS and IS (numbers from JSON), PN, UI.
+_ELEMENT_VRS = frozenset({"DS", "IS", "PN", "UI"})
+
+
+class JsonDeclined(Exception):
+    """The object has something off the fast path: flatten it through pydicom."""
+
+
+def json_level(obj: Mapping[str, Any], walk: Walk) -> Level:
+    """Place the elements of one DICOM JSON object (an instance or an item), closed.
+
+    Elements with bulk data must have been taken out (their tags in
+    ``walk.bulk``); ``walk`` collects as for a dataset. Raises
+    :class:`JsonDeclined` at the first element off the fast path.
+    """
+    level = Level()
+    try:
+        keys = sorted(obj, key=_tag_number)
+    except (TypeError, ValueError):
+        raise JsonDeclined from None
+    for key in keys:
+        number = int(key, 16)
+        if number in LEFT_OUT or not number & 0xFFFF:
+            walk.skipped += 1
+            continue
+        element = obj[key]
+        if not isinstance(element, dict) or "InlineBinary" in element:
+            raise JsonDeclined
+        vr = element.get("vr")
+        values = element.get("Value")
+        if not isinstance(vr, str):
+            raise JsonDeclined
+        if values is not None and (not isinstance(values, list) or None in values):
+            raise JsonDeclined
+        if vr == "SQ":
+            items = []
+            for item in values or []:
+                if not isinstance(item, dict):
+                    raise JsonDeclined
+                items.append(json_level(item, walk))
+            add_sequence(tag_info(number).name, items, level)
+            continue
+        items, size = _values(number, vr, values or [])
+        place(number, vr, items, size, level, walk)
+    return close_level(level)
+
+
+def _tag_number(key: str) -> int:
+    if len(key) != 8:
+        raise ValueError(key)
+    return int(key, 16)
+
+
+def _values(number: int, vr: str, values: list[Any]) -> tuple[list[Any], int]:
+    """An element's values as pydicom holds them (a list), and its size as flattening counts it."""
+    if not values:
+        if vr in EXCLUDED_VRS or vr in _TEXT_VRS or vr in _INT_VRS or vr in _FLOAT_VRS:
+            return [], 0
+        if vr in _ELEMENT_VRS:
+            return [], 0
+        raise JsonDeclined
+    if vr in _TEXT_VRS:
+        if vr in _DATETIME_VRS and config.datetime_conversion:
+            raise JsonDeclined  # pydicom makes date and time objects of them
+        if not all(isinstance(v, str) for v in values):
+            raise JsonDeclined
+        if vr not in _BACKSLASH_VRS and any("\\" in v for v in values):
+            raise JsonDeclined
+        if len(values) == 1:  # one value: pydicom's element holds the string itself
+            return ([] if values[0] == "" else values), len(values[0])
+        return values, 0
+    if vr in _INT_VRS or vr in _FLOAT_VRS:
+        kind = int if vr in _INT_VRS else float
+        try:
+            return [kind(v) for v in values], 0
+        except (TypeError, ValueError):
+            raise JsonDeclined from None
+    if vr in _ELEMENT_VRS:
+        return _element_values(number, vr, values)
+    raise JsonDeclined
+
+
+def _element_values(number: int, vr: str, values: list[Any]) -> tuple[list[Any], int]:
+    """DS, IS, PN and UI values made by pydicom's element, as ``Dataset.from_json`` makes them."""
+    if vr == "PN":
+        if not all(isinstance(v, dict) for v in values):
+            raise JsonDeclined
+        values = [_person_name(v) for v in values]
+    elif vr == "UI":
+        if not all(isinstance(v, str) and "\\" not in v for v in values):
+            raise JsonDeclined
+    else:
+        if not all(type(v) in (int, float, str) for v in values):
+            raise JsonDeclined
+        kind = float if vr == "DS" else int
+        try:
+            values = [kind(v) for v in values]
+        except (TypeError, ValueError):
+            raise JsonDeclined from None
+    value = DataElement(number, vr, values[0] if len(values) == 1 else values).value
+    if len(values) > 1:
+        return [v for v in value if v is not None], 0
+    if value is None or value == "":
+        return [], 0
+    return [value], len(value) if isinstance(value, str) else 0
+
+
+def _person_name(value: Mapping[str, Any]) -> str:
+    """A PN value's groups as one string (pydicom's ``get_pn_element_value``)."""
+    if "Phonetic" in value:
+        groups = ["", "", ""]
+    elif "Ideographic" in value:
+        groups = ["", ""]
+    else:
+        groups = [""]
+    for index, name in enumerate(("Alphabetic", "Ideographic", "Phonetic")):
+        if name in value:
+            if not isinstance(value[name], str):
+                raise JsonDeclined
+            groups[index] = value[name]
+    return "=".join(groups)
