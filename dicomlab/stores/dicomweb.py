@@ -58,6 +58,7 @@ __all__ = ["DICOMwebStore", "StowResult"]
 
 logger = logging.getLogger(__name__)
 STOW_BATCH = 20
+_SERIES_COUNT = "00201209"  # NumberOfSeriesRelatedInstances
 
 
 def _no_bulk(tag: str, vr: str, uri: str) -> bytes:
@@ -255,8 +256,20 @@ class DICOMwebStore(ClientStore):
         return iter_pages(search, level, profile, limit, search_filters=filters, fields=fields)
 
     def count_instances(self) -> int:
-        """How many instances the server holds (counted through QIDO pages)."""
-        return sum(1 for _ in self._pages("instances", fields=["00080018"]))
+        """How many instances the server holds.
+
+        The sum of the series' ``NumberOfSeriesRelatedInstances`` where the
+        server gives it for every series (one short search instead of listing
+        every instance); else the instances are counted through QIDO pages.
+        """
+        total = 0
+        for item in self._pages("series", fields=[_SERIES_COUNT]):
+            element = item.get(_SERIES_COUNT)
+            value = (element.get("Value") if isinstance(element, dict) else None) or [None]
+            if type(value[0]) is not int or value[0] < 0:  # not given: count the instances
+                return sum(1 for _ in self._pages("instances", fields=["00080018"]))
+            total += value[0]
+        return total
 
     def iter_series(self) -> Iterator[tuple[str, str]]:
         """``(StudyInstanceUID, SeriesInstanceUID)`` of every series."""
