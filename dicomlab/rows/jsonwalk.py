@@ -3,9 +3,9 @@
 Pure: no I/O. Building a pydicom ``Dataset`` from every WADO-RS object (and
 walking it) costs more than the rest of an export of a DICOMweb store. The
 common elements are placed here straight from the JSON, with the values
-pydicom would give them: plain text as it is, binary numbers through ``int``
-or ``float`` (pydicom's ``convert_to_python_number``), and DS, IS, PN and UI
-through pydicom's own element (its value types and checks). Anything else (a
+pydicom would give them: plain text as it is, numbers through ``int`` or
+``float`` (pydicom's ``convert_to_python_number``), PN groups joined and UIDs
+stripped as pydicom's element does (:func:`_element_values`). Anything else (a
 value of an unexpected type, a backslash in a text value, inline binary, AT,
 UN) declines the object: the caller then takes pydicom's full path, which
 gives the same row, or says what is wrong.
@@ -24,7 +24,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydicom import config
-from pydicom.dataelem import DataElement
 
 from dicomlab.rows.placement import (
     LEFT_OUT,
@@ -48,7 +47,7 @@ _BACKSLASH_VRS = frozenset({"LT", "ST", "UT"})
 _DATETIME_VRS = frozenset({"DA", "DT", "TM"})
 _INT_VRS = frozenset({"SL", "SS", "SV", "UL", "US", "UV"})
 _FLOAT_VRS = frozenset({"FD", "FL"})
-# Values made by pydicom's DataElement: DS and IS (numbers from JSON), PN, UI.
+# Values that pydicom's element converts: DS and IS (numbers in JSON), PN, UI.
 _ELEMENT_VRS = frozenset({"DS", "IS", "PN", "UI"})
 
 
@@ -126,33 +125,37 @@ def _values(number: int, vr: str, values: list[Any]) -> tuple[list[Any], int]:
         except (TypeError, ValueError):
             raise JsonDeclined from None
     if vr in _ELEMENT_VRS:
-        return _element_values(number, vr, values)
+        return _element_values(vr, values)
     raise JsonDeclined
 
 
-def _element_values(number: int, vr: str, values: list[Any]) -> tuple[list[Any], int]:
-    """DS, IS, PN and UI values made by pydicom's element, as ``Dataset.from_json`` makes them."""
+def _element_values(vr: str, values: list[Any]) -> tuple[list[Any], int]:
+    """DS, IS, PN and UI values as pydicom's element holds them, for flattening.
+
+    ``Dataset.from_json`` turns DS into ``float`` then ``DSfloat``, IS into ``int``
+    then ``IS``, joins a PN's groups with ``=`` and strips a UID: flattening reads
+    the same text from the plain float, int and strings made here. Only a single
+    UID (a ``str``) has a size; an element of several values has none.
+    """
     if vr == "PN":
         if not all(isinstance(v, dict) for v in values):
             raise JsonDeclined
-        values = [_person_name(v) for v in values]
-    elif vr == "UI":
+        found: list[Any] = [_person_name(v) for v in values]
+        return ([] if found == [""] else found), 0
+    if vr == "UI":
         if not all(isinstance(v, str) and "\\" not in v for v in values):
             raise JsonDeclined
-    else:
-        if not all(type(v) in (int, float, str) for v in values):
-            raise JsonDeclined
-        kind = float if vr == "DS" else int
-        try:
-            values = [kind(v) for v in values]
-        except (TypeError, ValueError):
-            raise JsonDeclined from None
-    value = DataElement(number, vr, values[0] if len(values) == 1 else values).value
-    if len(values) > 1:
-        return [v for v in value if v is not None], 0
-    if value is None or value == "":
-        return [], 0
-    return [value], len(value) if isinstance(value, str) else 0
+        found = [v.strip() for v in values]
+        if len(found) > 1:
+            return found, 0
+        return ([] if found == [""] else found), len(found[0])
+    if not all(type(v) in (int, float, str) for v in values):
+        raise JsonDeclined
+    kind = float if vr == "DS" else int
+    try:
+        return [kind(v) for v in values], 0
+    except (TypeError, ValueError, OverflowError):
+        raise JsonDeclined from None
 
 
 def _person_name(value: Mapping[str, Any]) -> str:

@@ -130,3 +130,29 @@ def test_bulk_data_anywhere_is_dropped_and_the_object_kept_as_it_was():
         "SelectorLOValue",
     ]
     assert _same(row, _through_pydicom(obj))
+
+
+@pytest.mark.parametrize(
+    ("tag", "element"),
+    [
+        ("00080018", {"vr": "UI", "Value": [" 1.2.3 "]}),
+        ("00081150", {"vr": "UI", "Value": ["1.2", ""]}),
+        ("00100010", {"vr": "PN", "Value": [{}]}),
+        ("00081060", {"vr": "PN", "Value": [{"Alphabetic": "A^B"}, {"Phonetic": "c"}]}),
+        ("00200013", {"vr": "IS", "Value": [5.5]}),
+        ("00200013", {"vr": "IS", "Value": ["+0011"]}),
+        ("00200013", {"vr": "IS", "Value": [1, 2]}),  # several values where one is allowed
+        ("00180050", {"vr": "DS", "Value": ["1e3"]}),
+        ("00180050", {"vr": "DS", "Value": [1e-7]}),
+        ("00280030", {"vr": "DS", "Value": [1]}),
+        ("00280010", {"vr": "US", "Value": [70000]}),  # out of range: as pydicom keeps it
+        ("00100030", {"vr": "DA", "Value": ["2001013"]}),  # not a date: OtherElements
+        ("00080060", {"vr": "CS"}),
+    ],
+)
+def test_one_element_gives_the_row_pydicom_gives(tag, element):
+    obj = {"00100020": {"vr": "LO", "Value": ["p1"]}, tag: element}
+    assert _fast(obj)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert _same(flatten_json(obj), _through_pydicom(obj))
