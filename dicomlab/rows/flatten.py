@@ -193,6 +193,10 @@ def flatten_json(obj: Mapping[str, Any]) -> FlatRow:
     file's.
     """
     walk = Walk()
+    try:  # most objects: straight from the JSON (bulk data only where it is left out anyway)
+        return finish_row(json_level(obj, walk), walk)
+    except JsonDeclined:
+        walk = Walk()
     # Bulk data elements are taken out first (pydicom would inspect a bulk data
     # handler's signature again for every element of the object), so that every
     # tag to drop is known before the walk, as it is when pydicom reads the object.

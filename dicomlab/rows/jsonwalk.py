@@ -58,22 +58,24 @@ class JsonDeclined(Exception):
 def json_level(obj: Mapping[str, Any], walk: Walk) -> Level:
     """Place the elements of one DICOM JSON object (an instance or an item), closed.
 
-    Elements with bulk data must have been taken out (their tags in
-    ``walk.bulk``); ``walk`` collects as for a dataset. Raises
-    :class:`JsonDeclined` at the first element off the fast path.
+    ``walk`` collects as for a dataset. An element with bulk data declines the
+    object unless it is left out anyway (pixel data): take those elements out
+    first, their tags in ``walk.bulk``. Raises :class:`JsonDeclined` at the
+    first element off the fast path.
     """
     level = Level()
     try:
-        keys = sorted(obj, key=_tag_number)
+        numbered = sorted([(int(key, 16), key) for key in obj])
     except (TypeError, ValueError):
         raise JsonDeclined from None
-    for key in keys:
-        number = int(key, 16)
+    for number, key in numbered:
+        if len(key) != 8:
+            raise JsonDeclined
         if number in LEFT_OUT or not number & 0xFFFF:
             walk.skipped += 1
             continue
         element = obj[key]
-        if not isinstance(element, dict) or "InlineBinary" in element:
+        if not isinstance(element, dict) or "InlineBinary" in element or "BulkDataURI" in element:
             raise JsonDeclined
         vr = element.get("vr")
         values = element.get("Value")
@@ -89,18 +91,12 @@ def json_level(obj: Mapping[str, Any], walk: Walk) -> Level:
                 items.append(json_level(item, walk))
             add_sequence(tag_info(number).name, items, level)
             continue
-        items, size = _values(number, vr, values or [])
+        items, size = _values(vr, values or [])
         place(number, vr, items, size, level, walk)
     return close_level(level)
 
 
-def _tag_number(key: str) -> int:
-    if len(key) != 8:
-        raise ValueError(key)
-    return int(key, 16)
-
-
-def _values(number: int, vr: str, values: list[Any]) -> tuple[list[Any], int]:
+def _values(vr: str, values: list[Any]) -> tuple[list[Any], int]:
     """An element's values as pydicom holds them (a list), and its size as flattening counts it."""
     if not values:
         if vr in EXCLUDED_VRS or vr in _TEXT_VRS or vr in _INT_VRS or vr in _FLOAT_VRS:
@@ -111,13 +107,16 @@ def _values(number: int, vr: str, values: list[Any]) -> tuple[list[Any], int]:
     if vr in _TEXT_VRS:
         if vr in _DATETIME_VRS and config.datetime_conversion:
             raise JsonDeclined  # pydicom makes date and time objects of them
+        if len(values) == 1:  # most elements: the same rules as below, for one value
+            one = values[0]
+            if not isinstance(one, str) or ("\\" in one and vr not in _BACKSLASH_VRS):
+                raise JsonDeclined
+            return ([] if one == "" else [one]), len(one)
         if not all(isinstance(v, str) for v in values):
             raise JsonDeclined
         if vr not in _BACKSLASH_VRS and any("\\" in v for v in values):
             raise JsonDeclined
-        if len(values) == 1:  # one value: pydicom's element holds the string itself
-            return ([] if values[0] == "" else values), len(values[0])
-        return values, 0
+        return list(values), 0  # a copy: the row never shares the caller's lists
     if vr in _INT_VRS or vr in _FLOAT_VRS:
         kind = int if vr in _INT_VRS else float
         try:
