@@ -84,7 +84,7 @@ def other_texts(items: list[Any], vr: str) -> list[str]:
     """Values as ``OtherElements.Data`` text (DS and IS in their canonical form)."""
     if vr in ("DS", "IS"):
         return [convert(vr, v)[0] for v in items]
-    return [str(v) for v in items]
+    return list(map(str, items))
 
 
 @dataclass(frozen=True)
