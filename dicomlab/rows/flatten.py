@@ -53,6 +53,7 @@ from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
 
+from dicomlab.rows.jsonwalk import JsonDeclined, json_level
 from dicomlab.rows.part10 import MoreBytesNeeded, flatten_part10
 from dicomlab.rows.placement import (
     LEFT_OUT,
@@ -74,6 +75,7 @@ __all__ = [
     "flatten_dataset",
     "flatten_json",
     "flatten_part10",
+    "has_bulk_data",
 ]
 
 # VRs whose raw conversion needs the dataset's context (pydicom corrects them on access).
@@ -191,9 +193,61 @@ def flatten_json(obj: Mapping[str, Any]) -> FlatRow:
     file's.
     """
     walk = Walk()
+    try:  # most objects: straight from the JSON (bulk data only where it is left out anyway)
+        return finish_row(json_level(obj, walk), walk)
+    except JsonDeclined:
+        walk = Walk()
+    # Bulk data elements are taken out first (pydicom would inspect a bulk data
+    # handler's signature again for every element of the object), so that every
+    # tag to drop is known before the walk, as it is when pydicom reads the object.
+    plain = _without_bulk(obj, walk.bulk)
+    try:
+        return finish_row(json_level(plain, walk), walk)
+    except JsonDeclined:
+        walk = Walk(bulk=walk.bulk)
+    return finish_row(_flatten_level([Dataset.from_json(plain)], walk), walk)
 
-    def bulk(tag: str, vr: str, uri: str) -> None:
-        walk.bulk.add(int(tag, 16))
 
-    ds = Dataset.from_json(dict(obj), bulk_data_uri_handler=bulk)
-    return finish_row(_flatten_level([ds], walk), walk)
+def _without_bulk(obj: Mapping[str, Any], bulk: set[int]) -> dict[str, Any]:
+    """A copy of ``obj`` with its ``BulkDataURI`` elements left empty, their tags put in ``bulk``.
+
+    Only what changes is copied: the objects and sequences on the way to a bulk data element.
+    """
+    out = dict(obj)
+    for key, element in obj.items():
+        if not isinstance(element, Mapping):
+            continue
+        if "BulkDataURI" in element:
+            bulk.add(int(key, 16))
+            out[key] = {k: v for k, v in element.items() if k != "BulkDataURI"}
+        elif element.get("vr") == "SQ" and _items_have_bulk(element):
+            items = [
+                _without_bulk(i, bulk) if isinstance(i, Mapping) else i
+                for i in element.get("Value") or []
+            ]
+            out[key] = {**element, "Value": items}
+    return out
+
+
+def has_bulk_data(obj: Mapping[str, Any]) -> bool:
+    """Whether a DICOM JSON object has an element sent as ``BulkDataURI``, at any depth.
+
+    >>> has_bulk_data({"7FE00010": {"vr": "OW", "BulkDataURI": "http://x/1"}})
+    True
+    >>> has_bulk_data({"00081115": {"vr": "SQ", "Value": [{"00100010": {"vr": "PN"}}]}})
+    False
+    """
+    for element in obj.values():
+        if not isinstance(element, Mapping):
+            continue
+        if "BulkDataURI" in element:
+            return True
+        if element.get("vr") == "SQ" and _items_have_bulk(element):
+            return True
+    return False
+
+
+def _items_have_bulk(sequence: Mapping[str, Any]) -> bool:
+    """Whether an item of a DICOM JSON sequence element has bulk data, at any depth."""
+    items = sequence.get("Value") or []
+    return any(isinstance(i, Mapping) and has_bulk_data(i) for i in items)

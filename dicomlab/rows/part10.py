@@ -24,6 +24,7 @@ from dicomlab.rows.placement import (
     add_sequence,
     close_level,
     finish_row,
+    other_texts,
     place,
     tag_info,
 )
@@ -54,6 +55,10 @@ _LONG_VRS = frozenset(
 )
 _CHARSET_DEPENDENT_VRS = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
 _DEFAULT_ENCODING = "iso8859"  # pydicom's codec for the default repertoire
+# VRs whose decoded values are already their OtherElements text (DS and IS are made canonical).
+_TEXT_AS_DECODED = frozenset(
+    {"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
+)
 
 
 class _Declined(Exception):
@@ -90,6 +95,11 @@ def _encoding(raw: bytes) -> str | None:
         except Exception:  # an unknown or odd character set: pydicom decides how to cope
             return None
     return codecs[0] if len(codecs) == 1 else None
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _private_name(number: int) -> str:
+    return f"Tag_{number:08X}"
 
 
 class _Part10:
@@ -181,7 +191,11 @@ class _Part10:
             items = decode_raw(vr, self.data[pos:stop], encoding)
         except (UnicodeDecodeError, LookupError, struct.error):
             raise _Declined from None  # pydicom's conversion copes with bad bytes
-        place(number, vr, items, length, level, self.walk)
+        if number & 0x10000:  # private (odd group): no column, so place's rule for it, inlined
+            texts = items if vr in _TEXT_AS_DECODED else other_texts(items, vr)
+            level.other.append({"Tag": _private_name(number), "Data": texts})
+        else:
+            place(number, vr, items, length, level, self.walk)
         return stop, encoding
 
     def sequence(self, pos: int, length: int, encoding: str) -> tuple[list[Level], int]:

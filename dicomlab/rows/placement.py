@@ -47,6 +47,7 @@ __all__ = [
     "add_sequence",
     "close_level",
     "finish_row",
+    "other_texts",
     "place",
     "tag_info",
 ]
@@ -79,11 +80,11 @@ def _tag_name(number: int) -> str:
     return f"Tag_{number:08X}"
 
 
-def _texts(items: list[Any], vr: str) -> list[str]:
+def other_texts(items: list[Any], vr: str) -> list[str]:
     """Values as ``OtherElements.Data`` text (DS and IS in their canonical form)."""
     if vr in ("DS", "IS"):
         return [convert(vr, v)[0] for v in items]
-    return [str(v) for v in items]
+    return list(map(str, items))
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ def place(number: int, vr: str, items: list[Any], size: int, level: Level, walk:
         walk.dropped.append(plan.info.keyword or plan.info.name)
         return
     if kind == _OTHER:
-        level.other.append({"Tag": plan.tag_name, "Data": _texts(items, vr)})
+        level.other.append({"Tag": plan.tag_name, "Data": other_texts(items, vr)})
         return
     info = plan.info
     if kind == _VALUE and (info.repeated or len(items) < 2):
@@ -194,7 +195,7 @@ def place(number: int, vr: str, items: list[Any], size: int, level: Level, walk:
             level.columns[info.keyword] = plan.column  # type: ignore[assignment]
             return
     walk.unparsed.append(info.keyword)
-    level.other.append({"Tag": plan.tag_name, "Data": _texts(items, vr)})
+    level.other.append({"Tag": plan.tag_name, "Data": other_texts(items, vr)})
 
 
 def close_level(level: Level) -> Level:

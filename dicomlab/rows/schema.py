@@ -226,7 +226,12 @@ def _height(column: Column) -> int:
     """RECORD levels in ``column`` (0 for a scalar)."""
     if column.type != "RECORD":
         return 0
+    if column.fields is PN_FIELDS:  # every person name of every row: known once
+        return _PN_HEIGHT
     return 1 + max((_height(f) for f in column.fields), default=0)
+
+
+_PN_HEIGHT = 1 + max(_height(f) for f in PN_FIELDS)
 
 
 def _within(

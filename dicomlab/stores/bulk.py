@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -34,6 +35,7 @@ __all__ = [
     "check_uid_columns",
     "expand_rows",
     "fetch_thumbnails",
+    "imap_bounded",
     "is_present",
     "map_bounded",
     "resolve_rows",
@@ -93,6 +95,34 @@ def map_bounded(
             delay=PROGRESS_DELAY,
         )
         return list(bar)
+
+
+def imap_bounded(function: Callable[[T], R], items: Iterable[T], *, workers: int) -> Iterator[R]:
+    """``map(function, items)`` lazily, with up to ``workers`` calls in flight, in order.
+
+    Unlike :func:`map_bounded` the results are handed out as they come, and
+    at most ``2 * workers`` of them wait (memory stays bounded however many
+    items there are). ``items`` is read in the caller's thread. A call that
+    raises raises here, in its turn; calls not started when the caller stops
+    are dropped.
+
+    >>> list(imap_bounded(lambda x: x * x, iter(range(5)), workers=2))
+    [0, 1, 4, 9, 16]
+    """
+    if workers <= 1:
+        yield from map(function, items)
+        return
+    pool = ThreadPoolExecutor(max_workers=workers)
+    pending: deque[Any] = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(function, item))
+            if len(pending) >= 2 * workers:  # the window is full: hand out the oldest
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _number(record: dict[str, Any]) -> int:

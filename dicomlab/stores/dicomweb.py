@@ -28,6 +28,7 @@ from dicomweb_client import DICOMwebClient
 from pydicom import Dataset
 
 from dicomlab.errors import InvalidRequestError, NotFoundError, RemoteError
+from dicomlab.rows.flatten import has_bulk_data
 from dicomlab.stores.answers import (
     INSTANCE_ACCEPT,
     frames_accept,
@@ -36,6 +37,7 @@ from dicomlab.stores.answers import (
 )
 from dicomlab.stores.base import HealthcareAccess, InstanceRef, MetadataItem, frame_numbers
 from dicomlab.stores.baseurl import split_store_url
+from dicomlab.stores.bulk import imap_bounded
 from dicomlab.stores.cache import RenderCache
 from dicomlab.stores.clientstore import ClientStore, as_cache
 from dicomlab.stores.deletion import OperationWait, delete_resource
@@ -56,6 +58,7 @@ __all__ = ["DICOMwebStore", "StowResult"]
 
 logger = logging.getLogger(__name__)
 STOW_BATCH = 20
+_SERIES_COUNT = "00201209"  # NumberOfSeriesRelatedInstances
 
 
 def _no_bulk(tag: str, vr: str, uri: str) -> bytes:
@@ -253,8 +256,20 @@ class DICOMwebStore(ClientStore):
         return iter_pages(search, level, profile, limit, search_filters=filters, fields=fields)
 
     def count_instances(self) -> int:
-        """How many instances the server holds (counted through QIDO pages)."""
-        return sum(1 for _ in self._pages("instances", fields=["00080018"]))
+        """How many instances the server holds.
+
+        The sum of the series' ``NumberOfSeriesRelatedInstances`` where the
+        server gives it for every series (one short search instead of listing
+        every instance); else the instances are counted through QIDO pages.
+        """
+        total = 0
+        for item in self._pages("series", fields=[_SERIES_COUNT]):
+            element = item.get(_SERIES_COUNT)
+            value = (element.get("Value") if isinstance(element, dict) else None) or [None]
+            if type(value[0]) is not int or value[0] < 0:  # not given: count the instances
+                return sum(1 for _ in self._pages("instances", fields=["00080018"]))
+            total += value[0]
+        return total
 
     def iter_series(self) -> Iterator[tuple[str, str]]:
         """``(StudyInstanceUID, SeriesInstanceUID)`` of every series."""
@@ -269,36 +284,52 @@ class DICOMwebStore(ClientStore):
     def iter_json(self) -> Iterator[MetadataItem]:
         """Every instance's DICOM JSON (``MetadataItem.json``), one WADO-RS request per series.
 
-        A series whose metadata cannot be fetched (no answer, a server error
-        after retries, a series gone since it was listed, an answer that is not
-        a list of objects) becomes one failure item named after the series,
-        with ``transport`` set: the store failed, not the instances. An
-        instance whose metadata is malformed is a failure of its own
-        (``transport`` unset). The other series are still read.
+        Series are fetched ``thumbnail_concurrency`` at a time and handed out
+        in the order they are listed. A series whose metadata cannot be
+        fetched (no answer, a server error after retries, a series gone since
+        it was listed, an answer that is not a list of objects) becomes one
+        failure item named after the series, with ``transport`` set: the store
+        failed, not the instances. An instance whose metadata is malformed is a
+        failure of its own (``transport`` unset). The other series are still read.
         """
-        for study, series in self.iter_series():
-            resource = f"studies/{study}/series/{series}/metadata"
-            try:
-                items = self.fetch_metadata(study, series)
-            except (RemoteError, NotFoundError) as exc:
-                yield MetadataItem(resource, error=str(exc), transport=True)
+        series = self.iter_series()
+        for items in imap_bounded(self._series_json, series, workers=self.thumbnail_concurrency):
+            yield from items
+
+    def _series_json(self, uids: tuple[str, str]) -> list[MetadataItem]:
+        """The items of one series (or its one failure item), as :meth:`iter_json` hands out."""
+        study, series = uids
+        resource = f"studies/{study}/series/{series}/metadata"
+        try:
+            found = self.fetch_metadata(study, series)
+        except (RemoteError, NotFoundError) as exc:
+            return [MetadataItem(resource, error=str(exc), transport=True)]
+        items = []
+        for meta in found:
+            instance = json_uid(meta, "instance")
+            if not instance:
+                items.append(MetadataItem(resource, error="an instance without SOPInstanceUID"))
                 continue
-            for meta in items:
-                instance = json_uid(meta, "instance")
-                if not instance:
-                    yield MetadataItem(resource, error="an instance without SOPInstanceUID")
-                    continue
-                source = f"studies/{study}/series/{series}/instances/{instance}"
-                yield MetadataItem(source, json=meta)
+            source = f"studies/{study}/series/{series}/instances/{instance}"
+            other = _other_series(meta, study, series)
+            if other:  # the server mixed series up: this series' own instance is not read
+                error = f"the answer for {resource} holds an instance of {other}"
+                items.append(MetadataItem(source, error=error, transport=True))
+                continue
+            items.append(MetadataItem(source, json=meta))
+        return items
 
     def iter_metadata(self) -> Iterator[MetadataItem]:
         """Every instance's metadata as a Dataset (bulk data elements left empty)."""
+        # pydicom inspects the handler's signature for every element it is given
+        # to: it is passed only to the objects that have bulk data.
         for item in self.iter_json():
             if item.json is None:
                 yield item
                 continue
             try:
-                dataset = Dataset.from_json(dict(item.json), bulk_data_uri_handler=_no_bulk)
+                handler = _no_bulk if has_bulk_data(item.json) else None
+                dataset = Dataset.from_json(dict(item.json), bulk_data_uri_handler=handler)
             except Exception as exc:  # one malformed object must not stop an export
                 yield MetadataItem(item.source, error=f"metadata not readable: {exc}")
                 continue
@@ -437,6 +468,18 @@ class DICOMwebStore(ClientStore):
             delete_resource(self, path, uids, self._wait_operation)
         if self.cache is not None:
             self.cache.discard(self._url, tuple(uids))
+
+
+def _other_series(meta: Mapping[str, Any], study: str, series: str) -> str:
+    """The study or series an instance's JSON names when it is not the one asked for, else ``""``.
+
+    A UID the JSON leaves out is not taken for another one.
+    """
+    for level, asked in (("study", study), ("series", series)):
+        found = json_uid(meta, level)
+        if found and found != asked:
+            return f"{level} {found}"
+    return ""
 
 
 def _is_orthanc(session: requests.Session, url: str) -> bool:

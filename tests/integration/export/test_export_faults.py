@@ -8,12 +8,14 @@ outage that outlasts them fails the export with the table as it was, or with
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import urlparse
 
 import pytest
 
 import dicomlab
 from dicomlab.stores.dicomweb import DICOMwebStore
+from dicomlab.stores.profiles import ORTHANC
 from tests.support.faulty_proxy import FaultyProxy
 
 
@@ -33,12 +35,17 @@ def test_export_through_faults_has_every_instance_once(proxy, orthanc, tmp_path,
 
 
 def _proxied_export(orthanc, schedule, home, **options):
-    """Export through a proxy with ``schedule`` (one retry: an outage outlasts it)."""
+    """Export through a proxy with ``schedule`` (one retry: an outage outlasts it).
+
+    One request at a time, so that the schedule meets the requests in their
+    order: a dropped request's retry is the very next request.
+    """
     url = urlparse(orthanc.dicomweb_url)
     with FaultyProxy((url.hostname, url.port), schedule) as proxy:
         store = DICOMwebStore(
-            proxy.url_for(orthanc.dicomweb_url), backoff=0.01, max_attempts=2, timeout=(2, 5)
-        )
+            proxy.url_for(orthanc.dicomweb_url), backoff=0.01, max_attempts=2, timeout=(2, 5),
+            profile=replace(ORTHANC, concurrency=1),
+        )  # fmt: skip
         lab = dicomlab.connect(store=store, home=home)
         return lab.export_metadata(progress=False, **options), proxy.seen["pass"]
 

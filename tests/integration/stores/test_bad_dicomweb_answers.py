@@ -89,7 +89,8 @@ def test_server_status_is_translated_and_the_table_kept(
     with pytest.raises(error) as info:
         _export(store, warehouse)
     assert type(info.value) is error
-    assert "instances" in str(info.value)  # the resource asked for
+    # The resource asked for: the count's series search (it sums each series' instances).
+    assert "series" in str(info.value)
     if error is RemoteError:
         assert info.value.status == status and info.value.service == "DICOMweb"
         assert f"HTTP {status}" in str(info.value)
@@ -116,7 +117,8 @@ def test_transport_failure_is_a_remote_error(scripted_server, filled, reply, cau
         _export(store, warehouse)
     assert type(info.value) is RemoteError
     assert info.value.status is None and info.value.service == "DICOMweb"
-    assert "instances" in str(info.value) and cause in str(info.value)
+    # The resource asked for: the count's series search (it sums each series' instances).
+    assert "series" in str(info.value) and cause in str(info.value)
     assert rows() == before
 
 
