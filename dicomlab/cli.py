@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ from dicomlab.errors import (
     UnsupportedBackendError,
 )
 from dicomlab.lab import connect
+from dicomlab.share import SHARE_ENV, parse_share
 
 __all__ = ["main"]
 
@@ -136,12 +138,26 @@ def _write_new(path: Path, data: bytes, overwrite: bool) -> None:
 
 
 def _filter_build(args: argparse.Namespace) -> None:
-    filter_file = FilterFile.from_dataframe(_read_rows(args.source_csv), args.level)
+    rows = _read_rows(args.source_csv)
+    lab = _share_lab(args)
+    if lab is not None:  # a filter file is read by an export: it must name the real instances
+        rows = lab._real(rows)
+    filter_file = FilterFile.from_dataframe(rows, args.level)
     if args.output == "-":
         output.write(filter_file.to_text())
         return
     _write_new(Path(args.output), filter_file.to_bytes(), args.overwrite)
     output.say(f"{args.output}: {len(filter_file)} lines ({filter_file.level} level)")
+
+
+def _share_lab(args: argparse.Namespace) -> Any:
+    """The Lab whose reverse map undoes pseudonyms, or ``None`` outside share mode."""
+    share = _SHARE[args.share]
+    if share is None:
+        share = parse_share(os.environ.get(SHARE_ENV), from_env=True)
+    if not share:
+        return None
+    return connect(args.store, args.warehouse, args.bucket, home=args.home, share=share)
 
 
 def _upload(lab: Any, args: argparse.Namespace) -> None:
@@ -206,7 +222,8 @@ def _review(lab: Any, args: argparse.Namespace) -> None:
         if (rows["SOPInstanceUID"] == "").all():
             rows = rows.drop(columns="SOPInstanceUID")
     _refuse_bringing_back(rows, latest, args.level, name)
-    filter_file = FilterFile.from_dataframe(rows, args.level)
+    # In share mode the decisions come back as pseudonyms; an export needs the real UIDs.
+    filter_file = FilterFile.from_dataframe(lab._real(rows), args.level)
     if args.output == "-":
         output.write(filter_file.to_text())
     else:
