@@ -190,7 +190,9 @@ def _images(lab: Any, args: argparse.Namespace) -> None:
     images = lab.store.fetch_thumbnails(rows, size=args.size, media_type=args.media_type)
     args.out.mkdir(parents=True, exist_ok=True)
     extension = "jpg" if args.media_type == "image/jpeg" else "png"
-    uids = rows.get("SOPInstanceUID", rows.get("SeriesInstanceUID", rows["StudyInstanceUID"]))
+    column = next(c for c in reversed(UID_COLUMNS) if c in rows.columns)
+    # Named as the Lab shows UIDs: in share mode a pseudonym, whichever kind the CSV holds.
+    uids = lab.shown(lab._real(rows[[column]]))[column]
     for number, (image, uid) in enumerate(zip(images, uids, strict=True), start=1):
         _write_new(args.out / f"{number:04d}-{uid}.{extension}", image, args.overwrite)
     output.say(f"{len(images)} thumbnails in {args.out}")

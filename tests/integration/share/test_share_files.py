@@ -73,3 +73,33 @@ def test_review_export_in_share_mode_names_the_real_series(
     assert main(["--home", str(home), "review", "export", "share-export", "-o", str(target)]) == 0
     named = _lines(target)
     assert len(named) == 2 and named <= real_series
+
+
+@pytest.mark.parametrize("source", ["real", "shown"])
+def test_images_in_share_mode_are_named_with_pseudonyms(
+    home: Path, shown_csv: Path, real_series: set[str], tmp_path: Path, source: str
+) -> None:
+    csv = shown_csv
+    if source == "real":  # rows the owner wrote: their UIDs must not reach the file names
+        csv = tmp_path / "real.csv"
+        real = dicomlab.connect(home=home, share=False)
+        real.query("patient_dicomweb_paths", patient_id=PATIENT).to_csv(csv, index=False)
+    shown = pd.read_csv(shown_csv, dtype=str)["SOPInstanceUID"].tolist()
+    out = tmp_path / "pictures"
+    args = ["images", "--from", str(csv), "--out", str(out), "--size", "32"]
+    assert main(["--home", str(home), "--share", "images", *args]) == 0
+    names = sorted(path.stem for path in out.iterdir())
+    assert names == [f"{n:04d}-{uid}" for n, uid in enumerate(shown, start=1)]
+
+
+def test_images_outside_share_mode_keep_the_csv_uids(home: Path, tmp_path: Path) -> None:
+    csv = tmp_path / "real.csv"
+    rows = dicomlab.connect(home=home, share=False).query(
+        "patient_dicomweb_paths", patient_id=PATIENT
+    )
+    rows.to_csv(csv, index=False)
+    out = tmp_path / "pictures"
+    args = ["images", "--from", str(csv), "--out", str(out), "--size", "32"]
+    assert main(["--home", str(home), "--share", "off", *args]) == 0
+    names = sorted(path.stem for path in out.iterdir())
+    assert names == [f"{n:04d}-{uid}" for n, uid in enumerate(rows["SOPInstanceUID"], start=1)]
