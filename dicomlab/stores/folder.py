@@ -348,9 +348,11 @@ class FolderStore(ClientStore):
         except DicomReadError as exc:  # the file client answers a frame past the last as a 500
             if "exceeds number of available frames" not in str(exc.__cause__):
                 raise
+            count = int(self.fetch_instance(ref).get("NumberOfFrames", 1) or 1)
+            past = [n for n in numbers if n > count]
             raise NotFoundError(
-                f"frames {numbers} of instance {ref.instance}: the instance has fewer frames "
-                "(its NumberOfFrames, 1 when it has none)"
+                f"frames {past} of instance {ref.instance} do not exist: it has {count} "
+                "(fewer frames than asked for)"
             ) from exc
 
     def fetch_rendered(
