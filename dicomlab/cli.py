@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ from dicomlab.errors import (
     UnsupportedBackendError,
 )
 from dicomlab.lab import connect
+from dicomlab.share import SHARE_ENV, parse_share
 
 __all__ = ["main"]
 
@@ -136,12 +138,26 @@ def _write_new(path: Path, data: bytes, overwrite: bool) -> None:
 
 
 def _filter_build(args: argparse.Namespace) -> None:
-    filter_file = FilterFile.from_dataframe(_read_rows(args.source_csv), args.level)
+    rows = _read_rows(args.source_csv)
+    lab = _share_lab(args)
+    if lab is not None:  # a filter file is read by an export: it must name the real instances
+        rows = lab._real(rows)
+    filter_file = FilterFile.from_dataframe(rows, args.level)
     if args.output == "-":
         output.write(filter_file.to_text())
         return
     _write_new(Path(args.output), filter_file.to_bytes(), args.overwrite)
     output.say(f"{args.output}: {len(filter_file)} lines ({filter_file.level} level)")
+
+
+def _share_lab(args: argparse.Namespace) -> Any:
+    """The Lab whose reverse map undoes pseudonyms, or ``None`` outside share mode."""
+    share = _SHARE[args.share]
+    if share is None:
+        share = parse_share(os.environ.get(SHARE_ENV), from_env=True)
+    if not share:
+        return None
+    return connect(args.store, args.warehouse, args.bucket, home=args.home, share=share)
 
 
 def _upload(lab: Any, args: argparse.Namespace) -> None:
@@ -174,7 +190,9 @@ def _images(lab: Any, args: argparse.Namespace) -> None:
     images = lab.store.fetch_thumbnails(rows, size=args.size, media_type=args.media_type)
     args.out.mkdir(parents=True, exist_ok=True)
     extension = "jpg" if args.media_type == "image/jpeg" else "png"
-    uids = rows.get("SOPInstanceUID", rows.get("SeriesInstanceUID", rows["StudyInstanceUID"]))
+    column = next(c for c in reversed(UID_COLUMNS) if c in rows.columns)
+    # Named as the Lab shows UIDs: in share mode a pseudonym, whichever kind the CSV holds.
+    uids = lab.shown(lab._real(rows[[column]]))[column]
     for number, (image, uid) in enumerate(zip(images, uids, strict=True), start=1):
         _write_new(args.out / f"{number:04d}-{uid}.{extension}", image, args.overwrite)
     output.say(f"{len(images)} thumbnails in {args.out}")
@@ -206,7 +224,8 @@ def _review(lab: Any, args: argparse.Namespace) -> None:
         if (rows["SOPInstanceUID"] == "").all():
             rows = rows.drop(columns="SOPInstanceUID")
     _refuse_bringing_back(rows, latest, args.level, name)
-    filter_file = FilterFile.from_dataframe(rows, args.level)
+    # In share mode the decisions come back as pseudonyms; an export needs the real UIDs.
+    filter_file = FilterFile.from_dataframe(lab._real(rows), args.level)
     if args.output == "-":
         output.write(filter_file.to_text())
     else:

@@ -254,7 +254,8 @@ class ShareMode:
         if isinstance(value, pd.DataFrame):
             out = value.copy()
             for column in out.columns:
-                if out[column].dtype == object:
+                # object and pandas' own string columns (a CSV read with dtype=str) alike
+                if pd.api.types.is_string_dtype(out[column].dtype):
                     out[column] = [self.real(v) for v in out[column].tolist()]
             out.attrs = self.real(dict(value.attrs))
             return out

@@ -42,6 +42,7 @@ from dicomlab.stores.cache import RenderCache
 from dicomlab.stores.clientstore import ClientStore, as_cache
 from dicomlab.stores.deletion import OperationWait, delete_resource
 from dicomlab.stores.dicomweb_errors import malformed, translated
+from dicomlab.stores.dicomweb_frames import frames_past_the_last
 from dicomlab.stores.dicomweb_stow import post_json_jpeg, stow_datasets
 from dicomlab.stores.integrity import check_uids
 from dicomlab.stores.paging import iter_pages, server_warnings
@@ -381,11 +382,19 @@ class DICOMwebStore(ClientStore):
         accept = frames_accept(media_type)
         resource = f"{resource_path(ref.study, ref.series, ref.instance)}/frames/"
         resource += ",".join(map(str, numbers))
-        with translated(resource):
-            response = self.session.get(
-                f"{self._url}/{resource}", headers={"Accept": accept}, timeout=self.timeout
-            )
-            response.raise_for_status()
+        try:
+            with translated(resource):
+                response = self.session.get(
+                    f"{self._url}/{resource}", headers={"Accept": accept}, timeout=self.timeout
+                )
+                response.raise_for_status()
+        except RemoteError as exc:  # a frame past the last is not found, as on every store
+            past = None
+            if exc.status is not None and 400 <= exc.status < 500:
+                past = frames_past_the_last(self.session, self._url, ref, numbers, self.timeout)
+            if past is None:
+                raise
+            raise past from exc
         return frames_from_answer(response, resource, len(numbers))
 
     def fetch_rendered(

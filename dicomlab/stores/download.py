@@ -11,6 +11,7 @@ it fails. Work runs on the store's bounded thread pool
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from dicomlab.errors import (
     DicomlabError,
     DicomReadError,
     InstanceMismatchError,
+    LocalFileError,
     ServerDownError,
 )
 from dicomlab.plumbing.atomic import write_file
@@ -184,6 +186,23 @@ def _server_down(result: DownloadResult, error: ServerDownError, total: int) -> 
     )
 
 
+def _usable_folder(folder: str | os.PathLike[str]) -> Path:
+    """``folder`` resolved, refused up front when it (or the nearest existing parent) is a file.
+
+    Otherwise every instance would fail on its own and the cause be lost in the count.
+    """
+    path = Path(folder).expanduser().resolve()
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise LocalFileError(
+            f"download folder {str(path)!r}: {str(existing)!r} is a file, not a folder; "
+            "give a folder path (it is made when missing)",
+            errno=errno.ENOTDIR,
+            filename=str(existing),
+        )
+    return path
+
+
 def download(
     store: InstanceSource,
     df: pd.DataFrame,
@@ -210,6 +229,8 @@ def download(
 
     Raises
     ------
+    LocalFileError
+        ``folder`` is a file (or lies under one); nothing is fetched.
     ServerDownError
         The server failed request after request (see ``DICOMwebStore``'s
         circuit breaker); files written so far are kept.
@@ -227,13 +248,14 @@ def download(
     progress = validate_flag(progress, "progress")
     if workers is not None:
         validate_count(workers, "workers", hint="how many instances are fetched at once")
+    target = _usable_folder(folder)  # before anything is fetched
     refs, failures = expand_rows(df, store)
     patients = named_patients(df)
     for ref, named in patients.items():
         if len(named) > 1:  # one name, one file: which of them is meant cannot be known
             refs.remove(ref)
             failures.append((ref.instance, _clash(ref, named)))
-    result = DownloadResult(Path(folder).expanduser().resolve(), failures=failures)
+    result = DownloadResult(target, failures=failures)
     workers = workers or store.thumbnail_concurrency
 
     def one(ref: InstanceRef) -> tuple[str, Any]:

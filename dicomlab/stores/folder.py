@@ -23,6 +23,7 @@ import requests
 
 from dicomlab.core.render import render_dataset
 from dicomlab.errors import (
+    DicomlabError,
     DicomReadError,
     DuplicateInstanceError,
     NotFoundError,
@@ -42,7 +43,7 @@ from dicomlab.stores.headers import (
     read_instance_metadata,
 )
 from dicomlab.stores.integrity import check_instance
-from dicomlab.stores.localfiles import open_regular
+from dicomlab.stores.localfiles import open_regular, remove_emptied_folders
 from dicomlab.stores.paths import resource_path
 from dicomlab.stores.rendered import local_render_errors
 from dicomlab.stores.stow import StowResult, dataset_from_json_jpeg, record_stow, store_in_batches
@@ -348,9 +349,11 @@ class FolderStore(ClientStore):
         except DicomReadError as exc:  # the file client answers a frame past the last as a 500
             if "exceeds number of available frames" not in str(exc.__cause__):
                 raise
+            count = int(self.fetch_instance(ref).get("NumberOfFrames", 1) or 1)
+            past = [n for n in numbers if n > count]
             raise NotFoundError(
-                f"frames {numbers} of instance {ref.instance}: the instance has fewer frames "
-                "(its NumberOfFrames, 1 when it has none)"
+                f"frames {past} of instance {ref.instance} do not exist: it has {count} "
+                "(fewer frames than asked for)"
             ) from exc
 
     def fetch_rendered(
@@ -441,8 +444,10 @@ class FolderStore(ClientStore):
             filters["SeriesInstanceUID"] = series
         if instance is not None:
             filters["SOPInstanceUID"] = instance
-        if self._search("instances", filters, None, None).empty:
+        found = self._search("instances", filters, None, None)
+        if found.empty:
             raise NotFoundError(f"{path} is not in {self.path}")
+        folders = self._folders_of(found)
         with self._not_found(study, series, instance), self._lock:
             if instance is not None and series is not None:
                 self.client.delete_instance(study, series, instance)
@@ -455,8 +460,19 @@ class FolderStore(ClientStore):
         with self._lock:
             self._client, self._index = None, FolderIndex()
             self._listing, self._studies, self._records = None, None, {}
+            remove_emptied_folders(folders, self.path)  # the files are gone: so are their folders
         if self.cache is not None:
             self.cache.discard(self.url, tuple(u for u in (study, series, instance) if u))
+
+    def _folders_of(self, found: pd.DataFrame) -> set[Path]:
+        """The folders holding the files of ``found``'s instances (those whose file is known)."""
+        folders = set()
+        for uids in found[["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"]].itertuples(
+            index=False
+        ):
+            with contextlib.suppress(DicomlabError):
+                folders.add(Path(self.path, self._instance_file(InstanceRef(*uids))).parent)
+        return folders
 
 
 def _no_bulk(element: Any) -> str:

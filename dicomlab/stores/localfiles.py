@@ -17,11 +17,19 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterable
+from pathlib import Path
 from typing import BinaryIO
 
 from dicomlab.errors import DicomReadError
 
-__all__ = ["WHOLE_FILE_BYTES", "describe_mode", "open_regular", "read_start"]
+__all__ = [
+    "WHOLE_FILE_BYTES",
+    "describe_mode",
+    "open_regular",
+    "read_start",
+    "remove_emptied_folders",
+]
 
 #: Files up to this size are read whole; larger ones only as far as their header goes.
 WHOLE_FILE_BYTES = 1 << 20
@@ -123,3 +131,22 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     # The handle keeps the path as its name: pydicom re-opens a file by that name
     # to read a value it deferred.
     return open(path, "rb", opener=opener)  # the caller closes it
+
+
+def remove_emptied_folders(folders: Iterable[Path], root: Path) -> None:
+    """Remove each of ``folders``, then its parents, while empty; never ``root`` or above it.
+
+    ``rmdir`` removes only an empty folder, so a folder holding anything (a
+    file, another folder) stays, and so does every folder above it.
+    """
+    top = Path(root).resolve()
+    for folder in sorted(set(folders), key=lambda p: len(p.parts), reverse=True):
+        current = Path(folder).resolve()
+        while top in current.parents:  # strictly below the root (a link out stops here)
+            try:
+                current.rmdir()
+            except FileNotFoundError:
+                pass  # removed already, with a deeper folder of this delete
+            except OSError:
+                break  # not empty (or not ours to remove): it and its parents stay
+            current = current.parent

@@ -171,6 +171,15 @@ def test_a_frame_past_the_last_is_not_found_in_a_folder(folder_store, oracle):
         folder_store.fetch_frames(_ref(oracle.iloc[0]), [99])
 
 
+@pytest.mark.parametrize("frames", [[99], [1, 99]])
+def test_a_frame_past_the_last_is_not_found_naming_it_and_the_count(store, oracle, frames):
+    row = oracle[oracle.pixels].iloc[0]
+    count = int(pydicom.dcmread(row.path, stop_before_pixels=True).get("NumberOfFrames", 1) or 1)
+    message = rf"frames \[99\] of instance {re.escape(row.SOPInstanceUID)} .*it has {count}\b"
+    with pytest.raises(NotFoundError, match=message):
+        store.fetch_frames(_ref(row), frames)
+
+
 def test_search_limit(store, oracle):
     assert len(store.search_instances(limit=5)) == 5
     assert len(store.search_series(Modality="CT", limit=1)) == 1
