@@ -27,8 +27,7 @@ import requests
 from dicomweb_client import DICOMwebClient
 from pydicom import Dataset
 
-from dicomlab.errors import InvalidRequestError, NotFoundError, RemoteError
-from dicomlab.rows.flatten import has_bulk_data
+from dicomlab.errors import InvalidRequestError, RemoteError
 from dicomlab.stores.answers import (
     INSTANCE_ACCEPT,
     frames_accept,
@@ -43,6 +42,7 @@ from dicomlab.stores.clientstore import ClientStore, as_cache
 from dicomlab.stores.deletion import OperationWait, delete_resource
 from dicomlab.stores.dicomweb_errors import malformed, translated
 from dicomlab.stores.dicomweb_frames import frames_past_the_last
+from dicomlab.stores.dicomweb_metadata import datasets_from_json, series_items
 from dicomlab.stores.dicomweb_stow import post_json_jpeg, stow_datasets
 from dicomlab.stores.integrity import check_uids
 from dicomlab.stores.paging import iter_pages, server_warnings
@@ -60,11 +60,6 @@ __all__ = ["DICOMwebStore", "StowResult"]
 logger = logging.getLogger(__name__)
 STOW_BATCH = 20
 _SERIES_COUNT = "00201209"  # NumberOfSeriesRelatedInstances
-
-
-def _no_bulk(tag: str, vr: str, uri: str) -> bytes:
-    """Bulk data (pixels, large values) is not fetched for metadata: left empty."""
-    return b""
 
 
 class DICOMwebStore(ClientStore):
@@ -293,48 +288,16 @@ class DICOMwebStore(ClientStore):
         failed, not the instances. An instance whose metadata is malformed is a
         failure of its own (``transport`` unset). The other series are still read.
         """
-        series = self.iter_series()
-        for items in imap_bounded(self._series_json, series, workers=self.thumbnail_concurrency):
-            yield from items
 
-    def _series_json(self, uids: tuple[str, str]) -> list[MetadataItem]:
-        """The items of one series (or its one failure item), as :meth:`iter_json` hands out."""
-        study, series = uids
-        resource = f"studies/{study}/series/{series}/metadata"
-        try:
-            found = self.fetch_metadata(study, series)
-        except (RemoteError, NotFoundError) as exc:
-            return [MetadataItem(resource, error=str(exc), transport=True)]
-        items = []
-        for meta in found:
-            instance = json_uid(meta, "instance")
-            if not instance:
-                items.append(MetadataItem(resource, error="an instance without SOPInstanceUID"))
-                continue
-            source = f"studies/{study}/series/{series}/instances/{instance}"
-            other = _other_series(meta, study, series)
-            if other:  # the server mixed series up: this series' own instance is not read
-                error = f"the answer for {resource} holds an instance of {other}"
-                items.append(MetadataItem(source, error=error, transport=True))
-                continue
-            items.append(MetadataItem(source, json=meta))
-        return items
+        def items(uids: tuple[str, str]) -> list[MetadataItem]:
+            return series_items(self.fetch_metadata, *uids)
+
+        for found in imap_bounded(items, self.iter_series(), workers=self.thumbnail_concurrency):
+            yield from found
 
     def iter_metadata(self) -> Iterator[MetadataItem]:
         """Every instance's metadata as a Dataset (bulk data elements left empty)."""
-        # pydicom inspects the handler's signature for every element it is given
-        # to: it is passed only to the objects that have bulk data.
-        for item in self.iter_json():
-            if item.json is None:
-                yield item
-                continue
-            try:
-                handler = _no_bulk if has_bulk_data(item.json) else None
-                dataset = Dataset.from_json(dict(item.json), bulk_data_uri_handler=handler)
-            except Exception as exc:  # one malformed object must not stop an export
-                yield MetadataItem(item.source, error=f"metadata not readable: {exc}")
-                continue
-            yield MetadataItem(item.source, dataset=dataset)
+        yield from datasets_from_json(self.iter_json())
 
     # ---- instances, frames, rendered ----------------------------------------------------
 
@@ -477,18 +440,6 @@ class DICOMwebStore(ClientStore):
             delete_resource(self, path, uids, self._wait_operation)
         if self.cache is not None:
             self.cache.discard(self._url, tuple(uids))
-
-
-def _other_series(meta: Mapping[str, Any], study: str, series: str) -> str:
-    """The study or series an instance's JSON names when it is not the one asked for, else ``""``.
-
-    A UID the JSON leaves out is not taken for another one.
-    """
-    for level, asked in (("study", study), ("series", series)):
-        found = json_uid(meta, level)
-        if found and found != asked:
-            return f"{level} {found}"
-    return ""
 
 
 def _is_orthanc(session: requests.Session, url: str) -> bool:

@@ -38,6 +38,7 @@ from dicomlab.stores.headers import (
     DICOMDIR_SOP_CLASS,
     MAX_HEADER_BYTES,
     MAX_HEADER_ELEMENTS,
+    datasets_to_json,
     parse_instance_metadata,
     read_instance_file,
     read_instance_metadata,
@@ -155,23 +156,8 @@ class FolderStore(ClientStore):
             yield read_instance_metadata(path, source)
 
     def iter_json(self) -> Iterator[MetadataItem]:
-        """Each file's metadata as DICOM JSON (bulk data left out), or why it is not an instance.
-
-        The file meta group comes first, as in the file: a table exported from the
-        JSON has the columns of one exported from the files.
-        """
-        for item in self.iter_metadata():
-            if item.dataset is None:
-                yield item
-                continue
-            try:
-                meta = getattr(item.dataset, "file_meta", None)
-                found = meta.to_json_dict(bulk_data_element_handler=_no_bulk) if meta else {}
-                found |= item.dataset.to_json_dict(bulk_data_element_handler=_no_bulk)
-            except Exception as exc:  # one unreadable value must not stop the others
-                yield MetadataItem(item.source, error=f"metadata not readable: {exc}")
-                continue
-            yield MetadataItem(item.source, json=found)
+        """Each file's metadata as DICOM JSON: see :func:`.headers.datasets_to_json`."""
+        return datasets_to_json(self.iter_metadata())
 
     @property
     def client(self) -> DICOMfileClient:
@@ -473,8 +459,3 @@ class FolderStore(ClientStore):
             with contextlib.suppress(DicomlabError):
                 folders.add(Path(self.path, self._instance_file(InstanceRef(*uids))).parent)
         return folders
-
-
-def _no_bulk(element: Any) -> str:
-    """Bulk data is not part of exported metadata: left out (as a DICOMweb server does)."""
-    return ""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from dicomlab.errors import DicomReadError
@@ -299,3 +300,29 @@ def _cut_short(ds: Dataset, size: int) -> str | None:
     if have < last.length:
         return f"element {last.tag} holds {have} of its {last.length} bytes"
     return None
+
+
+def datasets_to_json(items: Iterable[MetadataItem]) -> Iterator[MetadataItem]:
+    """``items`` with their Datasets as DICOM JSON (bulk data left out), failures as they are.
+
+    The file meta group comes first, as in the file: a table exported from the
+    JSON has the columns of one exported from the files. A value that cannot be
+    written as JSON makes its instance a failure of its own.
+    """
+    for item in items:
+        if item.dataset is None:
+            yield item
+            continue
+        try:
+            meta = getattr(item.dataset, "file_meta", None)
+            found = meta.to_json_dict(bulk_data_element_handler=_no_bulk) if meta else {}
+            found |= item.dataset.to_json_dict(bulk_data_element_handler=_no_bulk)
+        except Exception as exc:  # one unreadable value must not stop the others
+            yield MetadataItem(item.source, error=f"metadata not readable: {exc}")
+            continue
+        yield MetadataItem(item.source, json=found)
+
+
+def _no_bulk(element: Any) -> str:
+    """Bulk data is not part of exported metadata: left out (as a DICOMweb server does)."""
+    return ""
