@@ -6,10 +6,12 @@ owner only (0600); neither is ever printed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import secrets
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,12 +67,23 @@ def parse_share(value: Any, *, from_env: bool = False) -> bool | str:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` readable by its owner only (0600 from the start)."""
+    """Write ``data`` to ``path`` readable by its owner only (0600 from the start).
+
+    The bytes go to a temporary file of this call's own (two kernels sharing a
+    data folder never write into one another's) and replace ``path`` whole.
+    """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(path.with_suffix(".tmp"), path)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def read_census(warehouse: Warehouse, table: str) -> pd.DataFrame | None:

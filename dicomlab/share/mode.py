@@ -18,6 +18,7 @@ from dicomlab.core.deid import (
     patient_lookup,
 )
 from dicomlab.core.filterfile import FilterFile
+from dicomlab.errors import DicomlabError
 from dicomlab.share.files import read_census, read_key, read_map, write_private
 from dicomlab.share.logs import register
 
@@ -85,8 +86,16 @@ class ShareMode:
         return table
 
     def save(self) -> None:
-        """Write the reverse map when it has grown (0600: it undoes the pseudonyms)."""
+        """Write the reverse map when it has grown (0600: it undoes the pseudonyms).
+
+        What another Lab on the same data folder saved meanwhile is kept: the
+        map on disk and this one are merged (a pseudonym always stands for the
+        same value under one key, so the two never disagree).
+        """
         if len(self.pseudo.reverse) != self._saved:
+            with contextlib.suppress(DicomlabError):  # a damaged map is replaced whole
+                for fake, real in read_map(self.folder).items():
+                    self.pseudo.reverse.setdefault(fake, real)
             data = json.dumps(self.pseudo.reverse, sort_keys=True).encode()
             write_private(self.folder / "reverse.json", data)
             self._saved = len(self.pseudo.reverse)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import stat
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ import dicomlab
 from dicomlab.audit import table_identifiers
 from dicomlab.errors import DicomlabError, InvalidRequestError, SkippedFilesWarning
 from dicomlab.share import ShareMode
+from dicomlab.share.files import write_private
 from dicomlab.stores.base import InstanceRef
 
 PATIENT = "77654033"
@@ -440,3 +443,28 @@ def test_a_share_environment_value_of_no_known_word_is_refused(
     monkeypatch.setenv("DICOMLAB_SHARE", "maybe")
     with pytest.raises(InvalidRequestError, match="DICOMLAB_SHARE='maybe'"):
         dicomlab.connect(home=home)
+
+
+def test_two_labs_on_one_data_folder_keep_each_others_pseudonyms(
+    home: Path, real: pd.DataFrame
+) -> None:
+    first = dicomlab.connect(home=home, share=True)
+    second = dicomlab.connect(home=home, share=True)  # read the map before first saves
+    names = [f"a new value {n}" for n in range(2)]
+    shown = [
+        lab._share.pseudo.pseudonym(name) for lab, name in zip((first, second), names, strict=True)
+    ]
+    for lab in (first, second):
+        lab._share.save()
+    kept = json.loads((home / "share" / "reverse.json").read_text())
+    assert {kept[fake] for fake in shown} == set(names)  # neither save dropped the other's
+
+
+def test_concurrent_writes_of_a_private_file_leave_one_whole_copy(tmp_path: Path) -> None:
+    target = tmp_path / "share" / "reverse.json"
+    copies = [json.dumps({str(n): "x" * 5000}).encode() for n in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda data: write_private(target, data), copies * 5))
+    assert target.read_bytes() in copies  # whole, never two writers mixed in one file
+    assert [p.name for p in target.parent.iterdir()] == ["reverse.json"]  # no temporaries left
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
