@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from dicomlab.core.filterfile import UID_COLUMNS
-from dicomlab.core.validation import validate_frame
+from dicomlab.core.validation import validate_choice, validate_frame
 from dicomlab.errors import FilterFileError, InvalidIdentifierError
 
 if TYPE_CHECKING:
@@ -100,22 +100,12 @@ def validate_review_name(name: object) -> str:
 
 def validate_level(level: object) -> str:
     """Return ``level`` if it is ``"series"`` or ``"instance"``."""
-    if level not in LEVELS:
-        raise InvalidIdentifierError(
-            f"review level {level!r} is not one of {', '.join(LEVELS)}", value=level
-        )
-    assert isinstance(level, str)
-    return level
+    return validate_choice(level, LEVELS, "review level")
 
 
 def validate_decision(decision: object) -> str:
     """Return ``decision`` if it is ``"include"`` or ``"exclude"``."""
-    if decision not in DECISIONS:
-        raise InvalidIdentifierError(
-            f"decision {decision!r} is not one of {', '.join(DECISIONS)}", value=decision
-        )
-    assert isinstance(decision, str)
-    return decision
+    return validate_choice(decision, DECISIONS, "decision")
 
 
 def _text(value: object, what: str, example: str) -> str:

@@ -8,6 +8,7 @@ from dicomlab.errors import InvalidIdentifierError, InvalidRequestError
 
 __all__ = [
     "WRITE_DISPOSITIONS",
+    "validate_choice",
     "validate_count",
     "validate_flag",
     "validate_frame",
@@ -19,19 +20,27 @@ __all__ = [
 WRITE_DISPOSITIONS = ("WRITE_EMPTY", "WRITE_TRUNCATE", "WRITE_APPEND")
 
 
+def validate_choice(value: object, choices: tuple[str, ...], what: str) -> str:
+    """Return ``value`` if it is one of ``choices``, else raise naming ``what`` and the choices.
+
+    >>> validate_choice("series", ("series", "instance"), "review level")
+    'series'
+    """
+    if value not in choices:
+        raise InvalidIdentifierError(
+            f"{what} {value!r} is not one of {', '.join(choices)}", value=value
+        )
+    assert isinstance(value, str)
+    return value
+
+
 def validate_write_disposition(value: object) -> str:
     """Return ``value`` if it is a write disposition, else raise.
 
     >>> validate_write_disposition("WRITE_APPEND")
     'WRITE_APPEND'
     """
-    if value not in WRITE_DISPOSITIONS:
-        raise InvalidIdentifierError(
-            f"write_disposition {value!r} is not one of {', '.join(WRITE_DISPOSITIONS)}",
-            value=value,
-        )
-    assert isinstance(value, str)
-    return value
+    return validate_choice(value, WRITE_DISPOSITIONS, "write_disposition")
 
 
 def validate_flag(value: object, name: str) -> bool:
