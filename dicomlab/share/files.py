@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import secrets
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dicomlab.core.deid import action_for
-from dicomlab.errors import DicomlabError, InvalidRequestError
+from dicomlab.errors import AlreadyExistsError, DicomlabError, InvalidRequestError
+from dicomlab.plumbing.atomic import write_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,21 +68,11 @@ def parse_share(value: Any, *, from_env: bool = False) -> bool | str:
 def write_private(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` readable by its owner only (0600 from the start).
 
-    The bytes go to a temporary file of this call's own (two kernels sharing a
-    data folder never write into one another's) and replace ``path`` whole.
+    Through a temporary file of this call's own (two kernels sharing a data
+    folder never write into one another's), replacing ``path`` whole.
     """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")  # mode 0600
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    write_file(path, lambda handle: handle.write(data), replace=True, durable=True)
 
 
 def read_census(warehouse: Warehouse, table: str) -> pd.DataFrame | None:
@@ -112,14 +101,10 @@ def read_census(warehouse: Warehouse, table: str) -> pd.DataFrame | None:
 def read_key(path: Path) -> bytes:
     """The data folder's key, made on first use; two processes starting at once share one."""
     if not path.exists():
-        draft = path.with_name(f".key-{os.getpid()}")
-        write_private(draft, secrets.token_bytes(32))
-        try:
-            os.link(draft, path)  # fails if another process made the key first: keep theirs
-        except FileExistsError:
-            pass
-        finally:
-            draft.unlink()
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = secrets.token_bytes(32)
+        with contextlib.suppress(AlreadyExistsError):  # another process made it first: theirs
+            write_file(path, lambda handle: handle.write(key), durable=True)
     key = path.read_bytes()
     if len(key) < 16:
         raise DicomlabError(
