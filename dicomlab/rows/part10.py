@@ -19,13 +19,16 @@ from pydicom.uid import UID
 from dicomlab.rows.placement import (
     LEFT_OUT,
     MAX_VALUE_BYTES,
+    OTHER_TEXT,
+    Effect,
     Level,
     Walk,
     add_sequence,
     close_level,
+    combined,
     finish_row,
-    other_texts,
-    place,
+    placement,
+    replay,
     tag_info,
 )
 from dicomlab.rows.schema import EXCLUDED_VRS, FlatRow
@@ -59,6 +62,56 @@ _DEFAULT_ENCODING = "iso8859"  # pydicom's codec for the default repertoire
 _TEXT_AS_DECODED = frozenset(
     {"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
 )
+
+
+class _Memory:
+    """What the Part 10 reader keeps from file to file for one character encoding.
+
+    A series repeats most of its header from file to file. :attr:`effects`
+    holds the effect of each element's bytes (tag, VR, length and value);
+    :attr:`runs` holds runs of elements seen together before, keyed by their
+    first element's bytes: ``(their bytes, the last one's tag, their combined
+    effect)``. Both are forgotten whole once they hold about :data:`MAX_HELD`
+    bytes.
+    """
+
+    MAX_HELD = 8 << 20
+    MAX_ELEMENT = 4096  # longer values are decoded each time: rare, and not worth the memory
+
+    def __init__(self) -> None:
+        self.effects: dict[bytes, Effect] = {}
+        self.runs: dict[bytes, tuple[bytes, int, Effect]] = {}
+        self.held = 0
+
+    def _hold(self, size: int) -> None:
+        self.held += size
+        if self.held > self.MAX_HELD:
+            self.effects.clear()
+            self.runs.clear()
+            self.held = size
+
+    def keep_effect(self, key: bytes, effect: Effect) -> None:
+        """Keep the effect of an element's bytes ``key``."""
+        if len(key) <= self.MAX_ELEMENT:
+            self._hold(2 * len(key))  # the bytes, and about as much for the values
+            self.effects[key] = effect
+
+    def keep_run(self, key: bytes, run_bytes: bytes, effects: list[Effect], last: int) -> None:
+        """Keep a run of elements: ``effects`` of ``run_bytes``, the first one's bytes ``key``."""
+        run = combined(effects)
+        if run is not None:
+            self._hold(len(run_bytes) + len(key))
+            self.runs[key] = (run_bytes, last, run)
+
+
+_MEMORIES: dict[str, _Memory] = {}
+
+
+def _memory(encoding: str) -> _Memory:
+    memory = _MEMORIES.get(encoding)
+    if memory is None:
+        memory = _MEMORIES[encoding] = _Memory()
+    return memory
 
 
 class _Declined(Exception):
@@ -126,16 +179,25 @@ class _Part10:
         up to its delimiter).
         """
         last = -1
+        data, size, walk = self.data, self.size, self.walk
+        meta, top, item = part == "meta", part == "top", part.endswith("item")
+        memory = _memory(encoding)
+        effects, runs = memory.effects, memory.runs
+        # The elements just replayed one by one from the cache (a run in the making):
+        # where the first starts, its bytes, the last one's tag, and their effects.
+        making_start, making_key, making_last = 0, b"", 0
+        making: list[Effect] = []
         while pos < end:
-            if pos + 8 > self.size:
+            start = pos
+            if pos + 8 > size:
                 raise self.short(pos + 8)
-            group, element, vr_code, length = _ELEMENT.unpack_from(self.data, pos)
+            group, element, vr_code, length = _ELEMENT.unpack_from(data, pos)
             number = group << 16 | element
-            if part == "meta" and group != 2:
+            if meta and group != 2:
                 return pos
-            if part == "top" and number in _PIXEL_TAGS:
+            if top and number in _PIXEL_TAGS:
                 return pos
-            if part.endswith("item") and number == _ITEM_END:
+            if item and number == _ITEM_END:
                 return pos + 8  # in a defined-length item, the caller declines
             if number <= last:
                 raise _Declined  # out of order or repeated: pydicom sorts and keeps the last
@@ -144,28 +206,69 @@ class _Part10:
             if vr is None:
                 raise _Declined  # UN (pydicom may re-type it), or not explicit VR after all
             if vr in _LONG_VRS:
-                if pos + 12 > self.size:
+                if pos + 12 > size:
                     raise self.short(pos + 12)
-                length = _LONG_LENGTH.unpack_from(self.data, pos + 8)[0]
+                length = _LONG_LENGTH.unpack_from(data, pos + 8)[0]
                 pos += 12
             else:
                 pos += 8
-            if vr != "SQ":
-                pos, encoding = self.value(number, vr, pos, length, level, part, encoding)
+            effect = None
+            if vr != "SQ" and number > _CHARSET_TAG and length <= _Memory.MAX_ELEMENT:
+                key = data[start : pos + length]
+                known = runs.get(key)
+                # A run of elements seen before, byte for byte, from here: replayed at once.
+                if known and start + len(known[0]) <= end and data.startswith(known[0], start):
+                    if len(making) > 1:
+                        memory.keep_run(making_key, data[making_start:start], making, making_last)
+                    making = []
+                    run_bytes, last, run = known
+                    replay(run, level, walk)
+                    pos = start + len(run_bytes)
+                    continue
+                effect = effects.get(key)
+            if effect is not None:  # seen before: replayed, and added to the run in the making
+                if not making:
+                    making_start, making_key = start, key
+                making.append(effect)
+                making_last = number
+                pos += length
+                if effect[0] == OTHER_TEXT:  # a private element: the commonest by far
+                    level.other.append({"Tag": effect[1], "Data": list(effect[2])})
+                else:
+                    replay(effect, level, walk)
                 continue
-            if number in LEFT_OUT or not element or (part == "top" and number < _CHARSET_TAG):
+            if len(making) > 1:
+                memory.keep_run(making_key, data[making_start:start], making, making_last)
+            making = []
+            if vr != "SQ":
+                pos, encoding = self.value(number, vr, start, pos, length, level, part, encoding)
+                memory = _memory(encoding)
+                effects, runs = memory.effects, memory.runs
+                continue
+            if number in LEFT_OUT or not element or (top and number < _CHARSET_TAG):
                 raise _Declined
             items, pos = self.sequence(pos, length, encoding)
             add_sequence(tag_info(number).name, items, level)
+        if len(making) > 1:
+            memory.keep_run(making_key, data[making_start:pos], making, making_last)
         if part == "open item":
             raise self.short(pos + 8)  # an undefined-length item without its delimiter
         return pos
 
     def value(
-        self, number: int, vr: str, pos: int, length: int, level: Level, part: str, encoding: str
+        self,
+        number: int,
+        vr: str,
+        start: int,
+        pos: int,
+        length: int,
+        level: Level,
+        part: str,
+        encoding: str,
     ) -> tuple[int, str]:
-        """Place the value (not a sequence) starting at ``pos``; the position after it,
-        and the character encoding of the elements that follow."""
+        """Place the value (not a sequence) of the element at ``start``, whose value starts
+        at ``pos``; the position after it, and the character encoding of the elements
+        that follow."""
         stop = pos + length
         if length == _UNDEFINED:
             raise _Declined  # undefined length outside a sequence
@@ -176,7 +279,7 @@ class _Part10:
             # Dropped whatever it holds: its bytes are never needed, only its length.
             if stop > self.file_size:
                 raise _Declined  # cut short
-            place(number, vr, [], length, level, self.walk)
+            replay(placement(number, vr, [], length), level, self.walk)
             return stop, encoding
         if stop > self.size:
             raise self.short(stop)
@@ -187,15 +290,18 @@ class _Part10:
             encoding = found
         elif vr in _CHARSET_DEPENDENT_VRS and part == "top" and number < _CHARSET_TAG:
             raise _Declined  # text before the character set is known
-        try:
-            items = decode_raw(vr, self.data[pos:stop], encoding)
-        except (UnicodeDecodeError, LookupError, struct.error):
-            raise _Declined from None  # pydicom's conversion copes with bad bytes
-        if number & 0x10000:  # private (odd group): no column, so place's rule for it, inlined
-            texts = items if vr in _TEXT_AS_DECODED else other_texts(items, vr)
-            level.other.append({"Tag": _private_name(number), "Data": texts})
-        else:
-            place(number, vr, items, length, level, self.walk)
+        # The element's bytes (tag, VR, length, value) and the encoding decide its effect.
+        memory = _memory(encoding)
+        key = self.data[start:stop]
+        effect = memory.effects.get(key)
+        if effect is None:
+            try:
+                items = decode_raw(vr, self.data[pos:stop], encoding)
+            except (UnicodeDecodeError, LookupError, struct.error):
+                raise _Declined from None  # pydicom's conversion copes with bad bytes
+            effect = placement(number, vr, items, length)
+            memory.keep_effect(key, effect)
+        replay(effect, level, self.walk)
         return stop, encoding
 
     def sequence(self, pos: int, length: int, encoding: str) -> tuple[list[Level], int]:

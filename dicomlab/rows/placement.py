@@ -41,14 +41,19 @@ from dicomlab.rows.values import convert, converter
 __all__ = [
     "LEFT_OUT",
     "MAX_VALUE_BYTES",
+    "OTHER_TEXT",
+    "Effect",
     "Level",
     "TagInfo",
     "Walk",
     "add_sequence",
     "close_level",
+    "combined",
     "finish_row",
     "other_texts",
     "place",
+    "placement",
+    "replay",
     "tag_info",
 ]
 
@@ -159,19 +164,30 @@ def _plan(number: int, vr: str) -> _Plan:
     return _Plan(kind, info, _tag_name(number), column, converter(vr), group_id)
 
 
-def place(number: int, vr: str, items: list[Any], size: int, level: Level, walk: Walk) -> None:
-    """Put one element's values (a list) where its plan says (every rule but sequences)."""
+# What placing one element does to its level, as a tuple: (_SET, keyword, value, column),
+# (_GROUP, keyword, group id, value, column), (OTHER_TEXT, tag name, texts), (_UNPARSED,
+# keyword, tag name, texts) or (_DROPPED, name); :func:`combined` makes one (_RUN, ...)
+# of several. An effect holds no state of a row: the Part 10 reader keeps the effect of
+# an element's bytes and replays it for the same bytes in the next file (most of a
+# series' header repeats from file to file).
+_SET, _GROUP, OTHER_TEXT, _UNPARSED, _DROPPED, _RUN = range(6)
+Effect = tuple[Any, ...]
+
+
+def placement(number: int, vr: str, items: list[Any], size: int) -> Effect:
+    """What putting one element's values (a list) in a row does (every rule but sequences).
+
+    >>> placement(0x00100020, "LO", ["p1"], 2)[1:3]
+    ('PatientID', 'p1')
+    """
     plan = _plan(number, vr)
     kind = plan.kind
-    if kind == _DROP or (walk.bulk and number in walk.bulk):
-        walk.dropped.append(plan.info.name)
-        return
+    if kind == _DROP:
+        return (_DROPPED, plan.info.name)
     if size > MAX_VALUE_BYTES:  # over ~1 MB: dropped, private or not (SPEC §1)
-        walk.dropped.append(plan.info.keyword or plan.info.name)
-        return
+        return (_DROPPED, plan.info.keyword or plan.info.name)
     if kind == _OTHER:
-        level.other.append({"Tag": plan.tag_name, "Data": other_texts(items, vr)})
-        return
+        return (OTHER_TEXT, plan.tag_name, other_texts(items, vr))
     info = plan.info
     if kind == _VALUE and (info.repeated or len(items) < 2):
         convert_one = plan.convert
@@ -188,14 +204,92 @@ def place(number: int, vr: str, items: list[Any], size: int, level: Level, walk:
         if values is not None:
             shaped = values if info.repeated else (values[0] if values else None)
             if plan.group_id is None:
-                level.values[info.keyword] = shaped
-            else:  # overlay and curve elements: one {Id, Value} record per group
-                groups = level.values.setdefault(info.keyword, [])
-                groups.append({"Id": plan.group_id, "Value": shaped})
-            level.columns[info.keyword] = plan.column  # type: ignore[assignment]
-            return
-    walk.unparsed.append(info.keyword)
-    level.other.append({"Tag": plan.tag_name, "Data": other_texts(items, vr)})
+                return (_SET, info.keyword, shaped, plan.column)
+            return (_GROUP, info.keyword, plan.group_id, shaped, plan.column)
+    return (_UNPARSED, info.keyword, plan.tag_name, other_texts(items, vr))
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of a list or dict value (a person name, say), so that no two rows share one."""
+    if isinstance(value, list):
+        return [_fresh(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _fresh(v) for k, v in value.items()}
+    return value
+
+
+def combined(effects: list[Effect]) -> Effect | None:
+    """One effect doing what ``effects`` do in turn; ``None`` when they cannot be combined
+    (an overlay or curve element, which adds to a record of its group).
+
+    >>> level, walk = Level(), Walk()
+    >>> run = combined([placement(0x00100020, "LO", ["p1"], 2),
+    ...                 placement(0x00091001, "LO", ["v"], 1)])
+    >>> replay(run, level, walk)
+    >>> level.values, level.other
+    ({'PatientID': 'p1'}, [{'Tag': 'Tag_00091001', 'Data': ['v']}])
+    """
+    values: dict[str, Any] = {}
+    columns: dict[str, Column] = {}
+    others: list[tuple[str, list[str]]] = []
+    unparsed: list[str] = []
+    dropped: list[str] = []
+    for effect in effects:
+        kind = effect[0]
+        if kind == _SET:
+            values[effect[1]], columns[effect[1]] = effect[2], effect[3]
+        elif kind == OTHER_TEXT:
+            others.append((effect[1], effect[2]))
+        elif kind == _UNPARSED:
+            unparsed.append(effect[1])
+            others.append((effect[2], effect[3]))
+        elif kind == _DROPPED:
+            dropped.append(effect[1])
+        else:
+            return None
+    fresh = tuple(k for k, v in values.items() if isinstance(v, (list, dict)))
+    return (_RUN, values, fresh, columns, tuple(others), tuple(unparsed), tuple(dropped))
+
+
+def replay(effect: Effect, level: Level, walk: Walk) -> None:
+    """Do what :func:`placement` (or :func:`combined`) decided to ``level`` and ``walk``."""
+    kind = effect[0]
+    if kind == _RUN:
+        _, values, fresh, columns, others, unparsed, dropped = effect
+        level.values.update(values)
+        for key in fresh:
+            level.values[key] = _fresh(values[key])
+        level.columns.update(columns)
+        if others:
+            level.other.extend([{"Tag": tag, "Data": list(data)} for tag, data in others])
+        if unparsed:
+            walk.unparsed.extend(unparsed)
+        if dropped:
+            walk.dropped.extend(dropped)
+    elif kind == _SET:
+        _, keyword, value, column = effect
+        level.values[keyword] = _fresh(value) if isinstance(value, (list, dict)) else value
+        level.columns[keyword] = column
+    elif kind == OTHER_TEXT:
+        level.other.append({"Tag": effect[1], "Data": list(effect[2])})
+    elif kind == _UNPARSED:
+        walk.unparsed.append(effect[1])
+        level.other.append({"Tag": effect[2], "Data": list(effect[3])})
+    elif kind == _DROPPED:
+        walk.dropped.append(effect[1])
+    else:  # overlay and curve elements: one {Id, Value} record per group
+        _, keyword, group_id, value, column = effect
+        groups = level.values.setdefault(keyword, [])
+        groups.append({"Id": group_id, "Value": _fresh(value)})
+        level.columns[keyword] = column
+
+
+def place(number: int, vr: str, items: list[Any], size: int, level: Level, walk: Walk) -> None:
+    """Put one element's values (a list) where its plan says (every rule but sequences)."""
+    if walk.bulk and number in walk.bulk:  # sent as bulk data: dropped, whatever it holds
+        walk.dropped.append(tag_info(number).name)
+        return
+    replay(placement(number, vr, items, size), level, walk)
 
 
 def close_level(level: Level) -> Level:
