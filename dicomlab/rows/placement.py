@@ -27,6 +27,7 @@ from pydicom.tag import BaseTag
 from dicomlab.rows.schema import (
     DROPPED_TAGS,
     EXCLUDED_VRS,
+    MAX_NESTING,
     OTHER_ELEMENTS,
     PN_FIELDS,
     VR_TYPES,
@@ -42,6 +43,7 @@ __all__ = [
     "LEFT_OUT",
     "MAX_VALUE_BYTES",
     "OTHER_TEXT",
+    "SET_VALUE",
     "Effect",
     "Level",
     "TagInfo",
@@ -79,6 +81,9 @@ class Level:
     values: dict[str, Any] = field(default_factory=dict)
     columns: dict[str, Column] = field(default_factory=dict)
     other: list[dict[str, Any]] = field(default_factory=list)
+    # At least the RECORD levels of the deepest column (a person name has 2): known as
+    # sequences are added, so that most rows need no walk of their columns for it.
+    nesting: int = 2
 
 
 def _tag_name(number: int) -> str:
@@ -164,13 +169,15 @@ def _plan(number: int, vr: str) -> _Plan:
     return _Plan(kind, info, _tag_name(number), column, converter(vr), group_id)
 
 
-# What placing one element does to its level, as a tuple: (_SET, keyword, value, column),
-# (_GROUP, keyword, group id, value, column), (OTHER_TEXT, tag name, texts), (_UNPARSED,
+# What placing one element does to its level, as a tuple: (SET_VALUE, keyword, value,
+# column) for a value that cannot change (text, a number, a date), (_SET_COPY, keyword,
+# value, column) for a list or a record, copied each time, (_GROUP, keyword, group id,
+# value, column), (OTHER_TEXT, tag name, texts), (_UNPARSED,
 # keyword, tag name, texts) or (_DROPPED, name); :func:`combined` makes one (_RUN, ...)
 # of several. An effect holds no state of a row: the Part 10 reader keeps the effect of
 # an element's bytes and replays it for the same bytes in the next file (most of a
 # series' header repeats from file to file).
-_SET, _GROUP, OTHER_TEXT, _UNPARSED, _DROPPED, _RUN = range(6)
+SET_VALUE, _SET_COPY, _GROUP, OTHER_TEXT, _UNPARSED, _DROPPED, _RUN = range(7)
 Effect = tuple[Any, ...]
 
 
@@ -204,7 +211,8 @@ def placement(number: int, vr: str, items: list[Any], size: int) -> Effect:
         if values is not None:
             shaped = values if info.repeated else (values[0] if values else None)
             if plan.group_id is None:
-                return (_SET, info.keyword, shaped, plan.column)
+                kind = _SET_COPY if isinstance(shaped, (list, dict)) else SET_VALUE
+                return (kind, info.keyword, shaped, plan.column)
             return (_GROUP, info.keyword, plan.group_id, shaped, plan.column)
     return (_UNPARSED, info.keyword, plan.tag_name, other_texts(items, vr))
 
@@ -236,7 +244,7 @@ def combined(effects: list[Effect]) -> Effect | None:
     dropped: list[str] = []
     for effect in effects:
         kind = effect[0]
-        if kind == _SET:
+        if kind in (SET_VALUE, _SET_COPY):
             values[effect[1]], columns[effect[1]] = effect[2], effect[3]
         elif kind == OTHER_TEXT:
             others.append((effect[1], effect[2]))
@@ -266,10 +274,10 @@ def replay(effect: Effect, level: Level, walk: Walk) -> None:
             walk.unparsed.extend(unparsed)
         if dropped:
             walk.dropped.extend(dropped)
-    elif kind == _SET:
-        _, keyword, value, column = effect
-        level.values[keyword] = _fresh(value) if isinstance(value, (list, dict)) else value
-        level.columns[keyword] = column
+    elif kind == SET_VALUE:
+        level.values[effect[1]], level.columns[effect[1]] = effect[2], effect[3]
+    elif kind == _SET_COPY:
+        level.values[effect[1]], level.columns[effect[1]] = _fresh(effect[2]), effect[3]
     elif kind == OTHER_TEXT:
         level.other.append({"Tag": effect[1], "Data": list(effect[2])})
     elif kind == _UNPARSED:
@@ -305,9 +313,17 @@ def add_sequence(name: str, flattened: list[Level], level: Level) -> None:
 
     No item with an exportable element: no column (BigQuery has no empty RECORD).
     """
+    if len(flattened) == 1:  # the commonest: one item, whose values fit its own columns
+        (only,) = flattened
+        if only.columns:
+            level.values[name] = [only.values]
+            level.columns[name] = Column(name, "RECORD", "REPEATED", tuple(only.columns.values()))
+            level.nesting = max(level.nesting, 1 + only.nesting)
+        return
     fields = merge_columns([f.columns for f in flattened])
     if not fields:
         return
+    level.nesting = max(level.nesting, 1 + max(f.nesting for f in flattened))
     column = Column(name, "RECORD", "REPEATED", tuple(fields.values()))
     record = Column(name, "RECORD", "NULLABLE", column.fields)
     level.values[name] = [
@@ -325,7 +341,10 @@ def _value_column(name: str, vr: str, repeated: bool) -> Column:
 
 def finish_row(level: Level, walk: Walk) -> FlatRow:
     """The instance's row: nesting cut to BigQuery's limit, ``DroppedTags`` added when any."""
-    columns, cut = limit_nesting(level.values, level.columns)
+    if level.nesting <= MAX_NESTING:  # no column can be too deep: none to look at
+        columns, cut = dict(level.columns), list[str]()
+    else:
+        columns, cut = limit_nesting(level.values, level.columns)
     walk.dropped.extend(cut)
     row = FlatRow(level.values, columns, walk.skipped, walk.unparsed, walk.dropped)
     if walk.dropped:
