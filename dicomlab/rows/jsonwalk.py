@@ -27,11 +27,14 @@ from pydicom import config
 
 from dicomlab.rows.placement import (
     LEFT_OUT,
+    SET_VALUE,
+    Effect,
     Level,
     Walk,
     add_sequence,
     close_level,
-    place,
+    placement,
+    replay,
     tag_info,
 )
 from dicomlab.rows.schema import EXCLUDED_VRS
@@ -64,17 +67,36 @@ def json_level(obj: Mapping[str, Any], walk: Walk) -> Level:
     first element off the fast path.
     """
     level = Level()
+    values_of, columns_of = level.values, level.columns
     try:
         numbered = sorted([(int(key, 16), key) for key in obj])
     except (TypeError, ValueError):
         raise JsonDeclined from None
+    # Elements seen before may be replayed (below: the commonest, one plain value) unless
+    # bulk data was taken out or pydicom makes date and time objects: then each is read.
+    memory = not walk.bulk and not config.datetime_conversion
     for number, key in numbered:
+        element = obj[key]
+        if memory and type(element) is dict and len(element) == 2:  # {"vr", "Value"}
+            values = element.get("Value")
+            if type(values) is list:
+                one = values[0] if len(values) == 1 else None
+                if type(one) is str or type(one) is int:  # the commonest: one value
+                    memo: tuple[Any, ...] | None = (key, element.get("vr"), type(one), one)
+                else:
+                    memo = _memo_key(key, element.get("vr"), values)
+                effect = _EFFECTS.get(memo) if memo is not None else None
+                if effect is not None:
+                    if effect[0] == SET_VALUE:
+                        values_of[effect[1]], columns_of[effect[1]] = effect[2], effect[3]
+                    else:
+                        replay(effect, level, walk)
+                    continue
         if len(key) != 8:
             raise JsonDeclined
         if number in LEFT_OUT or not number & 0xFFFF:
             walk.skipped += 1
             continue
-        element = obj[key]
         if not isinstance(element, dict) or "InlineBinary" in element or "BulkDataURI" in element:
             raise JsonDeclined
         vr = element.get("vr")
@@ -91,9 +113,56 @@ def json_level(obj: Mapping[str, Any], walk: Walk) -> Level:
                 items.append(json_level(item, walk))
             add_sequence(tag_info(number).name, items, level)
             continue
-        items, size = _values(vr, values or [])
-        place(number, vr, items, size, level, walk)
+        if walk.bulk and number in walk.bulk:  # sent as bulk data: dropped, whatever it holds
+            walk.dropped.append(tag_info(number).name)
+            continue
+        if values and vr in _DATETIME_VRS and config.datetime_conversion:
+            raise JsonDeclined  # pydicom makes date and time objects of them
+        memo = _memo_key(key, vr, values)
+        effect = _EFFECTS.get(memo) if memo is not None else None
+        if effect is None:
+            items, size = _values(vr, values or [])
+            effect = placement(number, vr, items, size)
+            if memo is not None:
+                if len(_EFFECTS) >= _MAX_EFFECTS:
+                    _EFFECTS.clear()
+                _EFFECTS[memo] = effect
+        replay(effect, level, walk)
     return close_level(level)
+
+
+# The effect of each element seen before (most of a series' metadata repeats from one
+# instance to the next), keyed by its tag, VR and values with their types: JSON's 1,
+# 1.0 and true are equal in Python but not to DICOM. Cleared whole when full.
+_EFFECTS: dict[tuple[Any, ...], Effect] = {}
+_MAX_EFFECTS = 1 << 16
+_SCALARS = frozenset({str, int, float})
+
+
+def _memo_key(key: str, vr: Any, values: list[Any] | None) -> tuple[Any, ...] | None:
+    """What decides an element's effect, hashable; ``None`` for values not worth keeping
+    (long text, several person names) or not plain (the walk then declines or converts
+    them)."""
+    if not values:
+        return (key, vr)
+    if len(values) == 1:
+        one = values[0]
+        kind = type(one)
+        if kind is dict:  # a person name: its groups, when they are text
+            groups = tuple(one.items())
+            return (key, vr, kind, groups) if all(type(g) is str for _, g in groups) else None
+        if kind not in _SCALARS or (kind is str and len(one) > _MAX_KEPT_TEXT):
+            return None
+        if kind is float and one == 0.0:
+            return None  # 0.0 == -0.0, yet a DS of -0.0 reads "-0.0"
+        return (key, vr, kind, one)
+    kinds = tuple(map(type, values))
+    if not _SCALARS.issuperset(kinds) or (float in kinds and 0.0 in values):
+        return None
+    return (key, vr, kinds, tuple(values))
+
+
+_MAX_KEPT_TEXT = 1024
 
 
 def _values(vr: str, values: list[Any]) -> tuple[list[Any], int]:
