@@ -220,9 +220,9 @@ def placement(number: int, vr: str, items: list[Any], size: int) -> Effect:
 def _fresh(value: Any) -> Any:
     """A copy of a list or dict value (a person name, say), so that no two rows share one."""
     if isinstance(value, list):
-        return [_fresh(v) for v in value]
+        return [_fresh(v) if isinstance(v, (list, dict)) else v for v in value]
     if isinstance(value, dict):
-        return {k: _fresh(v) for k, v in value.items()}
+        return {k: _fresh(v) if isinstance(v, (list, dict)) else v for k, v in value.items()}
     return value
 
 
