@@ -265,7 +265,7 @@ def _conform_rows(
     rows: Sequence[tuple[Mapping[str, Any], int]],
     sets: Sequence[Mapping[str, Column]],
     columns: Mapping[str, Column],
-) -> list[dict[str, Any]]:
+) -> list[Mapping[str, Any]]:
     """Rows ``(values, index of their column set)``, each conformed to ``columns``.
 
     A value whose column is the very column of the table is taken as it is;
@@ -276,8 +276,15 @@ def _conform_rows(
         [(name, own.get(name), column, own.get(name) == column) for name, column in columns.items()]
         for own in sets
     ]
+    # A row with every column of the table, each as the table has it, is conformed already.
+    ready = [
+        len(own) == len(columns) and all(p[3] for p in plan)
+        for own, plan in zip(sets, plans, strict=True)
+    ]
     return [
-        {
+        values
+        if ready[index]
+        else {
             name: values.get(name) if same else conform(values.get(name), source, column)
             for name, source, column, same in plans[index]
         }
