@@ -87,8 +87,17 @@ class FolderStore(ClientStore):
     (81, 7)
     """
 
-    # Index lookups take turns (the store's lock); rendering is cheap at grid sizes.
-    thumbnail_concurrency = 1
+    @property
+    def thumbnail_concurrency(self) -> int:
+        """Images rendered (or files copied) at once: one per CPU, at most 4.
+
+        Decoding (the codecs), windowing (NumPy) and resizing (Pillow) a
+        full-size image run mostly outside the GIL; index look-ups take
+        turns (the store's lock).
+        """
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return max(1, min(4, cpus or 1))
+
     # The index lists Rows for every instance that has pixel data.
     lists_rows = True
 
