@@ -58,10 +58,6 @@ _LONG_VRS = frozenset(
 )
 _CHARSET_DEPENDENT_VRS = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
 _DEFAULT_ENCODING = "iso8859"  # pydicom's codec for the default repertoire
-# VRs whose decoded values are already their OtherElements text (DS and IS are made canonical).
-_TEXT_AS_DECODED = frozenset(
-    {"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
-)
 
 
 class _Memory:
@@ -148,11 +144,6 @@ def _encoding(raw: bytes) -> str | None:
         except Exception:  # an unknown or odd character set: pydicom decides how to cope
             return None
     return codecs[0] if len(codecs) == 1 else None
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _private_name(number: int) -> str:
-    return f"Tag_{number:08X}"
 
 
 class _Part10:
