@@ -45,7 +45,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -68,7 +68,7 @@ from dicomlab.export.workers import shared_map, worker_pool
 from dicomlab.redaction import redact_url
 from dicomlab.rows.arrow import arrow_field
 from dicomlab.rows.schema import STREAMING_COLUMNS
-from dicomlab.stores.base import FileStore, JsonSource, MetadataSource
+from dicomlab.stores.base import FileStore, JsonSource, MetadataSource, Store
 from dicomlab.warehouses.base import Warehouse, not_empty_error, validate_write_disposition
 
 if TYPE_CHECKING:
@@ -184,11 +184,11 @@ def export_store_metadata(
         existing = warehouse.count_rows(table) if write_disposition == "WRITE_EMPTY" else None
         if existing:
             raise not_empty_error(table, existing)
-        total = store.count_instances()
-        plan = _plan(workers if pool is not None else 1, chunk_size, total)
-        result.workers = plan.workers
-        options = _Options(progress, streaming_columns, allow_partial)
-        _run(store, warehouse, plan, pool, result, total, options)
+        with _instance_count(store) as total:
+            plan = _plan(workers if pool is not None else 1, chunk_size, total.now or 0)
+            result.workers = plan.workers
+            options = _Options(progress, streaming_columns, allow_partial)
+            _run(store, warehouse, plan, pool, result, total, options)
     if not result.success:
         logger.warning("no instance could be exported from %s", result.store)
     result.seconds = time.perf_counter() - started
@@ -201,7 +201,7 @@ def _run(
     plan: _Plan,
     pool: ProcessPoolExecutor | None,
     result: ExportResult,
-    total: int,
+    total: _Count,
     options: _Options,
 ) -> None:
     """Both passes: read every instance (counted in ``result``), and load the table."""
@@ -209,9 +209,10 @@ def _run(
     stamp = datetime.now(timezone.utc) if options.streaming_columns else None
     with (
         tempfile.TemporaryDirectory(prefix="dicomlab-export-") as tmp,
-        _progress(total, options.progress) as bar,
+        _progress(total.now, options.progress) as bar,
         contextlib.closing(InstanceLedger(Path(tmp) / "instances.sqlite")) as ledger,
     ):
+        total.show_on(bar)
         chunks = _flatten_chunks(store, plan, pool, Path(tmp))
         reading = ChunkReading(chunks, result, bar, ledger, options.allow_partial)
         try:
@@ -295,8 +296,49 @@ def _hidden(package: str) -> Iterator[None]:
         sys.meta_path.remove(finder)
 
 
+@dataclass(frozen=True)
+class _Count:
+    """The store's instance count: known ``now``, or asked ``later`` while the reading starts."""
+
+    now: int | None
+    later: Future[int] | None = None
+
+    def show_on(self, bar: Any) -> None:
+        """Give ``bar`` the count once it comes (a count that fails leaves it without one)."""
+        if self.later is not None:
+            self.later.add_done_callback(lambda done: _give_total(bar, done))
+
+
+def _give_total(bar: Any, done: Future[int]) -> None:
+    try:
+        bar.total = done.result()
+    except Exception:  # the count only sizes the bar: the reading says what is wrong
+        logger.debug("the store's instances could not be counted", exc_info=True)
+
+
 @contextlib.contextmanager
-def _progress(total: int, progress: bool) -> Iterator[Any]:
+def _instance_count(store: MetadataSource) -> Iterator[_Count]:
+    """How many instances ``store`` holds, for the workers' tasks and the progress bar.
+
+    A file store is counted at once (the count sizes the workers' tasks), and
+    so is a server that takes one request at a time. A server that takes
+    several is counted in a thread while its reading starts: the count is a
+    search of its own, which then costs no wait before the first listing.
+    """
+    if isinstance(store, FileStore) or not (
+        isinstance(store, Store) and store.thumbnail_concurrency > 1
+    ):
+        yield _Count(store.count_instances())
+        return
+    counter = ThreadPoolExecutor(1, thread_name_prefix="dicomlab-count")
+    try:
+        yield _Count(None, counter.submit(store.count_instances))
+    finally:
+        counter.shutdown(wait=False)  # a count still running ends on its own
+
+
+@contextlib.contextmanager
+def _progress(total: int | None, progress: bool) -> Iterator[Any]:
     from tqdm.auto import tqdm
 
     with tqdm(total=total, desc="Exporting metadata", unit="file", disable=not progress) as bar:
