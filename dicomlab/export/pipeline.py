@@ -343,6 +343,8 @@ def _progress(total: int | None, progress: bool) -> Iterator[Any]:
 
     with tqdm(total=total, desc="Exporting metadata", unit="file", disable=not progress) as bar:
         yield bar
+        if bar.total is None:  # a server's count not in yet (or failed): all was read
+            bar.total = bar.n
 
 
 def _load(
