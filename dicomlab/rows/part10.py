@@ -190,6 +190,8 @@ class _Part10:
                 return pos
             if item and number == _ITEM_END:
                 return pos + 8  # in a defined-length item, the caller declines
+            if group == 0xFFFE:
+                raise _Declined  # an item or delimiter tag where an element belongs
             if number <= last:
                 raise _Declined  # out of order or repeated: pydicom sorts and keeps the last
             last = number

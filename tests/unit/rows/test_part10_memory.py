@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import random
+import struct
 import warnings
 from pathlib import Path
 
@@ -201,3 +202,37 @@ def test_a_run_never_reaches_past_the_end_of_a_defined_length_item():
         assert row is not None and parts(row) == parts(pydicom_row(encoded(ds)))
     assert row.values["InterventionDrugInformationSequence"] == [{"BodyPartExamined": "CHEST"}]
     assert parts(flatten_part10(data)) == parts(cold(data))
+
+
+def _element(tag: int, vr: str, value: bytes) -> bytes:
+    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), len(value)) + value
+
+
+def _part10(body: bytes) -> bytes:
+    uids = [
+        (0x00080016, b"1.2.840.10008.5.1.4.1.1.2\0"),
+        (0x00080018, b"1.2.3.4\0"),
+        (0x0020000D, b"1.2.3.1\0"),
+        (0x0020000E, b"1.2.3.2\0"),
+    ]
+    meta = _element(0x00020010, "UI", b"1.2.840.10008.1.2.1\0")
+    return b"\0" * 128 + b"DICM" + meta + b"".join(_element(t, "UI", u) for t, u in uids) + body
+
+
+def test_an_item_tag_where_an_element_belongs_is_left_to_pydicom():
+    # An item delimiter whose length bytes read "LO" passes for an element at the top.
+    # In an undefined-length item the same bytes end the item: a run remembered at the
+    # top with them must not carry the walk past that end. Such files are declined.
+    private = _element(0x00291001, "LO", b"ab")
+    delimiter = _element(0xFFFEE00D, "LO", struct.pack("<HHL", 0xFFFE, 0xE0DD, 0))
+    sequence = struct.pack("<HH2sHL", 0x0040, 0x0275, b"SQ", 0, 0xFFFFFFFF)
+    item = struct.pack("<HHL", 0xFFFE, 0xE000, 0xFFFFFFFF)
+    nested = _part10(sequence + item + private + delimiter + delimiter)
+    assert flatten_part10(nested) is None
+    for index in range(3):  # teach the run [private, delimiter] at the top
+        top = _part10(_element(0x00211001, "LO", b"v%d" % index) + private + delimiter)
+        assert flatten_part10(top) is None
+    assert flatten_part10(nested) is None
+    assert pydicom_row(nested).values["RequestAttributesSequence"] == [
+        {"OtherElements": [{"Tag": "Tag_00291001", "Data": ["ab"]}]}
+    ]
