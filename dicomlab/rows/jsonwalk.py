@@ -113,15 +113,14 @@ def json_level(obj: Mapping[str, Any], walk: Walk) -> Level:
                 items.append(json_level(item, walk))
             add_sequence(tag_info(number).name, items, level)
             continue
-        if walk.bulk and number in walk.bulk:  # sent as bulk data: dropped, whatever it holds
-            walk.dropped.append(tag_info(number).name)
-            continue
-        if values and vr in _DATETIME_VRS and config.datetime_conversion:
-            raise JsonDeclined  # pydicom makes date and time objects of them
-        memo = _memo_key(key, vr, values)
+        memo = _memo_key(key, vr, values) if memory else None
         effect = _EFFECTS.get(memo) if memo is not None else None
         if effect is None:
+            # Checked even where the tag is dropped: pydicom reads every copy of it.
             items, size = _values(vr, values or [])
+            if walk.bulk and number in walk.bulk:  # sent as bulk data elsewhere: dropped
+                walk.dropped.append(tag_info(number).name)
+                continue
             effect = placement(number, vr, items, size)
             if memo is not None:
                 if len(_EFFECTS) >= _MAX_EFFECTS:

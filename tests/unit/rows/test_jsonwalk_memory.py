@@ -107,3 +107,17 @@ def test_the_memory_is_bounded(monkeypatch):
         obj = {"00080018": {"vr": "UI", "Value": [f"1.2.{index}"]}}
         assert flatten_json(obj).values["SOPInstanceUID"] == f"1.2.{index}"
         assert len(jsonwalk._EFFECTS) <= 50
+
+
+def test_a_tag_sent_as_bulk_data_is_still_checked_where_it_comes_inline():
+    # InstanceNumber as bulk data in an item and inline, not a whole number, at the top:
+    # pydicom refuses the object, and so does the walk (the export counts a failure).
+    obj = {
+        "00080018": {"vr": "UI", "Value": ["1.2.3"]},
+        "00081110": {"vr": "SQ", "Value": [{"00200013": {"vr": "IS", "BulkDataURI": "x"}}]},
+        "00200013": {"vr": "IS", "Value": ["1.5"]},
+    }
+    assert outcome(_through_pydicom, obj) is ValueError
+    assert outcome(flatten_json, obj) is ValueError
+    good = {**obj, "00200013": {"vr": "IS", "Value": ["7"]}}
+    assert outcome(flatten_json, good) == outcome(_through_pydicom, good)
