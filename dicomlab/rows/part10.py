@@ -284,16 +284,18 @@ class _Part10:
         elif vr in _CHARSET_DEPENDENT_VRS and part == "top" and number < _CHARSET_TAG:
             raise _Declined  # text before the character set is known
         # The element's bytes (tag, VR, length, value) and the encoding decide its effect.
+        # A long value is never kept: it is neither copied nor hashed for a look-up.
         memory = _memory(encoding)
-        key = self.data[start:stop]
-        effect = memory.effects.get(key)
+        key = self.data[start:stop] if length <= _Memory.MAX_ELEMENT else None
+        effect = memory.effects.get(key) if key is not None else None
         if effect is None:
             try:
                 items = decode_raw(vr, self.data[pos:stop], encoding)
             except (UnicodeDecodeError, LookupError, struct.error):
                 raise _Declined from None  # pydicom's conversion copes with bad bytes
             effect = placement(number, vr, items, length)
-            memory.keep_effect(key, effect)
+            if key is not None:
+                memory.keep_effect(key, effect)
         replay(effect, level, self.walk)
         return stop, encoding
 
