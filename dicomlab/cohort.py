@@ -25,7 +25,7 @@ import html
 import io
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -364,8 +364,9 @@ class _CohortStore:
     def count_instances(self) -> int:
         return len(self.refs)
 
-    def iter_json(self) -> Iterator[MetadataItem]:
-        """Each instance's metadata, read one series at a time."""
+    def iter_json(self, *, counted: Callable[[int], None] | None = None) -> Iterator[MetadataItem]:
+        """Each instance's metadata, read one series at a time (``counted``: not called,
+        :meth:`count_instances` knows)."""
         series: dict[tuple[str, str], set[str]] = {}
         for ref in self.refs:
             series.setdefault((ref.study, ref.series), set()).add(ref.instance)

@@ -44,8 +44,8 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -184,11 +184,11 @@ def export_store_metadata(
         existing = warehouse.count_rows(table) if write_disposition == "WRITE_EMPTY" else None
         if existing:
             raise not_empty_error(table, existing)
-        with _instance_count(store) as total:
-            plan = _plan(workers if pool is not None else 1, chunk_size, total.now or 0)
-            result.workers = plan.workers
-            options = _Options(progress, streaming_columns, allow_partial)
-            _run(store, warehouse, plan, pool, result, total, options)
+        total = _instance_count(store)
+        plan = _plan(workers if pool is not None else 1, chunk_size, total.now or 0)
+        result.workers = plan.workers
+        options = _Options(progress, streaming_columns, allow_partial)
+        _run(store, warehouse, plan, pool, result, total, options)
     if not result.success:
         logger.warning("no instance could be exported from %s", result.store)
     result.seconds = time.perf_counter() - started
@@ -213,7 +213,7 @@ def _run(
         contextlib.closing(InstanceLedger(Path(tmp) / "instances.sqlite")) as ledger,
     ):
         total.show_on(bar)
-        chunks = _flatten_chunks(store, plan, pool, Path(tmp))
+        chunks = _flatten_chunks(store, plan, pool, Path(tmp), total.told)
         reading = ChunkReading(chunks, result, bar, ledger, options.allow_partial)
         try:
             # Chunks that fit the first chunk's columns load while the store is read.
@@ -296,45 +296,35 @@ def _hidden(package: str) -> Iterator[None]:
         sys.meta_path.remove(finder)
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Count:
-    """The store's instance count: known ``now``, or asked ``later`` while the reading starts."""
+    """The store's instance count: known ``now``, or told by its reading once it has listed."""
 
     now: int | None
-    later: Future[int] | None = None
+    bar: Any = None
 
     def show_on(self, bar: Any) -> None:
-        """Give ``bar`` the count once it comes (a count that fails leaves it without one)."""
-        if self.later is not None:
-            self.later.add_done_callback(lambda done: _give_total(bar, done))
+        self.bar = bar
+
+    def told(self, total: int) -> None:
+        """What the reading announces (a server's series listing): the bar's total."""
+        if self.bar is not None:
+            self.bar.total = total
 
 
-def _give_total(bar: Any, done: Future[int]) -> None:
-    try:
-        bar.total = done.result()
-    except Exception:  # the count only sizes the bar: the reading says what is wrong
-        logger.debug("the store's instances could not be counted", exc_info=True)
-
-
-@contextlib.contextmanager
-def _instance_count(store: MetadataSource) -> Iterator[_Count]:
+def _instance_count(store: MetadataSource) -> _Count:
     """How many instances ``store`` holds, for the workers' tasks and the progress bar.
 
     A file store is counted at once (the count sizes the workers' tasks), and
-    so is a server that takes one request at a time. A server that takes
-    several is counted in a thread while its reading starts: the count is a
-    search of its own, which then costs no wait before the first listing.
+    so is any source that is not a store. Another store that hands over DICOM
+    JSON tells the count through ``iter_json(counted=...)``: a DICOMweb server
+    as it lists its series (no search of its own), a bucket of files from its
+    object listing. The bar ends at what was read if the store cannot tell.
     """
-    if isinstance(store, FileStore) or not (
-        isinstance(store, Store) and store.thumbnail_concurrency > 1
-    ):
-        yield _Count(store.count_instances())
-        return
-    counter = ThreadPoolExecutor(1, thread_name_prefix="dicomlab-count")
-    try:
-        yield _Count(None, counter.submit(store.count_instances))
-    finally:
-        counter.shutdown(wait=False)  # a count still running ends on its own
+    server = isinstance(store, Store) and not isinstance(store, FileStore)
+    if server and isinstance(store, JsonSource):
+        return _Count(None)
+    return _Count(store.count_instances())
 
 
 @contextlib.contextmanager
@@ -360,9 +350,13 @@ def _load(
 
 
 def _flatten_chunks(
-    store: MetadataSource, plan: _Plan, pool: ProcessPoolExecutor | None, tmp: Path
+    store: MetadataSource,
+    plan: _Plan,
+    pool: ProcessPoolExecutor | None,
+    tmp: Path,
+    counted: Callable[[int], None],
 ) -> Iterator[ChunkSummary]:
-    """The chunk summaries of pass 1, in store order."""
+    """The chunk summaries of pass 1, in store order (``counted``: see ``JsonSource``)."""
     if isinstance(store, FileStore):
         tasks = (
             (batch, tmp / f"chunk-{index:07d}.arrow")
@@ -381,7 +375,10 @@ def _flatten_chunks(
         return
     # Read lazily, one instance at a time: a chunk holds flattened rows, never datasets.
     # Stores that receive DICOM JSON (DICOMweb) hand it over as is: no Dataset round trip.
-    items = iter(store.iter_json() if isinstance(store, JsonSource) else store.iter_metadata())
+    if isinstance(store, JsonSource):
+        items = iter(store.iter_json(counted=counted))
+    else:
+        items = iter(store.iter_metadata())
     for index in count():
         summary = flatten_items(islice(items, plan.chunk_size), tmp / f"chunk-{index:07d}.arrow")
         if not summary.rows and not summary.failures:

@@ -10,7 +10,7 @@ saying so. Export reads through the narrower :class:`MetadataSource`,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -116,8 +116,13 @@ class MetadataSource(Protocol):
 class JsonSource(MetadataSource, Protocol):
     """A source that can hand over DICOM JSON as it received it (no Dataset round trip)."""
 
-    def iter_json(self) -> Iterator[MetadataItem]:
-        """Every instance's metadata as DICOM JSON (``MetadataItem.json``)."""
+    def iter_json(self, *, counted: Callable[[int], None] | None = None) -> Iterator[MetadataItem]:
+        """Every instance's metadata as DICOM JSON (``MetadataItem.json``).
+
+        ``counted``, if the source learns how many instances it will hand over
+        while it reads (a server's series listing), is called once with that
+        number; a source that cannot tell does not call it.
+        """
         ...
 
 

@@ -260,24 +260,27 @@ class DICOMwebStore(ClientStore):
         """
         total = 0
         for item in self._pages("series", fields=[_SERIES_COUNT]):
-            element = item.get(_SERIES_COUNT)
-            value = (element.get("Value") if isinstance(element, dict) else None) or [None]
-            if type(value[0]) is not int or value[0] < 0:  # not given: count the instances
+            related = _related_instances(item)
+            if related is None:  # not given: count the instances
                 return sum(1 for _ in self._pages("instances", fields=["00080018"]))
-            total += value[0]
+            total += related
         return total
 
     def iter_series(self) -> Iterator[tuple[str, str]]:
         """``(StudyInstanceUID, SeriesInstanceUID)`` of every series."""
-        for item in self._pages("series", fields=["0020000D"]):
+        for study, series, _ in self._listed_series(["0020000D"]):
+            yield study, series
+
+    def _listed_series(self, fields: list[str]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        for item in self._pages("series", fields=fields):
             study, series = json_uid(item, "study"), json_uid(item, "series")
             if not (study and series):
                 raise malformed("series", f"a series without its UIDs: {str(item)[:200]}")
-            yield study, series
+            yield study, series, item
 
     # ---- metadata -----------------------------------------------------------------------
 
-    def iter_json(self) -> Iterator[MetadataItem]:
+    def iter_json(self, *, counted: Callable[[int], None] | None = None) -> Iterator[MetadataItem]:
         """Every instance's DICOM JSON (``MetadataItem.json``), one WADO-RS request per series.
 
         Series are fetched ``thumbnail_concurrency`` at a time and handed out
@@ -287,12 +290,26 @@ class DICOMwebStore(ClientStore):
         failure item named after the series, with ``transport`` set: the store
         failed, not the instances. An instance whose metadata is malformed is a
         failure of its own (``transport`` unset). The other series are still read.
+
+        With ``counted``, every series is listed first, with its
+        ``NumberOfSeriesRelatedInstances``, and ``counted`` is called with
+        their sum before any metadata is asked for (a progress bar's total,
+        at no search of its own); it is not called when a series comes
+        without that number. Without ``counted``, series are listed as they
+        are read.
         """
+        listing: Iterable[tuple[str, str]] = self.iter_series()
+        if counted is not None:
+            listed = list(self._listed_series(["0020000D", _SERIES_COUNT]))
+            listing = [(study, series) for study, series, _ in listed]
+            related = [_related_instances(item) for _, _, item in listed]
+            if None not in related:
+                counted(sum(r for r in related if r is not None))
 
         def items(uids: tuple[str, str]) -> list[MetadataItem]:
             return series_items(self.fetch_metadata, *uids)
 
-        for found in imap_bounded(items, self.iter_series(), workers=self.thumbnail_concurrency):
+        for found in imap_bounded(items, listing, workers=self.thumbnail_concurrency):
             yield from found
 
     def iter_metadata(self) -> Iterator[MetadataItem]:
@@ -450,3 +467,10 @@ def _is_orthanc(session: requests.Session, url: str) -> bool:
         return response.ok and "ApiVersion" in response.json()
     except (requests.RequestException, ValueError):
         return False
+
+
+def _related_instances(item: Mapping[str, Any]) -> int | None:
+    """A series' ``NumberOfSeriesRelatedInstances`` from its search result, if given."""
+    element = item.get(_SERIES_COUNT)
+    value = (element.get("Value") if isinstance(element, dict) else None) or [None]
+    return value[0] if type(value[0]) is int and value[0] >= 0 else None

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -164,8 +164,14 @@ class FolderStore(ClientStore):
         for source, path in self.iter_paths():
             yield read_instance_metadata(path, source)
 
-    def iter_json(self) -> Iterator[MetadataItem]:
-        """Each file's metadata as DICOM JSON: see :func:`.headers.datasets_to_json`."""
+    def iter_json(self, *, counted: Callable[[int], None] | None = None) -> Iterator[MetadataItem]:
+        """Each file's metadata as DICOM JSON: see :func:`.headers.datasets_to_json`.
+
+        ``counted``, when given, is called first with :meth:`count_instances`
+        (the files to read, each handed over as an instance or a failure).
+        """
+        if counted is not None:
+            counted(self.count_instances())
         return datasets_to_json(self.iter_metadata())
 
     @property

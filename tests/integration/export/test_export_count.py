@@ -1,50 +1,56 @@
-"""A server's instance count is asked while its reading starts; it only sizes the progress bar.
+"""A server's instance count comes from its series listing; it only sizes the progress bar.
 
-The count is a search of its own (a QIDO request). A server that takes several
-requests at once is counted in a thread, so that the reading does not wait for
-it; one that takes one request at a time is counted first, as before. Either
-way every instance is exported, and a count that fails costs nothing: the bar
-ends at what was read.
+The reading lists the server's series anyway: asked with each series'
+``NumberOfSeriesRelatedInstances``, that listing tells the bar its total before
+any metadata is fetched, and the export makes no search of its own to count.
+A server that does not give the number costs nothing: the bar ends at what was
+read.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import replace
+from typing import ClassVar
 
-from dicomlab.errors import RemoteError
+import pytest
+import tqdm.auto
+
 from dicomlab.export.pipeline import export_store_metadata
+from dicomlab.stores import dicomweb
 from dicomlab.stores.dicomweb import DICOMwebStore
 from dicomlab.stores.profiles import ORTHANC
 from dicomlab.warehouses.duckdb import DuckDBWarehouse
 
 
-class _Timeline:
-    """When the count ended and when the first series' metadata was asked for."""
+class _Watched(tqdm.auto.tqdm):  # type: ignore[misc]
+    """A progress bar that keeps the total it had at each update."""
 
-    def __init__(self, monkeypatch, *, count_delay: float = 0.0, count_error: bool = False):
-        self.count_ended: float | None = None
-        self.first_fetch: float | None = None
-        self.lock = threading.Lock()
-        count, fetch = DICOMwebStore.count_instances, DICOMwebStore.fetch_metadata
+    totals: ClassVar[list[int | None]] = []
 
-        def slow_count(store):
-            time.sleep(count_delay)
-            try:
-                if count_error:
-                    raise RemoteError("the count search failed")
-                return count(store)
-            finally:
-                self.count_ended = time.monotonic()
+    def update(self, n: float | None = 1) -> bool | None:
+        _Watched.totals.append(self.total)
+        return super().update(n)
 
-        def watched_fetch(store, *args, **kwargs):
-            with self.lock:
-                self.first_fetch = self.first_fetch or time.monotonic()
-            return fetch(store, *args, **kwargs)
 
-        monkeypatch.setattr(DICOMwebStore, "count_instances", slow_count)
-        monkeypatch.setattr(DICOMwebStore, "fetch_metadata", watched_fetch)
+@pytest.fixture
+def watched(monkeypatch):
+    """The totals the export's bar had at each update, and the series searches made."""
+    _Watched.totals = []
+    searches: list[list[str] | None] = []
+    pages = DICOMwebStore._pages
+
+    def counted_pages(store, level, *args, **kwargs):
+        if level == "series":
+            searches.append(kwargs.get("fields"))
+        return pages(store, level, *args, **kwargs)
+
+    def no_count(store):
+        raise AssertionError("the export searched the server to count it")
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", _Watched)
+    monkeypatch.setattr(DICOMwebStore, "_pages", counted_pages)
+    monkeypatch.setattr(DICOMwebStore, "count_instances", no_count)
+    return _Watched.totals, searches
 
 
 def _export(store, tmp_path, **options):
@@ -52,37 +58,52 @@ def _export(store, tmp_path, **options):
     return export_store_metadata(store, warehouse, table="t", **options), warehouse
 
 
-def test_the_reading_does_not_wait_for_a_slow_count(orthanc, loaded, tmp_path, monkeypatch):
-    timeline = _Timeline(monkeypatch, count_delay=1.0)
-    result, warehouse = _export(DICOMwebStore(orthanc.dicomweb_url), tmp_path, progress=False)
-    assert result.success == len(loaded.search_instances()) and result.failure == 0
-    assert timeline.first_fetch is not None
-    # The first metadata request went out while the count was still asleep.
-    assert timeline.count_ended is None or timeline.first_fetch < timeline.count_ended
-    assert warehouse.count_rows("t") == result.success
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_the_listing_gives_the_bar_its_total_before_any_row(
+    orthanc, loaded, tmp_path, watched, concurrency
+):
+    totals, searches = watched
+    store = DICOMwebStore(orthanc.dicomweb_url, profile=replace(ORTHANC, concurrency=concurrency))
+    result, warehouse = _export(store, tmp_path, progress=True)
+    expected = len(loaded.search_instances())
+    assert result.success == expected == warehouse.count_rows("t") and result.failure == 0
+    assert totals and set(totals) == {expected}  # from the first row on
+    assert searches == [["0020000D", "00201209"]]  # one series search: the listing
 
 
-def test_a_count_that_fails_costs_nothing(orthanc, loaded, tmp_path, monkeypatch, capsys):
-    _Timeline(monkeypatch, count_error=True)
+def test_a_listing_without_counts_costs_nothing(
+    orthanc, loaded, tmp_path, watched, monkeypatch, capsys
+):
+    totals, searches = watched
+    monkeypatch.setattr(dicomweb, "_related_instances", lambda item: None)
     result, _ = _export(DICOMwebStore(orthanc.dicomweb_url), tmp_path, progress=True)
     assert result.success == len(loaded.search_instances()) and result.failure == 0
-    # The bar had no total while it ran; once all is read, what was read is the total.
+    assert set(totals) == {None} and len(searches) == 1
+    # No total while it ran; once all is read, what was read is the total.
     shown = capsys.readouterr().err.replace("\u2007", " ")
     assert "100%" in shown and f"{result.success}/{result.success}" in shown, shown[-500:]
 
 
-def test_a_store_taking_one_request_at_a_time_is_counted_first(
-    orthanc, loaded, tmp_path, monkeypatch
-):
-    timeline = _Timeline(monkeypatch, count_delay=0.2)
-    store = DICOMwebStore(orthanc.dicomweb_url, profile=replace(ORTHANC, concurrency=1))
-    result, _ = _export(store, tmp_path, progress=False)
-    assert result.failure == 0 and result.success == len(loaded.search_instances())
-    assert timeline.count_ended is not None and timeline.first_fetch is not None
-    assert timeline.count_ended < timeline.first_fetch
+def test_iter_json_tells_the_count_before_the_first_item(orthanc, loaded):
+    told: list[int] = []
+    items = DICOMwebStore(orthanc.dicomweb_url).iter_json(counted=told.append)
+    first = next(items)
+    assert told == [len(loaded.search_instances())] and first.json is not None
+    assert 1 + sum(1 for _ in items) == told[0] and told == [told[0]]
+    assert len(list(DICOMwebStore(orthanc.dicomweb_url).iter_json())) == told[0]
 
 
-def test_the_progress_bar_gets_the_count(orthanc, loaded, tmp_path, capsys):
-    result, _ = _export(DICOMwebStore(orthanc.dicomweb_url), tmp_path, progress=True)
-    shown = capsys.readouterr().err.replace("\u2007", " ")
-    assert f"{result.success}/{result.success}" in shown, shown[-500:]
+def test_a_folder_is_counted_first(sample_files, tmp_path, monkeypatch):
+    import shutil
+
+    from dicomlab.stores.folder import FolderStore
+
+    _Watched.totals = []
+    monkeypatch.setattr(tqdm.auto, "tqdm", _Watched)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for number, path in enumerate(sample_files):
+        shutil.copyfile(path, folder / f"{number}.dcm")
+    store = FolderStore(folder)
+    result, _ = _export(store, tmp_path, progress=True, workers=1)
+    assert set(_Watched.totals) == {store.count_instances()} == {result.success}

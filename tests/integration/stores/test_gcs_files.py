@@ -195,6 +195,26 @@ def test_is_read_only(store: GcsFileStore) -> None:
         store.delete("1.2.3")
 
 
+def test_the_export_bar_has_the_object_count_from_the_start(
+    store: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tqdm.auto
+
+    totals: list[int | None] = []
+
+    class Watched(tqdm.auto.tqdm):  # type: ignore[misc]
+        def update(self, n: float | None = 1) -> bool | None:
+            totals.append(self.total)
+            return super().update(n)
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Watched)
+    warehouse = DuckDBWarehouse(tmp_path / "bar.duckdb")
+    result = export_store_metadata(store, warehouse, table="t", progress=True)
+    # Every object is an instance or a failure: the listing's count is the bar's total.
+    assert result.success + result.failure == store.count_instances() == 81 + len(NOT_DICOM)
+    assert totals and set(totals) == {store.count_instances()}
+
+
 def test_an_object_that_cannot_be_read_stops_the_export(
     store: GcsFileStore, session: PreconditionSession, tmp_path: Path
 ) -> None:
