@@ -270,17 +270,17 @@ def _conform_rows(
 
     A value whose column is the very column of the table is taken as it is;
     every other goes through :func:`dicomlab.rows.schema.conform` (a missing one with
-    no source column). The choice is made once per distinct column set.
+    no source column). The choice is made once per distinct column set; a row
+    with no other value is taken as it is, its missing columns left to
+    :func:`dicomlab.rows.arrow.to_arrow_table`.
     """
     plans = [
         [(name, own.get(name), column, own.get(name) == column) for name, column in columns.items()]
         for own in sets
     ]
-    # A row with every column of the table, each as the table has it, is conformed already.
-    ready = [
-        len(own) == len(columns) and all(p[3] for p in plan)
-        for own, plan in zip(sets, plans, strict=True)
-    ]
+    # A row whose every column is as the table has it is conformed already: the columns it
+    # lacks, to_arrow_table fills as conform would (null, or an empty list when REPEATED).
+    ready = [all(same for _, source, _, same in plan if source is not None) for plan in plans]
     return [
         values
         if ready[index]

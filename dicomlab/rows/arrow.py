@@ -51,9 +51,19 @@ def arrow_schema(columns: Mapping[str, Column]) -> pa.Schema:
 
 
 def to_arrow_table(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, Column]) -> pa.Table:
-    """Build an Arrow table from rows already conformed to ``columns``."""
+    """Build an Arrow table from rows already conformed to ``columns``.
+
+    A row may lack a column: its value is then what :func:`~dicomlab.rows.schema.conform`
+    gives a missing value, null (an empty list in a REPEATED column).
+    """
     schema = arrow_schema(columns)
     arrays = [
-        pa.array([row.get(name) for row in rows], type=schema.field(name).type) for name in columns
+        pa.array(
+            [row.get(name) or [] for row in rows]
+            if column.repeated
+            else [row.get(name) for row in rows],
+            type=schema.field(name).type,
+        )
+        for name, column in columns.items()
     ]
     return pa.Table.from_arrays(arrays, schema=schema)
