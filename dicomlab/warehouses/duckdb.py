@@ -119,10 +119,7 @@ class DuckDBWarehouse:
         """
         validate_table_name(table)
         with self.connection() as con, translated(self.path, "reading"):
-            if _existing_name(con, table) is None:
-                return None
-            result = con.execute(f"SELECT COUNT(*) FROM {_quote(table)}").fetchone()
-        return int(result[0]) if result else 0
+            return _row_count(con, table)
 
     def load(self, table: str, data: pa.Table, *, write_disposition: str = "WRITE_EMPTY") -> int:
         """Load one Arrow table, all or nothing: :meth:`load_chunks` with a single chunk.
@@ -161,11 +158,13 @@ class DuckDBWarehouse:
         """
         validate_table_name(table)
         validate_write_disposition(write_disposition)
-        existing = self.count_rows(table)
-        if write_disposition == "WRITE_EMPTY" and existing:
-            raise not_empty_error(table, existing)
         staging = f"{_STAGING_PREFIX}{uuid.uuid4().hex}"
         with self.connection() as con:
+            if write_disposition == "WRITE_EMPTY":
+                with translated(self.path, "reading"):
+                    existing = _row_count(con, table)
+                if existing:
+                    raise not_empty_error(table, existing)
             try:
                 with translated(
                     self.path, f"loading table {table!r} into", ", the table is unchanged"
@@ -342,6 +341,14 @@ def _table_names(con: duckdb.DuckDBPyConnection) -> list[str]:
         "WHERE table_schema = 'main' ORDER BY table_name"
     ).fetchall()
     return [r[0] for r in rows if not r[0].startswith(_STAGING_PREFIX)]
+
+
+def _row_count(con: duckdb.DuckDBPyConnection, table: str) -> int | None:
+    """Rows in ``table`` (its name in any case), or ``None`` when it does not exist."""
+    if _existing_name(con, table) is None:
+        return None
+    result = con.execute(f"SELECT COUNT(*) FROM {_quote(table)}").fetchone()
+    return int(result[0]) if result else 0
 
 
 def _existing_name(con: duckdb.DuckDBPyConnection, table: str) -> str | None:

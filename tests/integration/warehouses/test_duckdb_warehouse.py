@@ -69,6 +69,33 @@ def test_write_empty_refuses_a_table_spelled_in_another_case(lab):
     assert lab.warehouse.tables() == [TABLE]
 
 
+@pytest.mark.parametrize("disposition", ["WRITE_EMPTY", "WRITE_TRUNCATE", "WRITE_APPEND"])
+def test_a_load_opens_the_file_once_and_checks_before_reading(tmp_path, monkeypatch, disposition):
+    warehouse = DuckDBWarehouse(tmp_path / "once.duckdb")
+    warehouse.load("t", pa.table({"A": ["kept"]}))
+    events: list[str] = []
+    opened = DuckDBWarehouse.connection
+
+    def connection(self):
+        events.append("open")
+        return opened(self)
+
+    def chunks() -> Iterator[pa.Table]:
+        events.append("read")
+        yield pa.table({"A": ["new"]})
+
+    monkeypatch.setattr(DuckDBWarehouse, "connection", connection)
+    if disposition == "WRITE_EMPTY":  # refused in that one connection, before any chunk is read
+        with pytest.raises(AlreadyExistsError, match="'t'"):
+            warehouse.load_chunks("t", chunks(), write_disposition=disposition)
+    else:
+        assert warehouse.load_chunks("t", chunks(), write_disposition=disposition) == 1
+    assert events == (["open"] if disposition == "WRITE_EMPTY" else ["open", "read"])
+    monkeypatch.undo()
+    expected = {"WRITE_EMPTY": ["kept"], "WRITE_TRUNCATE": ["new"], "WRITE_APPEND": ["kept", "new"]}
+    assert [r["A"] for r in rows_of(warehouse, "t")] == expected[disposition]
+
+
 def test_append_to_a_table_spelled_in_another_case_adds_rows(lab):
     before = lab.warehouse.count_rows(TABLE)
     assert before
