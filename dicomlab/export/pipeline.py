@@ -49,7 +49,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from itertools import count, islice
+from itertools import chain, count, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -216,8 +216,9 @@ def _run(
         chunks = _flatten_chunks(store, plan, pool, Path(tmp), total.told)
         reading = ChunkReading(chunks, result, bar, ledger, options.allow_partial)
         try:
-            # Chunks that fit the first chunk's columns load while the store is read.
-            tables = reading.tables_as_read()
+            # Chunks that fit the first chunk's columns load while the store is read. The
+            # first is read before the warehouse is opened: opening it then holds no reading up.
+            tables = _first_read(reading.tables_as_read())
             result.success = _load(warehouse, table, write_disposition, tables, stamp)
         except SchemaChanged:
             # A later chunk changed the columns: load every chunk again, fitted to the final ones.
@@ -335,6 +336,12 @@ def _progress(total: int | None, progress: bool) -> Iterator[Any]:
         yield bar
         if bar.total is None:  # a server's count not in yet (or failed): all was read
             bar.total = bar.n
+
+
+def _first_read(tables: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    """``tables``, the first of them read already."""
+    first = next(tables, None)
+    return iter(()) if first is None else chain([first], tables)
 
 
 def _load(

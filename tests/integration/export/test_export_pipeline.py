@@ -118,6 +118,37 @@ def test_chunks_load_as_read_and_again_when_the_columns_change(
         assert count.fetchone() == (12,)
 
 
+@pytest.mark.parametrize("disposition", ["WRITE_EMPTY", "WRITE_TRUNCATE"])
+def test_the_first_chunk_is_read_before_the_warehouse_is_opened_to_load(
+    cohort, sequential, tmp_path, monkeypatch, disposition
+):
+    """Opening the warehouse for the load holds no reading up: it comes after the first chunk."""
+    events: list[str] = []
+    flatten, opened = dicomlab.export.pipeline.flatten_files, DuckDBWarehouse.connection
+
+    def read(*args):
+        events.append("chunk")
+        return flatten(*args)
+
+    def connection(self):
+        events.append("open")
+        return opened(self)
+
+    monkeypatch.setattr(dicomlab.export.pipeline, "flatten_files", read)
+    monkeypatch.setattr(DuckDBWarehouse, "connection", connection)
+    warehouse, result = _export(
+        FolderStore(cohort), tmp_path, "first", workers=1, chunk_size=100,
+        write_disposition=disposition,
+    )  # fmt: skip
+    # WRITE_EMPTY looks at the table once before anything is read; then the first chunk,
+    # and only then the load's connection (the other chunks load as they are read).
+    before = ["open"] if disposition == "WRITE_EMPTY" else []
+    assert events[: len(before) + 2] == [*before, "chunk", "open"], events
+    assert events.count("chunk") == 3, events
+    monkeypatch.undo()
+    assert _snapshot(warehouse) == sequential[0] and result.success == N
+
+
 def test_rows_keep_store_order(cohort, tmp_path):
     warehouse, _ = _export(FolderStore(cohort), tmp_path, "order", workers=2, chunk_size=7)
     with warehouse.connection() as con:
