@@ -298,8 +298,10 @@ class DICOMwebStore(ClientStore):
         without that number. Without ``counted``, series are listed as they
         are read.
         """
-        listing: Iterable[tuple[str, str]] = self.iter_series()
-        if counted is not None:
+        listing: Iterable[tuple[str, str]]
+        if counted is None:
+            listing = self.iter_series()
+        else:
             listed = list(self._listed_series(["0020000D", _SERIES_COUNT]))
             listing = [(study, series) for study, series, _ in listed]
             related = [_related_instances(item) for _, _, item in listed]
