@@ -7,17 +7,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import dicomlab
 from dicomlab.cli import main
 
 PATIENT = "77654033"
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("share-cli")
-    dicomlab.connect(home=folder, share=False).export_metadata(progress=False, workers=1)
-    return folder
 
 
 def _notebook(path: Path, text: str, widgets: str = "") -> Path:

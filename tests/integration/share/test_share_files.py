@@ -18,13 +18,6 @@ PATIENT = "77654033"  # 4 series, 7 instances in the sample cohort
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("share-files")
-    dicomlab.connect(home=folder, share=False).export_metadata(progress=False, workers=1)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def real_series(home: Path) -> set[str]:
     table = dicomlab.connect(home=home, share=False).sql("SELECT * FROM dicom_metadata")
     return set(table["SeriesInstanceUID"])

@@ -30,13 +30,6 @@ PATIENT = "77654033"
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("share-lab")
-    dicomlab.connect(home=folder, share=False).export_metadata(progress=False, workers=1)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def real(home: Path) -> pd.DataFrame:
     frame: pd.DataFrame = dicomlab.connect(home=home, share=False).sql(
         "SELECT * FROM dicom_metadata"
