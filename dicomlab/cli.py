@@ -262,8 +262,18 @@ def _audit(args: argparse.Namespace) -> None:
     if not findings:
         output.say(f"{args.notebook}: no identifier of table {args.table!r} in its outputs")
         return
-    for line in dict.fromkeys(str(f) if args.show else f.where for f in findings):
+    marked = " (also a date share mode shows in place of another)"
+    for line in dict.fromkeys(
+        str(f) if args.show else f.where + (marked if f.shifted else "") for f in findings
+    ):
         output.say(line)
+    if all(f.shifted for f in findings):
+        raise DicomlabError(
+            f"{args.notebook} shows {len(findings)} real date(s) of table {args.table!r}, each "
+            "also a date share mode shows in place of another: if the notebook ran in share "
+            "mode, look at those outputs (--show prints the values); a shifted date there is "
+            "no leak"
+        )
     raise DicomlabError(
         f"{args.notebook} shows {len(findings)} identifier(s) of table {args.table!r}: run it "
         "again in share mode (DICOMLAB_SHARE=1) before sharing it"

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
+import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
 
+import dicomlab
+from dicomlab.audit import Finding, audit_notebook, shown_dates
 from dicomlab.cli import main
+from dicomlab.core.deid import Pseudonymizer
+from dicomlab.share.files import write_private
 
 PATIENT = "77654033"
 
@@ -73,6 +79,45 @@ def test_audit_against_a_missing_warehouse_says_so_and_creates_nothing(
     assert main(["--home", str(tmp_path / "fresh"), "audit", str(path)]) == 1
     assert "does not exist" in capsys.readouterr().err
     assert not typo.parent.exists() and not (tmp_path / "fresh").exists()
+
+
+def test_audit_marks_a_real_date_that_share_mode_also_shows(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A key moving the patient's later study onto their earlier one: that date is ambiguous."""
+    folder = tmp_path / "home"
+    shutil.copytree(home, folder, ignore=shutil.ignore_patterns("share"))
+    rows = dicomlab.connect(home=folder, share=False).sql(
+        "SELECT PatientID, StudyInstanceUID, StudyDate FROM dicom_metadata"
+    )
+    earlier, later = sorted(set(rows[rows.PatientID == PATIENT].StudyDate))[:2]
+    records = rows.to_dict("records")
+    for number in itertools.count():
+        key = number.to_bytes(32, "big")
+        shown = shown_dates(records, Pseudonymizer(key))
+        if earlier.isoformat() in shown and later.isoformat() not in shown:
+            break
+    path = _notebook(tmp_path / "dated.ipynb", f"{earlier.isoformat()} and {later.isoformat()}")
+    where = "cell 1 output 0"
+    unmarked = [Finding(where, earlier.isoformat()), Finding(where, later.isoformat())]
+    assert sorted(audit_notebook(path, home=folder), key=str) == unmarked  # no key: no share mode
+    assert not (folder / "share").exists()  # the audit made none
+    (folder / "share").mkdir(mode=0o700)
+    write_private(folder / "share" / "key", key)
+    found = audit_notebook(path, home=folder)
+    assert sorted(found, key=str) == [
+        Finding(where, earlier.isoformat(), shifted=True),
+        Finding(where, later.isoformat()),
+    ]
+    assert main(["--home", str(folder), "audit", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert f"{where} (also a date share mode shows in place of another)" in captured.out
+    assert "DICOMLAB_SHARE=1" in captured.err  # a date that is only real: a leak
+    alone = _notebook(tmp_path / "shifted.ipynb", f"study of {earlier.isoformat()}")
+    assert main(["--home", str(folder), "audit", "--show", str(alone)]) == 1
+    captured = capsys.readouterr()
+    assert f"{where}: {earlier.isoformat()} (also a date share mode shows" in captured.out
+    assert "look at those outputs" in captured.err and "no leak" in captured.err
 
 
 def test_commands_print_pseudonyms_in_share_mode(

@@ -38,7 +38,8 @@ def shared_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Pat
 def test_shared_notebooks_show_no_identifier(shared_run: tuple[Path, list[Path]]) -> None:
     home, saved = shared_run
     for path in saved:
-        assert audit_notebook(path, home=home) == [], path.name
+        # A shown date may fall on another real date by chance: the audit marks it shifted.
+        assert [f for f in audit_notebook(path, home=home) if not f.shifted] == [], path.name
     text = "".join(
         t for path in saved for _, t in notebook_texts(nbformat.read(path, as_version=4))
     )
