@@ -25,6 +25,7 @@ def test_bench_orthanc_full_quick_prints_its_ratios(bench_records):
     last = records[len(exports) - 1]
     if last["ratio"] > last["target"]:  # and, sharing the CPUs, what they allow
         assert "the CPUs' bound for ours" in stdout and "us in Orthanc" in stdout
+        assert "fetching and parsing alone took" in stdout
         assert "fetch and parse, no rows: per instance" in stdout
 
 
