@@ -8,6 +8,7 @@ import logging
 import re
 import stat
 import warnings
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from pydicom.uid import generate_uid
 
 import dicomlab
 from dicomlab.audit import shown_dates, table_identifiers
+from dicomlab.core.deid import token_pattern
 from dicomlab.errors import DicomlabError, InvalidRequestError, SkippedFilesWarning
 from dicomlab.share import ShareMode
 from dicomlab.share.files import write_private
@@ -49,13 +51,14 @@ def _leaks(text: str, real: pd.DataFrame, lab: Any) -> set[str]:
     return _found(text, table_identifiers(rows) - shown_dates(rows, lab._share.pseudo))
 
 
-def _found(text: str, identifiers: set[str]) -> set[str]:
-    """Which of ``identifiers`` ``text`` holds; one of digits only not inside a longer number."""
-    return {
-        v
-        for v in identifiers
-        if (re.search(rf"(?<![0-9]){v}(?![0-9])", text) if v.isdigit() else v in text)
-    }
+def _found(text: str, identifiers: Iterable[str]) -> set[str]:
+    """Which of ``identifiers`` ``text`` holds as a whole token, as the audit looks for them.
+
+    An ID's digits inside a 39-digit pseudonym UID, or inside a DICOM JSON tag key
+    ("080020" in "00080020"), are no leak, and random values make them by chance.
+    """
+    pattern = token_pattern(identifiers)
+    return set(pattern.findall(text)) if pattern is not None else set()
 
 
 def test_the_environment_turns_it_on_and_the_lab_says_so(
@@ -229,7 +232,10 @@ def metadata_rows(draw: Any) -> list[dict[str, Any]]:
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25,
+    deadline=None,
+    derandomize=True,  # the same examples every run: a failure is one to reproduce
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(rows=metadata_rows())
 def test_no_identifier_of_a_generated_table_survives(
@@ -298,7 +304,11 @@ def datasets(draw: Any) -> Any:
     from pydicom import Dataset
 
     ds = Dataset()
-    ds.PatientID = draw(st.from_regex(r"[A-Z0-9]{6,10}", fullmatch=True))
+    # Not a DICOM JSON tag key: hypothesis also draws constants such as "00100010" from source.
+    tags = re.compile(r"[0-9A-F]{8}")
+    ds.PatientID = draw(
+        st.from_regex(r"[A-Z0-9]{6,10}", fullmatch=True).filter(lambda v: not tags.fullmatch(v))
+    )
     ds.PatientName = f"{draw(st.sampled_from(['Smith', 'Jones']))}^{ds.PatientID}"
     ds.StudyDate = draw(st.dates(dt.date(1960, 1, 1), dt.date(2030, 1, 1))).strftime("%Y%m%d")
     ds.StudyInstanceUID, ds.SOPInstanceUID = generate_uid(), generate_uid()
@@ -315,7 +325,10 @@ def datasets(draw: Any) -> Any:
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25,
+    deadline=None,
+    derandomize=True,  # the same examples every run: a failure is one to reproduce
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(ds=datasets())
 def test_no_identifier_of_a_generated_dataset_survives(ds: Any, tmp_path: Path) -> None:
@@ -334,7 +347,7 @@ def test_no_identifier_of_a_generated_dataset_survives(ds: Any, tmp_path: Path) 
     displays = [str(shown), repr(metadata_rows(shown))]
     displays.append(json.dumps(share.shown(ds.to_json_dict())))  # DICOM JSON, as a store answers
     for text in displays:
-        assert not [s for s in secrets if s in text], text
+        assert not _found(text, secrets), text
     assert str(ds.PatientID) in str(ds)  # the original is left as it was
     assert share.real(shown.SOPInstanceUID) == ds.SOPInstanceUID
 
