@@ -50,9 +50,13 @@ class Finding:
     value: str
     shifted: bool = False
 
+    @property
+    def note(self) -> str:
+        """What to add after the finding's place: the mark of a shifted one, else nothing."""
+        return " (also a date share mode shows in place of another)" if self.shifted else ""
+
     def __str__(self) -> str:
-        also = " (also a date share mode shows in place of another)" if self.shifted else ""
-        return f"{self.where}: {self.value}{also}"
+        return f"{self.where}: {self.value}{self.note}"
 
 
 def table_identifiers(rows: Iterable[Mapping[Any, Any]]) -> set[str]:

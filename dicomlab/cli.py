@@ -262,10 +262,7 @@ def _audit(args: argparse.Namespace) -> None:
     if not findings:
         output.say(f"{args.notebook}: no identifier of table {args.table!r} in its outputs")
         return
-    marked = " (also a date share mode shows in place of another)"
-    for line in dict.fromkeys(
-        str(f) if args.show else f.where + (marked if f.shifted else "") for f in findings
-    ):
+    for line in dict.fromkeys(str(f) if args.show else f.where + f.note for f in findings):
         output.say(line)
     if all(f.shifted for f in findings):
         raise DicomlabError(
